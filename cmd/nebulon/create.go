@@ -1,0 +1,49 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+var createFlags = []cli.Flag{
+	&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "path to the bundle directory"},
+	&cli.StringFlag{Name: "pid-file", Usage: "file to write the container's init pid to"},
+	&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root (for roots on an initramfs)"},
+	&cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring"},
+	&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the container"},
+	&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send a terminal's master fd to"},
+}
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container from a bundle; its process waits for start",
+	ArgsUsage: "<container-id>",
+	Description: `Example:
+   nebulon create --bundle /mycontainer --pid-file /run/mycontainer.pid mycontainer`,
+	Flags: createFlags,
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, "[flags] <container-id>"); err != nil {
+			return err
+		}
+		c, err := create(ctx)
+		if err != nil {
+			return err
+		}
+		c.Close()
+		return nil
+	},
+}
+
+func create(ctx *cli.Context) (*libnebulon.Container, error) {
+	if err := checkSystemd(ctx); err != nil {
+		return nil, err
+	}
+	return libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
+		Bundle:       ctx.String("bundle"),
+		PidFile:      ctx.String("pid-file"),
+		NoPivot:      ctx.Bool("no-pivot"),
+		NoNewKeyring: ctx.Bool("no-new-keyring"),
+		PreserveFds:  ctx.Int("preserve-fds"),
+	})
+}

@@ -1,0 +1,135 @@
+// Command nebulon is an OCI runtime with runc's command line: engines call it in place of runc.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+// version is set by the Makefile.
+var version = "dev"
+
+func main() {
+	if libnebulon.IsInit() {
+		runInit()
+		return
+	}
+	app := &cli.App{
+		Name:    "nebulon",
+		Usage:   "OCI container runtime",
+		Version: version,
+		Description: `nebulon runs containers from OCI bundles (a config.json and a root filesystem),
+following the OCI runtime specification. Its commands and flags are runc's, so engines
+such as containerd, CRI-O and podman can use it in place of runc.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: "/run/nebulon", Usage: "directory for container state"},
+			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd to manage cgroups (needs systemd as PID 1)"},
+		},
+		Before: setupLogging,
+		Commands: []*cli.Command{
+			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
+			listCommand, specCommand, featuresCommand,
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fatal(err)
+	}
+}
+
+// exitCode is an error that carries the process's exit status, for run.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// logToStderr is false when --log names a file: errors are then also printed plainly to stderr,
+// as runc does, so a person sees them while an engine reads the log.
+var logToStderr = true
+
+func fatal(err error) {
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code))
+	}
+	slog.Error(err.Error())
+	if !logToStderr {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(1)
+}
+
+// setupLogging sends log/slog to --log in --log-format. Levels and keys are runc's (logrus):
+// engines parse the JSON lines for "level":"error" and "msg".
+func setupLogging(ctx *cli.Context) error {
+	var out io.Writer = os.Stderr
+	if path := ctx.String("log"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("open log file: %w", err)
+		}
+		out = f
+		logToStderr = false
+	}
+	level := slog.LevelWarn
+	if ctx.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: logrusNames}
+	switch ctx.String("log-format") {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(out, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(out, opts)))
+	default:
+		return fmt.Errorf("--log-format: unknown format %q (text or json)", ctx.String("log-format"))
+	}
+	return nil
+}
+
+func logrusNames(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		lvl := strings.ToLower(a.Value.String())
+		if lvl == "warn" {
+			lvl = "warning"
+		}
+		return slog.String(slog.LevelKey, lvl)
+	}
+	return a
+}
+
+// checkArgs checks the number of positional arguments.
+func checkArgs(ctx *cli.Context, n int, usage string) error {
+	if ctx.NArg() != n {
+		return fmt.Errorf("%s: %s needs %d argument(s), got %d; usage: nebulon %s %s",
+			ctx.Command.Name, ctx.Command.Name, n, ctx.NArg(), ctx.Command.Name, usage)
+	}
+	return nil
+}
+
+func checkSystemd(ctx *cli.Context) error {
+	if !ctx.Bool("systemd-cgroup") {
+		return nil
+	}
+	comm, _ := os.ReadFile("/proc/1/comm")
+	if strings.TrimSpace(string(comm)) != "systemd" {
+		return errors.New("--systemd-cgroup: systemd is not running as PID 1 on this host; use the cgroupfs driver (omit the flag)")
+	}
+	return errors.New("--systemd-cgroup: the systemd cgroup driver is not available yet; use the cgroupfs driver (omit the flag)")
+}
+
+func runInit() {
+	err := libnebulon.Init()
+	fmt.Fprintln(os.Stderr, "nebulon init:", err)
+	os.Exit(1)
+}

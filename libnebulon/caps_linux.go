@@ -1,0 +1,75 @@
+package libnebulon
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// setUserAndCaps switches to process.user and leaves exactly the capability sets the spec asks
+// for. The bounding set is dropped while still root; keep-caps carries the permitted set across
+// the uid change, and the final sets are applied after it (capabilities(7), "Effect of user ID
+// changes on capabilities").
+func setUserAndCaps(p *specs.Process) error {
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
+	caps.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)
+	last, err := capability.LastCap()
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
+	if c := p.Capabilities; c != nil {
+		for which, names := range map[capability.CapType][]string{
+			capability.BOUNDING: c.Bounding, capability.EFFECTIVE: c.Effective,
+			capability.INHERITABLE: c.Inheritable, capability.PERMITTED: c.Permitted, capability.AMBIENT: c.Ambient,
+		} {
+			for _, n := range names {
+				cp := Capabilities[strings.ToUpper(n)]
+				if cp > last {
+					slog.Warn("capability unknown to this kernel, ignored", "capability", n)
+					continue
+				}
+				caps.Set(which, cp)
+			}
+		}
+	}
+	if err := caps.Apply(capability.BOUNDING); err != nil {
+		return fmt.Errorf("process.capabilities.bounding: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_SET_KEEPCAPS)", err)
+	}
+	u := p.User
+	gids := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		gids[i] = int(g)
+	}
+	// syscall's set*id calls change every thread of the process, as POSIX asks.
+	if err := syscall.Setgroups(gids); err != nil {
+		return fmt.Errorf("process.user.additionalGids %v: %w", u.AdditionalGids, os.NewSyscallError("setgroups", err))
+	}
+	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("process.user.gid %d: %w", u.GID, os.NewSyscallError("setresgid", err))
+	}
+	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("process.user.uid %d: %w", u.UID, os.NewSyscallError("setresuid", err))
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_SET_KEEPCAPS)", err)
+	}
+	if err := caps.Apply(capability.CAPS); err != nil {
+		return fmt.Errorf("process.capabilities: %w", err)
+	}
+	if err := caps.Apply(capability.AMBS); err != nil {
+		return fmt.Errorf("process.capabilities.ambient: %w", err)
+	}
+	return nil
+}

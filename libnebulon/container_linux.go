@@ -1,0 +1,248 @@
+package libnebulon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+)
+
+// Container is one container under a state root. Load holds its lock until Close.
+type Container struct {
+	ID    string
+	store *store
+	state *State
+}
+
+// Load opens an existing container and locks it against other commands until Close.
+func Load(root, id string) (*Container, error) {
+	st, err := openStore(root, id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := st.load()
+	if err != nil {
+		st.unlock()
+		return nil, err
+	}
+	return &Container{ID: id, store: st, state: s}, nil
+}
+
+// Close releases the container's lock.
+func (c *Container) Close() { c.store.unlock() }
+
+// State returns the saved state.
+func (c *Container) State() *State { return c.state }
+
+// Status is the container's status now, read from the kernel: stopped when its init is gone,
+// created while the init waits on the exec fifo, running after.
+func (c *Container) Status() specs.ContainerState {
+	return statusOf(c.store.dir, c.state)
+}
+
+func statusOf(dir string, s *State) specs.ContainerState {
+	if !alive(s.InitPid, s.InitStartTime) {
+		return specs.StateStopped
+	}
+	if _, err := os.Lstat(filepath.Join(dir, execFifo)); err == nil {
+		return specs.StateCreated
+	}
+	return specs.StateRunning
+}
+
+// OCIState is the state the spec defines (runtime.md#state), with runc's extra fields.
+type OCIState struct {
+	specs.State
+	Rootfs  string `json:"rootfs"`
+	Created string `json:"created"`
+	Owner   string `json:"owner"`
+}
+
+// OCIState returns the container's state as `state` prints it.
+func (c *Container) OCIState() *OCIState {
+	return ociState(c.store.dir, c.state)
+}
+
+func ociState(dir string, s *State) *OCIState {
+	status := statusOf(dir, s)
+	pid := s.InitPid
+	if status == specs.StateStopped {
+		pid = 0
+	}
+	var ann map[string]string
+	if s.Config != nil {
+		ann = s.Config.Annotations
+	}
+	return &OCIState{
+		State: specs.State{
+			Version: specs.Version, ID: s.ID, Status: status, Pid: pid, Bundle: s.Bundle, Annotations: ann,
+		},
+		Rootfs: s.Rootfs, Created: s.Created.Format("2006-01-02T15:04:05.999999999Z"), Owner: s.Owner,
+	}
+}
+
+// List returns the state of every container under root, sorted by id. It takes no locks: state
+// files are replaced atomically, so each read is of a whole state.
+func List(root string) ([]*OCIState, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*OCIState
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		st := &store{dir: filepath.Join(root, e.Name())}
+		s, err := st.load()
+		if err != nil {
+			continue // being created or deleted
+		}
+		out = append(out, ociState(st.dir, s))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// ErrNotRunning is returned for operations that need a live container.
+var ErrNotRunning = errors.New("container not running")
+
+// Signal sends sig to the container's init, or with all to every process in its cgroup.
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	if c.Status() == specs.StateStopped {
+		return ErrNotRunning
+	}
+	if all {
+		return c.signalAll(sig)
+	}
+	fd, err := pidfdFor(c.state.InitPid, c.state.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return ErrNotRunning
+		}
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	return nil
+}
+
+func (c *Container) signalAll(sig unix.Signal) error {
+	pids, err := cgroups.Load(c.state.CgroupPaths).Pids()
+	if err != nil {
+		return fmt.Errorf("list container processes: %w", err)
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal pid %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// ErrNotStopped is returned by Delete without force for a running container.
+var ErrNotStopped = errors.New("container is not stopped")
+
+// Delete removes a stopped or created container: its processes, cgroup and state. A running one
+// needs force, and is killed first. Poststop hooks run after the container is gone; their
+// failure is only logged (runtime-spec config.md#poststop).
+func (c *Container) Delete(force bool) error {
+	status := c.Status()
+	if status == specs.StateRunning && !force {
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, status)
+	}
+	if err := c.destroy(); err != nil {
+		return err
+	}
+	if h := c.state.Config.Hooks; h != nil {
+		st := hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Config.Annotations)
+		runHooksWarn("poststop", h.Poststop, st)
+	}
+	return nil
+}
+
+// destroy kills what is left of the container, waits for it, and removes its cgroup and state.
+func (c *Container) destroy() error {
+	s := c.state
+	if fd, err := pidfdFor(s.InitPid, s.InitStartTime); err == nil {
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		waitExit(fd)
+		unix.Close(fd)
+	}
+	var errs []error
+	if len(s.CgroupPaths) > 0 {
+		cg := cgroups.Load(s.CgroupPaths)
+		// Without a pid namespace of its own, the container's processes outlive its init.
+		if pids, err := cg.Pids(); err == nil {
+			for _, pid := range pids {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		errs = append(errs, cg.Destroy())
+	}
+	errs = append(errs, c.store.remove())
+	return errors.Join(errs...)
+}
+
+// Start lets a created container's init exec the user's process, then runs poststart hooks.
+//
+// The init holds exec.fifo and exec.status open read-write. Start opens exec.status for reading,
+// then exec.fifo for writing without blocking (ENXIO: no reader, the init is gone), writes a
+// byte, and waits for POLLERR on the fifo: every reader is gone once the init has exec'd (its fd
+// is close-on-exec) or died. Anything the init wrote to exec.status says why it could not exec.
+func (c *Container) Start() error {
+	switch c.Status() {
+	case specs.StateStopped:
+		return errors.New("cannot start a container that has stopped")
+	case specs.StateRunning:
+		return errors.New("cannot start an already running container")
+	}
+	status, err := os.OpenFile(c.store.path(execStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer status.Close()
+	fd, err := unix.Open(c.store.path(execFifo), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENXIO) {
+		return errors.New("cannot start a container that has stopped")
+	}
+	if err != nil {
+		return &os.PathError{Op: "open", Path: c.store.path(execFifo), Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		return &os.PathError{Op: "write", Path: c.store.path(execFifo), Err: err}
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd)}}
+	for {
+		if _, err := unix.Poll(pfd, -1); err == nil || !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	os.Remove(c.store.path(execFifo))
+	msg := make([]byte, 4096)
+	n, _ := unix.Read(int(status.Fd()), msg)
+	os.Remove(c.store.path(execStatus))
+	if n > 0 {
+		return fmt.Errorf("container process: %s", msg[:n])
+	}
+	if h := c.state.Config.Hooks; h != nil {
+		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Config.Annotations)
+		runHooksWarn("poststart", h.Poststart, st)
+	}
+	return nil
+}

@@ -1,0 +1,375 @@
+package libnebulon
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// CreateOpts are create's options, as runc names them.
+type CreateOpts struct {
+	Bundle       string
+	PidFile      string
+	NoPivot      bool
+	NoNewKeyring bool
+	PreserveFds  int
+	// Stdin, Stdout and Stderr become the container process's stdio; nil means the runtime's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// LoadBundle reads and validates a bundle's config.json. Paths come back absolute.
+func LoadBundle(bundle string) (string, *specs.Spec, error) {
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return "", nil, fmt.Errorf("bundle %s: %w", bundle, err)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return "", nil, fmt.Errorf("bundle: %w", err)
+	} else if !fi.IsDir() {
+		return "", nil, fmt.Errorf("bundle %s: not a directory", abs)
+	}
+	data, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		return "", nil, fmt.Errorf("bundle: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(abs, "config.json"), err)
+	}
+	if err := Validate(&s); err != nil {
+		return "", nil, err
+	}
+	return abs, &s, nil
+}
+
+// Create makes a container from a bundle and leaves it "created", locked until Close: namespaces and root filesystem
+// ready, its init waiting for Start. On failure nothing is left behind: no process, cgroup or
+// state directory (mounts live in the init's mount namespace and go with it).
+func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	bundle, spec, err := LoadBundle(opts.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	rootfsPath := spec.Root.Path
+	if !filepath.IsAbs(rootfsPath) {
+		rootfsPath = filepath.Join(bundle, rootfsPath)
+	}
+	if rootfsPath, err = filepath.EvalSymlinks(rootfsPath); err != nil {
+		return nil, fmt.Errorf("root.path: %w", err)
+	}
+	if fi, err := os.Stat(rootfsPath); err != nil || !fi.IsDir() {
+		return nil, fieldErr("root.path", "%s is not a directory", rootfsPath)
+	}
+	for i := range spec.Mounts {
+		m := &spec.Mounts[i]
+		if isBind(m.Options) && !filepath.IsAbs(m.Source) {
+			m.Source = filepath.Join(bundle, m.Source)
+		}
+	}
+	boot, err := bootstrapData(spec)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return nil, fieldErr("linux.cgroupsPath", "%v", err)
+	}
+
+	st, err := createStore(root, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{ID: id, store: st, state: &State{
+		ID: id, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(), Config: spec,
+		CgroupPaths: cg.Paths(),
+	}}
+	defer func() {
+		if retErr != nil {
+			c.destroy()
+			st.unlock()
+		}
+	}()
+	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts}
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := WritePidFile(opts.PidFile, c.state.InitPid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// bootstrapData is what the C stage needs: namespaces to create and to join, time offsets.
+func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
+	b := &syncmsg.BootstrapData{}
+	for i, ns := range s.Linux.Namespaces {
+		flag := NamespaceFlags[ns.Type]
+		if ns.Path == "" {
+			b.CloneFlags |= flag
+			continue
+		}
+		if err := checkNamespacePath(ns.Path, flag); err != nil {
+			return nil, fieldErr(fmt.Sprintf("linux.namespaces[%d].path", i), "%s namespace %s: %v", ns.Type, ns.Path, err)
+		}
+		b.Join = append(b.Join, syncmsg.NsJoin{Flag: flag, Path: ns.Path})
+	}
+	var offsets []string
+	for clock, off := range s.Linux.TimeOffsets {
+		offsets = append(offsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
+	}
+	b.TimeOffsets = strings.Join(offsets, "\n")
+	return b, nil
+}
+
+// checkNamespacePath opens a namespace file and checks its type (ioctl_ns(2), NS_GET_NSTYPE),
+// so a wrong path is a clear error before anything is made.
+func checkNamespacePath(path string, flag uint32) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("not a namespace file: %w", err)
+	}
+	if uint32(t) != flag {
+		return fmt.Errorf("is a namespace of another type")
+	}
+	return nil
+}
+
+// initProcess is the parent's side of starting a container's init.
+type initProcess struct {
+	c    *Container
+	spec *specs.Spec
+	cg   cgroups.Manager
+	boot *syncmsg.BootstrapData
+	opts CreateOpts
+}
+
+func (p *initProcess) start() error {
+	st := p.c.store
+	fifo, status, err := makeFifos(st)
+	if err != nil {
+		return err
+	}
+	defer fifo.Close()
+	defer status.Close()
+	parent, child, err := syncmsg.Pair()
+	if err != nil {
+		return err
+	}
+	conn := syncmsg.NewConn(parent)
+	defer conn.Close()
+
+	cmd := &exec.Cmd{
+		Path:   "/proc/self/exe",
+		Args:   []string{"nebulon:[0:PARENT]", "init"},
+		Stdin:  orDefault(p.opts.Stdin, os.Stdin),
+		Stdout: orDefault(p.opts.Stdout, os.Stdout),
+		Stderr: orDefault(p.opts.Stderr, os.Stderr),
+	}
+	for i := 0; i < p.opts.PreserveFds; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + p.opts.PreserveFds
+	cmd.ExtraFiles = append(cmd.ExtraFiles, child, fifo, status)
+	cmd.Env = []string{
+		envInitPipe + "=" + strconv.Itoa(base),
+		envFifoFd + "=" + strconv.Itoa(base+1),
+		envStatusFd + "=" + strconv.Itoa(base+2),
+	}
+	err = cmd.Start()
+	child.Close()
+	if err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	pid, err := p.bootstrap(cmd, conn)
+	// Stage0 exits after reporting the init's pid, or on its own error; reap it either way.
+	if werr := cmd.Wait(); err == nil && werr != nil {
+		err = fmt.Errorf("nsexec stage: %w", werr)
+	}
+	if err != nil {
+		if pid > 0 {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		return err
+	}
+	return p.configure(conn, pid)
+}
+
+func orDefault(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+// makeFifos makes exec.fifo and exec.status and opens them read-write, which never blocks; the
+// init keeps these fds (see Start).
+func makeFifos(st *store) (fifo, status *os.File, err error) {
+	for _, name := range []string{execFifo, execStatus} {
+		if err := unix.Mkfifo(st.path(name), 0o600); err != nil {
+			return nil, nil, &os.PathError{Op: "mkfifo", Path: st.path(name), Err: err}
+		}
+	}
+	if fifo, err = os.OpenFile(st.path(execFifo), os.O_RDWR, 0); err != nil {
+		return nil, nil, err
+	}
+	if status, err = os.OpenFile(st.path(execStatus), os.O_RDWR, 0); err != nil {
+		fifo.Close()
+		return nil, nil, err
+	}
+	return fifo, status, nil
+}
+
+// bootstrap runs steps 1-4 of the sync protocol with stage0 and returns the init's pid. Stage0
+// waits for the bootstrap message, so it is in the container's cgroup before it runs any code
+// of the container's.
+func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) {
+	stage0 := cmd.Process.Pid
+	if err := p.cg.Apply(stage0); err != nil {
+		return 0, err
+	}
+	if adj := p.spec.Process.OOMScoreAdj; adj != nil {
+		// Inherited by the init; written here, by the parent, because lowering it needs privilege.
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", stage0), []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return 0, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
+		}
+	}
+	if err := conn.Send(syncmsg.Bootstrap, p.boot.Encode()); err != nil {
+		return 0, err
+	}
+	for {
+		t, payload, err := conn.Recv()
+		if errors.Is(err, syncmsg.ErrClosed) {
+			return 0, errors.New("container init exited during namespace setup")
+		}
+		if err != nil {
+			return 0, err
+		}
+		switch t {
+		case syncmsg.UserMap:
+			if err := writeIDMaps(stage0, p.spec.Linux); err != nil {
+				return 0, err
+			}
+			if err := conn.Send(syncmsg.UserMapDone, nil); err != nil {
+				return 0, err
+			}
+		case syncmsg.Pid:
+			if len(payload) != 4 {
+				return 0, fmt.Errorf("sync: pid message of %d bytes", len(payload))
+			}
+			return int(binary.LittleEndian.Uint32(payload)), nil
+		case syncmsg.Error:
+			return 0, errors.New(string(payload))
+		default:
+			return 0, fmt.Errorf("sync: unexpected %s from nsexec stage", t)
+		}
+	}
+}
+
+func writeIDMaps(pid int, l *specs.Linux) error {
+	for file, maps := range map[string][]specs.LinuxIDMapping{"uid_map": l.UIDMappings, "gid_map": l.GIDMappings} {
+		var b strings.Builder
+		for _, m := range maps {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		path := fmt.Sprintf("/proc/%d/%s", pid, file)
+		if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+			return fmt.Errorf("linux.%s: write %q: %w", map[string]string{"uid_map": "uidMappings", "gid_map": "gidMappings"}[file], b.String(), err)
+		}
+	}
+	return nil
+}
+
+// configure runs steps 5-8: sends the init its config, runs prestart and createRuntime hooks
+// when it reaches them, and waits until it is ready.
+func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
+	c := p.c
+	ps, err := readProcStat(pid)
+	if err != nil {
+		return fmt.Errorf("container init %d exited: %w", pid, err)
+	}
+	c.state.InitPid, c.state.InitStartTime = pid, ps.StartTime
+	// Saved now so that a failed create can find and kill the init.
+	if err := c.store.save(c.state); err != nil {
+		return err
+	}
+	cfg := &initConfig{
+		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: p.spec,
+		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
+		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
+		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
+		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("encode init config: %w", err)
+	}
+	if err := conn.Send(syncmsg.Config, data); err != nil {
+		return err
+	}
+	for {
+		t, payload, err := conn.Recv()
+		if errors.Is(err, syncmsg.ErrClosed) {
+			return errors.New("container init exited before it was ready")
+		}
+		if err != nil {
+			return err
+		}
+		switch t {
+		case syncmsg.Hooks:
+			if err := p.runCreateHooks(pid); err != nil {
+				return err
+			}
+			if err := conn.Send(syncmsg.HooksDone, nil); err != nil {
+				return err
+			}
+		case syncmsg.Ready:
+			return nil
+		case syncmsg.Error:
+			return errors.New(string(payload))
+		default:
+			return fmt.Errorf("sync: unexpected %s from init", t)
+		}
+	}
+}
+
+func (p *initProcess) runCreateHooks(pid int) error {
+	h := p.spec.Hooks
+	st := hookState(p.c.ID, p.c.state.Bundle, pid, specs.StateCreating, p.spec.Annotations)
+	//nolint:staticcheck // Prestart is deprecated but still honoured, before createRuntime.
+	if err := runHooks("prestart", h.Prestart, st); err != nil {
+		return err
+	}
+	return runHooks("createRuntime", h.CreateRuntime, st)
+}
+
+func hasNamespace(l *specs.Linux, t specs.LinuxNamespaceType) bool {
+	for _, ns := range l.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}

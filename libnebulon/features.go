@@ -1,0 +1,50 @@
+package libnebulon
+
+import (
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+)
+
+// Features is what `nebulon features` prints (runtime-spec features.md). It claims only what this
+// build really does: a feature is listed once the code that honours it exists.
+func Features() *features.Features {
+	yes, no := true, false
+	var opts []string
+	for o := range mountFlags {
+		opts = append(opts, o)
+	}
+	for o := range propagationFlags {
+		opts = append(opts, o)
+	}
+	sort.Strings(opts)
+	var ns []string
+	for t := range NamespaceFlags {
+		ns = append(ns, string(t))
+	}
+	sort.Strings(ns)
+	var caps []string
+	for c := range Capabilities {
+		caps = append(caps, c)
+	}
+	sort.Strings(caps)
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions:  opts,
+		Linux: &features.Linux{
+			Namespaces:   ns,
+			Capabilities: caps,
+			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+			Seccomp:      &features.Seccomp{Enabled: &no},
+			Apparmor:     &features.Apparmor{Enabled: &no},
+			Selinux:      &features.Selinux{Enabled: &no},
+			IntelRdt:     &features.IntelRdt{Enabled: &no},
+			MountExtensions: &features.MountExtensions{
+				IDMap: &features.IDMap{Enabled: &no},
+			},
+		},
+	}
+}

@@ -1,0 +1,76 @@
+package libnebulon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// runHooks runs hooks in order with the container state on their stdin, stopping at the first
+// that fails (runtime-spec config.md#posix-platform-hooks). A hook's timeout ends it with SIGKILL.
+func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode state for %s hooks: %w", kind, err)
+	}
+	for i, h := range hooks {
+		if err := runHook(h, data); err != nil {
+			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+// runHooksWarn runs every hook even when one fails, logging the failures: poststart and poststop
+// hook failures must not change the lifecycle (runtime-spec runtime.md#lifecycle, steps 11 and 15).
+func runHooksWarn(kind string, hooks []specs.Hook, state *specs.State) {
+	for i, h := range hooks {
+		if err := runHooks(kind, []specs.Hook{h}, state); err != nil {
+			slog.Warn("hook failed", "kind", kind, "index", i, "error", err)
+		}
+	}
+}
+
+func runHook(h specs.Hook, state []byte) error {
+	ctx := context.Background()
+	if h.Timeout != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
+	}
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args = args
+	cmd.Env = h.Env
+	cmd.Stdin = bytes.NewReader(state)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// A hook that forks a daemon keeping stdout open must not hold us past its own exit.
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	}
+	if err != nil {
+		var exitErr *exec.ExitError
+		if msg := strings.TrimSpace(out.String()); msg != "" && errors.As(err, &exitErr) {
+			return fmt.Errorf("%w: %s", err, msg)
+		}
+		return err
+	}
+	return nil
+}

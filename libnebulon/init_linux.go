@@ -1,0 +1,220 @@
+package libnebulon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	// The init's first stage, in C, runs as a constructor before the Go runtime (see nsexec.c).
+	_ "github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// IsInit reports whether this process was started by the runtime as a container's init.
+func IsInit() bool { return os.Getenv(envInitPipe) != "" }
+
+// Init is the body of `nebulon init`: the Go half of a container's init, which the C stage
+// (internal/nsexec) forked inside the container's namespaces. It sets up the container and execs
+// its process; it returns only on failure, after telling the parent why.
+//
+// It must run on one locked OS thread for its whole life: credentials, capabilities and
+// no_new_privs are per thread, and execve(2) keeps those of the calling thread.
+func Init() error {
+	runtime.LockOSThread()
+	fds, err := initFds()
+	if err != nil {
+		return err
+	}
+	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
+	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
+	status := os.NewFile(uintptr(fds[2]), "exec.status")
+	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd} {
+		os.Unsetenv(e)
+	}
+	path, cfg, err := setupContainer(conn)
+	if err != nil {
+		conn.SendError(err)
+		return err
+	}
+	if err := conn.Send(syncmsg.Ready, nil); err != nil {
+		return err
+	}
+	conn.Close()
+	// From here on the parent is gone; failures are reported to `start` through exec.status.
+	err = waitAndExec(fifo, path, cfg)
+	status.WriteString(err.Error())
+	return err
+}
+
+func initFds() ([3]int, error) {
+	var fds [3]int
+	for i, e := range []string{envInitPipe, envFifoFd, envStatusFd} {
+		fd, err := strconv.Atoi(os.Getenv(e))
+		if err != nil {
+			return fds, fmt.Errorf("init: bad %s: %w", e, err)
+		}
+		fds[i] = fd
+		unix.CloseOnExec(fd)
+	}
+	return fds, nil
+}
+
+// setupContainer does everything that can fail before the container is "created", so that such
+// failures are create's errors. It returns the resolved program path.
+func setupContainer(conn *syncmsg.Conn) (string, *initConfig, error) {
+	data, err := conn.Expect(syncmsg.Config)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg := &initConfig{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return "", nil, fmt.Errorf("init: decode config: %w", err)
+	}
+	s := cfg.Spec
+	if !cfg.NoNewKeyring {
+		// A session keyring of its own, so the container cannot read the host's keys.
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
+			return "", nil, fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	r := &rootfs{cfg: cfg}
+	if err := r.prepare(); err != nil {
+		return "", nil, err
+	}
+	if needsHookSync(s) {
+		if err := conn.Send(syncmsg.Hooks, nil); err != nil {
+			return "", nil, err
+		}
+		if _, err := conn.Expect(syncmsg.HooksDone); err != nil {
+			return "", nil, err
+		}
+	}
+	if s.Hooks != nil {
+		st := hookState(cfg.ID, cfg.Bundle, cfg.InitPid, specs.StateCreating, s.Annotations)
+		if err := runHooks("createContainer", s.Hooks.CreateContainer, st); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := r.createDevices(); err != nil {
+		return "", nil, err
+	}
+	if err := r.pivot(); err != nil {
+		return "", nil, err
+	}
+	if err := setKernelNames(s); err != nil {
+		return "", nil, err
+	}
+	if err := finishRootfs(s); err != nil {
+		return "", nil, err
+	}
+	path, err := setupProcess(s.Process, cfg.PreserveFds)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, cfg, nil
+}
+
+func setKernelNames(s *specs.Spec) error {
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("hostname %q: %w", s.Hostname, os.NewSyscallError("sethostname", err))
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return fmt.Errorf("domainname %q: %w", s.Domainname, os.NewSyscallError("setdomainname", err))
+		}
+	}
+	for key, val := range s.Linux.Sysctl {
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+		if err := os.WriteFile(p, []byte(val), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s=%s: %w", key, val, err)
+		}
+	}
+	return nil
+}
+
+// setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
+// cwd, and finds the program in the container's PATH.
+func setupProcess(p *specs.Process, preserveFds int) (string, error) {
+	for _, rl := range p.Rlimits {
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(0, Rlimits[rl.Type], &lim, nil); err != nil {
+			return "", fmt.Errorf("process.rlimits %s: %w", rl.Type, os.NewSyscallError("prlimit", err))
+		}
+	}
+	os.Clearenv()
+	for _, kv := range p.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	// Change directory before dropping privileges, and again after if root could not see it.
+	cwdErr := unix.Chdir(p.Cwd)
+	if err := setUserAndCaps(p); err != nil {
+		return "", err
+	}
+	if cwdErr != nil {
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return "", fmt.Errorf("process.cwd %s: %w", p.Cwd, &os.PathError{Op: "chdir", Path: p.Cwd, Err: err})
+		}
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return "", fmt.Errorf("process.noNewPrivileges: %w", os.NewSyscallError("prctl", err))
+		}
+	}
+	path, err := exec.LookPath(p.Args[0])
+	if err != nil {
+		return "", fmt.Errorf("process.args[0]: %w", err)
+	}
+	if err := closeExecFrom(3 + preserveFds); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// closeExecFrom marks every fd from minFd up close-on-exec, so nothing of the runtime's leaks
+// into the container (CVE-2024-21626).
+func closeExecFrom(minFd int) error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open fds: %w", err)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err == nil && fd >= minFd {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+// waitAndExec blocks until `start` writes to the exec fifo, runs startContainer hooks and execs
+// the container's process. It returns only with an error.
+func waitAndExec(fifo *os.File, path string, cfg *initConfig) error {
+	buf := make([]byte, 1)
+	if _, err := fifo.Read(buf); err != nil {
+		return fmt.Errorf("wait for start: %w", err)
+	}
+	s := cfg.Spec
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		st := hookState(cfg.ID, cfg.Bundle, cfg.InitPid, specs.StateRunning, s.Annotations)
+		if err := runHooks("startContainer", s.Hooks.StartContainer, st); err != nil {
+			return err
+		}
+	}
+	err := unix.Exec(path, s.Process.Args, os.Environ())
+	return fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
+}

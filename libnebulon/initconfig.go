@@ -1,0 +1,43 @@
+package libnebulon
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Environment variables that tell `nebulon init` where its fds are. The fds follow the
+// preserved ones: 3+preserveFds is the sync socket, then the exec fifo, then the status fifo.
+const (
+	envInitPipe = "_NEBULON_INITPIPE"
+	envFifoFd   = "_NEBULON_FIFOFD"
+	envStatusFd = "_NEBULON_STATUSFD"
+)
+
+// initConfig is what the parent sends the init (syncmsg.Config): the spec with every path made
+// absolute on the host, and what the parent learnt while creating the init.
+type initConfig struct {
+	ID           string            `json:"id"`
+	Bundle       string            `json:"bundle"`
+	Rootfs       string            `json:"rootfs"`
+	Spec         *specs.Spec       `json:"spec"`
+	NoPivot      bool              `json:"no_pivot"`
+	NoNewKeyring bool              `json:"no_new_keyring"`
+	PreserveFds  int               `json:"preserve_fds"`
+	InitPid      int               `json:"init_pid"` // in the runtime's pid namespace, for hook state
+	CgroupPaths  map[string]string `json:"cgroup_paths"`
+	CgroupNS     bool              `json:"cgroup_ns"` // a new cgroup namespace
+	UserNS       bool              `json:"user_ns"`   // in a user namespace (new or joined)
+}
+
+// needsHookSync reports whether the init must stop before pivot_root for the parent to run
+// prestart and createRuntime hooks.
+func needsHookSync(s *specs.Spec) bool {
+	//nolint:staticcheck // Prestart is deprecated but still honoured.
+	return s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
+}
+
+// hookState is the state given to hooks.
+func hookState(id, bundle string, pid int, status specs.ContainerState, annotations map[string]string) *specs.State {
+	return &specs.State{
+		Version: specs.Version, ID: id, Status: status, Pid: pid, Bundle: bundle, Annotations: annotations,
+	}
+}

@@ -1,0 +1,165 @@
+// Package cgroups places containers in cgroups, lists their processes and removes the cgroups,
+// on cgroup v1 (with or without a v2 hierarchy beside it) and on cgroup v2 alone.
+package cgroups
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mode is how the host mounts cgroups.
+type Mode int
+
+const (
+	Legacy  Mode = iota // v1 controllers only
+	Hybrid              // v1 controllers, and a v2 hierarchy with none at /sys/fs/cgroup/unified
+	Unified             // v2 only, at /sys/fs/cgroup
+)
+
+func (m Mode) String() string { return [...]string{"v1", "hybrid", "v2"}[m] }
+
+const root = "/sys/fs/cgroup"
+
+// DetectMode reads the host's mode once; it does not change while the runtime runs.
+var DetectMode = sync.OnceValue(func() Mode {
+	var st unix.Statfs_t
+	if unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return Unified
+	}
+	if unix.Statfs(filepath.Join(root, "unified"), &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return Hybrid
+	}
+	return Legacy
+})
+
+// Manager is one container's cgroup, on v1 or v2.
+type Manager interface {
+	// Apply creates the cgroup and moves pid into it.
+	Apply(pid int) error
+	// Pids lists the processes in the cgroup.
+	Pids() ([]int, error)
+	// Destroy removes the cgroup; the processes in it must be gone.
+	Destroy() error
+	// Paths maps each hierarchy (the v1 subsystem names, "" for v2) to its directory.
+	Paths() map[string]string
+}
+
+// New returns the manager for a container's cgroupsPath (absolute, or relative to the runtime's
+// own cgroup); an empty cgroupsPath means /<id>.
+func New(cgroupsPath, id string) (Manager, error) {
+	if strings.Contains(cgroupsPath, ":") && !strings.HasPrefix(cgroupsPath, "/") {
+		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver", cgroupsPath)
+	}
+	rel := cgroupsPath
+	if rel == "" {
+		rel = "/" + id
+	}
+	if strings.Contains("/"+rel+"/", "/../") {
+		return nil, fmt.Errorf("cgroupsPath %q must not contain ..", cgroupsPath)
+	}
+	if DetectMode() == Unified {
+		if !filepath.IsAbs(rel) {
+			own, err := ownCgroup("")
+			if err != nil {
+				return nil, err
+			}
+			rel = filepath.Join(own, rel)
+		}
+		return &v2Manager{path: filepath.Join(root, filepath.Clean(rel))}, nil
+	}
+	return newV1(rel)
+}
+
+// Load returns the manager for cgroups made earlier, from their saved paths.
+func Load(paths map[string]string) Manager {
+	if DetectMode() == Unified {
+		return &v2Manager{path: paths[""]}
+	}
+	return &v1Manager{paths: paths}
+}
+
+// ownCgroup returns the runtime's own cgroup in a hierarchy ("" for v2 or the unified one), from
+// /proc/self/cgroup.
+func ownCgroup(subsystem string) (string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, s := range strings.Split(parts[1], ",") {
+			if s == subsystem || (subsystem == "" && parts[0] == "0" && parts[1] == "") {
+				return parts[2], nil
+			}
+		}
+	}
+	return "/", nil
+}
+
+func readPids(dir string) ([]int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s/cgroup.procs: %w", dir, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+func joinCgroup(dir string, pid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
+	}
+	return nil
+}
+
+// removeCgroup removes dir and any child cgroups the container made, deepest first. A cgroup
+// whose last process just exited can stay busy for a moment, so EBUSY is retried briefly.
+func removeCgroup(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroup(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	delay := time.Millisecond
+	for i := 0; ; i++ {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || i == 10 {
+			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+}

@@ -1,0 +1,164 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+)
+
+// v1Manager keeps a directory per v1 hierarchy. In hybrid mode the container also gets a
+// directory in the controller-less v2 hierarchy, so tools reading 0::/ see where it is.
+type v1Manager struct {
+	paths map[string]string
+}
+
+// Hierarchy is one mounted v1 hierarchy: its mount point and the subsystems bound to it.
+type Hierarchy struct {
+	Mountpoint string
+	Subsystems []string // e.g. cpu, cpuacct; name=systemd for a named one
+}
+
+// V1Hierarchies lists the mounted v1 hierarchies, keyed by the mount point's base name.
+func V1Hierarchies() ([]Hierarchy, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup"))
+	if err != nil {
+		return nil, fmt.Errorf("list cgroup mounts: %w", err)
+	}
+	seen := map[string]bool{}
+	var hs []Hierarchy
+	for _, m := range mounts {
+		if !strings.HasPrefix(m.Mountpoint, root+"/") || m.Root != "/" {
+			continue
+		}
+		var subs []string
+		for _, o := range strings.Split(m.VFSOptions, ",") {
+			if knownSubsystem(o) || strings.HasPrefix(o, "name=") {
+				subs = append(subs, o)
+			}
+		}
+		key := strings.Join(subs, ",")
+		if len(subs) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		hs = append(hs, Hierarchy{Mountpoint: m.Mountpoint, Subsystems: subs})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Mountpoint < hs[j].Mountpoint })
+	return hs, nil
+}
+
+func knownSubsystem(s string) bool {
+	switch s {
+	case "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls",
+		"net_prio", "perf_event", "hugetlb", "rdma", "misc":
+		return true
+	}
+	return false
+}
+
+func newV1(rel string) (*v1Manager, error) {
+	hs, err := V1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	paths := map[string]string{}
+	for _, h := range hs {
+		key := strings.Join(h.Subsystems, ",")
+		p := rel
+		if !filepath.IsAbs(p) {
+			own, err := ownCgroup(h.Subsystems[0])
+			if err != nil {
+				return nil, err
+			}
+			p = filepath.Join(own, p)
+		}
+		paths[key] = filepath.Join(h.Mountpoint, filepath.Clean(p))
+	}
+	if DetectMode() == Hybrid {
+		p := rel
+		if !filepath.IsAbs(p) {
+			own, err := ownCgroup("")
+			if err != nil {
+				return nil, err
+			}
+			p = filepath.Join(own, p)
+		}
+		paths[""] = filepath.Join(root, "unified", filepath.Clean(p))
+	}
+	return &v1Manager{paths: paths}, nil
+}
+
+func (m *v1Manager) Apply(pid int) error {
+	for key, dir := range m.paths {
+		if key == "cpuset" {
+			if err := mkdirCpuset(dir); err != nil {
+				return err
+			}
+		}
+		if err := joinCgroup(dir, pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pids reads the pids hierarchy, or any hierarchy when pids is not mounted: every one holds all
+// of the container's processes.
+func (m *v1Manager) Pids() ([]int, error) {
+	if dir, ok := m.paths["pids"]; ok {
+		return readPids(dir)
+	}
+	for _, dir := range m.paths {
+		return readPids(dir)
+	}
+	return nil, errors.New("container has no cgroup")
+}
+
+func (m *v1Manager) Destroy() error {
+	var errs []error
+	for _, dir := range m.paths {
+		errs = append(errs, removeCgroup(dir))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *v1Manager) Paths() map[string]string { return m.paths }
+
+// mkdirCpuset creates a v1 cpuset cgroup level by level, copying cpus and mems from the parent:
+// a new cpuset cgroup starts with none, and a process cannot join it then (cpuset(7)).
+func mkdirCpuset(dir string) error {
+	parent := filepath.Dir(dir)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(parent, "cpuset.cpus")); err != nil {
+		if err := mkdirCpuset(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		cur, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(cur)) != "" {
+			continue
+		}
+		val, err := os.ReadFile(filepath.Join(parent, f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), val, 0); err != nil {
+			return fmt.Errorf("copy %s into %s: %w", f, dir, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,14 @@
+package cgroups
+
+// v2Manager is a container's cgroup on a cgroup v2-only host.
+type v2Manager struct {
+	path string
+}
+
+func (m *v2Manager) Apply(pid int) error { return joinCgroup(m.path, pid) }
+
+func (m *v2Manager) Pids() ([]int, error) { return readPids(m.path) }
+
+func (m *v2Manager) Destroy() error { return removeCgroup(m.path) }
+
+func (m *v2Manager) Paths() map[string]string { return map[string]string{"": m.path} }

@@ -1,0 +1,238 @@
+/*
+ * nsexec: the stage of `nebulon init` that runs before the Go runtime.
+ *
+ * Why C: joining a mount or user namespace with setns(2) fails with EINVAL
+ * in a multi-threaded process (see setns(2), "CLONE_NEWNS" and
+ * "CLONE_NEWUSER"), and the Go runtime starts threads before main. The
+ * offsets of a new time namespace must be written before any process lives
+ * in it (time_namespaces(7)). So this constructor runs in the freshly
+ * exec'd, still single-threaded init, joins and creates the namespaces,
+ * then forks: the child (pid 1 of a new pid namespace) returns into the Go
+ * runtime and does the rest in Go; this process reports the child's pid and
+ * exits.
+ *
+ * Protocol on the socket in _NEBULON_INITPIPE (SOCK_SEQPACKET, one message
+ * per packet; the Go side is libnebulon/internal/syncmsg):
+ *
+ *   direction        message             payload
+ *   parent -> stage0 bootstrap           records: u16 type, u16 0, u32 len, data
+ *   stage0 -> parent "usermap"           none: unshared CLONE_NEWUSER, write maps
+ *   parent -> stage0 "usermap-done"      none
+ *   stage0 -> parent "pid"               u32 pid of the init, in our pid ns
+ *   stage0 -> parent "error"             text
+ *
+ * Each message is a u32 type followed by its payload.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Keep in step with syncmsg.go. */
+enum {
+	MSG_BOOTSTRAP = 1,
+	MSG_USERMAP = 2,
+	MSG_USERMAP_DONE = 3,
+	MSG_PID = 4,
+	MSG_ERROR = 5,
+};
+
+/* Bootstrap record types; keep in step with bootstrap.go. */
+enum {
+	REC_CLONE_FLAGS = 1, /* u32: namespaces to create */
+	REC_NS_PATH = 2,     /* u32 clone flag, then a NUL-terminated path */
+	REC_TIME_OFFSETS = 3, /* text for /proc/self/timens_offsets */
+};
+
+#define MAX_JOIN 16
+#define BUF_SIZE 65536
+
+static int sync_fd = -1;
+
+static void send_msg(uint32_t type, const void *data, size_t len)
+{
+	char buf[4096];
+	if (len > sizeof(buf) - 4)
+		len = sizeof(buf) - 4;
+	memcpy(buf, &type, 4);
+	if (len)
+		memcpy(buf + 4, data, len);
+	if (send(sync_fd, buf, len + 4, MSG_NOSIGNAL) < 0)
+		_exit(1);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) bail(const char *fmt, ...)
+{
+	char msg[1024];
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (saved && n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+	send_msg(MSG_ERROR, msg, strlen(msg));
+	_exit(1);
+}
+
+static void expect_msg(uint32_t want)
+{
+	uint32_t got;
+	ssize_t n = recv(sync_fd, &got, sizeof(got), 0);
+	if (n != sizeof(got) || got != want) {
+		errno = 0;
+		bail("nsexec: expected message %u from the runtime", want);
+	}
+}
+
+static const char *ns_name(uint32_t flag)
+{
+	switch (flag) {
+	case CLONE_NEWUSER: return "user";
+	case CLONE_NEWNS: return "mount";
+	case CLONE_NEWPID: return "pid";
+	case CLONE_NEWNET: return "network";
+	case CLONE_NEWIPC: return "ipc";
+	case CLONE_NEWUTS: return "uts";
+	case CLONE_NEWCGROUP: return "cgroup";
+	case CLONE_NEWTIME: return "time";
+	}
+	return "unknown";
+}
+
+struct join {
+	uint32_t flag;
+	const char *path;
+	int fd;
+};
+
+static void join_namespaces(struct join *joins, int n)
+{
+	/* Open every path first: after joining a mount namespace the host paths are gone. */
+	for (int i = 0; i < n; i++) {
+		joins[i].fd = open(joins[i].path, O_RDONLY | O_CLOEXEC);
+		if (joins[i].fd < 0)
+			bail("open %s namespace %s", ns_name(joins[i].flag), joins[i].path);
+	}
+	/* The user namespace first: it grants the capabilities the other joins need. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < n; i++) {
+			if ((pass == 0) != (joins[i].flag == CLONE_NEWUSER))
+				continue;
+			if (setns(joins[i].fd, joins[i].flag) < 0)
+				bail("join %s namespace %s", ns_name(joins[i].flag), joins[i].path);
+			close(joins[i].fd);
+		}
+	}
+}
+
+static void write_time_offsets(const char *offsets)
+{
+	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		bail("open /proc/self/timens_offsets");
+	size_t len = strlen(offsets);
+	if (write(fd, offsets, len) != (ssize_t)len)
+		bail("write time offsets %s", offsets);
+	close(fd);
+}
+
+void nsexec(void)
+{
+	const char *pipe_env = getenv("_NEBULON_INITPIPE");
+	if (!pipe_env)
+		return;
+	sync_fd = atoi(pipe_env);
+
+	static char buf[BUF_SIZE];
+	ssize_t len = recv(sync_fd, buf, sizeof(buf), 0);
+	uint32_t type;
+	if (len < 4 || (memcpy(&type, buf, 4), type != MSG_BOOTSTRAP)) {
+		errno = 0;
+		bail("nsexec: no bootstrap message from the runtime");
+	}
+
+	uint32_t clone_flags = 0;
+	const char *time_offsets = NULL;
+	struct join joins[MAX_JOIN];
+	int njoin = 0;
+	for (size_t off = 4; off + 8 <= (size_t)len;) {
+		uint16_t rtype;
+		uint32_t rlen;
+		memcpy(&rtype, buf + off, 2);
+		memcpy(&rlen, buf + off + 4, 4);
+		char *data = buf + off + 8;
+		if (off + 8 + rlen > (size_t)len || rlen == 0 || data[rlen - 1] != '\0') {
+			errno = 0;
+			bail("nsexec: malformed bootstrap record %u", rtype);
+		}
+		switch (rtype) {
+		case REC_CLONE_FLAGS:
+			memcpy(&clone_flags, data, 4);
+			break;
+		case REC_NS_PATH:
+			if (njoin == MAX_JOIN) {
+				errno = 0;
+				bail("nsexec: too many namespaces to join");
+			}
+			memcpy(&joins[njoin].flag, data, 4);
+			joins[njoin].path = data + 4;
+			njoin++;
+			break;
+		case REC_TIME_OFFSETS:
+			time_offsets = data;
+			break;
+		}
+		off += 8 + ((rlen + 3) & ~3u);
+	}
+
+	/* Until exec, the init must not be ptraced by the container (CVE-2016-9962). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		bail("prctl(PR_SET_DUMPABLE)");
+
+	join_namespaces(joins, njoin);
+
+	if (clone_flags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			bail("unshare user namespace");
+		/* The parent writes uid_map and gid_map: it holds the privileges in the parent namespace. */
+		send_msg(MSG_USERMAP, NULL, 0);
+		expect_msg(MSG_USERMAP_DONE);
+		if (setresgid(0, 0, 0) < 0)
+			bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
+		if (setresuid(0, 0, 0) < 0)
+			bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
+	}
+
+	uint32_t rest = clone_flags & ~(uint32_t)CLONE_NEWUSER;
+	if (rest && unshare(rest) < 0)
+		bail("unshare namespaces 0x%x", rest);
+	if (time_offsets && (clone_flags & CLONE_NEWTIME))
+		write_time_offsets(time_offsets);
+
+	pid_t child = fork();
+	if (child < 0)
+		bail("fork init");
+	if (child == 0) {
+		/* The init: new pid and time namespaces apply from here on. Continue into Go. */
+		prctl(PR_SET_NAME, "nebulon-init", 0, 0, 0);
+		return;
+	}
+	uint32_t pid = (uint32_t)child;
+	send_msg(MSG_PID, &pid, sizeof(pid));
+	_exit(0);
+}

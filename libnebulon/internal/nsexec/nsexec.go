@@ -1,0 +1,13 @@
+// Package nsexec holds the C stage of `nebulon init` that joins and creates namespaces before the Go
+// runtime starts threads. Importing it (for its side effect) is enough: its constructor returns at
+// once unless the process was started as an init by the runtime (_NEBULON_INITPIPE is set).
+package nsexec
+
+/*
+#cgo CFLAGS: -Wall -O2
+extern void nsexec(void);
+void __attribute__((constructor)) init(void) {
+	nsexec();
+}
+*/
+import "C"

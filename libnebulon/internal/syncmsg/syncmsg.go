@@ -1,0 +1,134 @@
+// Package syncmsg is the protocol between the runtime (parent) and its init process, over one
+// SOCK_SEQPACKET socket pair; every message is one packet: a little-endian uint32 type and a payload.
+//
+//	step  direction         message       payload                meaning
+//	1     parent -> stage0  Bootstrap     records (bootstrap.go)  namespaces to join/create, time offsets
+//	2     stage0 -> parent  UserMap       -                       user namespace made: write uid/gid maps
+//	3     parent -> stage0  UserMapDone   -                       maps written
+//	4     stage0 -> parent  Pid           uint32                  the init's pid; stage0 exits
+//	5     parent -> init    Config        JSON InitConfig         what the init must set up
+//	6     init -> parent    Hooks         -                       mounts done, before pivot_root: run
+//	                                                              prestart and createRuntime hooks
+//	7     parent -> init    HooksDone     -                       (only after step 6)
+//	8     init -> parent    Ready         -                       waiting on the exec fifo
+//	any   init -> parent    Error         text                    setup failed; the init exits
+//
+// Stage0 is the C code in internal/nsexec (it keeps its own copy of these numbers); the init is
+// the Go process that stage0 forks.
+package syncmsg
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Type is a message type.
+type Type uint32
+
+// Message types; the values are shared with nsexec.c.
+const (
+	Bootstrap   Type = 1
+	UserMap     Type = 2
+	UserMapDone Type = 3
+	Pid         Type = 4
+	Error       Type = 5
+	Config      Type = 6
+	Hooks       Type = 7
+	HooksDone   Type = 8
+	Ready       Type = 9
+)
+
+var names = map[Type]string{
+	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
+	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
+}
+
+func (t Type) String() string {
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("message(%d)", uint32(t))
+}
+
+// maxPacket bounds one message; an init config with a large spec still fits.
+const maxPacket = 4 << 20
+
+// ErrClosed means the peer closed its end: for the parent, the init died.
+var ErrClosed = errors.New("sync socket closed by peer")
+
+// Conn is one end of the sync socket.
+type Conn struct{ f *os.File }
+
+// NewConn wraps an end of the socket pair.
+func NewConn(f *os.File) *Conn { return &Conn{f: f} }
+
+// Pair makes the socket pair: the parent keeps the first end, the init gets the second.
+func Pair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-init"), nil
+}
+
+// File returns the socket.
+func (c *Conn) File() *os.File { return c.f }
+
+// Close closes this end.
+func (c *Conn) Close() error { return c.f.Close() }
+
+// Send writes one message.
+func (c *Conn) Send(t Type, payload []byte) error {
+	buf := make([]byte, 4+len(payload))
+	binary.LittleEndian.PutUint32(buf, uint32(t))
+	copy(buf[4:], payload)
+	if _, err := c.f.Write(buf); err != nil {
+		return fmt.Errorf("send %s: %w", t, err)
+	}
+	return nil
+}
+
+// Recv reads one message.
+func (c *Conn) Recv() (Type, []byte, error) {
+	buf := make([]byte, maxPacket)
+	n, err := c.f.Read(buf)
+	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+		return 0, nil, ErrClosed
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("receive from sync socket: %w", err)
+	}
+	if n < 4 {
+		return 0, nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
+	}
+	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], nil
+}
+
+// Expect reads one message and checks its type. An Error message from the peer comes back as an
+// error carrying the peer's text.
+func (c *Conn) Expect(want Type) ([]byte, error) {
+	t, payload, err := c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if t == Error {
+		return nil, &PeerError{Msg: string(payload)}
+	}
+	if t != want {
+		return nil, fmt.Errorf("sync: got %s, want %s", t, want)
+	}
+	return payload, nil
+}
+
+// PeerError is an error reported by the other side of the socket.
+type PeerError struct{ Msg string }
+
+func (e *PeerError) Error() string { return e.Msg }
+
+// SendError reports a failure to the parent.
+func (c *Conn) SendError(err error) error { return c.Send(Error, []byte(err.Error())) }

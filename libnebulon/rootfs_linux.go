@@ -1,0 +1,412 @@
+package libnebulon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+)
+
+// rootfs sets up a container's root filesystem in the init's new mount namespace. Every path
+// inside the root is resolved relative to a file descriptor held on the root, never by joining
+// strings: the container image controls its own symlinks (CVE-2021-30465).
+type rootfs struct {
+	cfg  *initConfig
+	root *os.File // O_PATH handle on the rootfs
+}
+
+// procFd names an open file for syscalls that take a path; the init still sees the host's
+// /proc until pivot_root.
+func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// prepare makes the rootfs a private mount point and mounts config.mounts in order.
+func (r *rootfs) prepare() error {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
+		prop = propagationFlags[p]
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return &os.PathError{Op: "set propagation of /", Path: "/", Err: err}
+	}
+	if err := makeParentMountPrivate(r.cfg.Rootfs); err != nil {
+		return err
+	}
+	if err := unix.Mount(r.cfg.Rootfs, r.cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return &os.PathError{Op: "bind rootfs onto itself", Path: r.cfg.Rootfs, Err: err}
+	}
+	root, err := os.OpenFile(r.cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	r.root = root
+	for i, m := range r.cfg.Spec.Mounts {
+		if err := r.mount(m); err != nil {
+			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+		}
+	}
+	return nil
+}
+
+// makeParentMountPrivate: pivot_root(2) refuses a new root whose parent mount is shared.
+func makeParentMountPrivate(path string) error {
+	info, err := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
+	if err != nil {
+		return fmt.Errorf("find the mount holding %s: %w", path, err)
+	}
+	best := "/"
+	for _, m := range info {
+		if len(m.Mountpoint) > len(best) {
+			best = m.Mountpoint
+		}
+	}
+	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+		return &os.PathError{Op: "make mount private", Path: best, Err: err}
+	}
+	return nil
+}
+
+// target opens (making it first if needed) a mount destination inside the root; dir says
+// whether it must be a directory or a file.
+func (r *rootfs) target(dest string, dir bool) (*os.File, error) {
+	if dir {
+		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
+	}
+	if f, err := pathrs.OpenatInRoot(r.root, dest); err == nil {
+		return f, nil
+	}
+	parent, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(dest), 0o755)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, &os.PathError{Op: "create mount point", Path: dest, Err: err}
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return pathrs.OpenatInRoot(r.root, dest)
+}
+
+func (r *rootfs) mount(m specs.Mount) error {
+	opts, err := ParseMountOptions(m.Options)
+	if err != nil {
+		return err
+	}
+	dest := m.Destination
+	if !filepath.IsAbs(dest) {
+		dest = "/" + dest
+	}
+	switch {
+	case opts.Bind:
+		return r.bindMount(m.Source, dest, opts)
+	case m.Type == "cgroup":
+		return r.mountCgroup(dest, opts)
+	}
+	t, err := r.target(dest, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, opts.Data); err != nil {
+		return &os.PathError{Op: "mount " + m.Type, Path: dest, Err: err}
+	}
+	return r.propagate(dest, opts)
+}
+
+func (r *rootfs) bindMount(source, dest string, opts MountOptions) error {
+	src, err := os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open bind source: %w", err)
+	}
+	defer src.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return &os.PathError{Op: "stat", Path: source, Err: err}
+	}
+	t, err := r.target(dest, st.Mode&unix.S_IFMT == unix.S_IFDIR)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	flags := uintptr(unix.MS_BIND)
+	if opts.Recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(procFd(src), procFd(t), "", flags, ""); err != nil {
+		return &os.PathError{Op: "bind mount " + source, Path: dest, Err: err}
+	}
+	if opts.Flags&^(unix.MS_REMOUNT) != 0 {
+		if err := r.remountBind(dest, opts.Flags, opts.ClearFlags); err != nil {
+			return err
+		}
+	}
+	return r.propagate(dest, opts)
+}
+
+// remountBind applies flags to a bind mount, keeping the flags the source mount already has
+// unless they were asked off: in a user namespace they are locked, and dropping them is EPERM.
+func (r *rootfs) remountBind(dest string, flags, clear uintptr) error {
+	t, err := pathrs.OpenatInRoot(r.root, dest)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return remountFd(t, dest, flags, clear)
+}
+
+func remountFd(t *os.File, dest string, flags, clear uintptr) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(t.Fd()), &sfs); err != nil {
+		return &os.PathError{Op: "statfs", Path: dest, Err: err}
+	}
+	kept := uintptr(0)
+	for st, ms := range map[int64]uintptr{
+		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+		unix.ST_RDONLY: unix.MS_RDONLY,
+	} {
+		if sfs.Flags&st != 0 && clear&ms == 0 {
+			kept |= ms
+		}
+	}
+	all := unix.MS_BIND | unix.MS_REMOUNT | flags | kept
+	if err := unix.Mount("", procFd(t), "", all, ""); err != nil {
+		return &os.PathError{Op: "remount", Path: dest, Err: err}
+	}
+	return nil
+}
+
+func (r *rootfs) propagate(dest string, opts MountOptions) error {
+	if len(opts.Propagation) == 0 {
+		return nil
+	}
+	t, err := pathrs.OpenatInRoot(r.root, dest)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for _, p := range opts.Propagation {
+		if err := unix.Mount("", procFd(t), "", p, ""); err != nil {
+			return &os.PathError{Op: "set mount propagation", Path: dest, Err: err}
+		}
+	}
+	return nil
+}
+
+// mountCgroup gives the container its cgroups at dest. With a cgroup namespace of its own the
+// container mounts the hierarchies, whose root is then its own cgroup; without one it gets bind
+// mounts of its own cgroup directories, never the host's whole tree. The v2 hierarchy of a hybrid
+// host is always bound: mounting cgroup2 from the host's cgroup namespace would reset the host's
+// cgroup2 mount options.
+func (r *rootfs) mountCgroup(dest string, opts MountOptions) error {
+	if cgroups.DetectMode() == cgroups.Unified {
+		if r.cfg.CgroupNS {
+			t, err := r.target(dest, true)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			if err := unix.Mount("cgroup2", procFd(t), "cgroup2", opts.Flags, ""); err != nil {
+				return &os.PathError{Op: "mount cgroup2", Path: dest, Err: err}
+			}
+			return nil
+		}
+		return r.bindCgroupDir(r.cfg.CgroupPaths[""], dest, opts.Flags)
+	}
+	t, err := r.target(dest, true)
+	if err != nil {
+		return err
+	}
+	err = unix.Mount("tmpfs", procFd(t), "tmpfs", opts.Flags&^unix.MS_RDONLY, "mode=755")
+	t.Close()
+	if err != nil {
+		return &os.PathError{Op: "mount tmpfs for cgroups", Path: dest, Err: err}
+	}
+	hs, err := cgroups.V1Hierarchies()
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		key := strings.Join(h.Subsystems, ",")
+		sub := filepath.Join(dest, filepath.Base(h.Mountpoint))
+		if !r.cfg.CgroupNS {
+			if err := r.bindCgroupDir(r.cfg.CgroupPaths[key], sub, opts.Flags); err != nil {
+				return err
+			}
+			continue
+		}
+		t, err := r.target(sub, true)
+		if err != nil {
+			return err
+		}
+		err = unix.Mount("cgroup", procFd(t), "cgroup", opts.Flags, key)
+		t.Close()
+		if err != nil {
+			return &os.PathError{Op: "mount cgroup " + key, Path: sub, Err: err}
+		}
+	}
+	if unified := r.cfg.CgroupPaths[""]; unified != "" {
+		if err := r.bindCgroupDir(unified, filepath.Join(dest, "unified"), opts.Flags); err != nil {
+			return err
+		}
+	}
+	if opts.Flags&unix.MS_RDONLY != 0 {
+		t, err := pathrs.OpenatInRoot(r.root, dest)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return remountFd(t, dest, opts.Flags, 0)
+	}
+	return nil
+}
+
+func (r *rootfs) bindCgroupDir(host, dest string, flags uintptr) error {
+	if host == "" {
+		return nil
+	}
+	bind := MountOptions{Bind: true, Flags: flags}
+	return r.bindMount(host, dest, bind)
+}
+
+// pivot makes the rootfs the root of the mount namespace and detaches the old root. The
+// pivot_root(".", ".") form stacks the old root under the new one, so no directory for it is
+// needed inside the container (pivot_root(2), NOTES).
+func (r *rootfs) pivot() error {
+	if r.cfg.NoPivot {
+		return r.moveRoot()
+	}
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "/", Err: err}
+	}
+	defer unix.Close(oldroot)
+	if err := unix.Fchdir(int(r.root.Fd())); err != nil {
+		return &os.PathError{Op: "chdir", Path: r.cfg.Rootfs, Err: err}
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return &os.PathError{Op: "pivot_root", Path: r.cfg.Rootfs, Err: err}
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	// The old root must not propagate our unmount to the host.
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return &os.PathError{Op: "make old root slave", Path: "/", Err: err}
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return &os.PathError{Op: "unmount old root", Path: "/", Err: err}
+	}
+	return r.enterRoot()
+}
+
+// moveRoot is --no-pivot: move the rootfs over / and chroot into it, for roots (like an
+// initramfs) that pivot_root cannot leave.
+func (r *rootfs) moveRoot() error {
+	if err := unix.Fchdir(int(r.root.Fd())); err != nil {
+		return &os.PathError{Op: "chdir", Path: r.cfg.Rootfs, Err: err}
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return &os.PathError{Op: "move rootfs to /", Path: r.cfg.Rootfs, Err: err}
+	}
+	if err := unix.Chroot("."); err != nil {
+		return &os.PathError{Op: "chroot", Path: r.cfg.Rootfs, Err: err}
+	}
+	return r.enterRoot()
+}
+
+func (r *rootfs) enterRoot() error {
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	r.root.Close()
+	r.root = nil
+	// Applied after pivot_root: propagation is a property of the mount that is now "/".
+	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
+		if err := unix.Mount("", "/", "", propagationFlags[p], ""); err != nil {
+			return &os.PathError{Op: "set rootfs propagation " + p, Path: "/", Err: err}
+		}
+	}
+	return nil
+}
+
+// finish applies what needs the container's own root: masked and read-only paths, and a
+// read-only root last of all.
+func finishRootfs(s *specs.Spec) error {
+	for _, p := range s.Linux.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return fmt.Errorf("linux.readonlyPaths %s: %w", p, err)
+		}
+	}
+	for _, p := range s.Linux.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
+		}
+	}
+	if s.Root.Readonly {
+		f, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := remountFd(f, "/", unix.MS_RDONLY, 0); err != nil {
+			return fmt.Errorf("root.readonly: %w", err)
+		}
+	}
+	return nil
+}
+
+func readonlyPath(p string) error {
+	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Mount(procFd(f), procFd(f), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return &os.PathError{Op: "bind", Path: p, Err: err}
+	}
+	g, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	return remountFd(g, p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+}
+
+// maskPath hides a path: /dev/null over a file, an empty read-only tmpfs over a directory.
+func maskPath(p string) error {
+	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = unix.Mount("tmpfs", procFd(f), "tmpfs", unix.MS_RDONLY, "size=0")
+	} else {
+		err = unix.Mount("/dev/null", procFd(f), "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return &os.PathError{Op: "mask", Path: p, Err: err}
+	}
+	return nil
+}

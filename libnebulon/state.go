@@ -1,0 +1,181 @@
+package libnebulon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Files in a container's state directory, --root/<id>/.
+const (
+	stateFile  = "state.json"
+	execFifo   = "exec.fifo"   // start writes one byte: the init may exec
+	execStatus = "exec.status" // the init writes why it could not exec, if it could not
+)
+
+// ErrNotExist means there is no container with that id.
+var ErrNotExist = errors.New("container does not exist")
+
+// ErrExist means a container with that id exists already.
+var ErrExist = errors.New("container with given ID already exists")
+
+// State is what the runtime keeps on disk about a container.
+type State struct {
+	ID            string            `json:"id"`
+	Bundle        string            `json:"bundle"`
+	Rootfs        string            `json:"rootfs"`
+	InitPid       int               `json:"init_pid"`
+	InitStartTime uint64            `json:"init_start_time"` // guards against pid reuse
+	Created       time.Time         `json:"created"`
+	Owner         string            `json:"owner"`
+	CgroupPaths   map[string]string `json:"cgroup_paths"`
+	Config        *specs.Spec       `json:"config"`
+}
+
+// store is the state directory of one container, locked while a command works on it.
+type store struct {
+	dir  string
+	lock *os.File
+}
+
+// createStore makes and locks the state directory of a new container.
+func createStore(root, id string) (*store, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("create state root: %w", err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s", ErrExist, id)
+		}
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	s, err := lockDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// openStore locks the state directory of an existing container. Commands on one container are
+// serialised by this lock; a container deleted while we waited for it is reported as not existing.
+func openStore(root, id string) (*store, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	s, err := lockDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
+		s.unlock()
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	return s, nil
+}
+
+func lockDir(dir string) (*store, error) {
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return &store{dir: dir, lock: f}, nil
+}
+
+func (s *store) unlock() {
+	if s.lock != nil {
+		s.lock.Close() // closing drops the flock
+		s.lock = nil
+	}
+}
+
+func (s *store) path(name string) string { return filepath.Join(s.dir, name) }
+
+// load reads state.json.
+func (s *store) load() (*State, error) {
+	data, err := os.ReadFile(s.path(stateFile))
+	if err != nil {
+		return nil, fmt.Errorf("read container state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("parse container state %s: %w", s.path(stateFile), err)
+	}
+	return &st, nil
+}
+
+// save writes state.json atomically: a reader sees the old or the new state, never half of one.
+func (s *store) save(st *State) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode container state: %w", err)
+	}
+	return writeFileAtomic(s.path(stateFile), data, 0o600)
+}
+
+// remove deletes the state directory; the lock is released after it is gone, so a waiter finds
+// no container.
+func (s *store) remove() error {
+	err := os.RemoveAll(s.dir)
+	s.unlock()
+	if err != nil {
+		return fmt.Errorf("remove state directory: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and renames it over path.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// WritePidFile writes a pid file atomically, as engines read it while it is written.
+func WritePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(abs, []byte(fmt.Sprint(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	return nil
+}

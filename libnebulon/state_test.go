@@ -1,0 +1,112 @@
+package libnebulon
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestStoreSaveLoadRoundTrip(t *testing.T) {
+	root := t.TempDir()
+	s, err := createStore(root, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &State{ID: "c1", Bundle: "/b", InitPid: 42, InitStartTime: 7, Created: time.Unix(1, 0).UTC()}
+	if err := s.save(want); err != nil {
+		t.Fatal(err)
+	}
+	s.unlock()
+	s2, err := openStore(root, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.unlock()
+	got, err := s2.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != want.ID || got.InitPid != 42 || got.InitStartTime != 7 || !got.Created.Equal(want.Created) {
+		t.Errorf("load = %+v, want %+v", got, want)
+	}
+}
+
+func TestCreateStoreRefusesAnExistingID(t *testing.T) {
+	root := t.TempDir()
+	s, err := createStore(root, "dup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.unlock()
+	if _, err := createStore(root, "dup"); !errors.Is(err, ErrExist) {
+		t.Fatalf("second createStore: %v, want ErrExist", err)
+	}
+}
+
+func TestOpenStoreWithoutStateIsNotExist(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "half"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStore(root, "half"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("openStore on a dir without state.json: %v, want ErrNotExist", err)
+	}
+	if _, err := openStore(root, "none"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("openStore on a missing dir: %v, want ErrNotExist", err)
+	}
+}
+
+func TestStoreLockSerialisesCommands(t *testing.T) {
+	root := t.TempDir()
+	s, err := createStore(root, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.save(&State{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	done := make(chan struct{})
+	go func() {
+		s2, err := openStore(root, "c")
+		if err == nil {
+			mu.Lock()
+			order = append(order, "second")
+			mu.Unlock()
+			s2.unlock()
+		}
+		close(done)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	order = append(order, "first")
+	mu.Unlock()
+	if err := s.remove(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if len(order) != 1 || order[0] != "first" {
+		t.Fatalf("order = %v: the waiter must block on the lock and then find the container gone", order)
+	}
+}
+
+func TestValidateIDRejectsPathsAndOverlongIDs(t *testing.T) {
+	long := make([]byte, 1025)
+	for i := range long {
+		long[i] = 'a'
+	}
+	for _, id := range []string{"", ".", "..", "a/b", "../x", string(long), "a b", "x\x00"} {
+		if err := ValidateID(id); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("ValidateID(%q) = %v, want ErrInvalidID", id, err)
+		}
+	}
+	for _, id := range []string{"a", "abc-123_x.y+z", "0d2f6c1e-9c4e-4f0e-8b2a-1c2d3e4f5a6b"} {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want nil", id, err)
+		}
+	}
+}
