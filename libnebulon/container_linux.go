@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/moby/sys/user"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -107,7 +109,9 @@ func List(root string) ([]*OCIState, error) {
 		if err != nil {
 			continue // being created or deleted
 		}
-		out = append(out, ociState(st.dir, s))
+		cs := ociState(st.dir, s)
+		cs.Owner = ownerOf(st.dir)
+		out = append(out, cs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -245,4 +249,16 @@ func (c *Container) Start() error {
 		runHooksWarn("poststart", h.Poststart, st)
 	}
 	return nil
+}
+
+// ownerOf names the user owning a state directory, as runc's list shows it.
+func ownerOf(dir string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return ""
+	}
+	if u, err := user.LookupUid(int(st.Uid)); err == nil {
+		return u.Name
+	}
+	return fmt.Sprint(st.Uid)
 }

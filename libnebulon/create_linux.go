@@ -322,6 +322,11 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
 		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
 	}
+	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
+		if cfg.CgroupHierarchies, err = cgroups.V1Hierarchies(); err != nil {
+			return err
+		}
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encode init config: %w", err)
@@ -368,6 +373,15 @@ func (p *initProcess) runCreateHooks(pid int) error {
 func hasNamespace(l *specs.Linux, t specs.LinuxNamespaceType) bool {
 	for _, ns := range l.Namespaces {
 		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func hasCgroupMount(s *specs.Spec) bool {
+	for _, m := range s.Mounts {
+		if m.Type == "cgroup" {
 			return true
 		}
 	}

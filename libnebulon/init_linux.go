@@ -22,6 +22,10 @@ import (
 // IsInit reports whether this process was started by the runtime as a container's init.
 func IsInit() bool { return os.Getenv(envInitPipe) != "" }
 
+// ErrReported wraps an init error that already reached the runtime (over the sync socket, or
+// exec.status for start): the caller need not print it again.
+var ErrReported = errors.New("reported to the runtime")
+
 // Init is the body of `nebulon init`: the Go half of a container's init, which the C stage
 // (internal/nsexec) forked inside the container's namespaces. It sets up the container and execs
 // its process; it returns only on failure, after telling the parent why.
@@ -42,7 +46,9 @@ func Init() error {
 	}
 	path, cfg, err := setupContainer(conn)
 	if err != nil {
-		conn.SendError(err)
+		if conn.SendError(err) == nil {
+			return fmt.Errorf("%w: %w", ErrReported, err)
+		}
 		return err
 	}
 	if err := conn.Send(syncmsg.Ready, nil); err != nil {
@@ -51,7 +57,9 @@ func Init() error {
 	conn.Close()
 	// From here on the parent is gone; failures are reported to `start` through exec.status.
 	err = waitAndExec(fifo, path, cfg)
-	status.WriteString(err.Error())
+	if _, werr := status.WriteString(err.Error()); werr == nil {
+		return fmt.Errorf("%w: %w", ErrReported, err)
+	}
 	return err
 }
 

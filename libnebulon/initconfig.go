@@ -2,6 +2,8 @@ package libnebulon
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 )
 
 // Environment variables that tell `nebulon init` where its fds are. The fds follow the
@@ -24,8 +26,11 @@ type initConfig struct {
 	PreserveFds  int               `json:"preserve_fds"`
 	InitPid      int               `json:"init_pid"` // in the runtime's pid namespace, for hook state
 	CgroupPaths  map[string]string `json:"cgroup_paths"`
-	CgroupNS     bool              `json:"cgroup_ns"` // a new cgroup namespace
-	UserNS       bool              `json:"user_ns"`   // in a user namespace (new or joined)
+	// The host's v1 hierarchies, read by the parent: in a new cgroup namespace the init's
+	// mountinfo shows the cgroup mounts' roots relative to that namespace.
+	CgroupHierarchies []cgroups.Hierarchy `json:"cgroup_hierarchies"`
+	CgroupNS          bool                `json:"cgroup_ns"` // a new cgroup namespace
+	UserNS            bool                `json:"user_ns"`   // in a user namespace (new or joined)
 }
 
 // needsHookSync reports whether the init must stop before pivot_root for the parent to run

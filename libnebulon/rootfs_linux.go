@@ -232,11 +232,7 @@ func (r *rootfs) mountCgroup(dest string, opts MountOptions) error {
 	if err != nil {
 		return &os.PathError{Op: "mount tmpfs for cgroups", Path: dest, Err: err}
 	}
-	hs, err := cgroups.V1Hierarchies()
-	if err != nil {
-		return err
-	}
-	for _, h := range hs {
+	for _, h := range r.cfg.CgroupHierarchies {
 		key := strings.Join(h.Subsystems, ",")
 		sub := filepath.Join(dest, filepath.Base(h.Mountpoint))
 		if !r.cfg.CgroupNS {

@@ -130,6 +130,8 @@ func checkSystemd(ctx *cli.Context) error {
 
 func runInit() {
 	err := libnebulon.Init()
-	fmt.Fprintln(os.Stderr, "nebulon init:", err)
+	if !errors.Is(err, libnebulon.ErrReported) {
+		fmt.Fprintln(os.Stderr, "nebulon init:", err)
+	}
 	os.Exit(1)
 }

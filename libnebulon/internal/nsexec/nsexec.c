@@ -200,10 +200,6 @@ void nsexec(void)
 		off += 8 + ((rlen + 3) & ~3u);
 	}
 
-	/* Until exec, the init must not be ptraced by the container (CVE-2016-9962). */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		bail("prctl(PR_SET_DUMPABLE)");
-
 	join_namespaces(joins, njoin);
 
 	if (clone_flags & CLONE_NEWUSER) {
@@ -216,6 +212,9 @@ void nsexec(void)
 			bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
 		if (setresuid(0, 0, 0) < 0)
 			bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
+		/* A uid change leaves the process non-dumpable (suid_dumpable); be dumpable again for now. */
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			bail("prctl(PR_SET_DUMPABLE)");
 	}
 
 	uint32_t rest = clone_flags & ~(uint32_t)CLONE_NEWUSER;
@@ -223,6 +222,14 @@ void nsexec(void)
 		bail("unshare namespaces 0x%x", rest);
 	if (time_offsets && (clone_flags & CLONE_NEWTIME))
 		write_time_offsets(time_offsets);
+
+	/*
+	 * Until exec, the init must not be ptraced by the container (CVE-2016-9962); the flag is
+	 * inherited by the child. Not earlier: a non-dumpable process's /proc files belong to the
+	 * host's root, so it could not write its own timens_offsets from a new user namespace.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		bail("prctl(PR_SET_DUMPABLE)");
 
 	pid_t child = fork();
 	if (child < 0)

@@ -1,0 +1,45 @@
+# Nebulon. `make demo` and `make test` install what they need (as root, with apt-get).
+GO ?= go
+PREFIX ?= /usr/local
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
+
+.PHONY: all build install demo test unit integration conformance bench deps clean
+
+all: build
+
+build: bin/nebulon
+
+bin/nebulon: $(SOURCES)
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nebulon
+
+install: build
+	install -D -m 0755 bin/nebulon $(DESTDIR)$(PREFIX)/bin/nebulon
+
+demo: build
+	tests/install-deps.sh demo
+	tests/demo.sh bin/nebulon
+
+deps:
+	tests/install-deps.sh test
+
+# Everything: unit tests, the integration suite and the OCI conformance suite.
+test: deps build
+	$(MAKE) unit integration conformance
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+integration: build
+	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration
+
+conformance: build
+	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh
+
+bench: deps build
+	NEBULON=$(CURDIR)/bin/nebulon tests/bench/bench.sh
+
+clean:
+	rm -rf bin build

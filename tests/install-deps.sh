@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian packages that building and testing Nebulon needs, and only
+# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test]
+set -euo pipefail
+
+demo=(busybox-static jq)
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux)
+
+case "${1:-test}" in
+demo) want=("${demo[@]}") ;;
+test) want=("${test[@]}") ;;
+*) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

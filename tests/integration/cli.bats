@@ -1,0 +1,284 @@
+#!/usr/bin/env bats
+# The runc-compatible command line: run, kill, list, spec, features,
+# --pid-file, --log/--log-format.
+
+load helpers
+
+# start_foreground_run: `$RUNTIME run` in the background of this shell, so
+# the test can signal the runtime process itself; sets RUN_PID.
+start_foreground_run() {
+	"$RUNTIME" --root "$ROOT" run --bundle "$BUNDLE" "$CT" \
+		>"$TEST_DIR/run.out" 2>"$TEST_DIR/run.err" </dev/null 3>&- &
+	RUN_PID=$!
+	BG_PIDS+=("$RUN_PID")
+}
+
+# a container that records every signal it traps in /host/signals, says
+# "ready" once the traps are set, and exits 0 when /host/stop appears.
+setup_signal_recorder() {
+	use_host_dir
+	set_cmd 'for s in TERM USR1 HUP; do trap "echo $s >> /host/signals" $s; done
+		echo ready > /host/ready
+		while [ ! -e /host/stop ]; do sleep 0.1; done'
+}
+
+@test "run passes the container's exit code through (exit 3 -> 3)" {
+	ct_run 'echo hello; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$output" = hello ]
+}
+
+@test "run exits 0 when the process exits 0 and removes the container" {
+	ct_run 'true'
+	[ "$status" -eq 0 ]
+	run --separate-stderr runtime list -q
+	[ -z "$output" ]
+}
+
+@test "run exits 128+9 when the container kills itself with SIGKILL" {
+	# Without a pid namespace the process is not a namespace init, so its
+	# own SIGKILL is not ignored by the kernel.
+	update_config '.linux.namespaces |= map(select(.type != "pid"))'
+	ct_run 'kill -KILL $$; sleep 10'
+	[ "$status" -eq 137 ]
+}
+
+@test "run exits 128+9 when the container is killed by 'kill KILL'" {
+	use_host_dir
+	update_config '.process.args = ["sh", "-c", "touch /host/ready; exec sleep 100"]'
+	start_foreground_run
+	wait_for_file "$HOST_DIR/ready"
+	runtime kill "$CT" KILL
+	wait "$RUN_PID" && rc=0 || rc=$?
+	[ "$rc" -eq 137 ]
+}
+
+@test "run forwards SIGTERM to the container, whose trap picks the exit code" {
+	use_host_dir
+	set_cmd 'trap "exit 42" TERM; touch /host/ready; while :; do sleep 0.1; done'
+	start_foreground_run
+	wait_for_file "$HOST_DIR/ready"
+	kill -TERM "$RUN_PID"
+	for _ in $(seq 100); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+	wait "$RUN_PID" && rc=0 || rc=$?
+	[ "$rc" -eq 42 ]
+}
+
+@test "run -d returns at once, leaving the container running" {
+	use_host_dir
+	set_cmd 'touch /host/ready; exec sleep 100'
+	run --separate-stderr runtime run -d --bundle "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ]
+	wait_for_file "$HOST_DIR/ready"
+	[ "$(status_of)" = running ]
+	pid="$(state_of | jq -r .pid)"
+	[ "$(cat /proc/$pid/comm)" = sleep ]
+}
+
+@test "kill with no signal sends SIGTERM" {
+	setup_signal_recorder
+	run_detached
+	wait_for_file "$HOST_DIR/ready"
+	runtime kill "$CT"
+	wait_for_file "$HOST_DIR/signals"
+	[ "$(cat "$HOST_DIR/signals")" = TERM ]
+	[ "$(status_of)" = running ]
+}
+
+@test "kill accepts signal names with and without SIG, and numbers" {
+	setup_signal_recorder
+	run_detached
+	wait_for_file "$HOST_DIR/ready"
+	for sig in TERM SIGUSR1 HUP 15 10 SIGHUP; do
+		runtime kill "$CT" "$sig"
+		sleep 0.4 # the trap runs between sleeps
+	done
+	for _ in $(seq 50); do [ "$(wc -l <"$HOST_DIR/signals")" -ge 6 ] && break; sleep 0.1; done
+	[ "$(tr '\n' ' ' <"$HOST_DIR/signals")" = "TERM USR1 HUP TERM USR1 HUP " ]
+}
+
+@test "kill KILL, SIGKILL and 9 stop the container" {
+	for sig in KILL SIGKILL 9; do
+		set_cmd 'exec sleep 100'
+		run_detached "$CT-$sig"
+		wait_for_status "$CT-$sig" running
+		runtime kill "$CT-$sig" "$sig"
+		wait_for_status "$CT-$sig" stopped
+		runtime delete "$CT-$sig"
+	done
+}
+
+@test "kill with an unknown signal fails and leaves the container running" {
+	set_cmd 'exec sleep 100'
+	run_detached
+	run --separate-stderr runtime kill "$CT" NOTASIGNAL
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *NOTASIGNAL* || "$stderr" == *signal* ]]
+	[ "$(status_of)" = running ]
+}
+
+@test "kill --all signals every process in the container, not only init" {
+	use_host_dir
+	# Init traps TERM (so it survives) and reports whether its children,
+	# which keep the default TERM action, are gone.
+	set_cmd 'trap "echo init-got-term >> /host/log" TERM
+		sleep 1000 & c1=$!; sleep 1000 & c2=$!
+		echo ready > /host/ready
+		while kill -0 $c1 2>/dev/null || kill -0 $c2 2>/dev/null; do sleep 0.1; done
+		wait; echo children-dead >> /host/log
+		while [ ! -e /host/stop ]; do sleep 0.1; done'
+	run_detached
+	wait_for_file "$HOST_DIR/ready"
+	runtime kill --all "$CT" TERM
+	for _ in $(seq 50); do grep -q children-dead "$HOST_DIR/log" 2>/dev/null && break; sleep 0.1; done
+	[ "$(sort "$HOST_DIR/log")" = "$(printf 'children-dead\ninit-got-term')" ]
+	[ "$(status_of)" = running ]
+}
+
+@test "list prints a table header, then one row per container" {
+	set_cmd 'exec sleep 100'
+	run_detached "$CT-a"
+	create_ct "$CT-b"
+
+	run --separate-stderr runtime list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" =~ ^ID\ +PID\ +STATUS\ +BUNDLE\ +CREATED\ +OWNER$ ]]
+	read -r id pid st bundle created owner <<<"${lines[1]}"
+	[ "$id" = "$CT-a" ]
+	[ "$pid" = "$(state_of "$CT-a" | jq -r .pid)" ]
+	[ "$st" = running ]
+	[ "$bundle" = "$BUNDLE" ]
+	[ "$owner" = root ]
+	read -r id pid st bundle created owner <<<"${lines[2]}"
+	[ "$id" = "$CT-b" ]
+	[ "$st" = created ]
+}
+
+@test "list with no containers prints only the header" {
+	run --separate-stderr runtime list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" =~ ^ID\ +PID\ +STATUS ]]
+}
+
+@test "list -q prints only the ids" {
+	create_ct "$CT-a"
+	create_ct "$CT-b"
+	run --separate-stderr runtime list -q
+	[ "$status" -eq 0 ]
+	[ "$(sort <<<"$output")" = "$(printf '%s\n%s' "$CT-a" "$CT-b")" ]
+}
+
+@test "list --format json prints an array of container states" {
+	create_ct
+	run --separate-stderr runtime list --format json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r 'length' <<<"$output")" -eq 1 ]
+	[ "$(jq -r '.[0].id' <<<"$output")" = "$CT" ]
+	[ "$(jq -r '.[0].status' <<<"$output")" = created ]
+	[ "$(jq -r '.[0].pid' <<<"$output")" = "$(state_of | jq -r .pid)" ]
+	[ "$(jq -r '.[0].bundle' <<<"$output")" = "$BUNDLE" ]
+	[ "$(jq -r '.[0].owner' <<<"$output")" = root ]
+	[[ "$(jq -r '.[0].created' <<<"$output")" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T ]]
+}
+
+@test "list --format json with no containers prints an empty array or null" {
+	run --separate-stderr runtime list --format json
+	[ "$status" -eq 0 ]
+	[[ "$(jq -c . <<<"$output")" == "[]" || "$(jq -c . <<<"$output")" == "null" ]]
+}
+
+@test "spec writes a runnable config.json into the current directory" {
+	dir="$TEST_DIR/specdir"
+	mkdir "$dir"
+	(cd "$dir" && "$RUNTIME" spec)
+	jq -e . "$dir/config.json" >/dev/null
+	[ "$(jq -r .root.path "$dir/config.json")" = rootfs ]
+	[ "$(jq -r .root.readonly "$dir/config.json")" = true ]
+	[ "$(jq -c .process.args "$dir/config.json")" = '["sh"]' ]
+	[ "$(jq -r .process.terminal "$dir/config.json")" = true ]
+	[ "$(jq -r .process.cwd "$dir/config.json")" = / ]
+	[[ "$(jq -r .ociVersion "$dir/config.json")" =~ ^1\.[0-9]+\.[0-9]+ ]]
+	for ns in pid network ipc uts mount; do
+		jq -e --arg t $ns '.linux.namespaces | map(.type) | index($t)' "$dir/config.json" >/dev/null
+	done
+	for m in /proc /dev /dev/pts /dev/shm /dev/mqueue /sys; do
+		jq -e --arg d $m '.mounts | map(.destination) | index($d)' "$dir/config.json" >/dev/null
+	done
+	[ "$(jq '.linux.maskedPaths | length' "$dir/config.json")" -gt 0 ]
+	[ "$(jq '.linux.readonlyPaths | length' "$dir/config.json")" -gt 0 ]
+}
+
+@test "spec --bundle writes config.json into the given directory" {
+	dir="$TEST_DIR/other"
+	mkdir "$dir"
+	run --separate-stderr "$RUNTIME" spec --bundle "$dir"
+	[ "$status" -eq 0 ]
+	jq -e .process "$dir/config.json" >/dev/null
+	[ ! -e "$PWD/config.json" ] || [ "$PWD" = "$dir" ]
+}
+
+@test "spec refuses to overwrite an existing config.json" {
+	echo '{"keep": "me"}' >"$TEST_DIR/config.json"
+	run --separate-stderr "$RUNTIME" spec --bundle "$TEST_DIR"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *config.json* ]]
+	[ "$(cat "$TEST_DIR/config.json")" = '{"keep": "me"}' ]
+}
+
+@test "features prints JSON with versions, hooks, mount options, namespaces and capabilities" {
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	f="$output"
+	[[ "$(jq -r .ociVersionMin <<<"$f")" =~ ^1\.[0-9]+\.[0-9]+ ]]
+	[[ "$(jq -r .ociVersionMax <<<"$f")" =~ ^1\.[0-9]+\.[0-9]+ ]]
+	[ "$(jq -c '.hooks | sort' <<<"$f")" = '["createContainer","createRuntime","poststart","poststop","prestart","startContainer"]' ]
+	for o in bind rbind ro rw nosuid nodev noexec relatime rprivate rshared rslave; do
+		jq -e --arg o $o '.mountOptions | index($o)' <<<"$f" >/dev/null || fail "mountOptions lacks $o"
+	done
+	[ "$(jq -c '.linux.namespaces | sort' <<<"$f" | tr -d ' ')" != null ]
+	for ns in cgroup ipc mount network pid user uts; do
+		jq -e --arg n $ns '.linux.namespaces | index($n)' <<<"$f" >/dev/null || fail "namespaces lacks $ns"
+	done
+	for c in CAP_CHOWN CAP_KILL CAP_SYS_ADMIN CAP_NET_ADMIN CAP_AUDIT_WRITE; do
+		jq -e --arg c $c '.linux.capabilities | index($c)' <<<"$f" >/dev/null || fail "capabilities lacks $c"
+	done
+}
+
+@test "create --pid-file writes the init pid" {
+	create_ct_pidfile() { runtime create --bundle "$BUNDLE" --pid-file "$TEST_DIR/ct.pid" "$CT"; }
+	create_ct_pidfile
+	pid="$(cat "$TEST_DIR/ct.pid")"
+	[[ "$pid" =~ ^[0-9]+$ ]]
+	[ "$pid" = "$(state_of | jq -r .pid)" ]
+	[ -d "/proc/$pid" ]
+}
+
+@test "run -d --pid-file writes the pid of the running user process" {
+	set_cmd 'exec sleep 100'
+	runtime run -d --bundle "$BUNDLE" --pid-file "$TEST_DIR/ct.pid" "$CT"
+	pid="$(cat "$TEST_DIR/ct.pid")"
+	[ "$pid" = "$(state_of | jq -r .pid)" ]
+	[ "$(cat /proc/$pid/comm)" = sleep ]
+}
+
+@test "--log with --log-format json writes an error line with level, msg and time" {
+	run --separate-stderr "$RUNTIME" --root "$ROOT" --log "$TEST_DIR/log.json" --log-format json start nosuchcontainer
+	[ "$status" -ne 0 ]
+	[ -s "$TEST_DIR/log.json" ]
+	line="$(grep '"error"' "$TEST_DIR/log.json" | tail -n1)"
+	[ "$(jq -r .level <<<"$line")" = error ]
+	[[ "$(jq -r .msg <<<"$line")" == *"does not exist"* ]]
+	[[ "$(jq -r .time <<<"$line")" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2} ]]
+	# Every line in the file is JSON.
+	jq -e . "$TEST_DIR/log.json" >/dev/null
+}
+
+@test "--log-format json on stderr also writes JSON lines" {
+	run --separate-stderr "$RUNTIME" --root "$ROOT" --log-format json state nosuchcontainer
+	[ "$status" -ne 0 ]
+	line="$(grep '"level"' <<<"$stderr" | tail -n1)"
+	[ "$(jq -r .level <<<"$line")" = error ]
+	[[ "$(jq -r .msg <<<"$line")" == *"does not exist"* ]]
+}

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+bats_require_minimum_version 1.5.0
+
+# Harness for the runtime integration suite. Every test gets its own --root,
+# bundle (busybox-static rootfs + config.json from `$RUNTIME spec`) and
+# container id; teardown removes whatever the test made.
+#
+#   RUNTIME=/usr/sbin/runc bats tests/integration      # reference runtime
+#   bats tests/integration                             # $repo/bin/nebulon
+
+INTEGRATION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$INTEGRATION_DIR/../.." && pwd)"
+RUNTIME="${RUNTIME:-$REPO_ROOT/bin/nebulon}"
+BUSYBOX="${BUSYBOX:-/bin/busybox}"
+# Upper bound for one runtime command, so a hung runtime fails a test
+# instead of hanging the suite.
+RUNTIME_TIMEOUT="${RUNTIME_TIMEOUT:-60}"
+
+# is_runc: true when the runtime under test is runc (used only to skip
+# tests that document a runc bug or missing feature).
+is_runc() {
+	[[ "$(basename "$RUNTIME")" == runc* ]]
+}
+
+skip_if_runc() {
+	if is_runc; then
+		skip "runc: $*"
+	fi
+}
+
+require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "needs root (creates namespaces, mounts and cgroups)"
+	fi
+}
+
+# template_rootfs builds the busybox rootfs once per bats run and prints
+# its path; each test copies it.
+template_rootfs() {
+	local tpl="$BATS_RUN_TMPDIR/rootfs-template"
+	if [ ! -e "$tpl/.done" ]; then
+		rm -rf "$tpl"
+		mkdir -p "$tpl"/{bin,dev,etc,proc,sys,tmp,root}
+		cp "$BUSYBOX" "$tpl/bin/busybox"
+		local applet
+		for applet in $("$BUSYBOX" --list); do
+			[ "$applet" = busybox ] || ln -s busybox "$tpl/bin/$applet"
+		done
+		chmod 1777 "$tpl/tmp"
+		echo "root:x:0:0:root:/root:/bin/sh" >"$tpl/etc/passwd"
+		echo "root:x:0:" >"$tpl/etc/group"
+		touch "$tpl/.done"
+	fi
+	echo "$tpl"
+}
+
+# setup_bundle: the per-test state dir, bundle and container id. A file that
+# needs more defines its own setup() that calls this first.
+setup_bundle() {
+	require_root
+	[ -x "$RUNTIME" ] || skip "runtime $RUNTIME not built (set RUNTIME=)"
+	TEST_DIR="$(mktemp -d /tmp/nebulon-it.XXXXXX)"
+	# 0755 so a user-namespaced container (mapped uid) can reach its rootfs.
+	chmod 0755 "$TEST_DIR"
+	ROOT="$TEST_DIR/state"
+	BUNDLE="$TEST_DIR/bundle"
+	HOST_DIR="$TEST_DIR/host" # bind-mounted at /host by use_host_dir
+	CT="nbt${BATS_TEST_NUMBER}-$$"
+	CLEANUP=()
+	BG_PIDS=()
+	mkdir -p "$BUNDLE" "$HOST_DIR" "$TEST_DIR/io"
+	cp -a "$(template_rootfs)" "$BUNDLE/rootfs"
+	rm -f "$BUNDLE/rootfs/.done"
+	(cd "$BUNDLE" && "$RUNTIME" spec) || fail "$RUNTIME spec failed"
+	update_config '.process.terminal = false | .process.args = ["true"]'
+}
+
+teardown_bundle() {
+	[ -n "${TEST_DIR:-}" ] || return 0
+	local id pid i
+	if [ -d "$ROOT" ]; then
+		for id in $("$RUNTIME" --root "$ROOT" list -q 2>/dev/null); do
+			timeout 20 "$RUNTIME" --root "$ROOT" delete --force "$id" >/dev/null 2>&1
+		done
+	fi
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP[i]}" >/dev/null 2>&1
+	done
+	# Lazily unmount anything left below the test dir before removing it.
+	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+		while read -r m; do umount -l "$m"; done
+	rm -rf "$TEST_DIR"
+}
+
+setup() { setup_bundle; }
+teardown() { teardown_bundle; }
+
+# on_teardown CMD: run CMD (eval'd) at teardown, last registered first.
+on_teardown() {
+	CLEANUP+=("$1")
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	return 1
+}
+
+# update_config JQ_EXPR [jq args...]: edit the bundle's config.json in place.
+update_config() {
+	local expr="$1"
+	shift
+	jq "$@" "$expr" "$BUNDLE/config.json" >"$BUNDLE/config.json.new" &&
+		mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+}
+
+# set_cmd SCRIPT: the container runs `sh -c SCRIPT`.
+set_cmd() {
+	update_config '.process.args = ["sh", "-c", $s]' --arg s "$1"
+}
+
+# use_host_dir: bind-mount $HOST_DIR read-write at /host in the container.
+use_host_dir() {
+	chmod 0777 "$HOST_DIR"
+	mkdir -p "$BUNDLE/rootfs/host"
+	update_config '.mounts += [{"destination": "/host", "type": "bind",
+		"source": $s, "options": ["rbind", "rw"]}]' --arg s "$HOST_DIR"
+}
+
+# runtime ARGS...: $RUNTIME --root $ROOT ARGS. Its stdout/stderr (and those
+# of any container it starts) go to fresh files that are then copied to our
+# stdout/stderr, so a detached container never holds a bats pipe open.
+# Use as `run runtime ...` or `run --separate-stderr runtime ...`.
+runtime() {
+	local out err rc
+	out="$(mktemp -p "$TEST_DIR/io")"
+	err="$(mktemp -p "$TEST_DIR/io")"
+	timeout -k 5 "$RUNTIME_TIMEOUT" "$RUNTIME" --root "$ROOT" "$@" \
+		>"$out" 2>"$err" </dev/null 3>&-
+	rc=$?
+	cat "$out"
+	cat "$err" >&2
+	return $rc
+}
+
+# create_ct [ID]: create the container from $BUNDLE, failing loudly.
+create_ct() {
+	local id="${1:-$CT}"
+	runtime create --bundle "$BUNDLE" "$id" || fail "create $id failed"
+}
+
+# run_ct [ID]: create + start (detached).
+run_detached() {
+	local id="${1:-$CT}"
+	runtime run -d --bundle "$BUNDLE" "$id" || fail "run -d $id failed"
+}
+
+# state_of ID: print the state JSON (fails if state fails).
+state_of() {
+	runtime state "${1:-$CT}"
+}
+
+status_of() {
+	state_of "${1:-$CT}" 2>/dev/null | jq -r .status
+}
+
+# wait_for_status ID STATUS [SECONDS]
+wait_for_status() {
+	local id="$1" want="$2" secs="${3:-10}" i got
+	for ((i = 0; i < secs * 10; i++)); do
+		got="$(status_of "$id")"
+		[ "$got" = "$want" ] && return 0
+		sleep 0.1
+	done
+	fail "container $id: status ${got:-<none>}, want $want after ${secs}s"
+}
+
+# wait_for_exit PID [SECONDS]: the host process PID goes away.
+wait_for_exit() {
+	local pid="$1" secs="${2:-10}" i
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	fail "pid $pid still alive after ${secs}s"
+}
+
+# wait_for_file PATH [SECONDS]
+wait_for_file() {
+	local f="$1" secs="${2:-10}" i
+	for ((i = 0; i < secs * 10; i++)); do
+		[ -e "$f" ] && return 0
+		sleep 0.1
+	done
+	fail "$f did not appear within ${secs}s"
+}
+
+# ct_run SCRIPT: run the container in the foreground with `sh -c SCRIPT`;
+# sets $status and $output (container stdout and stderr, interleaved in
+# order) via bats `run`.
+ct_run() {
+	set_cmd "exec 2>&1; $1"
+	run runtime run --bundle "$BUNDLE" "$CT"
+}
+
+# --- leftovers: what a failed operation must not leave behind ---------------
+
+# Host mounts that mention the test dir (mount point or source root).
+test_mounts() {
+	grep -F "$TEST_DIR" /proc/self/mountinfo | awk '{print $4, $5}' | sort
+}
+
+# Processes that belong to this test: started by the runtime (named after
+# it, as runc/nebulon name their init) or living in the test's directories.
+test_processes() {
+	local name pid cmd link
+	name="$(basename "$RUNTIME")"
+	for pid in /proc/[0-9]*; do
+		pid="${pid#/proc/}"
+		[ "$pid" = "$$" ] && continue
+		cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || continue
+		[ -n "$cmd" ] || continue
+		link="$(readlink "/proc/$pid/cwd" 2>/dev/null) $(readlink "/proc/$pid/root" 2>/dev/null)"
+		if [[ "$cmd" == *"$name"* || "$cmd" == *"$CT"* || "$link" == *"$TEST_DIR"* ]]; then
+			echo "$pid $cmd"
+		fi
+	done
+}
+
+# cgroup dirs named after the container id (runtimes default cgroupsPath
+# to the id under the caller's cgroup).
+test_cgroups() {
+	find /sys/fs/cgroup -maxdepth 6 -type d -name "*$CT*" 2>/dev/null | sort
+}
+
+snapshot_host() {
+	SNAP_MOUNTS="$(test_mounts)"
+	SNAP_PROCS="$(test_processes | awk '{print $1}' | sort)"
+	SNAP_CGROUPS="$(test_cgroups)"
+}
+
+# assert_nothing_left: no state dir entry, no new process, mount or cgroup
+# since snapshot_host.
+assert_nothing_left() {
+	local id="${1:-$CT}" procs
+	if [ -d "$ROOT" ] && [ -n "$(ls -A "$ROOT")" ]; then
+		fail "state left under --root: $(ls -A "$ROOT")" || return 1
+	fi
+	run --separate-stderr runtime list -q
+	[ -z "$output" ] || { fail "list still shows: $output"; return 1; }
+	procs="$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))"
+	if [ -n "$procs" ]; then
+		fail "processes left: $(for p in $procs; do tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)" || return 1
+	fi
+	[ "$(test_mounts)" = "$SNAP_MOUNTS" ] || { fail "mounts left: $(diff <(echo "$SNAP_MOUNTS") <(test_mounts))"; return 1; }
+	[ "$(test_cgroups)" = "$SNAP_CGROUPS" ] || { fail "cgroups left: $(test_cgroups)"; return 1; }
+}
+
+# hex_caps CAP...: the /proc/<pid>/status hex mask for the named caps.
+cap_number() {
+	case "$1" in
+	CAP_CHOWN) echo 0 ;; CAP_DAC_OVERRIDE) echo 1 ;; CAP_DAC_READ_SEARCH) echo 2 ;;
+	CAP_FOWNER) echo 3 ;; CAP_FSETID) echo 4 ;; CAP_KILL) echo 5 ;; CAP_SETGID) echo 6 ;;
+	CAP_SETUID) echo 7 ;; CAP_SETPCAP) echo 8 ;; CAP_NET_BIND_SERVICE) echo 10 ;;
+	CAP_NET_ADMIN) echo 12 ;; CAP_NET_RAW) echo 13 ;; CAP_SYS_CHROOT) echo 18 ;;
+	CAP_SYS_PTRACE) echo 19 ;; CAP_SYS_ADMIN) echo 21 ;; CAP_MKNOD) echo 27 ;;
+	CAP_AUDIT_WRITE) echo 29 ;; CAP_SETFCAP) echo 31 ;;
+	*) echo "unknown cap $1" >&2; return 1 ;;
+	esac
+}
+
+cap_mask() {
+	local mask=0 c n
+	for c in "$@"; do
+		n="$(cap_number "$c")" || return 1
+		mask=$((mask | (1 << n)))
+	done
+	printf '%016x\n' "$mask"
+}
