@@ -5,7 +5,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration conformance bench deps clean
+.PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun bench deps clean
 
 all: build
 
@@ -36,10 +36,17 @@ integration: build
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration
 
 conformance: build
-	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh
+	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh $(TESTS)
+
+# The same suite against runc and crun, for comparison.
+conformance-runc:
+	RUNTIME=runc tests/conformance/run.sh $(TESTS)
+
+conformance-crun:
+	RUNTIME=$(CURDIR)/tests/conformance/crun-wrapper tests/conformance/run.sh $(TESTS)
 
 bench: deps build
 	NEBULON=$(CURDIR)/bin/nebulon tests/bench/bench.sh
 
 clean:
-	rm -rf bin build
+	rm -rf bin build tests/conformance/results

@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -68,8 +69,26 @@ func setUserAndCaps(p *specs.Process) error {
 	if err := caps.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("process.capabilities: %w", err)
 	}
-	if err := caps.Apply(capability.AMBS); err != nil {
-		return fmt.Errorf("process.capabilities.ambient: %w", err)
+	return raiseAmbient(p.Capabilities)
+}
+
+// raiseAmbient raises the ambient capabilities one by one. The kernel allows only those both
+// permitted and inheritable (PR_CAP_AMBIENT_RAISE); like runc, others are logged and skipped, as
+// configs such as `runc spec`'s list ambient capabilities without inheritable ones.
+func raiseAmbient(c *specs.LinuxCapabilities) error {
+	if c == nil {
+		return nil
+	}
+	for _, n := range c.Ambient {
+		cp := Capabilities[strings.ToUpper(n)]
+		err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(cp), 0, 0)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) {
+			slog.Warn("ambient capability not raised: it must be permitted and inheritable", "capability", n)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("process.capabilities.ambient %s: %w", n, os.NewSyscallError("prctl(PR_CAP_AMBIENT_RAISE)", err))
+		}
 	}
 	return nil
 }

@@ -198,6 +198,12 @@ func (c *Container) destroy() error {
 		}
 		errs = append(errs, cg.Destroy())
 	}
+	if s.HostMounts {
+		// MNT_DETACH takes the rootfs bind mount and everything mounted under it.
+		if err := unix.Unmount(s.Rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, &os.PathError{Op: "unmount", Path: s.Rootfs, Err: err})
+		}
+	}
 	errs = append(errs, c.store.remove())
 	return errors.Join(errs...)
 }

@@ -97,7 +97,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	}
 	c := &Container{ID: id, store: st, state: &State{
 		ID: id, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(), Config: spec,
-		CgroupPaths: cg.Paths(),
+		CgroupPaths: cg.Paths(), HostMounts: !hasNamespace(spec.Linux, specs.MountNamespace),
 	}}
 	defer func() {
 		if retErr != nil {
@@ -250,6 +250,9 @@ func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) 
 	if err := p.cg.Apply(stage0); err != nil {
 		return 0, err
 	}
+	if err := p.cg.Set(p.spec.Linux.Resources); err != nil {
+		return 0, fmt.Errorf("linux.resources: %w", err)
+	}
 	if adj := p.spec.Process.OOMScoreAdj; adj != nil {
 		// Inherited by the init; written here, by the parent, because lowering it needs privilege.
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", stage0), []byte(strconv.Itoa(*adj)), 0); err != nil {
@@ -321,6 +324,7 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
 		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
 		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
+		MountNS:  hasNamespace(p.spec.Linux, specs.MountNamespace),
 	}
 	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
 		if cfg.CgroupHierarchies, err = cgroups.V1Hierarchies(); err != nil {

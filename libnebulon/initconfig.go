@@ -31,6 +31,9 @@ type initConfig struct {
 	CgroupHierarchies []cgroups.Hierarchy `json:"cgroup_hierarchies"`
 	CgroupNS          bool                `json:"cgroup_ns"` // a new cgroup namespace
 	UserNS            bool                `json:"user_ns"`   // in a user namespace (new or joined)
+	// MountNS is false when the container shares the runtime's mount namespace: then nothing
+	// outside the rootfs is touched and the init chroots instead of pivoting.
+	MountNS bool `json:"mount_ns"`
 }
 
 // needsHookSync reports whether the init must stop before pivot_root for the parent to run

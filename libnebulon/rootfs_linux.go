@@ -28,16 +28,22 @@ type rootfs struct {
 func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
 
 // prepare makes the rootfs a private mount point and mounts config.mounts in order.
+//
+// Without a mount namespace of its own the container shares the runtime's: then the host's
+// propagation is left alone, and the rootfs bind mount made here holds every container mount,
+// so that delete can detach them all at once.
 func (r *rootfs) prepare() error {
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
-		prop = propagationFlags[p]
-	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return &os.PathError{Op: "set propagation of /", Path: "/", Err: err}
-	}
-	if err := makeParentMountPrivate(r.cfg.Rootfs); err != nil {
-		return err
+	if r.cfg.MountNS {
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
+			prop = propagationFlags[p]
+		}
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return &os.PathError{Op: "set propagation of /", Path: "/", Err: err}
+		}
+		if err := makeParentMountPrivate(r.cfg.Rootfs); err != nil {
+			return err
+		}
 	}
 	if err := unix.Mount(r.cfg.Rootfs, r.cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return &os.PathError{Op: "bind rootfs onto itself", Path: r.cfg.Rootfs, Err: err}
@@ -279,6 +285,9 @@ func (r *rootfs) bindCgroupDir(host, dest string, flags uintptr) error {
 // pivot_root(".", ".") form stacks the old root under the new one, so no directory for it is
 // needed inside the container (pivot_root(2), NOTES).
 func (r *rootfs) pivot() error {
+	if !r.cfg.MountNS {
+		return r.chroot()
+	}
 	if r.cfg.NoPivot {
 		return r.moveRoot()
 	}
@@ -321,6 +330,18 @@ func (r *rootfs) moveRoot() error {
 	return r.enterRoot()
 }
 
+// chroot enters the rootfs of a container that shares the runtime's mount namespace: pivot_root
+// or MS_MOVE there would change the host's own root.
+func (r *rootfs) chroot() error {
+	if err := unix.Fchdir(int(r.root.Fd())); err != nil {
+		return &os.PathError{Op: "chdir", Path: r.cfg.Rootfs, Err: err}
+	}
+	if err := unix.Chroot("."); err != nil {
+		return &os.PathError{Op: "chroot", Path: r.cfg.Rootfs, Err: err}
+	}
+	return r.enterRoot()
+}
+
 func (r *rootfs) enterRoot() error {
 	if err := unix.Chdir("/"); err != nil {
 		return err
@@ -328,7 +349,7 @@ func (r *rootfs) enterRoot() error {
 	r.root.Close()
 	r.root = nil
 	// Applied after pivot_root: propagation is a property of the mount that is now "/".
-	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
+	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" && r.cfg.MountNS {
 		if err := unix.Mount("", "/", "", propagationFlags[p], ""); err != nil {
 			return &os.PathError{Op: "set rootfs propagation " + p, Path: "/", Err: err}
 		}

@@ -36,7 +36,10 @@ type State struct {
 	Created       time.Time         `json:"created"`
 	Owner         string            `json:"owner"`
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
-	Config        *specs.Spec       `json:"config"`
+	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
+	// bind mount of the rootfs onto itself in the host's mount table.
+	HostMounts bool        `json:"host_mounts,omitempty"`
+	Config     *specs.Spec `json:"config"`
 }
 
 // store is the state directory of one container, locked while a command works on it.

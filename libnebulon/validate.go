@@ -164,9 +164,6 @@ func validateLinux(s *specs.Spec) error {
 			return fieldErr(field+".path", "%q is not an absolute path", ns.Path)
 		}
 	}
-	if !have[specs.MountNamespace] {
-		return fieldErr("linux.namespaces", "a mount namespace is required: the root filesystem is set up in it")
-	}
 	userNS := have[specs.UserNamespace]
 	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !userNS {
 		return fieldErr("linux.uidMappings", "mappings are given but there is no user namespace")

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +46,8 @@ var DetectMode = sync.OnceValue(func() Mode {
 type Manager interface {
 	// Apply creates the cgroup and moves pid into it.
 	Apply(pid int) error
+	// Set applies resource limits. A limit the host cannot honour is an error, never ignored.
+	Set(r *specs.LinuxResources) error
 	// Pids lists the processes in the cgroup.
 	Pids() ([]int, error)
 	// Destroy removes the cgroup; the processes in it must be gone.
@@ -162,4 +165,18 @@ func removeCgroup(dir string) error {
 		time.Sleep(delay)
 		delay *= 2
 	}
+}
+
+func writeFile(dir, file, val string) error {
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0); err != nil {
+		return fmt.Errorf("set %s to %s: %w", file, val, err)
+	}
+	return nil
+}
+
+func pidsMax(limit int64) string {
+	if limit <= 0 {
+		return "max"
+	}
+	return strconv.FormatInt(limit, 10)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // v1Manager keeps a directory per v1 hierarchy. In hybrid mode the container also gets a
@@ -158,6 +159,22 @@ func mkdirCpuset(dir string) error {
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), val, 0); err != nil {
 			return fmt.Errorf("copy %s into %s: %w", f, dir, err)
+		}
+	}
+	return nil
+}
+
+func (m *v1Manager) Set(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	if r.Pids != nil {
+		dir, ok := m.paths["pids"]
+		if !ok {
+			return errors.New("pids.limit: the pids controller is not mounted on this host")
+		}
+		if err := writeFile(dir, "pids.max", pidsMax(r.Pids.Limit)); err != nil {
+			return fmt.Errorf("pids.limit: %w", err)
 		}
 	}
 	return nil

@@ -1,5 +1,11 @@
 package cgroups
 
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
 // v2Manager is a container's cgroup on a cgroup v2-only host.
 type v2Manager struct {
 	path string
@@ -12,3 +18,15 @@ func (m *v2Manager) Pids() ([]int, error) { return readPids(m.path) }
 func (m *v2Manager) Destroy() error { return removeCgroup(m.path) }
 
 func (m *v2Manager) Paths() map[string]string { return map[string]string{"": m.path} }
+
+func (m *v2Manager) Set(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	if r.Pids != nil {
+		if err := writeFile(m.path, "pids.max", pidsMax(r.Pids.Limit)); err != nil {
+			return fmt.Errorf("pids.limit (is the pids controller enabled in the parent's cgroup.subtree_control?): %w", err)
+		}
+	}
+	return nil
+}

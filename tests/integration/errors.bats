@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# Bad input and failures during create: each fails with an error naming the
+# problem and leaves nothing behind (runtime.md#errors: "as if the
+# operation were never attempted").
+
+load helpers
+
+# create_fails WORD [ID]: create must fail, stderr must mention WORD
+# (case-insensitive, | separates alternatives), nothing may be left.
+create_fails() {
+	local words="$1" id="${2-$CT}" w found=
+	snapshot_host
+	run --separate-stderr runtime create --bundle "$BUNDLE" "$id"
+	[ "$status" -ne 0 ] || fail "create $id succeeded"
+	[ -n "$stderr" ] || fail "no error message"
+	IFS='|' read -ra alts <<<"$words"
+	for w in "${alts[@]}"; do
+		[[ "${stderr,,}" == *"${w,,}"* ]] && found=1
+	done
+	[ -n "$found" ] || fail "stderr does not name '$words': $stderr"
+	assert_nothing_left "$id"
+}
+
+@test "container id with a slash is rejected" {
+	create_fails "id" "a/b"
+	[ ! -e "$ROOT/a" ]
+}
+
+@test "container id '..' is rejected" {
+	create_fails "id" ".."
+}
+
+@test "container id '.' is rejected" {
+	create_fails "id" "."
+}
+
+@test "empty container id is rejected" {
+	create_fails "id" ""
+}
+
+@test "container id with a space is rejected" {
+	create_fails "id" "a b"
+}
+
+@test "container id of 1025 characters is rejected" {
+	create_fails "id|long" "$(printf 'a%.0s' $(seq 1025))"
+}
+
+@test "an id of letters, digits and _ - + . is accepted" {
+	runtime create --bundle "$BUNDLE" "ok_-+.X9"
+	[ "$(status_of "ok_-+.X9")" = created ]
+}
+
+@test "a missing bundle directory fails, naming the path" {
+	BUNDLE="$TEST_DIR/no-such-bundle"
+	create_fails "no-such-bundle"
+}
+
+@test "a missing config.json fails, naming config.json" {
+	rm "$BUNDLE/config.json"
+	create_fails "config.json"
+}
+
+@test "an unreadable config.json (a directory) fails, naming config.json" {
+	rm "$BUNDLE/config.json"
+	mkdir "$BUNDLE/config.json"
+	create_fails "config.json"
+}
+
+@test "invalid JSON in config.json fails with a JSON error" {
+	echo '{"ociVersion": "1.0.2", not json}' >"$BUNDLE/config.json"
+	create_fails "invalid character|json"
+}
+
+@test "truncated config.json fails" {
+	head -c 40 "$BUNDLE/config.json" >"$BUNDLE/c" && mv "$BUNDLE/c" "$BUNDLE/config.json"
+	create_fails "EOF|json"
+}
+
+@test "a missing rootfs fails, naming the rootfs" {
+	rm -rf "$BUNDLE/rootfs"
+	create_fails "rootfs"
+}
+
+@test "an unknown namespace type fails, naming it" {
+	update_config '.linux.namespaces += [{"type": "foons"}]'
+	create_fails "foons"
+}
+
+@test "a namespace path that does not exist fails, naming it" {
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = "/nonexistent/netns" else . end)'
+	create_fails "/nonexistent/netns"
+}
+
+@test "a mount with an unknown filesystem type fails, naming the mount" {
+	update_config '.mounts += [{"destination": "/badtype-mnt", "type": "nosuchfs", "source": "none"}]'
+	create_fails "nosuchfs|badtype-mnt"
+}
+
+@test "a bind mount whose source does not exist fails, naming the source" {
+	update_config '.mounts += [{"destination": "/m", "type": "bind", "source": "/nonexistent/src", "options": ["bind"]}]'
+	create_fails "/nonexistent/src"
+}
+
+@test "a missing process fails, naming process" {
+	update_config 'del(.process)'
+	create_fails "process"
+}
+
+@test "a relative process.cwd fails, naming cwd" {
+	update_config '.process.cwd = "relative/dir"'
+	create_fails "cwd"
+}
+
+@test "an unknown rlimit type fails, naming it" {
+	update_config '.process.rlimits += [{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]'
+	create_fails "RLIMIT_FOO"
+}
+
+@test "a net sysctl without a private network namespace fails, naming the sysctl" {
+	update_config '.linux.namespaces |= map(select(.type != "network")) | .linux.sysctl = {"net.ipv4.ip_default_ttl": "33"}'
+	host_ttl="$(cat /proc/sys/net/ipv4/ip_default_ttl)"
+	create_fails "net.ipv4.ip_default_ttl"
+	[ "$(cat /proc/sys/net/ipv4/ip_default_ttl)" = "$host_ttl" ]
+}
+
+@test "a hostname without a private uts namespace fails, naming hostname" {
+	update_config '.linux.namespaces |= map(select(.type != "uts")) | .hostname = "nope"'
+	host="$(hostname)"
+	create_fails "hostname|uts"
+	[ "$(hostname)" = "$host" ]
+}
+
+@test "run of a binary that does not exist fails, naming it, and leaves nothing" {
+	update_config '.process.args = ["/no/such/binary"]'
+	snapshot_host
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == */no/such/binary* ]]
+	assert_nothing_left
+}
+
+@test "create then start of a binary that does not exist fails at one of them, naming it" {
+	update_config '.process.args = ["nosuchbinary"]'
+	snapshot_host
+	run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
+	if [ "$status" -eq 0 ]; then
+		run --separate-stderr runtime start "$CT"
+		[ "$status" -ne 0 ]
+		runtime delete --force "$CT"
+	fi
+	[[ "$stderr" == *nosuchbinary* ]]
+	assert_nothing_left
+}
+
+@test "init killed by a createContainer hook (its parent): create fails, does not hang, leaves nothing" {
+	snapshot_host
+	update_config '.hooks.createContainer = [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]'
+	SECONDS=0
+	run --separate-stderr timeout 20 "$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" </dev/null 3>&-
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ] || fail "create hung (timed out)"
+	[ "$SECONDS" -lt 20 ]
+	assert_nothing_left
+}
+
+@test "init killed from the host by a createRuntime hook: create fails, does not hang, leaves nothing" {
+	snapshot_host
+	update_config '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
+		"kill -9 $(sed -n \"s/.*\\\"pid\\\": *\\([0-9]*\\).*/\\1/p\")"]}]'
+	SECONDS=0
+	run --separate-stderr timeout 20 "$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" </dev/null 3>&-
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ] || fail "create hung (timed out)"
+	assert_nothing_left
+}
+
+@test "commands without a container id fail" {
+	snapshot_host
+	for op in start state kill delete; do
+		run --separate-stderr runtime $op
+		[ "$status" -ne 0 ] || fail "$op without id succeeded"
+	done
+	run --separate-stderr runtime create --bundle "$BUNDLE"
+	[ "$status" -ne 0 ]
+	assert_nothing_left
+}
