@@ -42,6 +42,9 @@ func (c *Container) Close() { c.store.unlock() }
 // State returns the saved state.
 func (c *Container) State() *State { return c.state }
 
+// Spec returns the spec the container was created from.
+func (c *Container) Spec() (*specs.Spec, error) { return c.store.loadSpec() }
+
 // Status is the container's status now, read from the kernel: stopped when its init is gone,
 // created while the init waits on the exec fifo, running after.
 func (c *Container) Status() specs.ContainerState {
@@ -77,13 +80,9 @@ func ociState(dir string, s *State) *OCIState {
 	if status == specs.StateStopped {
 		pid = 0
 	}
-	var ann map[string]string
-	if s.Config != nil {
-		ann = s.Config.Annotations
-	}
 	return &OCIState{
 		State: specs.State{
-			Version: specs.Version, ID: s.ID, Status: status, Pid: pid, Bundle: s.Bundle, Annotations: ann,
+			Version: specs.Version, ID: s.ID, Status: status, Pid: pid, Bundle: s.Bundle, Annotations: s.Annotations,
 		},
 		Rootfs: s.Rootfs, Created: s.Created.Format("2006-01-02T15:04:05.999999999Z"), Owner: s.Owner,
 	}
@@ -172,8 +171,8 @@ func (c *Container) Delete(force bool) error {
 	if err := c.destroy(); err != nil {
 		return err
 	}
-	if h := c.state.Config.Hooks; h != nil {
-		st := hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Config.Annotations)
+	if h := c.state.Hooks; h != nil {
+		st := hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations)
 		runHooksWarn("poststop", h.Poststop, st)
 	}
 	return nil
@@ -250,8 +249,8 @@ func (c *Container) Start() error {
 	if n > 0 {
 		return fmt.Errorf("container process: %s", msg[:n])
 	}
-	if h := c.state.Config.Hooks; h != nil {
-		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Config.Annotations)
+	if h := c.state.Hooks; h != nil {
+		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
 		runHooksWarn("poststart", h.Poststart, st)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,7 +97,8 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 		return nil, err
 	}
 	c := &Container{ID: id, store: st, state: &State{
-		ID: id, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(), Config: spec,
+		ID: id, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(),
+		Annotations: spec.Annotations, Hooks: spec.Hooks,
 		CgroupPaths: cg.Paths(), HostMounts: !hasNamespace(spec.Linux, specs.MountNamespace),
 	}}
 	defer func() {
@@ -198,6 +200,7 @@ func (p *initProcess) start() error {
 		envFifoFd + "=" + strconv.Itoa(base+1),
 		envStatusFd + "=" + strconv.Itoa(base+2),
 	}
+	slog.Debug("starting init", "id", p.c.ID)
 	err = cmd.Start()
 	child.Close()
 	if err != nil {
@@ -214,6 +217,7 @@ func (p *initProcess) start() error {
 		}
 		return err
 	}
+	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
 	return p.configure(conn, pid)
 }
 
@@ -250,6 +254,7 @@ func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) 
 	if err := p.cg.Apply(stage0); err != nil {
 		return 0, err
 	}
+	slog.Debug("in cgroup", "id", p.c.ID)
 	if err := p.cg.Set(p.spec.Linux.Resources); err != nil {
 		return 0, fmt.Errorf("linux.resources: %w", err)
 	}
@@ -318,6 +323,9 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	if err := c.store.save(c.state); err != nil {
 		return err
 	}
+	if err := c.store.saveSpec(p.spec); err != nil {
+		return err
+	}
 	cfg := &initConfig{
 		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: p.spec,
 		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
@@ -355,6 +363,7 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 				return err
 			}
 		case syncmsg.Ready:
+			slog.Debug("init ready", "id", p.c.ID)
 			return nil
 		case syncmsg.Error:
 			return errors.New(string(payload))

@@ -16,6 +16,7 @@ import (
 // Files in a container's state directory, --root/<id>/.
 const (
 	stateFile  = "state.json"
+	specFile   = "config.json" // the spec as created; read only by commands that need it
 	execFifo   = "exec.fifo"   // start writes one byte: the init may exec
 	execStatus = "exec.status" // the init writes why it could not exec, if it could not
 )
@@ -38,8 +39,9 @@ type State struct {
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
 	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
 	// bind mount of the rootfs onto itself in the host's mount table.
-	HostMounts bool        `json:"host_mounts,omitempty"`
-	Config     *specs.Spec `json:"config"`
+	HostMounts  bool              `json:"host_mounts,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Hooks       *specs.Hooks      `json:"hooks,omitempty"` // for start and delete
 }
 
 // store is the state directory of one container, locked while a command works on it.
@@ -135,6 +137,29 @@ func (s *store) save(st *State) error {
 	return writeFileAtomic(s.path(stateFile), data, 0o600)
 }
 
+// saveSpec keeps the spec the container was created from. It is a file of its own because most
+// commands never need it, and decoding a whole spec costs more than all else they do.
+func (s *store) saveSpec(spec *specs.Spec) error {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode container spec: %w", err)
+	}
+	return writeFileAtomic(s.path(specFile), data, 0o600)
+}
+
+// loadSpec reads the spec saved by saveSpec.
+func (s *store) loadSpec() (*specs.Spec, error) {
+	data, err := os.ReadFile(s.path(specFile))
+	if err != nil {
+		return nil, fmt.Errorf("read container spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("parse container spec %s: %w", s.path(specFile), err)
+	}
+	return &spec, nil
+}
+
 // remove deletes the state directory; the lock is released after it is gone, so a waiter finds
 // no container.
 func (s *store) remove() error {
@@ -146,7 +171,9 @@ func (s *store) remove() error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and renames it over path.
+// writeFileAtomic writes data to a temporary file beside path and renames it over path, so that
+// readers see the old or the new content. It does not fsync: state lives on a tmpfs (/run) and
+// does not outlive a reboot, and an fsync on a disk-backed --root costs milliseconds per create.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -158,10 +185,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

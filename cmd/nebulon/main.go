@@ -36,7 +36,13 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd to manage cgroups (needs systemd as PID 1)"},
 		},
-		Before: setupLogging,
+		Before: func(ctx *cli.Context) error {
+			if err := setupLogging(ctx); err != nil {
+				return err
+			}
+			slog.Debug("nebulon started", "args", os.Args[1:])
+			return nil
+		},
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
 			listCommand, specCommand, featuresCommand,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"os/signal"
 
@@ -53,7 +54,9 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		}
 		pid := c.State().InitPid
 		c.Close()
+		slog.Debug("started", "pid", pid)
 		code := forwardAndWait(ctx, pid, sigs)
+		slog.Debug("exited", "code", code)
 		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
 			if err := c.Delete(true); err != nil {
 				c.Close()
@@ -61,6 +64,7 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 			}
 			c.Close()
 		}
+		slog.Debug("deleted")
 		return exitCode(code)
 	},
 }
