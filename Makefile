@@ -2,7 +2,9 @@
 GO ?= go
 PREFIX ?= /usr/local
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# urfave_cli_no_docs drops the man-page generator (and its markdown parser's package init, which
+# every nebulon process, the container's init included, would otherwise run).
+GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs -ldflags "-s -w -X main.version=$(VERSION)"
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
 .PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun bench deps clean

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -119,13 +120,17 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	return c, nil
 }
 
-// bootstrapData is what the C stage needs: namespaces to create and to join, time offsets.
+// bootstrapData is what the C stage needs: namespaces to create and to join, time offsets. A new
+// cgroup namespace is left to the init, which unshares it once it is in the container's cgroups:
+// a cgroup namespace is rooted at the cgroup its creator was in.
 func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
 	b := &syncmsg.BootstrapData{}
 	for i, ns := range s.Linux.Namespaces {
 		flag := NamespaceFlags[ns.Type]
 		if ns.Path == "" {
-			b.CloneFlags |= flag
+			if ns.Type != specs.CgroupNamespace {
+				b.CloneFlags |= flag
+			}
 			continue
 		}
 		if err := checkNamespacePath(ns.Path, flag); err != nil {
@@ -169,6 +174,24 @@ type initProcess struct {
 }
 
 func (p *initProcess) start() error {
+	if err := p.cg.Create(); err != nil {
+		return err
+	}
+	if err := p.cg.Set(p.spec.Linux.Resources); err != nil {
+		return fmt.Errorf("linux.resources: %w", err)
+	}
+	tasks, v2dir, err := p.cg.Entry()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range tasks {
+			f.Close()
+		}
+		if v2dir != nil {
+			v2dir.Close()
+		}
+	}()
 	st := p.c.store
 	fifo, status, err := makeFifos(st)
 	if err != nil {
@@ -195,10 +218,15 @@ func (p *initProcess) start() error {
 	}
 	base := 3 + p.opts.PreserveFds
 	cmd.ExtraFiles = append(cmd.ExtraFiles, child, fifo, status)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, tasks...)
 	cmd.Env = []string{
 		envInitPipe + "=" + strconv.Itoa(base),
 		envFifoFd + "=" + strconv.Itoa(base+1),
 		envStatusFd + "=" + strconv.Itoa(base+2),
+		envCgroupFds + "=" + strconv.Itoa(len(tasks)),
+	}
+	if v2dir != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
 	}
 	slog.Debug("starting init", "id", p.c.ID)
 	err = cmd.Start()
@@ -246,18 +274,9 @@ func makeFifos(st *store) (fifo, status *os.File, err error) {
 	return fifo, status, nil
 }
 
-// bootstrap runs steps 1-4 of the sync protocol with stage0 and returns the init's pid. Stage0
-// waits for the bootstrap message, so it is in the container's cgroup before it runs any code
-// of the container's.
+// bootstrap runs steps 1-4 of the sync protocol with stage0 and returns the init's pid.
 func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) {
 	stage0 := cmd.Process.Pid
-	if err := p.cg.Apply(stage0); err != nil {
-		return 0, err
-	}
-	slog.Debug("in cgroup", "id", p.c.ID)
-	if err := p.cg.Set(p.spec.Linux.Resources); err != nil {
-		return 0, fmt.Errorf("linux.resources: %w", err)
-	}
 	if adj := p.spec.Process.OOMScoreAdj; adj != nil {
 		// Inherited by the init; written here, by the parent, because lowering it needs privilege.
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", stage0), []byte(strconv.Itoa(*adj)), 0); err != nil {
@@ -326,8 +345,14 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	if err := c.store.saveSpec(p.spec); err != nil {
 		return err
 	}
+	// The init has no use for linux.resources (cgroups are the parent's), and every struct type
+	// in its input costs it reflection work on first decode.
+	initSpec := *p.spec
+	linux := *p.spec.Linux
+	linux.Resources = nil
+	initSpec.Linux = &linux
 	cfg := &initConfig{
-		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: p.spec,
+		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
 		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
 		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
 		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),

@@ -22,6 +22,15 @@ import (
 // IsInit reports whether this process was started by the runtime as a container's init.
 func IsInit() bool { return os.Getenv(envInitPipe) != "" }
 
+// The init's main goroutine must run on the main thread, the thread group leader: the init moves
+// that thread alone into the container's cgroups, and the memory controller charges a process's
+// memory to the cgroup of its leader. Locking in a package init function is what guarantees it.
+func init() {
+	if IsInit() {
+		runtime.LockOSThread()
+	}
+}
+
 // ErrReported wraps an init error that already reached the runtime (over the sync socket, or
 // exec.status for start): the caller need not print it again.
 var ErrReported = errors.New("reported to the runtime")
@@ -41,10 +50,18 @@ func Init() error {
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
 	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
 	status := os.NewFile(uintptr(fds[2]), "exec.status")
-	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd} {
+	ncg, err := strconv.Atoi(os.Getenv(envCgroupFds))
+	if err != nil {
+		return fmt.Errorf("init: bad %s: %w", envCgroupFds, err)
+	}
+	tasks := make([]*os.File, ncg)
+	for i := range tasks {
+		tasks[i] = os.NewFile(uintptr(fds[2]+1+i), "cgroup tasks")
+	}
+	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds} {
 		os.Unsetenv(e)
 	}
-	path, cfg, err := setupContainer(conn)
+	path, cfg, err := setupContainer(conn, tasks)
 	if err != nil {
 		if conn.SendError(err) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)
@@ -78,7 +95,7 @@ func initFds() ([3]int, error) {
 
 // setupContainer does everything that can fail before the container is "created", so that such
 // failures are create's errors. It returns the resolved program path.
-func setupContainer(conn *syncmsg.Conn) (string, *initConfig, error) {
+func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, error) {
 	data, err := conn.Expect(syncmsg.Config)
 	if err != nil {
 		return "", nil, err
@@ -94,11 +111,15 @@ func setupContainer(conn *syncmsg.Conn) (string, *initConfig, error) {
 			return "", nil, fmt.Errorf("join session keyring: %w", err)
 		}
 	}
-	r := &rootfs{cfg: cfg}
+	joinCgroup := cgroupJoiner(tasks, cfg)
+	r := &rootfs{cfg: cfg, beforeCgroupMount: joinCgroup}
 	if err := r.prepare(); err != nil {
 		return "", nil, err
 	}
 	if needsHookSync(s) {
+		if err := joinCgroup(); err != nil {
+			return "", nil, err
+		}
 		if err := conn.Send(syncmsg.Hooks, nil); err != nil {
 			return "", nil, err
 		}
@@ -124,11 +145,43 @@ func setupContainer(conn *syncmsg.Conn) (string, *initConfig, error) {
 	if err := finishRootfs(s); err != nil {
 		return "", nil, err
 	}
+	if err := joinCgroup(); err != nil {
+		return "", nil, err
+	}
 	path, err := setupProcess(s.Process, cfg.PreserveFds)
 	if err != nil {
 		return "", nil, err
 	}
 	return path, cfg, nil
+}
+
+// cgroupJoiner returns a function that, once, moves this thread into the container's v1 cgroups
+// (writing "0", itself, to each `tasks` file the runtime opened; see cgroups.Manager) and then
+// makes the new cgroup namespace, if the container has one, rooted there. Both apply to this
+// locked thread only: it is the one that mounts, forks hooks and execs, and execve(2) keeps its
+// cgroups and namespaces for the whole new process. It runs before the first thing that needs
+// the cgroups: a cgroup mount, the prestart hooks, or at the latest the end of setup.
+func cgroupJoiner(tasks []*os.File, cfg *initConfig) func() error {
+	done := false
+	return func() error {
+		if done {
+			return nil
+		}
+		done = true
+		for _, f := range tasks {
+			_, err := f.WriteString("0")
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("join cgroup: %w", err)
+			}
+		}
+		if cfg.CgroupNS {
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("create cgroup namespace: %w", os.NewSyscallError("unshare", err))
+			}
+		}
+		return nil
+	}
 }
 
 func setKernelNames(s *specs.Spec) error {

@@ -7,11 +7,13 @@ import (
 )
 
 // Environment variables that tell `nebulon init` where its fds are. The fds follow the
-// preserved ones: 3+preserveFds is the sync socket, then the exec fifo, then the status fifo.
+// preserved ones: 3+preserveFds is the sync socket, then the exec fifo, the status fifo, and
+// envCgroupFds v1 cgroup `tasks` files.
 const (
-	envInitPipe = "_NEBULON_INITPIPE"
-	envFifoFd   = "_NEBULON_FIFOFD"
-	envStatusFd = "_NEBULON_STATUSFD"
+	envInitPipe  = "_NEBULON_INITPIPE"
+	envFifoFd    = "_NEBULON_FIFOFD"
+	envStatusFd  = "_NEBULON_STATUSFD"
+	envCgroupFds = "_NEBULON_CGROUPFDS"
 )
 
 // initConfig is what the parent sends the init (syncmsg.Config): the spec with every path made

@@ -43,8 +43,21 @@ var DetectMode = sync.OnceValue(func() Mode {
 })
 
 // Manager is one container's cgroup, on v1 or v2.
+//
+// A new container does not migrate into its cgroup: migrating a process (cgroup.procs) takes the
+// write side of cgroup_threadgroup_rwsem, which waits for an RCU grace period, several
+// milliseconds per container. Instead Entry gives what places the init for free: on v1 the
+// `tasks` files, into which the init's single setup thread writes "0" (a thread moving itself
+// skips that lock, kernel/cgroup/cgroup.c:cgroup_procs_write_start), and on v2 the directory
+// for clone3's CLONE_INTO_CGROUP, which only takes the lock's read side.
 type Manager interface {
-	// Apply creates the cgroup and moves pid into it.
+	// Create makes the cgroup directories.
+	Create() error
+	// Entry opens the v1 `tasks` files and the v2 directory (nil when there is none). The
+	// files are opened by the runtime, so the kernel checks the runtime's credentials when the
+	// init writes to them, even from inside a user namespace.
+	Entry() (tasks []*os.File, v2dir *os.File, err error)
+	// Apply moves an existing process into the cgroup.
 	Apply(pid int) error
 	// Set applies resource limits. A limit the host cannot honour is an error, never ignored.
 	Set(r *specs.LinuxResources) error
@@ -130,9 +143,6 @@ func readPids(dir string) ([]int, error) {
 }
 
 func joinCgroup(dir string, pid int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create cgroup %s: %w", dir, err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
 	}
@@ -179,4 +189,12 @@ func pidsMax(limit int64) string {
 		return "max"
 	}
 	return strconv.FormatInt(limit, 10)
+}
+
+func openV2Dir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	return f, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // v1Manager keeps a directory per v1 hierarchy. In hybrid mode the container also gets a
@@ -94,13 +95,55 @@ func newV1(rel string) (*v1Manager, error) {
 	return &v1Manager{paths: paths}, nil
 }
 
-func (m *v1Manager) Apply(pid int) error {
+func (m *v1Manager) Create() error {
 	for key, dir := range m.paths {
+		var err error
 		if key == "cpuset" {
-			if err := mkdirCpuset(dir); err != nil {
-				return err
-			}
+			err = mkdirCpuset(dir)
+		} else if err = os.MkdirAll(dir, 0o755); err != nil {
+			err = fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *v1Manager) Entry() ([]*os.File, *os.File, error) {
+	var tasks []*os.File
+	fail := func(err error) ([]*os.File, *os.File, error) {
+		for _, f := range tasks {
+			f.Close()
+		}
+		return nil, nil, err
+	}
+	keys := make([]string, 0, len(m.paths))
+	for key := range m.paths {
+		if key != "" {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		f, err := os.OpenFile(filepath.Join(m.paths[key], "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fail(fmt.Errorf("open cgroup tasks: %w", err))
+		}
+		tasks = append(tasks, f)
+	}
+	var v2dir *os.File
+	if dir, ok := m.paths[""]; ok {
+		var err error
+		if v2dir, err = openV2Dir(dir); err != nil {
+			return fail(err)
+		}
+	}
+	return tasks, v2dir, nil
+}
+
+func (m *v1Manager) Apply(pid int) error {
+	for _, dir := range m.paths {
 		if err := joinCgroup(dir, pid); err != nil {
 			return err
 		}

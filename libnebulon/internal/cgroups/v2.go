@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -9,6 +10,18 @@ import (
 // v2Manager is a container's cgroup on a cgroup v2-only host.
 type v2Manager struct {
 	path string
+}
+
+func (m *v2Manager) Create() error {
+	if err := os.MkdirAll(m.path, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", m.path, err)
+	}
+	return nil
+}
+
+func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
+	dir, err := openV2Dir(m.path)
+	return nil, dir, err
 }
 
 func (m *v2Manager) Apply(pid int) error { return joinCgroup(m.path, pid) }

@@ -151,7 +151,17 @@ static void write_time_offsets(const char *offsets)
 	close(fd);
 }
 
-void nsexec(void)
+/* rename overwrites argv[0] in place, so that ps shows the process's role. */
+static void rename_process(int argc, char **argv, const char *name)
+{
+	if (argc < 1 || !argv[0])
+		return;
+	size_t room = strlen(argv[0]);
+	strncpy(argv[0], name, room);
+	prctl(PR_SET_NAME, "nebulon-init", 0, 0, 0);
+}
+
+void nsexec(int argc, char **argv)
 {
 	const char *pipe_env = getenv("_NEBULON_INITPIPE");
 	if (!pipe_env)
@@ -236,7 +246,7 @@ void nsexec(void)
 		bail("fork init");
 	if (child == 0) {
 		/* The init: new pid and time namespaces apply from here on. Continue into Go. */
-		prctl(PR_SET_NAME, "nebulon-init", 0, 0, 0);
+		rename_process(argc, argv, "nebulon:[1:INIT]");
 		return;
 	}
 	uint32_t pid = (uint32_t)child;

@@ -5,9 +5,10 @@ package nsexec
 
 /*
 #cgo CFLAGS: -Wall -O2
-extern void nsexec(void);
-void __attribute__((constructor)) init(void) {
-	nsexec();
+extern void nsexec(int argc, char **argv);
+// glibc passes main's arguments to constructors.
+void __attribute__((constructor)) init(int argc, char **argv, char **envp) {
+	nsexec(argc, argv);
 }
 */
 import "C"
