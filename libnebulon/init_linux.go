@@ -62,6 +62,10 @@ func Init() error {
 		os.Unsetenv(e)
 	}
 	path, cfg, err := setupContainer(conn, tasks)
+	if errors.Is(err, syncmsg.ErrClosed) {
+		// The runtime gave up on this container (and said why); nobody is listening.
+		return fmt.Errorf("%w: %w", ErrReported, err)
+	}
 	if err != nil {
 		if conn.SendError(err) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)

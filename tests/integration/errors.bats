@@ -18,7 +18,7 @@ create_fails() {
 		[[ "${stderr,,}" == *"${w,,}"* ]] && found=1
 	done
 	[ -n "$found" ] || fail "stderr does not name '$words': $stderr"
-	assert_nothing_left "$id"
+	assert_nothing_left
 }
 
 @test "container id with a slash is rejected" {
@@ -153,11 +153,16 @@ create_fails() {
 	assert_nothing_left
 }
 
+# These wrap create in a 20s timeout: a runtime that waits forever for a
+# dead init fails the test instead of hanging it.
 @test "init killed by a createContainer hook (its parent): create fails, does not hang, leaves nothing" {
-	snapshot_host
+	# Without a pid namespace the init is not a namespace init, so SIGKILL
+	# from a process in its namespace is not ignored.
+	update_config '.linux.namespaces |= map(select(.type != "pid"))'
 	update_config '.hooks.createContainer = [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]'
+	snapshot_host
 	SECONDS=0
-	run --separate-stderr timeout 20 "$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" </dev/null 3>&-
+	RUNTIME_TIMEOUT=20 run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
 	[ "$status" -ne 124 ] || fail "create hung (timed out)"
 	[ "$SECONDS" -lt 20 ]
@@ -165,11 +170,11 @@ create_fails() {
 }
 
 @test "init killed from the host by a createRuntime hook: create fails, does not hang, leaves nothing" {
-	snapshot_host
 	update_config '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
 		"kill -9 $(sed -n \"s/.*\\\"pid\\\": *\\([0-9]*\\).*/\\1/p\")"]}]'
+	snapshot_host
 	SECONDS=0
-	run --separate-stderr timeout 20 "$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" </dev/null 3>&-
+	RUNTIME_TIMEOUT=20 run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
 	[ "$status" -ne 124 ] || fail "create hung (timed out)"
 	assert_nothing_left

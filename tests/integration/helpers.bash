@@ -93,6 +93,13 @@ teardown_bundle() {
 	# Lazily unmount anything left below the test dir before removing it.
 	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m"; done
+	# Processes and cgroups a failed runtime left behind: anything in a
+	# cgroup named after this test's container ids is ours.
+	test_cgroups | sort -r | while read -r cg; do
+		for pid in $(cat "$cg/cgroup.procs"); do kill -KILL "$pid"; done
+		sleep 0.1
+		rmdir "$cg"
+	done 2>/dev/null
 	rm -rf "$TEST_DIR"
 }
 
@@ -149,10 +156,10 @@ runtime() {
 # create_ct [ID]: create the container from $BUNDLE, failing loudly.
 create_ct() {
 	local id="${1:-$CT}"
-	runtime create --bundle "$BUNDLE" "$id" || fail "create $id failed"
+	runtime create -b "$BUNDLE" "$id" || fail "create $id failed"
 }
 
-# run_ct [ID]: create + start (detached).
+# run_detached [ID]: run -d (create + start, returns at once).
 run_detached() {
 	local id="${1:-$CT}"
 	runtime run -d --bundle "$BUNDLE" "$id" || fail "run -d $id failed"
@@ -213,21 +220,27 @@ test_mounts() {
 	grep -F "$TEST_DIR" /proc/self/mountinfo | awk '{print $4, $5}' | sort
 }
 
-# Processes that belong to this test: started by the runtime (named after
-# it, as runc/nebulon name their init) or living in the test's directories.
+# Processes that belong to this test: the runtime's own (argv[0] named
+# after it, as runc's and nebulon's init are) or ones living in the test's
+# directories or naming the container id.
+# This shell and its own children (the scan itself) are not counted.
 test_processes() {
-	local name pid cmd link
+	local name pid cmd link ppid argv0
 	name="$(basename "$RUNTIME")"
 	for pid in /proc/[0-9]*; do
 		pid="${pid#/proc/}"
-		[ "$pid" = "$$" ] && continue
+		[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+		ppid="$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null)" || continue
+		[ "$ppid" = "$$" ] || [ "$ppid" = "$BASHPID" ] && continue
 		cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || continue
 		[ -n "$cmd" ] || continue
 		link="$(readlink "/proc/$pid/cwd" 2>/dev/null) $(readlink "/proc/$pid/root" 2>/dev/null)"
-		if [[ "$cmd" == *"$name"* || "$cmd" == *"$CT"* || "$link" == *"$TEST_DIR"* ]]; then
+		argv0="$(basename "${cmd%% *}")"
+		if [[ "$argv0" == "$name"* || "$cmd" == *"$CT"* || "$link" == *"$TEST_DIR"* ]]; then
 			echo "$pid $cmd"
 		fi
 	done
+	return 0
 }
 
 # cgroup dirs named after the container id (runtimes default cgroupsPath
@@ -243,23 +256,28 @@ snapshot_host() {
 }
 
 # assert_nothing_left: no state dir entry, no new process, mount or cgroup
-# since snapshot_host.
+# since snapshot_host. Leaves bats' $output/$stderr alone.
 assert_nothing_left() {
-	local id="${1:-$CT}" procs
+	local procs listed
 	if [ -d "$ROOT" ] && [ -n "$(ls -A "$ROOT")" ]; then
 		fail "state left under --root: $(ls -A "$ROOT")" || return 1
 	fi
-	run --separate-stderr runtime list -q
-	[ -z "$output" ] || { fail "list still shows: $output"; return 1; }
-	procs="$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))"
+	listed="$(runtime list -q 2>/dev/null)"
+	[ -z "$listed" ] || { fail "list still shows: $listed"; return 1; }
+	# A process may still be exiting: give it 2s.
+	for _ in $(seq 20); do
+		procs="$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))"
+		[ -z "$procs" ] && break
+		sleep 0.1
+	done
 	if [ -n "$procs" ]; then
-		fail "processes left: $(for p in $procs; do tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)" || return 1
+		fail "processes left: $(for p in $procs; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done)" || return 1
 	fi
 	[ "$(test_mounts)" = "$SNAP_MOUNTS" ] || { fail "mounts left: $(diff <(echo "$SNAP_MOUNTS") <(test_mounts))"; return 1; }
 	[ "$(test_cgroups)" = "$SNAP_CGROUPS" ] || { fail "cgroups left: $(test_cgroups)"; return 1; }
 }
 
-# hex_caps CAP...: the /proc/<pid>/status hex mask for the named caps.
+# cap_number CAP: the capability's bit number (linux/capability.h).
 cap_number() {
 	case "$1" in
 	CAP_CHOWN) echo 0 ;; CAP_DAC_OVERRIDE) echo 1 ;; CAP_DAC_READ_SEARCH) echo 2 ;;
@@ -272,6 +290,7 @@ cap_number() {
 	esac
 }
 
+# cap_mask CAP...: the /proc/<pid>/status hex mask for the named caps.
 cap_mask() {
 	local mask=0 c n
 	for c in "$@"; do

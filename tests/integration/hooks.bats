@@ -95,6 +95,7 @@ hook_state() {
 	# poststart runs before start returns; the user process may or may not
 	# have written its line by then.
 	[[ "$(kinds)" =~ ^"prestart createRuntime createContainer startContainer "(user\ )?poststart$ ]]
+	for _ in $(seq 50); do grep -q '^user|' "$LOG" && break; sleep 0.1; done
 	runtime delete --force "$CT"
 	[[ "$(kinds)" =~ ^"prestart createRuntime createContainer startContainer "(user\ poststart|poststart\ user)" poststop"$ ]]
 }

@@ -24,7 +24,10 @@ start_ns_holder() {
 		# With --fork, unshare waits for a child that is in the new pid ns.
 		child="$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')"
 		HOLDER_PID="${child:-$pid}"
-		[ "$(cat /proc/$HOLDER_PID/comm 2>/dev/null)" = sleep ] && return 0
+		if [ "$(cat /proc/$HOLDER_PID/comm 2>/dev/null)" = sleep ]; then
+			BG_PIDS+=("$HOLDER_PID")
+			return 0
+		fi
 		sleep 0.1
 	done
 	fail "namespace holder did not start"
@@ -45,6 +48,22 @@ start_ns_holder() {
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^pid:\[[0-9]+\]$ ]]
 	[ "$output" != "$(readlink /proc/self/ns/pid)" ]
+}
+
+@test "from the host: the init has its own pid, net, ipc, uts and mnt namespaces and NSpid <host pid> 1" {
+	update_config '.linux.namespaces = [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+		{"type": "uts"}, {"type": "mount"}]'
+	set_cmd 'exec sleep 100'
+	run_detached
+	pid="$(state_of | jq -r .pid)"
+	[ "$(awk '/^NSpid:/ {print $2, $3}' /proc/$pid/status)" = "$pid 1" ]
+	for ns in pid net ipc uts mnt; do
+		[ "$(readlink /proc/$pid/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] || fail "$ns shared with the host"
+	done
+	# Types not in the config are the host's.
+	for ns in user cgroup; do
+		[ "$(readlink /proc/$pid/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] || fail "$ns not shared with the host"
+	done
 }
 
 @test "network namespace: only a loopback interface, and it is up" {
@@ -110,7 +129,7 @@ start_ns_holder() {
 	skip_if_runc "1.1.5 ignores the domainname field (added in runc 1.2)"
 	host_domain="$(cat /proc/sys/kernel/domainname)"
 	update_config '.hostname = "nebulon-box" | .domainname = "example.test"'
-	ct_run 'cat /proc/sys/kernel/domainname; domainname'
+	ct_run 'cat /proc/sys/kernel/domainname'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = example.test ]
 	[ "$(cat /proc/sys/kernel/domainname)" = "$host_domain" ]

@@ -11,10 +11,11 @@ add_mount() {
 		--arg d "$dest" --arg t "$type" --arg s "$src" --argjson o "$(jq -cn '$ARGS.positional' --args "$@")"
 }
 
-# mountinfo_of DEST: print "fstype per-mount-options super-options" of the
-# topmost mount at DEST, read from /tmp/mi (the container's mountinfo,
-# saved by the test) in $output.
-mi_field() { # MOUNTPOINT FIELD (opts|fstype|super|source|id|parent|optional)
+# mi_field MOUNTPOINT FIELD: one field of the topmost mount at MOUNTPOINT in
+# $MOUNTINFO (the container's /proc/self/mountinfo, from run_mountinfo).
+# FIELD: id, parent, root, opts (per-mount options), optional (propagation
+# tags such as shared:N), fstype, source, super (superblock options).
+mi_field() {
 	awk -v mp="$1" -v f="$2" '$5 == mp {
 		for (i = 7; $i != "-"; i++) opt = opt (opt ? " " : "") $i
 		sep = i
@@ -96,6 +97,15 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	mount --make-shared "$BUNDLE"
 	run_mountinfo
 	[[ "$(mi_field / optional)" == *master:* ]]
+}
+
+@test "rootfsPropagation rslave makes / a slave of the host's shared mount" {
+	update_config '.linux.rootfsPropagation = "rslave"'
+	mount --bind "$BUNDLE" "$BUNDLE"
+	on_teardown "umount -l $BUNDLE"
+	mount --make-shared "$BUNDLE"
+	run_mountinfo
+	[[ "$(mi_field / optional)" == master:* ]]
 }
 
 @test "--no-pivot runs the container with the rootfs as /" {
@@ -216,7 +226,8 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 @test "a mount destination that does not exist yet is created (dir and file)" {
 	mkdir "$TEST_DIR/src"
 	echo filesrc >"$TEST_DIR/file-src"
-	update_config '.root.readonly = false'
+	# Even on a read-only rootfs: mount points are made before the remount.
+	update_config '.root.readonly = true'
 	add_mount /does/not/exist/yet bind "$TEST_DIR/src" bind
 	add_mount /etc/newfile bind "$TEST_DIR/file-src" bind
 	[ ! -e "$BUNDLE/rootfs/does" ]
@@ -239,11 +250,13 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	ln -s ../../host-target-rel "$BUNDLE/rootfs/evil2"
 	ln -s ../../../../../../../.. "$BUNDLE/rootfs/evil3"
 	ln -s "$TEST_DIR/missing/deeper" "$BUNDLE/rootfs/evil4"
+	ln -s / "$BUNDLE/rootfs/evil5"
 	update_config '.root.readonly = false'
 	add_mount /evil tmpfs tmpfs size=1m
 	add_mount /evil2/sub tmpfs tmpfs size=1m
 	add_mount "/evil3$TEST_DIR/host-target/sub3" tmpfs tmpfs size=1m
 	add_mount /evil4 tmpfs tmpfs size=1m
+	add_mount "/evil5$TEST_DIR/host-target/sub5" tmpfs tmpfs size=1m
 	set_cmd 'touch /evil/x /evil2/sub/x 2>/dev/null; exec sleep 100'
 	runtime run -d --bundle "$BUNDLE" "$CT" || true # error or contained: both fine
 	sleep 0.5
