@@ -1,0 +1,98 @@
+package libnebulon
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/specconv"
+)
+
+func TestDefaultSpecIsValid(t *testing.T) {
+	if err := Validate(specconv.Example()); err != nil {
+		t.Fatalf("the spec `nebulon spec` writes does not validate: %v", err)
+	}
+}
+
+func TestValidateNamesTheFieldAndValue(t *testing.T) {
+	neg := -5
+	for _, tc := range []struct {
+		name   string
+		mutate func(*specs.Spec)
+		field  string
+		value  string
+	}{
+		{"no version", func(s *specs.Spec) { s.Version = "" }, "ociVersion", ""},
+		{"no root", func(s *specs.Spec) { s.Root = nil }, "root.path", ""},
+		{"no args", func(s *specs.Spec) { s.Process.Args = nil }, "process.args", ""},
+		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "process.cwd", `"tmp"`},
+		{"unknown namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "foo"})
+		}, "linux.namespaces[6].type", `"foo"`},
+		{"namespace twice", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
+		}, "linux.namespaces[6].type", `"pid"`},
+		{"relative namespace path", func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "proc/1/ns/pid" }, "linux.namespaces[0].path", `"proc/1/ns/pid"`},
+		{"unknown rlimit", func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FOO"}} }, "process.rlimits[0].type", `"RLIMIT_FOO"`},
+		{"soft above hard", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
+		}, "process.rlimits[0]", "10"},
+		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FOO"} }, "process.capabilities.bounding", `"CAP_FOO"`},
+		{"oom score out of range", func(s *specs.Spec) { v := 1001; s.Process.OOMScoreAdj = &v }, "process.oomScoreAdj", "1001"},
+		{"mount without destination", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Type: "tmpfs"}) }, "mounts[7].destination", ""},
+		{"mount without type", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x"}) }, "mounts[7].type", "/x"},
+		{"relative hook path", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "hook"}}} }, "hooks.poststop[0].path", `"hook"`},
+		{"non-positive hook timeout", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/h", Timeout: &neg}}}
+		}, "hooks.poststart[0].timeout", "-5"},
+		{"mappings without user namespace", func(s *specs.Spec) {
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}
+		}, "linux.uidMappings", ""},
+		{"new user namespace without mappings", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+		}, "linux.uidMappings", ""},
+		{"time offsets without time namespace", func(s *specs.Spec) {
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1}}
+		}, "linux.timeOffsets", ""},
+		{"hostname without uts namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = s.Linux.Namespaces[:3] // pid, network, ipc
+		}, "hostname", ""},
+		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, "linux.sysctl.vm.swappiness", ""},
+		{"net sysctl without net namespace", func(s *specs.Spec) {
+			s.Hostname = ""
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}}
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		}, "linux.sysctl.net.ipv4.ip_forward", "network"},
+		{"bad propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "sideways" }, "linux.rootfsPropagation", `"sideways"`},
+		{"bad device type", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "z"}}
+		}, "linux.devices[0].type", `"z"`},
+		{"relative masked path", func(s *specs.Spec) { s.Linux.MaskedPaths = []string{"proc/kcore"} }, "linux.maskedPaths[0]", `"proc/kcore"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := specconv.Example()
+			tc.mutate(s)
+			err := Validate(s)
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Validate = %v, want a *FieldError", err)
+			}
+			if fe.Field != tc.field {
+				t.Errorf("field = %q, want %q (error: %v)", fe.Field, tc.field, err)
+			}
+			if !strings.Contains(err.Error(), tc.value) {
+				t.Errorf("error %q does not name the value %s", err, tc.value)
+			}
+		})
+	}
+}
+
+func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
+	s := specconv.Example()
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.queues_max": "1"}
+	if err := Validate(s); err != nil {
+		t.Fatal(err)
+	}
+}
