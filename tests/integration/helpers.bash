@@ -211,6 +211,9 @@ wait_for_file() {
 ct_run() {
 	set_cmd "exec 2>&1; $1"
 	run runtime run --bundle "$BUNDLE" "$CT"
+	# bats shows a test's own output only when it fails: the container's then.
+	echo "container exited $status, output:"
+	printf '%s\n' "$output"
 }
 
 # --- leftovers: what a failed operation must not leave behind ---------------
