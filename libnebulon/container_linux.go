@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -207,6 +208,27 @@ func (c *Container) destroy() error {
 	return errors.Join(errs...)
 }
 
+// startFailed handles an init that could not exec after start. A failed startContainer hook stops
+// the container and the lifecycle goes on to delete and poststop (runtime.md#lifecycle, step 9);
+// a failed exec leaves the container stopped, for delete to remove.
+func (c *Container) startFailed(status []byte) error {
+	var msg execStatusMsg
+	if err := json.Unmarshal(status, &msg); err != nil {
+		return fmt.Errorf("container process: %s", status)
+	}
+	err := fmt.Errorf("container process: %s", msg.Error)
+	if !msg.Hook {
+		return err
+	}
+	if derr := c.destroy(); derr != nil {
+		return errors.Join(err, derr)
+	}
+	if h := c.state.Hooks; h != nil {
+		runHooksWarn("poststop", h.Poststop, hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations))
+	}
+	return err
+}
+
 // Start lets a created container's init exec the user's process, then runs poststart hooks.
 //
 // The init holds exec.fifo and exec.status open read-write. Start opens exec.status for reading,
@@ -243,11 +265,11 @@ func (c *Container) Start() error {
 		}
 	}
 	os.Remove(c.store.path(execFifo))
-	msg := make([]byte, 4096)
-	n, _ := unix.Read(int(status.Fd()), msg)
+	buf := make([]byte, 64<<10)
+	n, _ := unix.Read(int(status.Fd()), buf)
 	os.Remove(c.store.path(execStatus))
 	if n > 0 {
-		return fmt.Errorf("container process: %s", msg[:n])
+		return c.startFailed(buf[:n])
 	}
 	if h := c.state.Hooks; h != nil {
 		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)

@@ -103,9 +103,16 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 		CgroupPaths: cg.Paths(), HostMounts: !hasNamespace(spec.Linux, specs.MountNamespace),
 	}}
 	defer func() {
-		if retErr != nil {
-			c.destroy()
-			st.unlock()
+		if retErr == nil {
+			return
+		}
+		c.destroy()
+		st.unlock()
+		// A failed hook stops the container and the lifecycle goes on to poststop
+		// (runtime.md#lifecycle, steps 3-5); other failures never made a container.
+		var hookErr *HookError
+		if errors.As(retErr, &hookErr) && spec.Hooks != nil {
+			runHooksWarn("poststop", spec.Hooks.Poststop, hookState(id, bundle, 0, specs.StateStopped, spec.Annotations))
 		}
 	}()
 	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts}
@@ -177,7 +184,7 @@ func (p *initProcess) start() error {
 	if err := p.cg.Create(); err != nil {
 		return err
 	}
-	if err := p.cg.Set(p.spec.Linux.Resources); err != nil {
+	if err := p.cg.Set(cgroupResources(p.spec)); err != nil {
 		return fmt.Errorf("linux.resources: %w", err)
 	}
 	tasks, v2dir, err := p.cg.Entry()
@@ -392,6 +399,8 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 			return nil
 		case syncmsg.Error:
 			return errors.New(string(payload))
+		case syncmsg.HookError:
+			return &HookError{errors.New(string(payload))}
 		default:
 			return fmt.Errorf("sync: unexpected %s from init", t)
 		}

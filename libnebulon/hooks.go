@@ -14,6 +14,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// HookError is the failure of a hook: the lifecycle then goes on to poststop (runtime-spec
+// runtime.md#lifecycle), where other failures of create do not.
+type HookError struct{ Err error }
+
+func (e *HookError) Error() string { return e.Err.Error() }
+func (e *HookError) Unwrap() error { return e.Err }
+
 // runHooks runs hooks in order with the container state on their stdin, stopping at the first
 // that fails (runtime-spec config.md#posix-platform-hooks). A hook's timeout ends it with SIGKILL.
 func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
@@ -26,7 +33,7 @@ func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
 	}
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+			return &HookError{fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)}
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -67,7 +68,12 @@ func Init() error {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
 	if err != nil {
-		if conn.SendError(err) == nil {
+		t := syncmsg.Error
+		var hookErr *HookError
+		if errors.As(err, &hookErr) {
+			t = syncmsg.HookError
+		}
+		if conn.Send(t, []byte(err.Error())) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)
 		}
 		return err
@@ -78,7 +84,9 @@ func Init() error {
 	conn.Close()
 	// From here on the parent is gone; failures are reported to `start` through exec.status.
 	err = waitAndExec(fifo, path, cfg)
-	if _, werr := status.WriteString(err.Error()); werr == nil {
+	var hookErr *HookError
+	msg, _ := json.Marshal(execStatusMsg{Hook: errors.As(err, &hookErr), Error: err.Error()})
+	if _, werr := status.Write(msg); werr == nil {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
 	return err
@@ -132,7 +140,8 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 		}
 	}
 	if s.Hooks != nil {
-		st := hookState(cfg.ID, cfg.Bundle, cfg.InitPid, specs.StateCreating, s.Annotations)
+		// In the container's namespaces the pid is the one seen there, as runc gives it.
+		st := hookState(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreating, s.Annotations)
 		if err := runHooks("createContainer", s.Hooks.CreateContainer, st); err != nil {
 			return "", nil, err
 		}
@@ -140,11 +149,22 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 	if err := r.createDevices(); err != nil {
 		return "", nil, err
 	}
+	// A missing working directory is made, as runc does, inside the root.
+	if cwd, err := r.target(s.Process.Cwd, true); err != nil {
+		return "", nil, fmt.Errorf("process.cwd %s: %w", s.Process.Cwd, err)
+	} else {
+		cwd.Close()
+	}
 	if err := r.pivot(); err != nil {
 		return "", nil, err
 	}
 	if err := setKernelNames(s); err != nil {
 		return "", nil, err
+	}
+	if newNamespace(s.Linux, specs.NetworkNamespace) {
+		if err := loopbackUp(); err != nil {
+			return "", nil, err
+		}
 	}
 	if err := finishRootfs(s); err != nil {
 		return "", nil, err
@@ -222,6 +242,9 @@ func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
+	if _, ok := os.LookupEnv("HOME"); !ok {
+		os.Setenv("HOME", homeOf(int(p.User.UID)))
+	}
 	// Change directory before dropping privileges, and again after if root could not see it.
 	cwdErr := unix.Chdir(p.Cwd)
 	if err := setUserAndCaps(p); err != nil {
@@ -275,11 +298,42 @@ func waitAndExec(fifo *os.File, path string, cfg *initConfig) error {
 	}
 	s := cfg.Spec
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
-		st := hookState(cfg.ID, cfg.Bundle, cfg.InitPid, specs.StateRunning, s.Annotations)
+		st := hookState(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreated, s.Annotations)
 		if err := runHooks("startContainer", s.Hooks.StartContainer, st); err != nil {
 			return err
 		}
 	}
 	err := unix.Exec(path, s.Process.Args, os.Environ())
 	return fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
+}
+
+// homeOf is HOME for a process that has none in process.env: the user's home in the container's
+// /etc/passwd, or /.
+func homeOf(uid int) string {
+	users, err := user.ParsePasswdFileFilter("/etc/passwd", func(u user.User) bool { return u.Uid == uid })
+	if err != nil || len(users) == 0 || users[0].Home == "" {
+		return "/"
+	}
+	return users[0].Home
+}
+
+// loopbackUp brings up lo in a new network namespace, where the kernel makes it down.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", os.NewSyscallError("socket", err))
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", os.NewSyscallError("ioctl(SIOCGIFFLAGS)", err))
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", os.NewSyscallError("ioctl(SIOCSIFFLAGS)", err))
+	}
+	return nil
 }

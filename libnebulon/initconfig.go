@@ -51,3 +51,9 @@ func hookState(id, bundle string, pid int, status specs.ContainerState, annotati
 		Version: specs.Version, ID: id, Status: status, Pid: pid, Bundle: bundle, Annotations: annotations,
 	}
 }
+
+// execStatusMsg is what the init writes to exec.status when it cannot exec after start.
+type execStatusMsg struct {
+	Hook  bool   `json:"hook"` // a startContainer hook failed
+	Error string `json:"error"`
+}

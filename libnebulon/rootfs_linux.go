@@ -36,8 +36,11 @@ func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) 
 // so that delete can detach them all at once.
 func (r *rootfs) prepare() error {
 	if r.cfg.MountNS {
+		// Every mount becomes a slave of the host's first, so nothing done here propagates
+		// back and the rootfs keeps a master; rootfsPropagation is applied to the new root after
+		// pivot_root. Only shared propagation must keep its peers from the start.
 		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-		if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" {
+		if p := r.cfg.Spec.Linux.RootfsPropagation; p == "shared" || p == "rshared" {
 			prop = propagationFlags[p]
 		}
 		if err := unix.Mount("", "/", "", prop, ""); err != nil {
@@ -63,20 +66,26 @@ func (r *rootfs) prepare() error {
 	return nil
 }
 
-// makeParentMountPrivate: pivot_root(2) refuses a new root whose parent mount is shared.
+// makeParentMountPrivate: pivot_root(2) refuses a new root whose parent mount is shared, and a
+// bind of the rootfs there would propagate to the host. A parent that is not shared (after the
+// default rslave it is a slave) is left as it is, so the rootfs keeps its master and "/" in the
+// container stays a slave of the host's mount.
 func makeParentMountPrivate(path string) error {
 	info, err := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
 	if err != nil {
 		return fmt.Errorf("find the mount holding %s: %w", path, err)
 	}
-	best := "/"
+	var best *mountinfo.Info
 	for _, m := range info {
-		if len(m.Mountpoint) > len(best) {
-			best = m.Mountpoint
+		if best == nil || len(m.Mountpoint) > len(best.Mountpoint) {
+			best = m
 		}
 	}
-	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
-		return &os.PathError{Op: "make mount private", Path: best, Err: err}
+	if best == nil || !strings.Contains(best.Optional, "shared:") {
+		return nil
+	}
+	if err := unix.Mount("", best.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
+		return &os.PathError{Op: "make mount private", Path: best.Mountpoint, Err: err}
 	}
 	return nil
 }

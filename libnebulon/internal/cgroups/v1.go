@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -211,6 +212,11 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	if dir, ok := m.paths["devices"]; ok {
+		if err := setV1Devices(dir, r.Devices); err != nil {
+			return err
+		}
+	}
 	if r.Pids != nil {
 		dir, ok := m.paths["pids"]
 		if !ok {
@@ -221,4 +227,41 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 		}
 	}
 	return nil
+}
+
+// setV1Devices writes device rules in order, which is what the spec asks (config-linux.md,
+// "Device allowlist"): "a" to devices.deny resets to deny-all, to devices.allow to allow-all, and
+// other rules add or remove exceptions.
+func setV1Devices(dir string, rules []specs.LinuxDeviceCgroup) error {
+	for i, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := writeFile(dir, file, v1DeviceRule(r)); err != nil {
+			return fmt.Errorf("devices[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func v1DeviceRule(r specs.LinuxDeviceCgroup) string {
+	typ := r.Type
+	if typ == "" {
+		typ = "a"
+	}
+	access := r.Access
+	if access == "" {
+		access = "rwm"
+	}
+	if typ == "a" && (r.Major == nil || *r.Major < 0) && (r.Minor == nil || *r.Minor < 0) && access == "rwm" {
+		return "a"
+	}
+	num := func(n *int64) string {
+		if n == nil || *n < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	return fmt.Sprintf("%s %s:%s %s", typ, num(r.Major), num(r.Minor), access)
 }

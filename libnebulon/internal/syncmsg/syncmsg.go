@@ -12,6 +12,8 @@
 //	7     parent -> init    HooksDone     -                       (only after step 6)
 //	8     init -> parent    Ready         -                       waiting on the exec fifo
 //	any   init -> parent    Error         text                    setup failed; the init exits
+//	any   init -> parent    HookError     text                    a createContainer hook failed: the
+//	                                                              parent runs poststop hooks too
 //
 // Stage0 is the C code in internal/nsexec (it keeps its own copy of these numbers); the init is
 // the Go process that stage0 forks.
@@ -41,11 +43,13 @@ const (
 	Hooks       Type = 7
 	HooksDone   Type = 8
 	Ready       Type = 9
+	HookError   Type = 10
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
+	HookError: "hook-error",
 }
 
 func (t Type) String() string {
