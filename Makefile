@@ -2,9 +2,12 @@
 GO ?= go
 PREFIX ?= /usr/local
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-# urfave_cli_no_docs drops the man-page generator (and its markdown parser's package init, which
-# every nebulon process, the container's init included, would otherwise run).
-GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs -ldflags "-s -w -X main.version=$(VERSION)"
+# Every container start execs nebulon twice (the command, then its init), so start-up cost counts:
+# - static linking skips the dynamic loader (0.3 ms an exec here); nebulon needs no NSS (users
+#   are read from the container's own files), hence netgo and osusergo;
+# - urfave_cli_no_docs drops the man-page generator and its markdown parser's package init.
+GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
+	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
 .PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun bench deps clean

@@ -231,6 +231,8 @@ func (p *initProcess) start() error {
 		envFifoFd + "=" + strconv.Itoa(base+1),
 		envStatusFd + "=" + strconv.Itoa(base+2),
 		envCgroupFds + "=" + strconv.Itoa(len(tasks)),
+		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
+		"GOMAXPROCS=1",
 	}
 	if v2dir != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
