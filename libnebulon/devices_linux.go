@@ -76,12 +76,7 @@ func (r *rootfs) mknodDevice(d specs.LinuxDevice) error {
 	if err != nil {
 		return err
 	}
-	dir, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(d.Path), 0o755)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	dfd, err := pathrs.Reopen(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC)
+	dfd, err := r.openDir(filepath.Dir(d.Path))
 	if err != nil {
 		return err
 	}
@@ -134,12 +129,7 @@ func (r *rootfs) devSymlinks() error {
 	if _, err := os.Stat("/proc/kcore"); err == nil {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
-	dev, err := pathrs.MkdirAllHandle(r.root, "/dev", 0o755)
-	if err != nil {
-		return err
-	}
-	defer dev.Close()
-	dfd, err := pathrs.Reopen(dev, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC)
+	dfd, err := r.openDir("/dev")
 	if err != nil {
 		return err
 	}
@@ -169,4 +159,14 @@ func (r *rootfs) hasMount(dest string) bool {
 		}
 	}
 	return false
+}
+
+// openDir makes a directory inside the root if needed and opens it for *at(2) calls.
+func (r *rootfs) openDir(path string) (*os.File, error) {
+	dir, err := pathrs.MkdirAllHandle(r.root, path, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	return pathrs.Reopen(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC)
 }

@@ -397,12 +397,19 @@ func finishRootfs(s *specs.Spec) error {
 	return nil
 }
 
-func readonlyPath(p string) error {
+// openIfExists opens p as an O_PATH handle; a path that does not exist is (nil, nil), as the
+// spec lets masked and read-only paths name what a container may lack.
+func openIfExists(p string) (*os.File, error) {
 	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
-	if err != nil {
+	return f, err
+}
+
+func readonlyPath(p string) error {
+	f, err := openIfExists(p)
+	if f == nil || err != nil {
 		return err
 	}
 	defer f.Close()
@@ -419,11 +426,8 @@ func readonlyPath(p string) error {
 
 // maskPath hides a path: /dev/null over a file, an empty read-only tmpfs over a directory.
 func maskPath(p string) error {
-	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	f, err := openIfExists(p)
+	if f == nil || err != nil {
 		return err
 	}
 	defer f.Close()

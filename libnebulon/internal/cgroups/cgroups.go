@@ -57,8 +57,6 @@ type Manager interface {
 	// files are opened by the runtime, so the kernel checks the runtime's credentials when the
 	// init writes to them, even from inside a user namespace.
 	Entry() (tasks []*os.File, v2dir *os.File, err error)
-	// Apply moves an existing process into the cgroup.
-	Apply(pid int) error
 	// Set applies resource limits. A limit the host cannot honour is an error, never ignored.
 	Set(r *specs.LinuxResources) error
 	// Pids lists the processes in the cgroup.
@@ -140,13 +138,6 @@ func readPids(dir string) ([]int, error) {
 		pids = append(pids, pid)
 	}
 	return pids, nil
-}
-
-func joinCgroup(dir string, pid int) error {
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
-	}
-	return nil
 }
 
 // removeCgroup removes dir and any child cgroups the container made, deepest first. A cgroup

@@ -143,15 +143,6 @@ func (m *v1Manager) Entry() ([]*os.File, *os.File, error) {
 	return tasks, v2dir, nil
 }
 
-func (m *v1Manager) Apply(pid int) error {
-	for _, dir := range m.paths {
-		if err := joinCgroup(dir, pid); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Pids reads the pids hierarchy, or any hierarchy when pids is not mounted: every one holds all
 // of the container's processes.
 func (m *v1Manager) Pids() ([]int, error) {

@@ -24,8 +24,6 @@ func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
 	return nil, dir, err
 }
 
-func (m *v2Manager) Apply(pid int) error { return joinCgroup(m.path, pid) }
-
 func (m *v2Manager) Pids() ([]int, error) { return readPids(m.path) }
 
 func (m *v2Manager) Destroy() error { return removeCgroup(m.path) }
