@@ -190,13 +190,17 @@ func (c *Container) destroy() error {
 	var errs []error
 	if len(s.CgroupPaths) > 0 {
 		cg := cgroups.Load(s.CgroupPaths)
-		// Without a pid namespace of its own, the container's processes outlive its init.
-		if pids, err := cg.Pids(); err == nil {
-			for _, pid := range pids {
-				unix.Kill(pid, unix.SIGKILL)
+		// Without a pid namespace of its own, the container's processes outlive its init. They
+		// are found by cgroup, which is only the container's when create made it: a cgroupsPath
+		// naming an existing cgroup may hold processes that are not the container's.
+		if len(s.CgroupMade) == len(s.CgroupPaths) {
+			if pids, err := cg.Pids(); err == nil {
+				for _, pid := range pids {
+					unix.Kill(pid, unix.SIGKILL)
+				}
 			}
 		}
-		errs = append(errs, cg.Destroy())
+		errs = append(errs, cg.Destroy(s.CgroupMade))
 	}
 	if s.HostMounts {
 		// MNT_DETACH takes the rootfs bind mount and everything mounted under it.

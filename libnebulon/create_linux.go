@@ -181,7 +181,9 @@ type initProcess struct {
 }
 
 func (p *initProcess) start() error {
-	if err := p.cg.Create(); err != nil {
+	made, err := p.cg.Create()
+	p.c.state.CgroupMade = made
+	if err != nil {
 		return err
 	}
 	if err := p.cg.Set(cgroupResources(p.spec)); err != nil {

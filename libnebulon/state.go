@@ -37,6 +37,7 @@ type State struct {
 	Created       time.Time         `json:"created"`
 	Owner         string            `json:"owner"`
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
+	CgroupMade    []string          `json:"cgroup_made"` // hierarchies whose cgroup create made
 	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
 	// bind mount of the rootfs onto itself in the host's mount table.
 	HostMounts  bool              `json:"host_mounts,omitempty"`

@@ -51,8 +51,10 @@ var DetectMode = sync.OnceValue(func() Mode {
 // skips that lock, kernel/cgroup/cgroup.c:cgroup_procs_write_start), and on v2 the directory
 // for clone3's CLONE_INTO_CGROUP, which only takes the lock's read side.
 type Manager interface {
-	// Create makes the cgroup directories.
-	Create() error
+	// Create makes the cgroup directories and returns the hierarchies (Paths keys) in which it
+	// made the container's directory, also when it fails part way: only those are the
+	// container's to remove. A cgroupsPath naming an existing cgroup is used, never removed.
+	Create() (made []string, err error)
 	// Entry opens the v1 `tasks` files and the v2 directory (nil when there is none). The
 	// files are opened by the runtime, so the kernel checks the runtime's credentials when the
 	// init writes to them, even from inside a user namespace.
@@ -61,8 +63,9 @@ type Manager interface {
 	Set(r *specs.LinuxResources) error
 	// Pids lists the processes in the cgroup.
 	Pids() ([]int, error)
-	// Destroy removes the cgroup; the processes in it must be gone.
-	Destroy() error
+	// Destroy removes the directories of the given hierarchies (those Create made), with any
+	// child cgroups the container made in them; the processes in them must be gone.
+	Destroy(made []string) error
 	// Paths maps each hierarchy (the v1 subsystem names, "" for v2) to its directory.
 	Paths() map[string]string
 }
@@ -180,6 +183,34 @@ func pidsMax(limit int64) string {
 		return "max"
 	}
 	return strconv.FormatInt(limit, 10)
+}
+
+// mkdirOwned makes dir (and its parents) and reports whether dir itself is new.
+func mkdirOwned(dir string, mkdir func(string) error) (bool, error) {
+	if _, err := os.Stat(dir); err == nil {
+		return false, nil
+	}
+	if err := mkdir(dir); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func mkdirAll(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
+func removeMade(paths map[string]string, made []string) error {
+	var errs []error
+	for _, key := range made {
+		if dir, ok := paths[key]; ok {
+			errs = append(errs, removeCgroup(dir))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func openV2Dir(dir string) (*os.File, error) {

@@ -96,19 +96,22 @@ func newV1(rel string) (*v1Manager, error) {
 	return &v1Manager{paths: paths}, nil
 }
 
-func (m *v1Manager) Create() error {
+func (m *v1Manager) Create() ([]string, error) {
+	var made []string
 	for key, dir := range m.paths {
-		var err error
+		mkdir := mkdirAll
 		if key == "cpuset" {
-			err = mkdirCpuset(dir)
-		} else if err = os.MkdirAll(dir, 0o755); err != nil {
-			err = fmt.Errorf("create cgroup %s: %w", dir, err)
+			mkdir = mkdirCpuset
+		}
+		isNew, err := mkdirOwned(dir, mkdir)
+		if isNew {
+			made = append(made, key)
 		}
 		if err != nil {
-			return err
+			return made, err
 		}
 	}
-	return nil
+	return made, nil
 }
 
 func (m *v1Manager) Entry() ([]*os.File, *os.File, error) {
@@ -155,13 +158,7 @@ func (m *v1Manager) Pids() ([]int, error) {
 	return nil, errors.New("container has no cgroup")
 }
 
-func (m *v1Manager) Destroy() error {
-	var errs []error
-	for _, dir := range m.paths {
-		errs = append(errs, removeCgroup(dir))
-	}
-	return errors.Join(errs...)
-}
+func (m *v1Manager) Destroy(made []string) error { return removeMade(m.paths, made) }
 
 func (m *v1Manager) Paths() map[string]string { return m.paths }
 

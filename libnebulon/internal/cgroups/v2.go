@@ -12,11 +12,12 @@ type v2Manager struct {
 	path string
 }
 
-func (m *v2Manager) Create() error {
-	if err := os.MkdirAll(m.path, 0o755); err != nil {
-		return fmt.Errorf("create cgroup %s: %w", m.path, err)
+func (m *v2Manager) Create() ([]string, error) {
+	isNew, err := mkdirOwned(m.path, mkdirAll)
+	if isNew {
+		return []string{""}, err
 	}
-	return nil
+	return nil, err
 }
 
 func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
@@ -26,7 +27,7 @@ func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
 
 func (m *v2Manager) Pids() ([]int, error) { return readPids(m.path) }
 
-func (m *v2Manager) Destroy() error { return removeCgroup(m.path) }
+func (m *v2Manager) Destroy(made []string) error { return removeMade(m.Paths(), made) }
 
 func (m *v2Manager) Paths() map[string]string { return map[string]string{"": m.path} }
 
