@@ -11,7 +11,9 @@ import (
 )
 
 func TestDefaultSpecIsValid(t *testing.T) {
-	if err := Validate(specconv.Example()); err != nil {
+	s := specconv.Example()
+	s.Process.Terminal = false
+	if err := Validate(s); err != nil {
 		t.Fatalf("the spec `nebulon spec` writes does not validate: %v", err)
 	}
 }
@@ -25,6 +27,7 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 		value  string
 	}{
 		{"no version", func(s *specs.Spec) { s.Version = "" }, "ociVersion", ""},
+		{"terminal", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal", "true"},
 		{"no root", func(s *specs.Spec) { s.Root = nil }, "root.path", ""},
 		{"no args", func(s *specs.Spec) { s.Process.Args = nil }, "process.args", ""},
 		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "process.cwd", `"tmp"`},
@@ -73,6 +76,7 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := specconv.Example()
+			s.Process.Terminal = false
 			tc.mutate(s)
 			err := Validate(s)
 			var fe *FieldError
@@ -91,6 +95,7 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 
 func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 	s := specconv.Example()
+	s.Process.Terminal = false
 	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.queues_max": "1"}
 	if err := Validate(s); err != nil {
 		t.Fatal(err)

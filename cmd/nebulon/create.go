@@ -12,7 +12,6 @@ var createFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root (for roots on an initramfs)"},
 	&cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring"},
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the container"},
-	&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send a terminal's master fd to"},
 }
 
 var createCommand = &cli.Command{

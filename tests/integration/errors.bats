@@ -190,3 +190,9 @@ create_fails() {
 	[ "$status" -ne 0 ]
 	assert_nothing_left
 }
+
+@test "process.terminal true fails, naming the field, instead of silently running without a terminal" {
+	skip_if_runc "1.1.5 needs --console-socket for a terminal; nebulon has no terminal support yet"
+	update_config '.process.terminal = true'
+	create_fails "process.terminal"
+}
