@@ -46,14 +46,15 @@ func (c *Container) State() *State { return c.state }
 // Spec returns the spec the container was created from.
 func (c *Container) Spec() (*specs.Spec, error) { return c.store.loadSpec() }
 
-// Status is the container's status now, read from the kernel: stopped when its init is gone,
-// created while the init waits on the exec fifo, running after.
+// Status is the container's status now, read from the kernel: stopped when its init is gone (or
+// its create never finished: the caller holds the lock, so no create is under way), created
+// while the init waits on the exec fifo, running after.
 func (c *Container) Status() specs.ContainerState {
 	return statusOf(c.store.dir, c.state)
 }
 
 func statusOf(dir string, s *State) specs.ContainerState {
-	if !alive(s.InitPid, s.InitStartTime) {
+	if s.Creating || !alive(s.InitPid, s.InitStartTime) {
 		return specs.StateStopped
 	}
 	if _, err := os.Lstat(filepath.Join(dir, execFifo)); err == nil {
@@ -107,9 +108,13 @@ func List(root string) ([]*OCIState, error) {
 		st := &store{dir: filepath.Join(root, e.Name())}
 		s, err := st.load()
 		if err != nil {
-			continue // being created or deleted
+			continue // just made, or being removed
 		}
 		cs := ociState(st.dir, s)
+		if s.Creating && st.busy() {
+			cs.Status = specs.StateCreating
+			cs.Pid = s.InitPid
+		}
 		cs.Owner = ownerOf(st.dir)
 		out = append(out, cs)
 	}

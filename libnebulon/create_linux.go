@@ -99,7 +99,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	}
 	c := &Container{ID: id, store: st, state: &State{
 		ID: id, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(),
-		Annotations: spec.Annotations, Hooks: spec.Hooks,
+		Annotations: spec.Annotations, Hooks: spec.Hooks, Creating: true,
 		CgroupPaths: cg.Paths(), HostMounts: !hasNamespace(spec.Linux, specs.MountNamespace),
 	}}
 	defer func() {
@@ -115,8 +115,17 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 			runHooksWarn("poststop", spec.Hooks.Poststop, hookState(id, bundle, 0, specs.StateStopped, spec.Annotations))
 		}
 	}()
+	// Saved before anything is made, and again once the init exists: if this process is
+	// killed part way, delete still finds the container, as stopped, and removes what it made.
+	if err := st.save(c.state); err != nil {
+		return nil, err
+	}
 	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts}
 	if err := p.start(); err != nil {
+		return nil, err
+	}
+	c.state.Creating = false
+	if err := st.save(c.state); err != nil {
 		return nil, err
 	}
 	if opts.PidFile != "" {
@@ -183,6 +192,9 @@ type initProcess struct {
 func (p *initProcess) start() error {
 	made, err := p.cg.Create()
 	p.c.state.CgroupMade = made
+	if err == nil && len(made) > 0 {
+		err = p.c.store.save(p.c.state)
+	}
 	if err != nil {
 		return err
 	}
@@ -349,7 +361,7 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		return fmt.Errorf("container init %d exited: %w", pid, err)
 	}
 	c.state.InitPid, c.state.InitStartTime = pid, ps.StartTime
-	// Saved now so that a failed create can find and kill the init.
+	// Saved now so that a failed or killed create can be cleaned up, init included.
 	if err := c.store.save(c.state); err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type State struct {
 	Owner         string            `json:"owner"`
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
 	CgroupMade    []string          `json:"cgroup_made"` // hierarchies whose cgroup create made
+	// Creating is set until create has finished: with create's lock still held the container is
+	// "creating"; with the lock free, create died part way and the container is stopped.
+	Creating bool `json:"creating,omitempty"`
 	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
 	// bind mount of the rootfs onto itself in the host's mount table.
 	HostMounts  bool              `json:"host_mounts,omitempty"`
@@ -105,6 +108,16 @@ func lockDir(dir string) (*store, error) {
 		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
 	}
 	return &store{dir: dir, lock: f}, nil
+}
+
+// busy reports whether another command holds the container's lock, without waiting for it.
+func (s *store) busy() bool {
+	f, err := os.OpenFile(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB), unix.EWOULDBLOCK)
 }
 
 func (s *store) unlock() {

@@ -282,3 +282,22 @@ setup_waiting_container() {
 	wait "$reader"
 	[ ! -e "$TEST_DIR/bad" ] || fail "$(cat "$TEST_DIR/bad")"
 }
+
+@test "list shows creating during create; a create killed part way leaves a stopped container that delete removes" {
+	skip_if_runc "1.1.5 shows no creating status and leaves an undeletable state dir"
+	update_config '.hooks.createRuntime = [{"path": "/bin/sleep", "args": ["sleep", "3"]}]'
+	snapshot_host
+	"$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" >/dev/null 2>&1 </dev/null &
+	create_pid=$!
+	BG_PIDS+=("$create_pid")
+	for _ in $(seq 50); do
+		[ "$(runtime list --format json | jq -r '.[0].status // empty')" = creating ] && break
+		sleep 0.1
+	done
+	[ "$(runtime list --format json | jq -r '.[0].status')" = creating ]
+	kill -KILL "$create_pid"
+	wait "$create_pid" || true
+	wait_for_status "$CT" stopped
+	runtime delete "$CT"
+	assert_nothing_left
+}
