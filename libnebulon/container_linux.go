@@ -21,6 +21,7 @@ type Container struct {
 	ID    string
 	store *store
 	state *State
+	gone  bool // destroyed by this process: nothing is left to delete
 }
 
 // Load opens an existing container and locks it against other commands until Close.
@@ -170,6 +171,9 @@ var ErrNotStopped = errors.New("container is not stopped")
 // needs force, and is killed first. Poststop hooks run after the container is gone; their
 // failure is only logged (runtime-spec config.md#poststop).
 func (c *Container) Delete(force bool) error {
+	if c.gone {
+		return nil
+	}
 	status := c.Status()
 	if status == specs.StateRunning && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, status)
@@ -214,6 +218,7 @@ func (c *Container) destroy() error {
 		}
 	}
 	errs = append(errs, c.store.remove())
+	c.gone = true
 	return errors.Join(errs...)
 }
 

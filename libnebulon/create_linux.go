@@ -258,6 +258,10 @@ func (p *initProcess) start() error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	pid, err := p.bootstrap(cmd, conn)
+	if err != nil {
+		// Stage0 may be waiting for a message from us: closing the socket ends its recv.
+		conn.Close()
+	}
 	// Stage0 exits after reporting the init's pid, or on its own error; reap it either way.
 	if werr := cmd.Wait(); err == nil && werr != nil {
 		err = fmt.Errorf("nsexec stage: %w", werr)

@@ -57,6 +57,7 @@ func Init() error {
 	}
 	tasks := make([]*os.File, ncg)
 	for i := range tasks {
+		unix.CloseOnExec(fds[2] + 1 + i)
 		tasks[i] = os.NewFile(uintptr(fds[2]+1+i), "cgroup tasks")
 	}
 	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds} {
@@ -123,15 +124,18 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 			return "", nil, fmt.Errorf("join session keyring: %w", err)
 		}
 	}
-	joinCgroup := cgroupJoiner(tasks, cfg)
-	r := &rootfs{cfg: cfg, beforeCgroupMount: joinCgroup}
+	// Everything from here on, hooks included, happens in the container's cgroups.
+	if err := joinCgroups(tasks, cfg); err != nil {
+		return "", nil, err
+	}
+	r := &rootfs{cfg: cfg}
 	if err := r.prepare(); err != nil {
 		return "", nil, err
 	}
+	if err := r.createDevices(); err != nil {
+		return "", nil, err
+	}
 	if needsHookSync(s) {
-		if err := joinCgroup(); err != nil {
-			return "", nil, err
-		}
 		if err := conn.Send(syncmsg.Hooks, nil); err != nil {
 			return "", nil, err
 		}
@@ -145,9 +149,6 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 		if err := runHooks("createContainer", s.Hooks.CreateContainer, st); err != nil {
 			return "", nil, err
 		}
-	}
-	if err := r.createDevices(); err != nil {
-		return "", nil, err
 	}
 	// A missing working directory is made, as runc does, inside the root.
 	if cwd, err := r.target(s.Process.Cwd, true); err != nil {
@@ -169,9 +170,6 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 	if err := finishRootfs(s); err != nil {
 		return "", nil, err
 	}
-	if err := joinCgroup(); err != nil {
-		return "", nil, err
-	}
 	path, err := setupProcess(s.Process, cfg.PreserveFds)
 	if err != nil {
 		return "", nil, err
@@ -179,33 +177,25 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 	return path, cfg, nil
 }
 
-// cgroupJoiner returns a function that, once, moves this thread into the container's v1 cgroups
-// (writing "0", itself, to each `tasks` file the runtime opened; see cgroups.Manager) and then
-// makes the new cgroup namespace, if the container has one, rooted there. Both apply to this
-// locked thread only: it is the one that mounts, forks hooks and execs, and execve(2) keeps its
-// cgroups and namespaces for the whole new process. It runs before the first thing that needs
-// the cgroups: a cgroup mount, the prestart hooks, or at the latest the end of setup.
-func cgroupJoiner(tasks []*os.File, cfg *initConfig) func() error {
-	done := false
-	return func() error {
-		if done {
-			return nil
+// joinCgroups moves this thread into the container's v1 cgroups, writing "0" (itself) to each
+// `tasks` file the runtime opened (see cgroups.Manager), then makes the new cgroup namespace, if
+// the container has one, rooted there. Both apply to this locked thread only: it is the one that
+// mounts, forks hooks and execs, and execve(2) keeps its cgroups and namespaces for the whole
+// new process. Needs the locked main thread (see init).
+func joinCgroups(tasks []*os.File, cfg *initConfig) error {
+	for i, f := range tasks {
+		_, err := f.WriteString("0")
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("join cgroup (v1 hierarchy %d of %d): %w", i+1, len(tasks), err)
 		}
-		done = true
-		for _, f := range tasks {
-			_, err := f.WriteString("0")
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("join cgroup: %w", err)
-			}
-		}
-		if cfg.CgroupNS {
-			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-				return fmt.Errorf("create cgroup namespace: %w", os.NewSyscallError("unshare", err))
-			}
-		}
-		return nil
 	}
+	if cfg.CgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", os.NewSyscallError("unshare", err))
+		}
+	}
+	return nil
 }
 
 func setKernelNames(s *specs.Spec) error {
@@ -255,9 +245,11 @@ func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 			return "", fmt.Errorf("process.cwd %s: %w", p.Cwd, &os.PathError{Op: "chdir", Path: p.Cwd, Err: err})
 		}
 	}
+	umask := 0o022 // runc's default, not whatever the caller of the runtime had
 	if p.User.Umask != nil {
-		unix.Umask(int(*p.User.Umask))
+		umask = int(*p.User.Umask)
 	}
+	unix.Umask(umask)
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return "", fmt.Errorf("process.noNewPrivileges: %w", os.NewSyscallError("prctl", err))
@@ -274,17 +266,11 @@ func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 }
 
 // closeExecFrom marks every fd from minFd up close-on-exec, so nothing of the runtime's leaks
-// into the container (CVE-2024-21626).
+// into the container (CVE-2024-21626). close_range(2) needs no /proc, which after pivot_root is
+// the container's to fake.
 func closeExecFrom(minFd int) error {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return fmt.Errorf("list open fds: %w", err)
-	}
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err == nil && fd >= minFd {
-			unix.CloseOnExec(fd)
-		}
+	if err := unix.CloseRange(uint(minFd), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark fds from %d close-on-exec: %w", minFd, os.NewSyscallError("close_range", err))
 	}
 	return nil
 }

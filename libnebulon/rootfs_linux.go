@@ -21,8 +21,6 @@ import (
 type rootfs struct {
 	cfg  *initConfig
 	root *os.File // O_PATH handle on the rootfs
-	// beforeCgroupMount puts the init in its cgroups and namespace, which a cgroup mount shows.
-	beforeCgroupMount func() error
 }
 
 // procFd names an open file for syscalls that take a path; the init still sees the host's
@@ -226,9 +224,6 @@ func (r *rootfs) propagate(dest string, opts MountOptions) error {
 // host is always bound: mounting cgroup2 from the host's cgroup namespace would reset the host's
 // cgroup2 mount options.
 func (r *rootfs) mountCgroup(dest string, opts MountOptions) error {
-	if err := r.beforeCgroupMount(); err != nil {
-		return err
-	}
 	if cgroups.DetectMode() == cgroups.Unified {
 		if r.cfg.CgroupNS {
 			t, err := r.target(dest, true)

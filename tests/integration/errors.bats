@@ -196,3 +196,10 @@ create_fails() {
 	update_config '.process.terminal = true'
 	create_fails "process.terminal"
 }
+
+@test "uid mappings the kernel refuses fail create with the field named, without hanging" {
+	update_config '.linux.namespaces += [{"type": "user"}]
+		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 0}]
+		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
+	create_fails "uidMappings|uid_map"
+}

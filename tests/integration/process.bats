@@ -153,3 +153,10 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"Operation not permitted"* ]]
 }
+
+@test "the container process leads a session of its own, apart from the caller's" {
+	set_cmd 'set -- $(cat /proc/1/stat); echo "sid=$6 pgrp=$5 pid=$1"'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ]
+	[ "$output" = "sid=1 pgrp=1 pid=1" ]
+}

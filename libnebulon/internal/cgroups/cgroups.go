@@ -185,19 +185,35 @@ func pidsMax(limit int64) string {
 	return strconv.FormatInt(limit, 10)
 }
 
-// mkdirOwned makes dir (and its parents) and reports whether dir itself is new.
+// mkdirOwned makes dir and reports whether this call made it: of two creates racing for one
+// cgroupsPath, exactly one owns the cgroup. mkdir makes one level (and may prepare it).
 func mkdirOwned(dir string, mkdir func(string) error) (bool, error) {
-	if _, err := os.Stat(dir); err == nil {
-		return false, nil
-	}
-	if err := mkdir(dir); err != nil {
+	if err := mkdirAllWith(filepath.Dir(dir), mkdir); err != nil {
 		return false, err
 	}
-	return true, nil
+	err := mkdir(dir)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-func mkdirAll(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// mkdirAllWith makes dir and its missing parents one level at a time with mkdir.
+func mkdirAllWith(dir string, mkdir func(string) error) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirAllWith(filepath.Dir(dir), mkdir); err != nil {
+		return err
+	}
+	if err := mkdir(dir); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+func mkdirOne(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", dir, err)
 	}
 	return nil

@@ -99,7 +99,7 @@ func newV1(rel string) (*v1Manager, error) {
 func (m *v1Manager) Create() ([]string, error) {
 	var made []string
 	for key, dir := range m.paths {
-		mkdir := mkdirAll
+		mkdir := mkdirOne
 		if key == "cpuset" {
 			mkdir = mkdirCpuset
 		}
@@ -162,32 +162,16 @@ func (m *v1Manager) Destroy(made []string) error { return removeMade(m.paths, ma
 
 func (m *v1Manager) Paths() map[string]string { return m.paths }
 
-// mkdirCpuset creates a v1 cpuset cgroup level by level, copying cpus and mems from the parent:
-// a new cpuset cgroup starts with none, and a process cannot join it then (cpuset(7)).
+// mkdirCpuset makes one level of a v1 cpuset cgroup and copies cpus and mems from its parent:
+// a new cpuset cgroup starts with none, and no process can join it then (cpuset(7)).
 func mkdirCpuset(dir string) error {
-	parent := filepath.Dir(dir)
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(parent, "cpuset.cpus")); err != nil {
-		if err := mkdirCpuset(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	if err := mkdirOne(dir); err != nil {
+		return err
 	}
 	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-		cur, err := os.ReadFile(filepath.Join(dir, f))
+		val, err := os.ReadFile(filepath.Join(filepath.Dir(dir), f))
 		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(string(cur)) != "" {
-			continue
-		}
-		val, err := os.ReadFile(filepath.Join(parent, f))
-		if err != nil {
-			return err
+			return fmt.Errorf("read %s of the parent cgroup: %w", f, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), val, 0); err != nil {
 			return fmt.Errorf("copy %s into %s: %w", f, dir, err)

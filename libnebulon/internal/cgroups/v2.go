@@ -13,7 +13,7 @@ type v2Manager struct {
 }
 
 func (m *v2Manager) Create() ([]string, error) {
-	isNew, err := mkdirOwned(m.path, mkdirAll)
+	isNew, err := mkdirOwned(m.path, mkdirOne)
 	if isNew {
 		return []string{""}, err
 	}

@@ -146,8 +146,12 @@ static void write_time_offsets(const char *offsets)
 	if (fd < 0)
 		bail("open /proc/self/timens_offsets");
 	size_t len = strlen(offsets);
-	if (write(fd, offsets, len) != (ssize_t)len)
+	ssize_t n = write(fd, offsets, len);
+	if (n != (ssize_t)len) {
+		if (n >= 0)
+			errno = EIO;
 		bail("write time offsets %s", offsets);
+	}
 	close(fd);
 }
 
@@ -169,7 +173,11 @@ void nsexec(int argc, char **argv)
 	sync_fd = atoi(pipe_env);
 
 	static char buf[BUF_SIZE];
-	ssize_t len = recv(sync_fd, buf, sizeof(buf), 0);
+	ssize_t len = recv(sync_fd, buf, sizeof(buf), MSG_TRUNC);
+	if (len > (ssize_t)sizeof(buf)) {
+		errno = 0;
+		bail("nsexec: bootstrap message of %zd bytes is over %zu", len, sizeof(buf));
+	}
 	uint32_t type;
 	if (len < 4 || (memcpy(&type, buf, 4), type != MSG_BOOTSTRAP)) {
 		errno = 0;
@@ -189,6 +197,10 @@ void nsexec(int argc, char **argv)
 		if (off + 8 + rlen > (size_t)len || rlen == 0 || data[rlen - 1] != '\0') {
 			errno = 0;
 			bail("nsexec: malformed bootstrap record %u", rtype);
+		}
+		if ((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) {
+			errno = 0;
+			bail("nsexec: bootstrap record %u of %u bytes is too short", rtype, rlen);
 		}
 		switch (rtype) {
 		case REC_CLONE_FLAGS:
@@ -245,7 +257,13 @@ void nsexec(int argc, char **argv)
 	if (child < 0)
 		bail("fork init");
 	if (child == 0) {
-		/* The init: new pid and time namespaces apply from here on. Continue into Go. */
+		/*
+		 * The init: new pid and time namespaces apply from here on. A session of its own
+		 * leaves the caller's process group (kill(0, ...) inside must not reach the engine's
+		 * shim) and its controlling terminal (no TIOCSTI into the caller's shell).
+		 */
+		if (setsid() < 0)
+			bail("setsid");
 		rename_process(argc, argv, "nebulon:[1:INIT]");
 		return;
 	}
