@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/moby/sys/user"
 
@@ -151,10 +152,18 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 	return nil
 }
 
+// signalAll signals every process in the container's cgroup. A cgroupsPath naming a cgroup
+// create did not make may hold other processes: then only those in the container's own pid
+// namespace are the container's, and without one nothing tells them apart.
 func (c *Container) signalAll(sig unix.Signal) error {
 	pids, err := cgroups.Load(c.state.CgroupPaths).Pids()
 	if err != nil {
 		return fmt.Errorf("list container processes: %w", err)
+	}
+	if len(c.state.CgroupMade) != len(c.state.CgroupPaths) {
+		if pids, err = c.inPidNamespace(pids); err != nil {
+			return err
+		}
 	}
 	for _, pid := range pids {
 		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -164,8 +173,24 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	return nil
 }
 
-// ErrNotStopped is returned by Delete without force for a running container.
-var ErrNotStopped = errors.New("container is not stopped")
+// inPidNamespace keeps the pids that live in the container init's pid namespace.
+func (c *Container) inPidNamespace(pids []int) ([]int, error) {
+	ns := func(pid int) string {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		return link
+	}
+	own, host := ns(c.state.InitPid), ns(os.Getpid())
+	if own == "" || own == host {
+		return nil, fmt.Errorf("kill --all: container %s shares cgroup %v, which it did not create, and has no pid namespace of its own: its processes cannot be told from others", c.ID, c.state.CgroupPaths)
+	}
+	var out []int
+	for _, pid := range pids {
+		if ns(pid) == own {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
 
 // Delete removes a stopped or created container: its processes, cgroup and state. A running one
 // needs force, and is killed first. Poststop hooks run after the container is gone; their
@@ -285,11 +310,27 @@ func (c *Container) Start() error {
 	if n > 0 {
 		return c.startFailed(buf[:n])
 	}
-	if h := c.state.Hooks; h != nil {
+	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
+		waitFirstRun(c.state.InitPid, c.state.InitStartTime)
 		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
 		runHooksWarn("poststart", h.Poststart, st)
 	}
 	return nil
+}
+
+// waitFirstRun waits, at most 10 ms, until the just-exec'd container process has run: it is no
+// longer runnable or in uninterruptible sleep (blocked, or exited). Poststart hooks then observe
+// a process that has started, not one still in execve's wake on a busy CPU (runtime.md,
+// lifecycle step 10; the conformance suite checks the process acted before the hook).
+func waitFirstRun(pid int, startTime uint64) {
+	deadline := time.Now().Add(10 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		st, err := readProcStat(pid)
+		if err != nil || st.StartTime != startTime || (st.State != 'R' && st.State != 'D') {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // ownerOf names the user owning a state directory, as runc's list shows it.

@@ -68,6 +68,9 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkApplicable(spec); err != nil {
+		return nil, err
+	}
 	rootfsPath := spec.Root.Path
 	if !filepath.IsAbs(rootfsPath) {
 		rootfsPath = filepath.Join(bundle, rootfsPath)
@@ -149,8 +152,12 @@ func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
 			}
 			continue
 		}
+		field := fmt.Sprintf("linux.namespaces[%d].path", i)
 		if err := checkNamespacePath(ns.Path, flag); err != nil {
-			return nil, fieldErr(fmt.Sprintf("linux.namespaces[%d].path", i), "%s namespace %s: %v", ns.Type, ns.Path, err)
+			return nil, fieldErr(field, "%s namespace %s: %v", ns.Type, ns.Path, err)
+		}
+		if err := checkNotHostSettings(s, ns); err != nil {
+			return nil, fieldErr(field, "%v", err)
 		}
 		b.Join = append(b.Join, syncmsg.NsJoin{Flag: flag, Path: ns.Path})
 	}
@@ -160,6 +167,41 @@ func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
 	}
 	b.TimeOffsets = strings.Join(offsets, "\n")
 	return b, nil
+}
+
+// hostNamespaceFile names the runtime's own namespace of each type that a config could change
+// the host through: sysctls (ipc, network), names (uts), and the root itself (mount).
+var hostNamespaceFile = map[specs.LinuxNamespaceType]string{
+	specs.NetworkNamespace: "/proc/self/ns/net", specs.IPCNamespace: "/proc/self/ns/ipc",
+	specs.UTSNamespace: "/proc/self/ns/uts", specs.MountNamespace: "/proc/self/ns/mnt",
+}
+
+// checkNotHostSettings refuses joining the runtime's own mount namespace, and sysctls, hostname
+// and domainname that would be applied to a joined namespace that is the runtime's own: they
+// would change the host (runc does the same for net.*).
+func checkNotHostSettings(s *specs.Spec, ns specs.LinuxNamespace) error {
+	hostFile, ok := hostNamespaceFile[ns.Type]
+	if !ok {
+		return nil
+	}
+	var joined, host unix.Stat_t
+	if unix.Stat(ns.Path, &joined) != nil || unix.Stat(hostFile, &host) != nil ||
+		joined.Ino != host.Ino || joined.Dev != host.Dev {
+		return nil
+	}
+	if ns.Type == specs.MountNamespace {
+		// pivot_root there would move the root of every process on the host (pivot_root(2)).
+		return fmt.Errorf("%s is the host's mount namespace: the root filesystem cannot be set up in it", ns.Path)
+	}
+	if ns.Type == specs.UTSNamespace && (s.Hostname != "" || s.Domainname != "") {
+		return fmt.Errorf("%s is the host's uts namespace: hostname and domainname would rename the host", ns.Path)
+	}
+	for key := range s.Linux.Sysctl {
+		if sysctlNamespace(key) == ns.Type {
+			return fmt.Errorf("%s is the host's %s namespace: sysctl %s would change the host", ns.Path, ns.Type, key)
+		}
+	}
+	return nil
 }
 
 // checkNamespacePath opens a namespace file and checks its type (ioctl_ns(2), NS_GET_NSTYPE),

@@ -21,14 +21,19 @@ var defaultDeviceRules = []specs.LinuxDeviceCgroup{
 	devRule("c", 5, 1, "rwm"), devRule("c", 5, 2, "rwm"), devRule("c", 136, wildcard, "rwm"),
 }
 
-// cgroupResources returns the resources to apply: the spec's, with the default device rules
-// appended to its device rules. Devices listed in linux.devices are not allowed by this alone,
+// denyAll is where device rules start from, as in runc: a new cgroup inherits its parent's list,
+// which on most hosts allows every device.
+var denyAll = specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"}
+
+// cgroupResources returns the resources to apply: the spec's, with its device rules between a
+// deny-all and the default rules. Devices listed in linux.devices are not allowed by this alone,
 // as in runc: access is what linux.resources.devices says.
 func cgroupResources(s *specs.Spec) *specs.LinuxResources {
 	var r specs.LinuxResources
 	if s.Linux.Resources != nil {
 		r = *s.Linux.Resources
 	}
-	r.Devices = append(append([]specs.LinuxDeviceCgroup(nil), r.Devices...), defaultDeviceRules...)
+	rules := append([]specs.LinuxDeviceCgroup{denyAll}, r.Devices...)
+	r.Devices = append(rules, defaultDeviceRules...)
 	return &r
 }

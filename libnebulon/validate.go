@@ -237,23 +237,29 @@ func newNamespace(l *specs.Linux, t specs.LinuxNamespaceType) bool {
 // namespace: anything else would change the host (runtime-spec config-linux.md#sysctl).
 func validateSysctl(key string, have map[specs.LinuxNamespaceType]bool) error {
 	field := "linux.sysctl." + key
-	need := func(t specs.LinuxNamespaceType) error {
-		if !have[t] {
-			return fieldErr(field, "needs a %s namespace of the container's own", t)
-		}
-		return nil
+	t := sysctlNamespace(key)
+	if t == "" {
+		return fieldErr(field, "not a namespaced sysctl: setting it would change the host")
 	}
+	if !have[t] {
+		return fieldErr(field, "needs a %s namespace of the container's own", t)
+	}
+	return nil
+}
+
+// sysctlNamespace is the namespace a sysctl belongs to, or "" for one that is not namespaced.
+func sysctlNamespace(key string) specs.LinuxNamespaceType {
 	switch {
 	case key == "kernel.msgmax", key == "kernel.msgmnb", key == "kernel.msgmni", key == "kernel.sem",
 		key == "kernel.shmall", key == "kernel.shmmax", key == "kernel.shmmni", key == "kernel.shm_rmid_forced",
 		strings.HasPrefix(key, "fs.mqueue."):
-		return need(specs.IPCNamespace)
+		return specs.IPCNamespace
 	case strings.HasPrefix(key, "net."):
-		return need(specs.NetworkNamespace)
+		return specs.NetworkNamespace
 	case key == "kernel.hostname", key == "kernel.domainname":
-		return need(specs.UTSNamespace)
+		return specs.UTSNamespace
 	}
-	return fieldErr(field, "not a namespaced sysctl: setting it would change the host")
+	return ""
 }
 
 // ErrInvalidID is returned for container ids that could escape the state directory.

@@ -101,3 +101,29 @@ func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheckApplicableRefusesWhatIsNotApplied(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*specs.Spec)
+		field  string
+	}{
+		{func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{} }, "linux.resources.memory"},
+		{func(s *specs.Spec) { s.Linux.Resources.CPU = &specs.LinuxCPU{} }, "linux.resources.cpu"},
+		{func(s *specs.Spec) { s.Linux.Resources.Unified = map[string]string{"io.max": "x"} }, "linux.resources.unified"},
+		{func(s *specs.Spec) { s.Process.ApparmorProfile = "p" }, "process.apparmorProfile"},
+		{func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{} }, "linux.personality"},
+	} {
+		s := specconv.Example()
+		tc.mutate(s)
+		var fe *FieldError
+		if err := checkApplicable(s); !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("checkApplicable = %v, want an error for %s", err, tc.field)
+		}
+	}
+	s := specconv.Example()
+	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: 10}
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	if err := checkApplicable(s); err != nil {
+		t.Errorf("pids, devices and seccomp (warned) must pass: %v", err)
+	}
+}

@@ -311,3 +311,10 @@ setup_signal_recorder() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"Bad file descriptor"* ]]
 }
+
+@test "a config of 300 KiB (large annotations) creates and runs" {
+	head -c 300000 /dev/zero | tr '\0' x >"$TEST_DIR/big"
+	update_config '.annotations = {"big": $v}' --rawfile v "$TEST_DIR/big"
+	run runtime run --bundle "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ]
+}

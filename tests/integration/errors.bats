@@ -203,3 +203,20 @@ create_fails() {
 		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
 	create_fails "uidMappings|uid_map"
 }
+
+@test "a resource this build does not apply fails create, naming it, instead of running unlimited" {
+	skip_if_runc "1.1.5 applies memory limits"
+	update_config '.linux.resources.memory = {"limit": 67108864}'
+	create_fails "linux.resources.memory"
+}
+
+@test "a net sysctl or hostname aimed at the host's own namespaces through a joined path is refused" {
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = "/proc/self/ns/net" else . end)
+		| .linux.sysctl = {"net.ipv4.ip_forward": "1"} | .hostname = ""'
+	create_fails "sysctl"
+	update_config '.linux.sysctl = {} | .linux.namespaces |= map(if .type == "network" then del(.path) else . end)
+		| .linux.namespaces |= map(if .type == "uts" then .path = "/proc/self/ns/uts" else . end)
+		| .hostname = "renamed-host"'
+	create_fails "hostname"
+	[ "$(hostname)" != renamed-host ]
+}

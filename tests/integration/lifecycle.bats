@@ -301,3 +301,20 @@ setup_waiting_container() {
 	runtime delete "$CT"
 	assert_nothing_left
 }
+
+@test "kill --all in a cgroup the container did not create spares the other processes there" {
+	local cg="/sys/fs/cgroup/pids/nbt-shared-$$"
+	mkdir "$cg"
+	on_teardown "rmdir $cg"
+	sleep 100 &
+	host_pid=$!
+	BG_PIDS+=("$host_pid")
+	echo "$host_pid" >"$cg/cgroup.procs"
+	update_config '.linux.cgroupsPath = $p | .process.args = ["sleep", "100"]' --arg p "/nbt-shared-$$"
+	run_detached
+	runtime kill --all "$CT" KILL
+	wait_for_status "$CT" stopped
+	kill -0 "$host_pid"
+	runtime delete "$CT"
+	[ -d "$cg" ]
+}

@@ -59,8 +59,9 @@ func (t Type) String() string {
 	return fmt.Sprintf("message(%d)", uint32(t))
 }
 
-// maxPacket bounds one message; an init config with a large spec still fits.
-const maxPacket = 4 << 20
+// maxPacket bounds one message. A SEQPACKET message must fit the sender's socket buffer, whose
+// default (about 208 KiB) a spec with large annotations can pass, so Pair raises it.
+const maxPacket = 8 << 20
 
 // ErrClosed means the peer closed its end: for the parent, the init died.
 var ErrClosed = errors.New("sync socket closed by peer")
@@ -77,11 +78,13 @@ func Pair() (parent, child *os.File, err error) {
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
+	for _, fd := range fds {
+		// SO_SNDBUFFORCE passes the rmem/wmem sysctl caps; it needs CAP_NET_ADMIN, which the
+		// runtime has. Without it a large config fails to send with a clear EMSGSIZE error.
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, maxPacket)
+	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-init"), nil
 }
-
-// File returns the socket.
-func (c *Conn) File() *os.File { return c.f }
 
 // Close closes this end.
 func (c *Conn) Close() error { return c.f.Close() }
@@ -97,9 +100,16 @@ func (c *Conn) Send(t Type, payload []byte) error {
 	return nil
 }
 
-// Recv reads one message.
+// Recv reads one message, into a buffer of its size (peeked with MSG_TRUNC).
 func (c *Conn) Recv() (Type, []byte, error) {
-	buf := make([]byte, maxPacket)
+	size, err := c.peekSize()
+	if err != nil {
+		return 0, nil, err
+	}
+	if size > maxPacket {
+		return 0, nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
+	}
+	buf := make([]byte, max(size, 4))
 	n, err := c.f.Read(buf)
 	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 		return 0, nil, ErrClosed
@@ -111,6 +121,26 @@ func (c *Conn) Recv() (Type, []byte, error) {
 		return 0, nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
 	}
 	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], nil
+}
+
+func (c *Conn) peekSize() (int, error) {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("receive from sync socket: %w", os.NewSyscallError("recvfrom", err))
+	}
+	return n, nil
 }
 
 // Expect reads one message and checks its type. An Error message from the peer comes back as an
@@ -133,6 +163,3 @@ func (c *Conn) Expect(want Type) ([]byte, error) {
 type PeerError struct{ Msg string }
 
 func (e *PeerError) Error() string { return e.Msg }
-
-// SendError reports a failure to the parent.
-func (c *Conn) SendError(err error) error { return c.Send(Error, []byte(err.Error())) }

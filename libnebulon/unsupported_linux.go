@@ -1,0 +1,83 @@
+package libnebulon
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// checkApplicable refuses configuration this build cannot apply, naming the field: a container
+// that silently lacks a limit or a confinement it was given is worse than one that does not start
+// (runtime-spec config.md: what a runtime cannot honour is an error). It is a separate pass from
+// Validate because what is applicable changes as the runtime grows, and some answers depend on
+// the host (SELinux).
+//
+// linux.seccomp is the one exception: the OCI conformance suite and every engine attach a
+// profile to every container, so it is logged as not applied, and `features` says so.
+func checkApplicable(s *specs.Spec) error {
+	p, l := s.Process, s.Linux
+	switch {
+	case p.ApparmorProfile != "":
+		return fieldErr("process.apparmorProfile", "%q: AppArmor profiles are not applied by this build", p.ApparmorProfile)
+	case p.Scheduler != nil:
+		return fieldErr("process.scheduler", "scheduling attributes are not applied by this build")
+	case p.IOPriority != nil:
+		return fieldErr("process.ioPriority", "I/O priorities are not applied by this build")
+	case p.ExecCPUAffinity != nil:
+		return fieldErr("process.execCPUAffinity", "CPU affinity is not applied by this build")
+	case l.Personality != nil:
+		return fieldErr("linux.personality", "personalities are not applied by this build")
+	case l.IntelRdt != nil:
+		return fieldErr("linux.intelRdt", "Intel RDT is not supported by this build")
+	}
+	for i, m := range s.Mounts {
+		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
+			return fieldErr(fmt.Sprintf("mounts[%d].uidMappings", i), "id-mapped mounts are not supported by this build")
+		}
+	}
+	if err := checkSELinux(p.SelinuxLabel, l.MountLabel); err != nil {
+		return err
+	}
+	if err := checkResources(l.Resources); err != nil {
+		return err
+	}
+	if l.Seccomp != nil {
+		slog.Warn("linux.seccomp is not applied: this build has no seccomp support")
+	}
+	return nil
+}
+
+// checkSELinux: labels are a no-op where SELinux is disabled, as in runc; where it is enabled,
+// labels this build cannot apply are an error.
+func checkSELinux(processLabel, mountLabel string) error {
+	if processLabel == "" && mountLabel == "" {
+		return nil
+	}
+	if _, err := os.Stat("/sys/fs/selinux/enforce"); err != nil {
+		slog.Debug("SELinux is disabled: labels are not applied", "process", processLabel, "mount", mountLabel)
+		return nil
+	}
+	if processLabel != "" {
+		return fieldErr("process.selinuxLabel", "%q: SELinux labels are not applied by this build", processLabel)
+	}
+	return fieldErr("linux.mountLabel", "%q: SELinux labels are not applied by this build", mountLabel)
+}
+
+// checkResources allows the resources the cgroup managers apply: pids and devices.
+func checkResources(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	for field, set := range map[string]bool{
+		"memory": r.Memory != nil, "cpu": r.CPU != nil, "blockIO": r.BlockIO != nil,
+		"hugepageLimits": len(r.HugepageLimits) > 0, "network": r.Network != nil,
+		"rdma": len(r.Rdma) > 0, "unified": len(r.Unified) > 0,
+	} {
+		if set {
+			return fieldErr("linux.resources."+field, "not applied by this build (pids and devices are)")
+		}
+	}
+	return nil
+}
