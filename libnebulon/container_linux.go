@@ -248,7 +248,7 @@ func (c *Container) destroy() error {
 }
 
 // startFailed handles an init that could not exec after start. A failed startContainer hook stops
-// the container and the lifecycle goes on to delete and poststop (runtime.md#lifecycle, step 9);
+// the container and the lifecycle goes on to delete and poststop (runtime.md#lifecycle, step 7);
 // a failed exec leaves the container stopped, for delete to remove.
 func (c *Container) startFailed(status []byte) error {
 	var msg execStatusMsg
@@ -321,7 +321,7 @@ func (c *Container) Start() error {
 // waitFirstRun waits, at most 10 ms, until the just-exec'd container process has run: it is no
 // longer runnable or in uninterruptible sleep (blocked, or exited). Poststart hooks then observe
 // a process that has started, not one still in execve's wake on a busy CPU (runtime.md,
-// lifecycle step 10; the conformance suite checks the process acted before the hook).
+// lifecycle steps 8 and 9; the conformance suite checks the process acted before the hook).
 func waitFirstRun(pid int, startTime uint64) {
 	deadline := time.Now().Add(10 * time.Millisecond)
 	for time.Now().Before(deadline) {

@@ -57,9 +57,10 @@ func LoadBundle(bundle string) (string, *specs.Spec, error) {
 	return abs, &s, nil
 }
 
-// Create makes a container from a bundle and leaves it "created", locked until Close: namespaces and root filesystem
-// ready, its init waiting for Start. On failure nothing is left behind: no process, cgroup or
-// state directory (mounts live in the init's mount namespace and go with it).
+// Create makes a container from a bundle and leaves it "created", locked until Close: namespaces
+// and root filesystem ready, its init waiting for Start. On failure what it made is removed: the
+// init, the cgroups it made (not their parents), the state directory; mounts live in the init's
+// mount namespace and go with it.
 func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -162,8 +163,10 @@ func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
 		b.Join = append(b.Join, syncmsg.NsJoin{Flag: flag, Path: ns.Path})
 	}
 	var offsets []string
-	for clock, off := range s.Linux.TimeOffsets {
-		offsets = append(offsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
+	for _, clock := range []string{"boottime", "monotonic"} { // a fixed order: deterministic
+		if off, ok := s.Linux.TimeOffsets[clock]; ok {
+			offsets = append(offsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
+		}
 	}
 	b.TimeOffsets = strings.Join(offsets, "\n")
 	return b, nil

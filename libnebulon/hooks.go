@@ -40,7 +40,7 @@ func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
 }
 
 // runHooksWarn runs every hook even when one fails, logging the failures: poststart and poststop
-// hook failures must not change the lifecycle (runtime-spec runtime.md#lifecycle, steps 11 and 15).
+// hook failures must not change the lifecycle (runtime-spec runtime.md#lifecycle, steps 9 and 13).
 func runHooksWarn(kind string, hooks []specs.Hook, state *specs.State) {
 	for i, h := range hooks {
 		if err := runHooks(kind, []specs.Hook{h}, state); err != nil {

@@ -15,7 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	// The init's first stage, in C, runs as a constructor before the Go runtime (see nsexec.c).
+	// The init's first stage, in C, runs as a constructor before the Go runtime (see nsexec_linux.c).
 	_ "github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )

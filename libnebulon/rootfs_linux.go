@@ -27,7 +27,8 @@ type rootfs struct {
 // /proc until pivot_root.
 func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
 
-// prepare makes the rootfs a private mount point and mounts config.mounts in order.
+// prepare makes the rootfs a mount point of its own (a slave of the host's by default) and
+// mounts config.mounts in order.
 //
 // Without a mount namespace of its own the container shares the runtime's: then the host's
 // propagation is left alone, and the rootfs bind mount made here holds every container mount,

@@ -16,7 +16,7 @@ func Example() *specs.Spec {
 		Version: specs.Version,
 		Root:    &specs.Root{Path: "rootfs", Readonly: true},
 		Process: &specs.Process{
-			Terminal: true,
+			Terminal: false, // the process uses the runtime's stdio: nebulon has no terminals yet
 			User:     specs.User{},
 			Args:     []string{"sh"},
 			Env:      []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"},

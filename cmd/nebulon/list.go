@@ -12,9 +12,8 @@ import (
 )
 
 var listCommand = &cli.Command{
-	Name:    "list",
-	Aliases: []string{"ps"},
-	Usage:   "list the containers under --root",
+	Name:  "list",
+	Usage: "list the containers under --root",
 	Description: `Examples:
    nebulon list
    nebulon list -q

@@ -2,10 +2,9 @@ package syncmsg
 
 import (
 	"encoding/binary"
-	"fmt"
 )
 
-// Bootstrap record types, shared with nsexec.c: u16 type, u16 zero, u32 length, data padded to
+// Bootstrap record types, shared with nsexec_linux.c: u16 type, u16 zero, u32 length, data padded to
 // four bytes. Every record's data ends with a NUL byte so the C side can use it as a string.
 const (
 	recCloneFlags  = 1
@@ -52,27 +51,4 @@ func (b *BootstrapData) Encode() []byte {
 		add(recTimeOffsets, []byte(b.TimeOffsets))
 	}
 	return out
-}
-
-// DecodeBootstrap parses records made by Encode; it exists for tests of the format.
-func DecodeBootstrap(buf []byte) (*BootstrapData, error) {
-	b := &BootstrapData{}
-	for off := 0; off+8 <= len(buf); {
-		typ := binary.LittleEndian.Uint16(buf[off:])
-		n := int(binary.LittleEndian.Uint32(buf[off+4:]))
-		if n == 0 || off+8+n > len(buf) || buf[off+8+n-1] != 0 {
-			return nil, fmt.Errorf("bootstrap record %d at %d: bad length %d", typ, off, n)
-		}
-		data := buf[off+8 : off+8+n-1]
-		switch typ {
-		case recCloneFlags:
-			b.CloneFlags = binary.LittleEndian.Uint32(data)
-		case recNsPath:
-			b.Join = append(b.Join, NsJoin{Flag: binary.LittleEndian.Uint32(data), Path: string(data[4:])})
-		case recTimeOffsets:
-			b.TimeOffsets = string(data)
-		}
-		off += 8 + (n+3)&^3
-	}
-	return b, nil
 }

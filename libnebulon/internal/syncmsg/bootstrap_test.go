@@ -1,6 +1,8 @@
 package syncmsg
 
 import (
+	"encoding/binary"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -29,4 +31,27 @@ func TestDecodeBootstrapRejectsATruncatedRecord(t *testing.T) {
 	if _, err := DecodeBootstrap(buf[:len(buf)-4]); err == nil {
 		t.Fatal("a truncated record decoded without error")
 	}
+}
+
+// DecodeBootstrap parses records made by Encode, as nsexec_linux.c does.
+func DecodeBootstrap(buf []byte) (*BootstrapData, error) {
+	b := &BootstrapData{}
+	for off := 0; off+8 <= len(buf); {
+		typ := binary.LittleEndian.Uint16(buf[off:])
+		n := int(binary.LittleEndian.Uint32(buf[off+4:]))
+		if n == 0 || off+8+n > len(buf) || buf[off+8+n-1] != 0 {
+			return nil, fmt.Errorf("bootstrap record %d at %d: bad length %d", typ, off, n)
+		}
+		data := buf[off+8 : off+8+n-1]
+		switch typ {
+		case recCloneFlags:
+			b.CloneFlags = binary.LittleEndian.Uint32(data)
+		case recNsPath:
+			b.Join = append(b.Join, NsJoin{Flag: binary.LittleEndian.Uint32(data), Path: string(data[4:])})
+		case recTimeOffsets:
+			b.TimeOffsets = string(data)
+		}
+		off += 8 + (n+3)&^3
+	}
+	return b, nil
 }

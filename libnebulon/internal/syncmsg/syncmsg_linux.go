@@ -32,7 +32,7 @@ import (
 // Type is a message type.
 type Type uint32
 
-// Message types; the values are shared with nsexec.c.
+// Message types; the values are shared with nsexec_linux.c.
 const (
 	Bootstrap   Type = 1
 	UserMap     Type = 2

@@ -14,6 +14,20 @@ import (
 )
 
 // Files in a container's state directory, --root/<id>/.
+//
+// Start and the init hand over through two fifos there. The init holds both open read-write from
+// create on, so no open of them blocks, and its fds are close-on-exec:
+//
+//	step  who    fifo         action
+//	1     start  exec.status  open read-only, non-blocking: it must be open to keep what step 6 writes
+//	2     start  exec.fifo    open write-only, non-blocking: ENXIO (no reader) means the init is gone
+//	3     start  exec.fifo    write one byte
+//	4     init   exec.fifo    its read returns: run startContainer hooks, execve
+//	5     start  exec.fifo    poll reports POLLERR: no reader is left, the init exec'd or died
+//	6     init   exec.status  only on failure, before exiting: a JSON execStatusMsg
+//	7     start  exec.status  read: nothing means the container's process runs
+//
+// Start is Container.Start; the init's side is waitAndExec and the end of Init.
 const (
 	stateFile  = "state.json"
 	specFile   = "config.json" // the spec as created; read only by commands that need it

@@ -12,7 +12,6 @@ import (
 
 func TestDefaultSpecIsValid(t *testing.T) {
 	s := specconv.Example()
-	s.Process.Terminal = false
 	if err := Validate(s); err != nil {
 		t.Fatalf("the spec `nebulon spec` writes does not validate: %v", err)
 	}
@@ -76,7 +75,6 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := specconv.Example()
-			s.Process.Terminal = false
 			tc.mutate(s)
 			err := Validate(s)
 			var fe *FieldError
@@ -95,7 +93,6 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 
 func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 	s := specconv.Example()
-	s.Process.Terminal = false
 	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.queues_max": "1"}
 	if err := Validate(s); err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Keep in step with syncmsg.go. */
+/* Keep in step with syncmsg_linux.go. */
 enum {
 	MSG_BOOTSTRAP = 1,
 	MSG_USERMAP = 2,
