@@ -14,7 +14,7 @@ import (
 )
 
 // setUserAndCaps switches to process.user and leaves exactly the capability sets the spec asks
-// for. The bounding set is dropped while still root; keep-caps carries the permitted set across
+// for, on the calling thread, which must be the init's locked main thread (see setupProcess). The bounding set is dropped while still root; keep-caps carries the permitted set across
 // the uid change, and the final sets are applied after it (capabilities(7), "Effect of user ID
 // changes on capabilities").
 func setUserAndCaps(p *specs.Process) error {

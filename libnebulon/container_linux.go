@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/moby/sys/user"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -237,9 +238,14 @@ func (c *Container) destroy() error {
 		errs = append(errs, cg.Destroy(s.CgroupMade))
 	}
 	if s.HostMounts {
-		// MNT_DETACH takes the rootfs bind mount and everything mounted under it.
-		if err := unix.Unmount(s.Rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, &os.PathError{Op: "unmount", Path: s.Rootfs, Err: err})
+		// MNT_DETACH takes the rootfs bind mount and everything mounted under it; only a top
+		// mount other than the one there before create is the container's.
+		if top, err := topMountID(s.Rootfs); err != nil {
+			errs = append(errs, err)
+		} else if top != 0 && top != s.RootfsMountID {
+			if err := unix.Unmount(s.Rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, &os.PathError{Op: "unmount", Path: s.Rootfs, Err: err})
+			}
 		}
 	}
 	errs = append(errs, c.store.remove())
@@ -343,4 +349,26 @@ func ownerOf(dir string) string {
 		return u.Name
 	}
 	return fmt.Sprint(st.Uid)
+}
+
+// topMountID is the id of the topmost mount on path (0 when path is no mount point). Mounts
+// stacked on one mount point form a chain of parents; the top is the one no other names.
+func topMountID(path string) (int, error) {
+	// Not mountinfo.SingleEntryFilter: it stops at the first (bottom) mount of the stack.
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != path, false
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read mounts on %s: %w", path, err)
+	}
+	parents := map[int]bool{}
+	for _, m := range mounts {
+		parents[m.Parent] = true
+	}
+	for _, m := range mounts {
+		if !parents[m.ID] {
+			return m.ID, nil
+		}
+	}
+	return 0, nil
 }

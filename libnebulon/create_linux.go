@@ -119,6 +119,11 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 			runHooksWarn("poststop", spec.Hooks.Poststop, hookState(id, bundle, 0, specs.StateStopped, spec.Annotations))
 		}
 	}()
+	if c.state.HostMounts {
+		if c.state.RootfsMountID, err = topMountID(rootfsPath); err != nil {
+			return nil, err
+		}
+	}
 	// Saved before anything is made, and again once the init exists: if this process is
 	// killed part way, delete still finds the container, as stopped, and removes what it made.
 	if err := st.save(c.state); err != nil {
@@ -272,32 +277,21 @@ func (p *initProcess) start() error {
 	conn := syncmsg.NewConn(parent)
 	defer conn.Close()
 
-	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   []string{"nebulon:[0:PARENT]", "init"},
-		Stdin:  orDefault(p.opts.Stdin, os.Stdin),
-		Stdout: orDefault(p.opts.Stdout, os.Stdout),
-		Stderr: orDefault(p.opts.Stderr, os.Stderr),
-	}
-	for i := 0; i < p.opts.PreserveFds; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	base := 3 + p.opts.PreserveFds
-	cmd.ExtraFiles = append(cmd.ExtraFiles, child, fifo, status)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, tasks...)
-	cmd.Env = []string{
-		envInitPipe + "=" + strconv.Itoa(base),
-		envFifoFd + "=" + strconv.Itoa(base+1),
-		envStatusFd + "=" + strconv.Itoa(base+2),
-		envCgroupFds + "=" + strconv.Itoa(len(tasks)),
-		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
-		"GOMAXPROCS=1",
-	}
-	if v2dir != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
-	}
+	extra := []*os.File{child, fifo, status}
 	slog.Debug("starting init", "id", p.c.ID)
+	cmd := p.initCmd(append(extra, tasks...), len(tasks), v2dir)
 	err = cmd.Start()
+	if errors.Is(err, unix.ENOSYS) && v2dir != nil {
+		// Kernels before 5.7 have no clone3 CLONE_INTO_CGROUP: start stage0 outside the
+		// cgroup and migrate it, before it does anything, the slower way.
+		cmd = p.initCmd(append(extra, tasks...), len(tasks), nil)
+		if err = cmd.Start(); err == nil {
+			if err = p.cg.EnterV2(cmd.Process.Pid); err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		}
+	}
 	child.Close()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -319,6 +313,36 @@ func (p *initProcess) start() error {
 	}
 	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
 	return p.configure(conn, pid)
+}
+
+// initCmd is the command that starts stage0: extra are its fds after the preserved ones (the
+// sync socket, the fifos, then ncg v1 cgroup tasks files); v2dir, when not nil, is the cgroup v2
+// directory it is born in.
+func (p *initProcess) initCmd(extra []*os.File, ncg int, v2dir *os.File) *exec.Cmd {
+	cmd := &exec.Cmd{
+		Path:   "/proc/self/exe",
+		Args:   []string{"nebulon:[0:PARENT]", "init"},
+		Stdin:  orDefault(p.opts.Stdin, os.Stdin),
+		Stdout: orDefault(p.opts.Stdout, os.Stdout),
+		Stderr: orDefault(p.opts.Stderr, os.Stderr),
+	}
+	for i := 0; i < p.opts.PreserveFds; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + p.opts.PreserveFds
+	cmd.ExtraFiles = append(cmd.ExtraFiles, extra...)
+	cmd.Env = []string{
+		envInitPipe + "=" + strconv.Itoa(base),
+		envFifoFd + "=" + strconv.Itoa(base+1),
+		envStatusFd + "=" + strconv.Itoa(base+2),
+		envCgroupFds + "=" + strconv.Itoa(ncg),
+		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
+		"GOMAXPROCS=1",
+	}
+	if v2dir != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
+	}
+	return cmd
 }
 
 func orDefault(f, def *os.File) *os.File {

@@ -219,7 +219,8 @@ func setKernelNames(s *specs.Spec) error {
 }
 
 // setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
-// cwd, and finds the program in the container's PATH.
+// cwd, and finds the program in the container's PATH. It needs the init's locked main thread:
+// credentials, capabilities and no_new_privs are per thread, and that thread execs.
 func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}

@@ -313,7 +313,7 @@ func (r *rootfs) pivot() error {
 		return &os.PathError{Op: "pivot_root", Path: r.cfg.Rootfs, Err: err}
 	}
 	if err := unix.Fchdir(oldroot); err != nil {
-		return err
+		return &os.PathError{Op: "chdir to old root", Path: "/", Err: err}
 	}
 	// The old root must not propagate our unmount to the host.
 	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
@@ -354,7 +354,7 @@ func (r *rootfs) chroot() error {
 
 func (r *rootfs) enterRoot() error {
 	if err := unix.Chdir("/"); err != nil {
-		return err
+		return &os.PathError{Op: "chdir", Path: "/", Err: err}
 	}
 	r.root.Close()
 	r.root = nil
@@ -429,7 +429,7 @@ func maskPath(p string) error {
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return err
+		return &os.PathError{Op: "stat", Path: p, Err: err}
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		err = unix.Mount("tmpfs", procFd(f), "tmpfs", unix.MS_RDONLY, "size=0")

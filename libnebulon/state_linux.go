@@ -57,9 +57,12 @@ type State struct {
 	Creating bool `json:"creating,omitempty"`
 	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
 	// bind mount of the rootfs onto itself in the host's mount table.
-	HostMounts  bool              `json:"host_mounts,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Hooks       *specs.Hooks      `json:"hooks,omitempty"` // for start and delete
+	HostMounts bool `json:"host_mounts,omitempty"`
+	// RootfsMountID is the top mount on the rootfs before create (0: none), so that delete
+	// detaches only a bind mount create stacked there, never the engine's own rootfs mount.
+	RootfsMountID int               `json:"rootfs_mount_id,omitempty"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+	Hooks         *specs.Hooks      `json:"hooks,omitempty"` // for start and delete
 }
 
 // store is the state directory of one container, locked while a command works on it.

@@ -314,3 +314,19 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	has_opt "$(mi_field /ro-dir opts)" ro
 	has_opt "$(mi_field /proc/sys opts)" ro
 }
+
+@test "without a mount namespace, delete removes the container's mounts and keeps an engine's mount on the rootfs" {
+	# An engine's own mount on the rootfs, as containerd mounts its snapshot there.
+	mount --bind "$BUNDLE/rootfs" "$BUNDLE/rootfs"
+	on_teardown "umount -l $BUNDLE/rootfs"
+	update_config '.linux.namespaces = [] | .hostname = "" | .linux.maskedPaths = [] | .linux.readonlyPaths = []'
+	before="$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)"
+	runtime run --bundle "$BUNDLE" "$CT"
+	[ "$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)" = "$before" ]
+	# A create that fails before its own bind mount must not take the engine's.
+	update_config '.linux.namespaces = [{"type": "user"}]
+		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 0}]
+		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 1}]'
+	! runtime create --bundle "$BUNDLE" "$CT"
+	[ "$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)" = "$before" ]
+}

@@ -55,6 +55,9 @@ type Manager interface {
 	// made the container's directory, also when it fails part way: only those are the
 	// container's to remove. A cgroupsPath naming an existing cgroup is used, never removed.
 	Create() (made []string, err error)
+	// EnterV2 moves pid into the v2 cgroup through cgroup.procs: the slow path, for kernels
+	// without CLONE_INTO_CGROUP. It does nothing where there is no v2 cgroup.
+	EnterV2(pid int) error
 	// Entry opens the v1 `tasks` files and the v2 directory (nil when there is none). The
 	// files are opened by the runtime, so the kernel checks the runtime's credentials when the
 	// init writes to them, even from inside a user namespace.
@@ -235,4 +238,11 @@ func openV2Dir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+func enterCgroup(dir string, pid int) error {
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
+	}
+	return nil
 }

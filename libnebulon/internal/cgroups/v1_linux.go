@@ -114,6 +114,13 @@ func (m *v1Manager) Create() ([]string, error) {
 	return made, nil
 }
 
+func (m *v1Manager) EnterV2(pid int) error {
+	if dir, ok := m.paths[""]; ok {
+		return enterCgroup(dir, pid)
+	}
+	return nil
+}
+
 func (m *v1Manager) Entry() ([]*os.File, *os.File, error) {
 	var tasks []*os.File
 	fail := func(err error) ([]*os.File, *os.File, error) {

@@ -21,6 +21,8 @@ func (m *v2Manager) Create() ([]string, error) {
 	return nil, err
 }
 
+func (m *v2Manager) EnterV2(pid int) error { return enterCgroup(m.path, pid) }
+
 func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
 	dir, err := openV2Dir(m.path)
 	return nil, dir, err
