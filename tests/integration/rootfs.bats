@@ -316,6 +316,7 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 }
 
 @test "without a mount namespace, delete removes the container's mounts and keeps an engine's mount on the rootfs" {
+	skip_if_runc "1.1.5 leaves the container's mounts on the host"
 	# An engine's own mount on the rootfs, as containerd mounts its snapshot there.
 	mount --bind "$BUNDLE/rootfs" "$BUNDLE/rootfs"
 	on_teardown "umount -l $BUNDLE/rootfs"
