@@ -72,21 +72,9 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err := checkApplicable(spec); err != nil {
 		return nil, err
 	}
-	rootfsPath := spec.Root.Path
-	if !filepath.IsAbs(rootfsPath) {
-		rootfsPath = filepath.Join(bundle, rootfsPath)
-	}
-	if rootfsPath, err = filepath.EvalSymlinks(rootfsPath); err != nil {
-		return nil, fmt.Errorf("root.path: %w", err)
-	}
-	if fi, err := os.Stat(rootfsPath); err != nil || !fi.IsDir() {
-		return nil, fieldErr("root.path", "%s is not a directory", rootfsPath)
-	}
-	for i := range spec.Mounts {
-		m := &spec.Mounts[i]
-		if isBind(m.Options) && !filepath.IsAbs(m.Source) {
-			m.Source = filepath.Join(bundle, m.Source)
-		}
+	rootfsPath, err := resolvePaths(bundle, spec)
+	if err != nil {
+		return nil, err
 	}
 	boot, err := bootstrapData(spec)
 	if err != nil {
@@ -107,16 +95,8 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 		CgroupPaths: cg.Paths(), HostMounts: !hasNamespace(spec.Linux, specs.MountNamespace),
 	}}
 	defer func() {
-		if retErr == nil {
-			return
-		}
-		c.destroy()
-		st.unlock()
-		// A failed hook stops the container and the lifecycle goes on to poststop
-		// (runtime.md#lifecycle, steps 3-5); other failures never made a container.
-		var hookErr *HookError
-		if errors.As(retErr, &hookErr) && spec.Hooks != nil {
-			runHooksWarn("poststop", spec.Hooks.Poststop, hookState(id, bundle, 0, specs.StateStopped, spec.Annotations))
+		if retErr != nil {
+			c.abortCreate(retErr)
 		}
 	}()
 	if c.state.HostMounts {
@@ -143,6 +123,41 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 		}
 	}
 	return c, nil
+}
+
+// resolvePaths makes root.path and relative bind mount sources absolute against the bundle,
+// and checks the rootfs is a directory.
+func resolvePaths(bundle string, spec *specs.Spec) (string, error) {
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	rootfs, err := filepath.EvalSymlinks(rootfs)
+	if err != nil {
+		return "", fmt.Errorf("root.path: %w", err)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return "", fieldErr("root.path", "%s is not a directory", rootfs)
+	}
+	for i := range spec.Mounts {
+		m := &spec.Mounts[i]
+		if isBind(m.Options) && !filepath.IsAbs(m.Source) {
+			m.Source = filepath.Join(bundle, m.Source)
+		}
+	}
+	return rootfs, nil
+}
+
+// abortCreate removes what a failed create made and releases its lock. A failed hook stops the
+// container and the lifecycle goes on to poststop (runtime.md#lifecycle, steps 3-5); other
+// failures never made a container.
+func (c *Container) abortCreate(err error) {
+	c.destroy()
+	c.store.unlock()
+	var hookErr *HookError
+	if h := c.state.Hooks; errors.As(err, &hookErr) && h != nil {
+		runHooksWarn("poststop", h.Poststop, hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations))
+	}
 }
 
 // bootstrapData is what the C stage needs: namespaces to create and to join, time offsets. A new
@@ -240,18 +255,7 @@ type initProcess struct {
 }
 
 func (p *initProcess) start() error {
-	made, err := p.cg.Create()
-	p.c.state.CgroupMade = made
-	if err == nil && len(made) > 0 {
-		err = p.c.store.save(p.c.state)
-	}
-	if err != nil {
-		return err
-	}
-	if err := p.cg.Set(cgroupResources(p.spec)); err != nil {
-		return fmt.Errorf("linux.resources: %w", err)
-	}
-	tasks, v2dir, err := p.cg.Entry()
+	tasks, v2dir, err := p.prepareCgroups()
 	if err != nil {
 		return err
 	}
@@ -277,21 +281,8 @@ func (p *initProcess) start() error {
 	conn := syncmsg.NewConn(parent)
 	defer conn.Close()
 
-	extra := []*os.File{child, fifo, status}
 	slog.Debug("starting init", "id", p.c.ID)
-	cmd := p.initCmd(append(extra, tasks...), len(tasks), v2dir)
-	err = cmd.Start()
-	if errors.Is(err, unix.ENOSYS) && v2dir != nil {
-		// Kernels before 5.7 have no clone3 CLONE_INTO_CGROUP: start stage0 outside the
-		// cgroup and migrate it, before it does anything, the slower way.
-		cmd = p.initCmd(append(extra, tasks...), len(tasks), nil)
-		if err = cmd.Start(); err == nil {
-			if err = p.cg.EnterV2(cmd.Process.Pid); err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		}
-	}
+	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, tasks...), len(tasks), v2dir)
 	child.Close()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -313,6 +304,44 @@ func (p *initProcess) start() error {
 	}
 	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
 	return p.configure(conn, pid)
+}
+
+// prepareCgroups makes the container's cgroups (saving which it made, for delete), applies the
+// limits, and opens what puts the init in them (see cgroups.Manager.Entry).
+func (p *initProcess) prepareCgroups() (tasks []*os.File, v2dir *os.File, err error) {
+	made, err := p.cg.Create()
+	p.c.state.CgroupMade = made
+	if err == nil && len(made) > 0 {
+		err = p.c.store.save(p.c.state)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.cg.Set(cgroupResources(p.spec)); err != nil {
+		return nil, nil, fmt.Errorf("linux.resources: %w", err)
+	}
+	return p.cg.Entry()
+}
+
+// spawn starts stage0 in the v2 cgroup (when there is one) with clone3 CLONE_INTO_CGROUP.
+// Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
+// anything, the slower way.
+func (p *initProcess) spawn(extra []*os.File, ncg int, v2dir *os.File) (*exec.Cmd, error) {
+	cmd := p.initCmd(extra, ncg, v2dir)
+	err := cmd.Start()
+	if !errors.Is(err, unix.ENOSYS) || v2dir == nil {
+		return cmd, err
+	}
+	cmd = p.initCmd(extra, ncg, nil)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := p.cg.EnterV2(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // initCmd is the command that starts stage0: extra are its fds after the preserved ones (the
@@ -441,28 +470,9 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	if err := c.store.saveSpec(p.spec); err != nil {
 		return err
 	}
-	// The init has no use for linux.resources (cgroups are the parent's), and every struct type
-	// in its input costs it reflection work on first decode.
-	initSpec := *p.spec
-	linux := *p.spec.Linux
-	linux.Resources = nil
-	initSpec.Linux = &linux
-	cfg := &initConfig{
-		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
-		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
-		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
-		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
-		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
-		MountNS:  hasNamespace(p.spec.Linux, specs.MountNamespace),
-	}
-	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
-		if cfg.CgroupHierarchies, err = cgroups.V1Hierarchies(); err != nil {
-			return err
-		}
-	}
-	data, err := json.Marshal(cfg)
+	data, err := p.initConfig(pid)
 	if err != nil {
-		return fmt.Errorf("encode init config: %w", err)
+		return err
 	}
 	if err := conn.Send(syncmsg.Config, data); err != nil {
 		return err
@@ -494,6 +504,36 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 			return fmt.Errorf("sync: unexpected %s from init", t)
 		}
 	}
+}
+
+// initConfig encodes what the init needs (syncmsg.Config).
+func (p *initProcess) initConfig(pid int) ([]byte, error) {
+	c := p.c
+	// The init has no use for linux.resources (cgroups are the parent's), and every struct type
+	// in its input costs it reflection work on first decode.
+	initSpec := *p.spec
+	linux := *p.spec.Linux
+	linux.Resources = nil
+	initSpec.Linux = &linux
+	cfg := &initConfig{
+		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
+		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
+		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
+		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
+		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
+		MountNS:  hasNamespace(p.spec.Linux, specs.MountNamespace),
+	}
+	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
+		var err error
+		if cfg.CgroupHierarchies, err = cgroups.V1Hierarchies(); err != nil {
+			return nil, err
+		}
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode init config: %w", err)
+	}
+	return data, nil
 }
 
 func (p *initProcess) runCreateHooks(pid int) error {
