@@ -47,9 +47,10 @@ var DetectMode = sync.OnceValue(func() Mode {
 // A new container does not migrate into its cgroup: migrating a process (cgroup.procs) takes the
 // write side of cgroup_threadgroup_rwsem, which waits for an RCU grace period, several
 // milliseconds per container. Instead Entry gives what places the init for free: on v1 the
-// `tasks` files, into which the init's single setup thread writes "0" (a thread moving itself
-// skips that lock, kernel/cgroup/cgroup.c:cgroup_procs_write_start), and on v2 the directory
-// for clone3's CLONE_INTO_CGROUP, which only takes the lock's read side.
+// `tasks` files, into which the init's single setup thread writes "0" (recent kernels let a
+// thread moving itself skip that lock, kernel/cgroup/cgroup.c:cgroup_procs_write_start; older
+// ones take it, which is slower but as correct), and on v2 the directory for clone3's
+// CLONE_INTO_CGROUP, which only takes the lock's read side.
 type Manager interface {
 	// Create makes the cgroup directories and returns the hierarchies (Paths keys) in which it
 	// made the container's directory, also when it fails part way: only those are the
