@@ -431,13 +431,27 @@ func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) 
 			if len(payload) != 4 {
 				return 0, fmt.Errorf("sync: pid message of %d bytes", len(payload))
 			}
-			return int(binary.LittleEndian.Uint32(payload)), nil
+			return p.checkInit(conn, stage0, int(binary.LittleEndian.Uint32(payload)))
 		case syncmsg.Error:
 			return 0, errors.New(string(payload))
 		default:
 			return 0, fmt.Errorf("sync: unexpected %s from nsexec stage", t)
 		}
 	}
+}
+
+// checkInit reads the init's start time while stage0, its parent, still waits for PidAck: then
+// the pid cannot have been reused, and the start time saved with it identifies the init for good.
+func (p *initProcess) checkInit(conn *syncmsg.Conn, stage0, pid int) (int, error) {
+	ps, err := readProcStat(pid)
+	if err != nil {
+		return 0, fmt.Errorf("container init %d exited: %w", pid, err)
+	}
+	if ps.PPid != stage0 {
+		return 0, fmt.Errorf("container init %d is not the child of nsexec stage %d", pid, stage0)
+	}
+	p.c.state.InitPid, p.c.state.InitStartTime = pid, ps.StartTime
+	return pid, conn.Send(syncmsg.PidAck, nil)
 }
 
 func writeIDMaps(pid int, l *specs.Linux) error {
@@ -458,11 +472,6 @@ func writeIDMaps(pid int, l *specs.Linux) error {
 // when it reaches them, and waits until it is ready.
 func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	c := p.c
-	ps, err := readProcStat(pid)
-	if err != nil {
-		return fmt.Errorf("container init %d exited: %w", pid, err)
-	}
-	c.state.InitPid, c.state.InitStartTime = pid, ps.StartTime
 	// Saved now so that a failed or killed create can be cleaned up, init included.
 	if err := c.store.save(c.state); err != nil {
 		return err

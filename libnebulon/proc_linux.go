@@ -14,6 +14,7 @@ import (
 // which tells a process from a later one that reused its pid.
 type procStat struct {
 	State     byte
+	PPid      int
 	StartTime uint64
 }
 
@@ -41,7 +42,11 @@ func parseProcStat(data []byte) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse start time in /proc/<pid>/stat: %w", err)
 	}
-	return procStat{State: fields[0][0], StartTime: start}, nil
+	ppid, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse ppid in /proc/<pid>/stat: %w", err)
+	}
+	return procStat{State: fields[0][0], PPid: ppid, StartTime: start}, nil
 }
 
 // alive reports whether pid is still the process that started at startTime and has not exited.

@@ -8,8 +8,8 @@ func TestParseProcStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != 'S' || st.StartTime != 987654 {
-		t.Fatalf("parseProcStat = %+v, want state S start 987654", st)
+	if st.State != 'S' || st.PPid != 1 || st.StartTime != 987654 {
+		t.Fatalf("parseProcStat = %+v, want state S, ppid 1, start 987654", st)
 	}
 }
 

@@ -19,6 +19,7 @@
  *   stage0 -> parent "usermap"           none: unshared CLONE_NEWUSER, write maps
  *   parent -> stage0 "usermap-done"      none
  *   stage0 -> parent "pid"               u32 pid of the init, in our pid ns
+ *   parent -> stage0 "pid-ack"           none: the parent checked the init; stage0 exits
  *   stage0 -> parent "error"             text
  *
  * Each message is a u32 type followed by its payload.
@@ -49,6 +50,7 @@ enum {
 	MSG_USERMAP_DONE = 3,
 	MSG_PID = 4,
 	MSG_ERROR = 5,
+	MSG_PID_ACK = 11,
 };
 
 /* Bootstrap record types; keep in step with bootstrap.go. */
@@ -269,5 +271,7 @@ void nsexec(int argc, char **argv)
 	}
 	uint32_t pid = (uint32_t)child;
 	send_msg(MSG_PID, &pid, sizeof(pid));
+	/* Alive until the parent has seen the init is our child: its pid cannot be reused meanwhile. */
+	expect_msg(MSG_PID_ACK);
 	_exit(0);
 }

@@ -5,12 +5,14 @@
 //	1     parent -> stage0  Bootstrap     records (bootstrap.go)  namespaces to join/create, time offsets
 //	2     stage0 -> parent  UserMap       -                       user namespace made: write uid/gid maps
 //	3     parent -> stage0  UserMapDone   -                       maps written
-//	4     stage0 -> parent  Pid           uint32                  the init's pid; stage0 exits
-//	5     parent -> init    Config        JSON InitConfig         what the init must set up
-//	6     init -> parent    Hooks         -                       mounts done, before pivot_root: run
+//	4     stage0 -> parent  Pid           uint32                  the init's pid
+//	5     parent -> stage0  PidAck        -                       the parent has checked the init is
+//	                                                              stage0's child; stage0 exits
+//	6     parent -> init    Config        JSON InitConfig         what the init must set up
+//	7     init -> parent    Hooks         -                       mounts done, before pivot_root: run
 //	                                                              prestart and createRuntime hooks
-//	7     parent -> init    HooksDone     -                       (only after step 6)
-//	8     init -> parent    Ready         -                       waiting on the exec fifo
+//	8     parent -> init    HooksDone     -                       (only after step 7)
+//	9     init -> parent    Ready         -                       waiting on the exec fifo
 //	any   init -> parent    Error         text                    setup failed; the init exits
 //	any   init -> parent    HookError     text                    a createContainer hook failed: the
 //	                                                              parent runs poststop hooks too
@@ -44,12 +46,13 @@ const (
 	HooksDone   Type = 8
 	Ready       Type = 9
 	HookError   Type = 10
+	PidAck      Type = 11
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
-	HookError: "hook-error",
+	HookError: "hook-error", PidAck: "pid-ack",
 }
 
 func (t Type) String() string {
