@@ -245,10 +245,11 @@ setup_waiting_container() {
 	set_cmd 'echo ran > /host/started; exec sleep 100'
 	pids=()
 	for i in $(seq 10); do
-		(RUNTIME_TIMEOUT=30 runtime create --bundle "$BUNDLE" "$CT" >/dev/null 2>&1 && rc=0 || rc=$?; echo $rc >"$TEST_DIR/create.$i") 3>&- &
+		(RUNTIME_TIMEOUT=30 runtime create --bundle "$BUNDLE" "$CT" >/dev/null 2>"$TEST_DIR/err.$i" && rc=0 || rc=$?; echo $rc >"$TEST_DIR/create.$i") 3>&- &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
+	cat "$TEST_DIR"/create.* "$TEST_DIR"/err.* >&2
 	[ "$(cat "$TEST_DIR"/create.* | grep -cx 0)" -eq 1 ]
 	[ "$(cat "$TEST_DIR"/create.* | grep -cvx 0)" -eq 9 ]
 	run --separate-stderr runtime list -q

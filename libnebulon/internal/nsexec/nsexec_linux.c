@@ -255,10 +255,23 @@ void nsexec(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		bail("prctl(PR_SET_DUMPABLE)");
 
+	/*
+	 * The init and this process share the sync socket, and this process still reads PidAck from
+	 * it: the init must not read until this process is gone. It waits for EOF on a pipe whose
+	 * write end only this process holds.
+	 */
+	int barrier[2];
+	if (pipe2(barrier, O_CLOEXEC) < 0)
+		bail("pipe");
 	pid_t child = fork();
 	if (child < 0)
 		bail("fork init");
 	if (child == 0) {
+		char c;
+		close(barrier[1]);
+		while (read(barrier[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(barrier[0]);
 		/*
 		 * The init: new pid and time namespaces apply from here on. A session of its own
 		 * leaves the caller's process group (kill(0, ...) inside must not reach the engine's
@@ -269,6 +282,7 @@ void nsexec(int argc, char **argv)
 		rename_process(argc, argv, "nebulon:[1:INIT]");
 		return;
 	}
+	close(barrier[0]);
 	uint32_t pid = (uint32_t)child;
 	send_msg(MSG_PID, &pid, sizeof(pid));
 	/* Alive until the parent has seen the init is our child: its pid cannot be reused meanwhile. */
