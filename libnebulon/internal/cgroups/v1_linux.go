@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,8 +27,12 @@ type Hierarchy struct {
 	Subsystems []string // e.g. cpu, cpuacct; name=systemd for a named one
 }
 
-// V1Hierarchies lists the mounted v1 hierarchies, keyed by the mount point's base name.
-func V1Hierarchies() ([]Hierarchy, error) {
+// V1Hierarchies lists the mounted v1 hierarchies. The host's cgroup mounts do not change while a
+// command runs, and create needs them twice (its cgroup paths, the init's cgroup mounts), so the
+// mountinfo is parsed once per process.
+var V1Hierarchies = sync.OnceValues(readV1Hierarchies)
+
+func readV1Hierarchies() ([]Hierarchy, error) {
 	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup"))
 	if err != nil {
 		return nil, fmt.Errorf("list cgroup mounts: %w", err)
