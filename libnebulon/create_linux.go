@@ -252,21 +252,20 @@ type initProcess struct {
 	cg   cgroups.Manager
 	boot *syncmsg.BootstrapData
 	opts CreateOpts
+	// cgMemory: the init's cgroup fds end with the memory pair (initConfig.CgroupMemory).
+	cgMemory bool
 }
 
 func (p *initProcess) start() error {
-	tasks, v2dir, err := p.prepareCgroups()
+	entry, err := p.prepareCgroups()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, f := range tasks {
-			f.Close()
-		}
-		if v2dir != nil {
-			v2dir.Close()
-		}
-	}()
+	defer entry.Close()
+	cgFds := entry.Tasks
+	if entry.Memory {
+		cgFds = append(cgFds, entry.MemoryHome)
+	}
 	st := p.c.store
 	fifo, status, err := makeFifos(st)
 	if err != nil {
@@ -282,7 +281,7 @@ func (p *initProcess) start() error {
 	defer conn.Close()
 
 	slog.Debug("starting init", "id", p.c.ID)
-	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, tasks...), len(tasks), v2dir)
+	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, cgFds...), len(cgFds), entry.V2Dir)
 	child.Close()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -303,22 +302,27 @@ func (p *initProcess) start() error {
 		return err
 	}
 	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
+	p.cgMemory = entry.Memory
 	return p.configure(conn, pid)
 }
 
 // prepareCgroups makes the container's cgroups (saving which it made, for delete), applies the
 // limits, and opens what puts the init in them (see cgroups.Manager.Entry).
-func (p *initProcess) prepareCgroups() (tasks []*os.File, v2dir *os.File, err error) {
+func (p *initProcess) prepareCgroups() (*cgroups.Entry, error) {
 	made, err := p.cg.Create()
 	p.c.state.CgroupMade = made
 	if err == nil && len(made) > 0 {
 		err = p.c.store.save(p.c.state)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := p.cg.Set(cgroupResources(p.spec)); err != nil {
-		return nil, nil, fmt.Errorf("linux.resources: %w", err)
+		var re *cgroups.ResourceError
+		if errors.As(err, &re) {
+			return nil, fieldErr("linux.resources."+re.Field, "%v", re.Err)
+		}
+		return nil, fmt.Errorf("linux.resources: %w", err)
 	}
 	return p.cg.Entry()
 }
@@ -528,9 +532,9 @@ func (p *initProcess) initConfig(pid int) ([]byte, error) {
 		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
 		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
 		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
-		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace),
-		UserNS:   hasNamespace(p.spec.Linux, specs.UserNamespace),
-		MountNS:  hasNamespace(p.spec.Linux, specs.MountNamespace),
+		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace), CgroupMemory: p.cgMemory,
+		UserNS:  hasNamespace(p.spec.Linux, specs.UserNamespace),
+		MountNS: hasNamespace(p.spec.Linux, specs.MountNamespace),
 	}
 	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
 		var err error

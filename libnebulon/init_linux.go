@@ -124,10 +124,17 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 			return "", nil, fmt.Errorf("join session keyring: %w", err)
 		}
 	}
-	// Everything from here on, hooks included, happens in the container's cgroups.
-	if err := joinCgroups(tasks, cfg); err != nil {
+	// Everything from here on, hooks included, happens in the container's cgroups; memory is
+	// the container's from joinMemory on.
+	memory, err := joinCgroups(tasks, cfg)
+	if err != nil {
 		return "", nil, err
 	}
+	defer func() {
+		if memory != nil {
+			memory.Close()
+		}
+	}()
 	r := &rootfs{cfg: cfg}
 	if err := r.prepare(); err != nil {
 		return "", nil, err
@@ -174,6 +181,11 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 	if err != nil {
 		return "", nil, err
 	}
+	err = joinMemory(memory)
+	memory = nil
+	if err != nil {
+		return "", nil, err
+	}
 	return path, cfg, nil
 }
 
@@ -182,18 +194,57 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 // the container has one, rooted there. Both apply to this locked thread only: it is the one that
 // mounts, forks hooks and execs, and execve(2) keeps its cgroups and namespaces for the whole
 // new process. Needs the locked main thread (see init).
-func joinCgroups(tasks []*os.File, cfg *initConfig) error {
+//
+// The memory hierarchy is left for joinMemory, just before exec (cgroups.Entry says why). With a
+// cgroup namespace the thread must be in the container's memory cgroup when it unshares, for the
+// namespace to be rooted there; it then steps back to the runtime's memory cgroup. joinCgroups
+// returns the memory hierarchy's tasks file, for joinMemory.
+func joinCgroups(fds []*os.File, cfg *initConfig) (memory *os.File, err error) {
+	tasks := fds
+	if cfg.CgroupMemory {
+		n := len(fds)
+		memory, tasks = fds[n-2], fds[:n-2]
+		home := fds[n-1]
+		defer home.Close()
+		if cfg.CgroupNS {
+			tasks = append(tasks[:len(tasks):len(tasks)], memory)
+			defer func() {
+				if err == nil {
+					err = enterTasks(home, "the runtime's memory cgroup")
+				}
+			}()
+		}
+	}
 	for i, f := range tasks {
-		_, err := f.WriteString("0")
-		f.Close()
+		err := enterTasks(f, fmt.Sprintf("v1 hierarchy %d of %d", i+1, len(tasks)))
+		if f != memory {
+			f.Close()
+		}
 		if err != nil {
-			return fmt.Errorf("join cgroup (v1 hierarchy %d of %d): %w", i+1, len(tasks), err)
+			return nil, err
 		}
 	}
 	if cfg.CgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("create cgroup namespace: %w", os.NewSyscallError("unshare", err))
+			return nil, fmt.Errorf("create cgroup namespace: %w", os.NewSyscallError("unshare", err))
 		}
+	}
+	return memory, nil
+}
+
+// joinMemory moves this thread, the thread group leader, into the container's memory cgroup; from
+// then on the process's memory is charged there (see cgroups.Entry).
+func joinMemory(memory *os.File) error {
+	if memory == nil {
+		return nil
+	}
+	defer memory.Close()
+	return enterTasks(memory, "memory hierarchy")
+}
+
+func enterTasks(f *os.File, what string) error {
+	if _, err := f.WriteString("0"); err != nil {
+		return fmt.Errorf("join cgroup (%s): %w", what, err)
 	}
 	return nil
 }

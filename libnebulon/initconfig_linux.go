@@ -8,7 +8,7 @@ import (
 
 // Environment variables that tell `nebulon init` where its fds are. The fds follow the
 // preserved ones: 3+preserveFds is the sync socket, then the exec fifo, the status fifo, and
-// envCgroupFds v1 cgroup `tasks` files.
+// envCgroupFds v1 cgroup `tasks` files (see initConfig.CgroupMemory).
 const (
 	envInitPipe  = "_NEBULON_INITPIPE"
 	envFifoFd    = "_NEBULON_FIFOFD"
@@ -32,7 +32,10 @@ type initConfig struct {
 	// mountinfo shows the cgroup mounts' roots relative to that namespace.
 	CgroupHierarchies []cgroups.Hierarchy `json:"cgroup_hierarchies"`
 	CgroupNS          bool                `json:"cgroup_ns"` // a new cgroup namespace
-	UserNS            bool                `json:"user_ns"`   // in a user namespace (new or joined)
+	// CgroupMemory: the last two cgroup fds are the memory hierarchy's tasks file and the
+	// runtime's own memory cgroup's, for the late memory join (cgroups.Entry).
+	CgroupMemory bool `json:"cgroup_memory"`
+	UserNS       bool `json:"user_ns"` // in a user namespace (new or joined)
 	// MountNS is false when the container shares the runtime's mount namespace: then nothing
 	// outside the rootfs is touched and the init chroots instead of pivoting.
 	MountNS bool `json:"mount_ns"`

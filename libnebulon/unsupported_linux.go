@@ -40,9 +40,6 @@ func checkApplicable(s *specs.Spec) error {
 	if err := checkSELinux(p.SelinuxLabel, l.MountLabel); err != nil {
 		return err
 	}
-	if err := checkResources(l.Resources); err != nil {
-		return err
-	}
 	if l.Seccomp != nil {
 		slog.Warn("linux.seccomp is not applied: this build has no seccomp support")
 	}
@@ -63,21 +60,4 @@ func checkSELinux(processLabel, mountLabel string) error {
 		return fieldErr("process.selinuxLabel", "%q: SELinux labels are not applied by this build", processLabel)
 	}
 	return fieldErr("linux.mountLabel", "%q: SELinux labels are not applied by this build", mountLabel)
-}
-
-// checkResources allows the resources the cgroup managers apply: pids and devices.
-func checkResources(r *specs.LinuxResources) error {
-	if r == nil {
-		return nil
-	}
-	for field, set := range map[string]bool{
-		"memory": r.Memory != nil, "cpu": r.CPU != nil, "blockIO": r.BlockIO != nil,
-		"hugepageLimits": len(r.HugepageLimits) > 0, "network": r.Network != nil,
-		"rdma": len(r.Rdma) > 0, "unified": len(r.Unified) > 0,
-	} {
-		if set {
-			return fieldErr("linux.resources."+field, "not applied by this build (pids and devices are)")
-		}
-	}
-	return nil
 }

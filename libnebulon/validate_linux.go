@@ -9,6 +9,8 @@ import (
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 )
 
 // FieldError names the config.json field that is wrong and why.
@@ -208,6 +210,13 @@ func validateLinux(s *specs.Spec) error {
 		case "c", "u", "b", "p":
 		default:
 			return fieldErr(field+".type", "unknown device type %q (c, u, b or p)", d.Type)
+		}
+	}
+	if l.Resources != nil {
+		for i, r := range l.Resources.Devices {
+			if err := cgroups.CheckDeviceRule(r); err != nil {
+				return fieldErr(fmt.Sprintf("linux.resources.devices[%d]", i), "%v", err)
+			}
 		}
 	}
 	for i, p := range l.MaskedPaths {

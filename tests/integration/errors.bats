@@ -204,10 +204,10 @@ create_fails() {
 	create_fails "uidMappings|uid_map|mapping"
 }
 
-@test "a resource this build does not apply fails create, naming it, instead of running unlimited" {
-	skip_if_runc "1.1.5 applies memory limits"
-	update_config '.linux.resources.memory = {"limit": 67108864}'
-	create_fails "linux.resources.memory"
+@test "a limit the host cannot honour fails create, naming it, instead of running unlimited" {
+	skip_if_runc "1.1.5 skips hugepage sizes the host lacks"
+	update_config '.linux.resources.hugepageLimits = [{"pageSize": "3MB", "limit": 1048576}]'
+	create_fails "linux.resources.hugepageLimits[0]"
 }
 
 @test "a net sysctl aimed at the host's own network namespace through a joined path is refused" {

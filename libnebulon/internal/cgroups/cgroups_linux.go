@@ -59,12 +59,25 @@ type Manager interface {
 	// EnterV2 moves pid into the v2 cgroup through cgroup.procs: the slow path, for kernels
 	// without CLONE_INTO_CGROUP. It does nothing where there is no v2 cgroup.
 	EnterV2(pid int) error
-	// Entry opens the v1 `tasks` files and the v2 directory (nil when there is none). The
-	// files are opened by the runtime, so the kernel checks the runtime's credentials when the
-	// init writes to them, even from inside a user namespace.
-	Entry() (tasks []*os.File, v2dir *os.File, err error)
-	// Set applies resource limits. A limit the host cannot honour is an error, never ignored.
+	// Entry opens what places the init in the cgroups. The files are opened by the runtime, so
+	// the kernel checks the runtime's credentials when the init writes to them, even from
+	// inside a user namespace.
+	Entry() (*Entry, error)
+	// Set applies resource limits to a new cgroup. A limit the host cannot honour is a
+	// *ResourceError naming the field, never ignored.
 	Set(r *specs.LinuxResources) error
+	// Update changes what r sets, and nothing else, on a live container. On failure the values
+	// it had written are restored.
+	Update(r *specs.LinuxResources) error
+	// Freeze freezes (true) or thaws (false) every process in the cgroup, and returns when done.
+	Freeze(freeze bool) error
+	// Frozen reports whether the cgroup is frozen, or being frozen.
+	Frozen() (bool, error)
+	// Stats reads the cgroup's resource usage.
+	Stats() (*Stats, error)
+	// NotifyOOM reports the cgroup's out-of-memory events until stop is called or the cgroup
+	// is removed, when the channel is closed.
+	NotifyOOM() (events <-chan struct{}, stop func(), err error)
 	// Pids lists the processes in the cgroup.
 	Pids() ([]int, error)
 	// Destroy removes the directories of the given hierarchies (those Create made), with any
@@ -72,6 +85,32 @@ type Manager interface {
 	Destroy(made []string) error
 	// Paths maps each hierarchy (the v1 subsystem names, "" for v2) to its directory.
 	Paths() map[string]string
+}
+
+// Entry places a container's init in its cgroups.
+//
+// On v1 the memory hierarchy is the init's to join last: the memory controller charges a page to
+// the cgroup its process is in when the page is allocated, and charges stay where they were
+// made. The Go init's runtime and setup (about 0.5 MiB) would otherwise count against the
+// container's limit; joining memory just before exec keeps the runtime's memory the runtime's,
+// and a container with a limit of a few hundred KiB runs.
+type Entry struct {
+	Tasks []*os.File // v1 `tasks` files, the memory hierarchy's last when Memory
+	// Memory: the last of Tasks is the memory hierarchy's. MemoryHome is then the `tasks` file
+	// of the runtime's own memory cgroup, where an init that must join memory early (to root
+	// its cgroup namespace there) steps back to until it is done.
+	Memory     bool
+	MemoryHome *os.File
+	V2Dir      *os.File // the v2 directory, for CLONE_INTO_CGROUP; nil when there is none
+}
+
+// Close closes the files.
+func (e *Entry) Close() {
+	for _, f := range append(e.Tasks, e.MemoryHome, e.V2Dir) {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // New returns the manager for a container's cgroupsPath (absolute, or relative to the runtime's
@@ -244,6 +283,60 @@ func openV2Dir(dir string) (*os.File, error) {
 func enterCgroup(dir string, pid int) error {
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
+	}
+	return nil
+}
+
+func readInt(path string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(data))
+	if s == "max" {
+		return -1, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// checkBeforeUpdate refuses a new memory limit below what the container uses now, when the
+// resources ask for that check (config-linux.md, memory.checkBeforeUpdate).
+func checkBeforeUpdate(m *specs.LinuxMemory, dirOf func(string) (string, error), usageFile string) error {
+	if m == nil || m.CheckBeforeUpdate == nil || !*m.CheckBeforeUpdate || m.Limit == nil || *m.Limit <= 0 {
+		return nil
+	}
+	dir, err := dirOf("memory")
+	if err != nil {
+		return &ResourceError{Field: "memory.limit", Err: err}
+	}
+	usage, err := readInt(filepath.Join(dir, usageFile))
+	if err != nil {
+		return &ResourceError{Field: "memory.checkBeforeUpdate", Err: err}
+	}
+	if usage > *m.Limit {
+		return resErr("memory.limit", "the container uses %d bytes, more than the new limit %d (memory.checkBeforeUpdate)", usage, *m.Limit)
+	}
+	return nil
+}
+
+// CheckDeviceRule checks what the kernel would otherwise reject half way through a rule list.
+func CheckDeviceRule(r specs.LinuxDeviceCgroup) error {
+	switch r.Type {
+	case "", "a", "b", "c":
+	default:
+		return fmt.Errorf("type %q is not a, b or c", r.Type)
+	}
+	if strings.Trim(r.Access, "rwm") != "" {
+		return fmt.Errorf("access %q has letters other than r, w and m", r.Access)
+	}
+	return nil
+}
+
+func checkDeviceRules(rules []specs.LinuxDeviceCgroup) error {
+	for i, r := range rules {
+		if err := CheckDeviceRule(r); err != nil {
+			return resErr(fmt.Sprintf("devices[%d]", i), "%v", err)
+		}
 	}
 	return nil
 }

@@ -126,36 +126,82 @@ func (m *v1Manager) EnterV2(pid int) error {
 	return nil
 }
 
-func (m *v1Manager) Entry() ([]*os.File, *os.File, error) {
-	var tasks []*os.File
-	fail := func(err error) ([]*os.File, *os.File, error) {
-		for _, f := range tasks {
-			f.Close()
+func (m *v1Manager) Entry() (e *Entry, retErr error) {
+	e = &Entry{}
+	defer func() {
+		if retErr != nil {
+			e.Close()
 		}
-		return nil, nil, err
-	}
+	}()
 	keys := make([]string, 0, len(m.paths))
+	memKey := ""
 	for key := range m.paths {
-		if key != "" {
+		switch {
+		case key == "":
+		case hasSubsystem(key, "memory"):
+			memKey = key
+		default:
 			keys = append(keys, key)
 		}
 	}
 	sort.Strings(keys)
+	if memKey != "" {
+		keys = append(keys, memKey)
+	}
 	for _, key := range keys {
 		f, err := os.OpenFile(filepath.Join(m.paths[key], "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fail(fmt.Errorf("open cgroup tasks: %w", err))
+			return nil, fmt.Errorf("open cgroup tasks: %w", err)
 		}
-		tasks = append(tasks, f)
+		e.Tasks = append(e.Tasks, f)
 	}
-	var v2dir *os.File
+	if memKey != "" {
+		e.Memory = true
+		home, err := ownTasksFile(memKey)
+		if err != nil {
+			return nil, err
+		}
+		e.MemoryHome = home
+	}
 	if dir, ok := m.paths[""]; ok {
 		var err error
-		if v2dir, err = openV2Dir(dir); err != nil {
-			return fail(err)
+		if e.V2Dir, err = openV2Dir(dir); err != nil {
+			return nil, err
 		}
 	}
-	return tasks, v2dir, nil
+	return e, nil
+}
+
+// ownTasksFile opens the tasks file of the runtime's own cgroup in the hierarchy key.
+func ownTasksFile(key string) (*os.File, error) {
+	hs, err := V1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hs {
+		if strings.Join(h.Subsystems, ",") != key {
+			continue
+		}
+		own, err := ownCgroup(h.Subsystems[0])
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(h.Mountpoint, own, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open the runtime's own cgroup tasks: %w", err)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("no v1 hierarchy %s", key)
+}
+
+func hasSubsystem(key, sub string) bool {
+	for _, s := range strings.Split(key, ",") {
+		if s == sub {
+			return true
+		}
+	}
+	return false
 }
 
 // Pids reads the pids hierarchy, or any hierarchy when pids is not mounted: every one holds all
@@ -196,21 +242,88 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	if dir, ok := m.paths["devices"]; ok {
-		if err := setV1Devices(dir, r.Devices); err != nil {
-			return err
+	ws, err := v1Writes(r)
+	if err != nil {
+		return err
+	}
+	if err := m.setDevices(r.Devices); err != nil {
+		return err
+	}
+	_, err = applyWrites(ws, m.dirOf, false)
+	return err
+}
+
+func (m *v1Manager) Update(r *specs.LinuxResources) error {
+	ws, err := v1Writes(r)
+	if err != nil {
+		return err
+	}
+	if err := checkDeviceRules(r.Devices); err != nil {
+		return err
+	}
+	if err := checkBeforeUpdate(r.Memory, m.dirOf, "memory.usage_in_bytes"); err != nil {
+		return err
+	}
+	ws = m.orderMemory(ws)
+	done, err := applyWrites(ws, m.dirOf, true)
+	if err == nil {
+		err = m.setDevices(r.Devices)
+	}
+	if err != nil {
+		if rerr := rollback(done); rerr != nil {
+			return fmt.Errorf("%w (and the old limits could not all be restored: %v)", err, rerr)
 		}
 	}
-	if r.Pids != nil {
-		dir, ok := m.paths["pids"]
-		if !ok {
-			return errors.New("pids.limit: the pids controller is not mounted on this host")
-		}
-		if err := writeFile(dir, "pids.max", pidsMax(r.Pids.Limit)); err != nil {
-			return fmt.Errorf("pids.limit: %w", err)
+	return err
+}
+
+// orderMemory writes memory+swap before memory when the new memory limit is above the current
+// memory+swap limit: v1 keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every
+// write, so raising both must start with memsw and lowering both with memory.
+func (m *v1Manager) orderMemory(ws []write) []write {
+	li, si := -1, -1
+	for i, w := range ws {
+		switch w.files[0] {
+		case "memory.limit_in_bytes":
+			li = i
+		case "memory.memsw.limit_in_bytes":
+			si = i
 		}
 	}
-	return nil
+	if li < 0 || si < 0 {
+		return ws
+	}
+	dir, err := m.dirOf("memory")
+	if err != nil {
+		return ws
+	}
+	cur, err := readInt(filepath.Join(dir, "memory.memsw.limit_in_bytes"))
+	limit, _ := strconv.ParseInt(ws[li].vals[0], 10, 64)
+	if err == nil && (limit == -1 || limit > cur) && li < si {
+		ws[li], ws[si] = ws[si], ws[li]
+	}
+	return ws
+}
+
+// dirOf is the directory of the hierarchy that has the controller.
+func (m *v1Manager) dirOf(ctrl string) (string, error) {
+	for key, dir := range m.paths {
+		if key != "" && hasSubsystem(key, ctrl) {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("the %s controller is not mounted on this host", ctrl)
+}
+
+func (m *v1Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	dir, err := m.dirOf("devices")
+	if err != nil {
+		return &ResourceError{Field: "devices", Err: err}
+	}
+	return setV1Devices(dir, rules)
 }
 
 // setV1Devices writes device rules in order, which is what the spec asks (config-linux.md,
@@ -222,8 +335,11 @@ func setV1Devices(dir string, rules []specs.LinuxDeviceCgroup) error {
 		if r.Allow {
 			file = "devices.allow"
 		}
+		if err := CheckDeviceRule(r); err != nil {
+			return resErr(fmt.Sprintf("devices[%d]", i), "%v", err)
+		}
 		if err := writeFile(dir, file, v1DeviceRule(r)); err != nil {
-			return fmt.Errorf("devices[%d]: %w", i, err)
+			return &ResourceError{Field: fmt.Sprintf("devices[%d]", i), Err: err}
 		}
 	}
 	return nil

@@ -1,11 +1,14 @@
 package cgroups
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/devicefilter"
 )
 
 // v2Manager is a container's cgroup on a cgroup v2-only host.
@@ -15,17 +18,45 @@ type v2Manager struct {
 
 func (m *v2Manager) Create() ([]string, error) {
 	isNew, err := mkdirOwned(m.path, mkdirOne)
+	if err == nil {
+		enableControllers(m.path)
+	}
 	if isNew {
 		return []string{""}, err
 	}
 	return nil, err
 }
 
+// enableControllers lets a cgroup below the hierarchy's root have every controller its ancestors
+// have, writing each ancestor's cgroup.subtree_control (as runc does). The root's is the host's
+// choice and left alone. A controller an ancestor cannot pass on (it holds processes itself, the
+// "no internal processes" rule) stays off; a limit that needs it is then an error at Set.
+func enableControllers(dir string) {
+	rel, err := filepath.Rel(root, filepath.Dir(dir))
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return
+	}
+	cur := root
+	for _, part := range strings.Split(rel, "/") {
+		cur = filepath.Join(cur, part)
+		data, err := os.ReadFile(filepath.Join(cur, "cgroup.controllers"))
+		if err != nil {
+			return
+		}
+		for _, c := range strings.Fields(string(data)) {
+			os.WriteFile(filepath.Join(cur, "cgroup.subtree_control"), []byte("+"+c), 0)
+		}
+	}
+}
+
 func (m *v2Manager) EnterV2(pid int) error { return enterCgroup(m.path, pid) }
 
-func (m *v2Manager) Entry() ([]*os.File, *os.File, error) {
+func (m *v2Manager) Entry() (*Entry, error) {
 	dir, err := openV2Dir(m.path)
-	return nil, dir, err
+	if err != nil {
+		return nil, err
+	}
+	return &Entry{V2Dir: dir}, nil
 }
 
 func (m *v2Manager) Pids() ([]int, error) { return readPids(m.path) }
@@ -38,15 +69,81 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	// Cgroup v2 has no devices files: the allowlist needs an eBPF program, which this build does
-	// not attach yet. Refused rather than run a container without its device confinement.
-	if len(r.Devices) > 0 {
-		return errors.New("devices: the cgroup v2 device filter (eBPF) is not implemented by this build; on this cgroup v2 host the device allowlist cannot be enforced")
+	ws, err := v2Writes(r)
+	if err != nil {
+		return err
 	}
-	if r.Pids != nil {
-		if err := writeFile(m.path, "pids.max", pidsMax(r.Pids.Limit)); err != nil {
-			return fmt.Errorf("pids.limit (is the pids controller enabled in the parent's cgroup.subtree_control?): %w", err)
+	if err := m.setDevices(r.Devices); err != nil {
+		return err
+	}
+	_, err = applyWrites(ws, m.dirOf(), false)
+	return err
+}
+
+func (m *v2Manager) Update(r *specs.LinuxResources) error {
+	ws, err := v2Writes(r)
+	if err != nil {
+		return err
+	}
+	if err := checkDeviceRules(r.Devices); err != nil {
+		return err
+	}
+	dirOf := m.dirOf()
+	if err := checkBeforeUpdate(r.Memory, dirOf, "memory.current"); err != nil {
+		return err
+	}
+	done, err := applyWrites(ws, dirOf, true)
+	if err == nil {
+		// Last: the device program is swapped whole, so nothing before it needs undoing after.
+		err = m.setDevices(r.Devices)
+	}
+	if err != nil {
+		if rerr := rollback(done); rerr != nil {
+			return fmt.Errorf("%w (and the old limits could not all be restored: %v)", err, rerr)
 		}
+	}
+	return err
+}
+
+// dirOf checks that the cgroup has each controller written to (its parent's
+// cgroup.subtree_control enables it) and gives the one directory of v2.
+func (m *v2Manager) dirOf() func(ctrl string) (string, error) {
+	var enabled map[string]bool
+	return func(ctrl string) (string, error) {
+		if ctrl == "" {
+			return m.path, nil
+		}
+		if enabled == nil {
+			enabled = map[string]bool{}
+			data, err := os.ReadFile(filepath.Join(m.path, "cgroup.controllers"))
+			if err != nil {
+				return "", err
+			}
+			for _, c := range strings.Fields(string(data)) {
+				enabled[c] = true
+			}
+		}
+		if !enabled[ctrl] {
+			return "", fmt.Errorf("the %s controller is not enabled for %s (see cgroup.subtree_control of its parent)", ctrl, m.path)
+		}
+		return m.path, nil
+	}
+}
+
+func (m *v2Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := checkDeviceRules(rules); err != nil {
+		return err
+	}
+	dir, err := openV2Dir(m.path)
+	if err != nil {
+		return &ResourceError{Field: "devices", Err: err}
+	}
+	defer dir.Close()
+	if err := devicefilter.Apply(dir, rules); err != nil {
+		return &ResourceError{Field: "devices", Err: err}
 	}
 	return nil
 }

@@ -1,0 +1,382 @@
+package cgroups
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// write is one cgroup file write that a resource asks for. Turning resources into writes is pure
+// (v1Writes, v2Writes); which files the host has is checked when they are applied.
+type write struct {
+	field string   // the spec field below linux.resources, for errors: "memory.limit"
+	ctrl  string   // the controller owning the file: a v1 subsystem or a v2 controller name
+	files []string // the first of these that exists is written (io.bfq.weight, else io.weight)...
+	vals  []string // ...with the value at the same index
+	key   string   // for files holding a line per device or interface: the line's key ("8:0")
+}
+
+func one(field, ctrl, file, value string) write {
+	return write{field: field, ctrl: ctrl, files: []string{file}, vals: []string{value}}
+}
+
+func keyed(field, ctrl, file, value, key string) write {
+	return write{field: field, ctrl: ctrl, files: []string{file}, vals: []string{value}, key: key}
+}
+
+// ResourceError is a resource the host refused or cannot honour, named by its spec field.
+type ResourceError struct {
+	Field string // below linux.resources, e.g. "memory.limit"
+	Err   error
+}
+
+func (e *ResourceError) Error() string { return "linux.resources." + e.Field + ": " + e.Err.Error() }
+func (e *ResourceError) Unwrap() error { return e.Err }
+
+func resErr(field, format string, args ...any) error {
+	return &ResourceError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+func itoa(n int64) string              { return strconv.FormatInt(n, 10) }
+func utoa(n uint64) string             { return strconv.FormatUint(n, 10) }
+func devKey(major, minor int64) string { return fmt.Sprintf("%d:%d", major, minor) }
+
+// v1Writes turns resources into cgroup v1 writes, in the order they must be made. Devices are
+// not among them (see setV1Devices). 0 means unset for the numeric limits, as in runc.
+func v1Writes(r *specs.LinuxResources) ([]write, error) {
+	var ws []write
+	add := func(field, ctrl, file, value string) {
+		ws = append(ws, one(field, ctrl, file, value))
+	}
+	if m := r.Memory; m != nil {
+		if m.Limit != nil && *m.Limit != 0 {
+			add("memory.limit", "memory", "memory.limit_in_bytes", itoa(*m.Limit))
+		}
+		if m.Swap != nil && *m.Swap != 0 {
+			if m.Limit != nil && *m.Limit > 0 && *m.Swap > 0 && *m.Swap < *m.Limit {
+				return nil, resErr("memory.swap", "memory+swap limit %d is below the memory limit %d", *m.Swap, *m.Limit)
+			}
+			add("memory.swap", "memory", "memory.memsw.limit_in_bytes", itoa(*m.Swap))
+		}
+		if m.Reservation != nil && *m.Reservation != 0 {
+			add("memory.reservation", "memory", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
+		}
+		if m.Kernel != nil && *m.Kernel != 0 {
+			add("memory.kernel", "memory", "memory.kmem.limit_in_bytes", itoa(*m.Kernel))
+		}
+		if m.KernelTCP != nil && *m.KernelTCP != 0 {
+			add("memory.kernelTCP", "memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+		}
+		if m.Swappiness != nil {
+			if *m.Swappiness > 100 {
+				return nil, resErr("memory.swappiness", "%d is not in 0..100", *m.Swappiness)
+			}
+			add("memory.swappiness", "memory", "memory.swappiness", utoa(*m.Swappiness))
+		}
+		if m.DisableOOMKiller != nil && *m.DisableOOMKiller {
+			add("memory.disableOOMKiller", "memory", "memory.oom_control", "1")
+		}
+		if m.UseHierarchy != nil {
+			add("memory.useHierarchy", "memory", "memory.use_hierarchy", boolDigit(*m.UseHierarchy))
+		}
+	}
+	if c := r.CPU; c != nil {
+		if c.Shares != nil && *c.Shares != 0 {
+			add("cpu.shares", "cpu", "cpu.shares", utoa(*c.Shares))
+		}
+		// The period first: a quota is checked against it.
+		if c.Period != nil && *c.Period != 0 {
+			add("cpu.period", "cpu", "cpu.cfs_period_us", utoa(*c.Period))
+		}
+		if c.Quota != nil && *c.Quota != 0 {
+			add("cpu.quota", "cpu", "cpu.cfs_quota_us", itoa(*c.Quota))
+		}
+		if c.Burst != nil {
+			add("cpu.burst", "cpu", "cpu.cfs_burst_us", utoa(*c.Burst))
+		}
+		if c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
+			add("cpu.realtimePeriod", "cpu", "cpu.rt_period_us", utoa(*c.RealtimePeriod))
+		}
+		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
+			add("cpu.realtimeRuntime", "cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
+		}
+		if c.Idle != nil {
+			add("cpu.idle", "cpu", "cpu.idle", itoa(*c.Idle))
+		}
+		if c.Cpus != "" {
+			add("cpu.cpus", "cpuset", "cpuset.cpus", c.Cpus)
+		}
+		if c.Mems != "" {
+			add("cpu.mems", "cpuset", "cpuset.mems", c.Mems)
+		}
+	}
+	if p := r.Pids; p != nil {
+		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
+	}
+	if b := r.BlockIO; b != nil {
+		if b.Weight != nil && *b.Weight != 0 {
+			w := utoa(uint64(*b.Weight))
+			ws = append(ws, write{field: "blockIO.weight", ctrl: "blkio",
+				files: []string{"blkio.weight", "blkio.bfq.weight"}, vals: []string{w, w}})
+		}
+		if b.LeafWeight != nil && *b.LeafWeight != 0 {
+			add("blockIO.leafWeight", "blkio", "blkio.leaf_weight", utoa(uint64(*b.LeafWeight)))
+		}
+		for i, d := range b.WeightDevice {
+			key := devKey(d.Major, d.Minor)
+			if d.Weight != nil {
+				v := key + " " + utoa(uint64(*d.Weight))
+				ws = append(ws, write{field: fmt.Sprintf("blockIO.weightDevice[%d]", i), ctrl: "blkio",
+					files: []string{"blkio.weight_device", "blkio.bfq.weight_device"}, vals: []string{v, v}, key: key})
+			}
+			if d.LeafWeight != nil {
+				ws = append(ws, keyed(fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "blkio",
+					"blkio.leaf_weight_device", key+" "+utoa(uint64(*d.LeafWeight)), key))
+			}
+		}
+		for _, t := range throttles(b) {
+			for i, d := range t.devs {
+				key := devKey(d.Major, d.Minor)
+				ws = append(ws, keyed(fmt.Sprintf("blockIO.%s[%d]", t.field, i), "blkio",
+					"blkio.throttle."+t.v1file, key+" "+utoa(d.Rate), key))
+			}
+		}
+	}
+	for i, h := range r.HugepageLimits {
+		field := fmt.Sprintf("hugepageLimits[%d]", i)
+		if err := checkPageSize(field, h.Pagesize); err != nil {
+			return nil, err
+		}
+		add(field, "hugetlb", "hugetlb."+h.Pagesize+".limit_in_bytes", utoa(h.Limit))
+	}
+	if n := r.Network; n != nil {
+		if n.ClassID != nil {
+			add("network.classID", "net_cls", "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10))
+		}
+		for i, p := range n.Priorities {
+			ws = append(ws, keyed(fmt.Sprintf("network.priorities[%d]", i), "net_prio",
+				"net_prio.ifpriomap", p.Name+" "+utoa(uint64(p.Priority)), p.Name))
+		}
+	}
+	rdma, err := rdmaWrites(r.Rdma)
+	if err != nil {
+		return nil, err
+	}
+	ws = append(ws, rdma...)
+	if len(r.Unified) > 0 {
+		return nil, resErr("unified", "sets cgroup v2 files, and this host's controllers are cgroup v1")
+	}
+	return ws, nil
+}
+
+// v2Writes turns resources into cgroup v2 writes, converting v1 values (see convert.go). Devices
+// are not among them: v2 confines devices with an eBPF program (devicefilter).
+func v2Writes(r *specs.LinuxResources) ([]write, error) {
+	var ws []write
+	add := func(field, ctrl, file, value string) {
+		ws = append(ws, one(field, ctrl, file, value))
+	}
+	if m := r.Memory; m != nil {
+		var limit int64
+		if m.Limit != nil {
+			limit = *m.Limit
+		}
+		if limit != 0 {
+			add("memory.limit", "memory", "memory.max", v2Bytes(limit))
+		}
+		if m.Swap != nil || limit == -1 {
+			var swap int64
+			if m.Swap != nil {
+				swap = *m.Swap
+			}
+			v, err := SwapToV2(swap, limit)
+			if err != nil {
+				return nil, &ResourceError{Field: "memory.swap", Err: err}
+			}
+			if v != 0 || swap != 0 {
+				add("memory.swap", "memory", "memory.swap.max", v2Bytes(v))
+			}
+		}
+		if m.Reservation != nil && *m.Reservation != 0 {
+			add("memory.reservation", "memory", "memory.low", v2Bytes(*m.Reservation))
+		}
+		switch {
+		case m.Kernel != nil && *m.Kernel != 0:
+			return nil, resErr("memory.kernel", "cgroup v2 has no kernel memory limit: kernel memory counts in memory.limit")
+		case m.KernelTCP != nil && *m.KernelTCP != 0:
+			return nil, resErr("memory.kernelTCP", "cgroup v2 has no kernel TCP memory limit: it counts in memory.limit")
+		case m.Swappiness != nil:
+			return nil, resErr("memory.swappiness", "cgroup v2 has no per-cgroup swappiness")
+		case m.DisableOOMKiller != nil && *m.DisableOOMKiller:
+			return nil, resErr("memory.disableOOMKiller", "cgroup v2 cannot disable the OOM killer of a cgroup")
+		case m.UseHierarchy != nil && !*m.UseHierarchy:
+			return nil, resErr("memory.useHierarchy", "cgroup v2 memory accounting is always hierarchical")
+		}
+	}
+	if c := r.CPU; c != nil {
+		if c.Shares != nil && *c.Shares != 0 {
+			add("cpu.shares", "cpu", "cpu.weight", utoa(CPUSharesToWeight(*c.Shares)))
+		}
+		var quota int64
+		var period uint64
+		if c.Quota != nil {
+			quota = *c.Quota
+		}
+		if c.Period != nil {
+			period = *c.Period
+		}
+		if quota != 0 || period != 0 {
+			v := "max"
+			if quota > 0 {
+				v = itoa(quota)
+			}
+			if period != 0 {
+				v += " " + utoa(period)
+			}
+			add("cpu.quota", "cpu", "cpu.max", v)
+		}
+		if c.Burst != nil {
+			add("cpu.burst", "cpu", "cpu.max.burst", utoa(*c.Burst))
+		}
+		if (c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0) || (c.RealtimePeriod != nil && *c.RealtimePeriod != 0) {
+			return nil, resErr("cpu.realtimeRuntime", "cgroup v2 has no real-time CPU budget per cgroup")
+		}
+		if c.Idle != nil {
+			add("cpu.idle", "cpu", "cpu.idle", itoa(*c.Idle))
+		}
+		if c.Cpus != "" {
+			add("cpu.cpus", "cpuset", "cpuset.cpus", c.Cpus)
+		}
+		if c.Mems != "" {
+			add("cpu.mems", "cpuset", "cpuset.mems", c.Mems)
+		}
+	}
+	if p := r.Pids; p != nil {
+		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
+	}
+	if b := r.BlockIO; b != nil {
+		if b.Weight != nil && *b.Weight != 0 {
+			// io.bfq.weight takes the v1 range; io.weight (for io.cost) its own.
+			ws = append(ws, write{field: "blockIO.weight", ctrl: "io", files: []string{"io.bfq.weight", "io.weight"},
+				vals: []string{utoa(uint64(*b.Weight)), utoa(BlkioWeightToIOWeight(*b.Weight))}})
+		}
+		if b.LeafWeight != nil && *b.LeafWeight != 0 {
+			return nil, resErr("blockIO.leafWeight", "cgroup v2 has no leaf weight")
+		}
+		for i, d := range b.WeightDevice {
+			key := devKey(d.Major, d.Minor)
+			if d.LeafWeight != nil {
+				return nil, resErr(fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "cgroup v2 has no leaf weight")
+			}
+			if d.Weight != nil {
+				field := fmt.Sprintf("blockIO.weightDevice[%d]", i)
+				ws = append(ws, write{field: field, ctrl: "io", files: []string{"io.bfq.weight", "io.weight"}, key: key,
+					vals: []string{key + " " + utoa(uint64(*d.Weight)), key + " " + utoa(BlkioWeightToIOWeight(*d.Weight))}})
+			}
+		}
+		for _, t := range throttles(b) {
+			for i, d := range t.devs {
+				key := devKey(d.Major, d.Minor)
+				ws = append(ws, keyed(fmt.Sprintf("blockIO.%s[%d]", t.field, i), "io",
+					"io.max", key+" "+t.v2key+"="+v2Rate(d.Rate), key))
+			}
+		}
+	}
+	for i, h := range r.HugepageLimits {
+		field := fmt.Sprintf("hugepageLimits[%d]", i)
+		if err := checkPageSize(field, h.Pagesize); err != nil {
+			return nil, err
+		}
+		add(field, "hugetlb", "hugetlb."+h.Pagesize+".max", utoa(h.Limit))
+	}
+	if n := r.Network; n != nil && (n.ClassID != nil || len(n.Priorities) > 0) {
+		return nil, resErr("network", "cgroup v2 has no net_cls or net_prio controller (use an eBPF program or tc)")
+	}
+	rdma, err := rdmaWrites(r.Rdma)
+	if err != nil {
+		return nil, err
+	}
+	ws = append(ws, rdma...)
+	for _, key := range sortedKeys(r.Unified) {
+		if key == "" || strings.ContainsAny(key, "/\x00") || key[0] == '.' {
+			return nil, resErr("unified", "%q is not a cgroup file name", key)
+		}
+		ctrl, _, _ := strings.Cut(key, ".")
+		if ctrl == "cgroup" {
+			ctrl = ""
+		}
+		add("unified."+key, ctrl, key, r.Unified[key])
+	}
+	return ws, nil
+}
+
+type throttle struct {
+	field, v1file, v2key string
+	devs                 []specs.LinuxThrottleDevice
+}
+
+func throttles(b *specs.LinuxBlockIO) []throttle {
+	return []throttle{
+		{"throttleReadBpsDevice", "read_bps_device", "rbps", b.ThrottleReadBpsDevice},
+		{"throttleWriteBpsDevice", "write_bps_device", "wbps", b.ThrottleWriteBpsDevice},
+		{"throttleReadIOPSDevice", "read_iops_device", "riops", b.ThrottleReadIOPSDevice},
+		{"throttleWriteIOPSDevice", "write_iops_device", "wiops", b.ThrottleWriteIOPSDevice},
+	}
+}
+
+func rdmaWrites(rdma map[string]specs.LinuxRdma) ([]write, error) {
+	var ws []write
+	for _, dev := range sortedKeys(rdma) {
+		l := rdma[dev]
+		if strings.ContainsAny(dev, " \n") || dev == "" {
+			return nil, resErr("rdma", "%q is not an RDMA device name", dev)
+		}
+		var parts []string
+		if l.HcaHandles != nil {
+			parts = append(parts, "hca_handle="+utoa(uint64(*l.HcaHandles)))
+		}
+		if l.HcaObjects != nil {
+			parts = append(parts, "hca_object="+utoa(uint64(*l.HcaObjects)))
+		}
+		if len(parts) == 0 {
+			continue
+		}
+		ws = append(ws, keyed("rdma."+dev, "rdma", "rdma.max", dev+" "+strings.Join(parts, " "), dev))
+	}
+	return ws, nil
+}
+
+// checkPageSize accepts the spec's "<size><unit>B" page sizes (2MB, 1GB, 64KB), which are the
+// kernel's hugetlb file names; whether the host has that size is checked when applied.
+func checkPageSize(field, size string) error {
+	num, ok := strings.CutSuffix(size, "B")
+	if ok && len(num) > 1 && strings.ContainsAny(num[len(num)-1:], "KMG") {
+		if _, err := strconv.ParseUint(num[:len(num)-1], 10, 32); err == nil {
+			return nil
+		}
+	}
+	return resErr(field+".pageSize", "%q is not a page size such as 2MB or 1GB", size)
+}
+
+func v2Bytes(n int64) string {
+	if n == -1 {
+		return "max"
+	}
+	return itoa(n)
+}
+
+func v2Rate(n uint64) string {
+	if n == 0 {
+		return "max" // 0 removes a v1 throttle: no limit
+	}
+	return utoa(n)
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
