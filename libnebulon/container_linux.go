@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,8 +51,8 @@ func (c *Container) State() *State { return c.state }
 func (c *Container) Spec() (*specs.Spec, error) { return c.store.loadSpec() }
 
 // Status is the container's status now, read from the kernel: stopped when its init is gone (or
-// its create never finished: the caller holds the lock, so no create is under way), created
-// while the init waits on the exec fifo, running after.
+// its create never finished: the caller holds the lock, so no create is under way), paused while
+// its cgroup is frozen, created while the init waits on the exec fifo, running after.
 func (c *Container) Status() specs.ContainerState {
 	return statusOf(c.store.dir, c.state)
 }
@@ -60,10 +61,16 @@ func statusOf(dir string, s *State) specs.ContainerState {
 	if s.Creating || !alive(s.InitPid, s.InitStartTime) {
 		return specs.StateStopped
 	}
+	status := specs.StateRunning
 	if _, err := os.Lstat(filepath.Join(dir, execFifo)); err == nil {
-		return specs.StateCreated
+		status = specs.StateCreated
 	}
-	return specs.StateRunning
+	if len(s.CgroupPaths) > 0 {
+		if frozen, _ := cgroups.Load(s.CgroupPaths).Frozen(); frozen {
+			return StatePaused
+		}
+	}
+	return status
 }
 
 // OCIState is the state the spec defines (runtime.md#state), with runc's extra fields.
@@ -132,6 +139,11 @@ var ErrNotRunning = errors.New("container not running")
 func (c *Container) Signal(sig unix.Signal, all bool) error {
 	if c.Status() == specs.StateStopped {
 		return ErrNotRunning
+	}
+	if sig == unix.SIGKILL {
+		// A frozen process takes SIGKILL only when thawed: a paused container is killed, then
+		// thawed, as in runc, not left frozen with the kill pending.
+		defer c.thaw()
 	}
 	if all {
 		return c.signalAll(sig)
@@ -219,6 +231,7 @@ func (c *Container) destroy() error {
 	s := c.state
 	if fd, err := pidfdFor(s.InitPid, s.InitStartTime); err == nil {
 		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		c.thaw() // a frozen process dies only once thawed
 		waitExit(fd)
 		unix.Close(fd)
 	}
@@ -235,6 +248,8 @@ func (c *Container) destroy() error {
 				}
 			}
 		}
+		// A frozen cgroup keeps its killed processes, and cannot be removed until they are gone.
+		c.thaw()
 		errs = append(errs, cg.Destroy(s.CgroupMade))
 	}
 	if s.HostMounts {
@@ -251,6 +266,19 @@ func (c *Container) destroy() error {
 	errs = append(errs, c.store.remove())
 	c.gone = true
 	return errors.Join(errs...)
+}
+
+// thaw thaws the container's cgroup if it is frozen.
+func (c *Container) thaw() {
+	if len(c.state.CgroupPaths) == 0 {
+		return
+	}
+	cg := cgroups.Load(c.state.CgroupPaths)
+	if frozen, _ := cg.Frozen(); frozen {
+		if err := cg.Freeze(false); err != nil {
+			slog.Warn("thaw container", "id", c.ID, "err", err)
+		}
+	}
 }
 
 // startFailed handles an init that could not exec after start. A failed startContainer hook stops

@@ -45,7 +45,8 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 		},
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
-			listCommand, specCommand, featuresCommand,
+			listCommand, specCommand, featuresCommand, pauseCommand, resumeCommand, updateCommand,
+			eventsCommand, psCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

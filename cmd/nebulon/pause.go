@@ -1,0 +1,43 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+var pauseCommand = &cli.Command{
+	Name:      "pause",
+	Usage:     "freeze every process of a container",
+	ArgsUsage: "<container-id>",
+	Description: `Freezes the container's cgroup (freezer.state on cgroup v1, cgroup.freeze on v2); its
+status becomes paused until resume. Example:
+   nebulon pause mycontainer`,
+	Action: func(ctx *cli.Context) error {
+		return withContainer(ctx, (*libnebulon.Container).Pause)
+	},
+}
+
+var resumeCommand = &cli.Command{
+	Name:      "resume",
+	Usage:     "thaw a paused container",
+	ArgsUsage: "<container-id>",
+	Description: `Example:
+   nebulon resume mycontainer`,
+	Action: func(ctx *cli.Context) error {
+		return withContainer(ctx, (*libnebulon.Container).Resume)
+	},
+}
+
+// withContainer runs op on the one container the command names, holding its lock.
+func withContainer(ctx *cli.Context, op func(*libnebulon.Container) error) error {
+	if err := checkArgs(ctx, 1, "<container-id>"); err != nil {
+		return err
+	}
+	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return op(c)
+}
