@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages that building and testing Nebulon needs, and only
-# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test]
+# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|cgroupv2]
 set -euo pipefail
 
 demo=(busybox-static jq)
 test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux)
+# tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
+cgroupv2=(busybox-static qemu-system-x86)
 
 case "${1:-test}" in
 demo) want=("${demo[@]}") ;;
 test) want=("${test[@]}") ;;
-*) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+cgroupv2) want=("${cgroupv2[@]}") ;;
+*) echo "usage: $0 [demo|test|cgroupv2]" >&2; exit 2 ;;
 esac
 
 missing=()
