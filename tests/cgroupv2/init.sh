@@ -38,7 +38,8 @@ mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
 
 # The root cgroup may hold processes and still enable controllers (the no-internal-process rule
 # exempts it), so pid 1 and the test binary stay in it and the containers get every controller.
-for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+read -r controllers </sys/fs/cgroup/cgroup.controllers
+for c in $controllers; do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "nebulon-cgroupv2: cannot enable controller $c"
 done
 # Modules run.sh took from the kernel package (brd: a RAM block device for the io tests).
@@ -57,7 +58,7 @@ set -- -test.v
 if [ -f /etc/cgroupv2-test-args ]; then
 	while IFS= read -r a; do set -- "$@" "$a"; done </etc/cgroupv2-test-args
 fi
-cd /tmp
+cd /tmp || exit 1
 NEBULON_CGROUPV2_TEST=1 NEBULON=/usr/bin/nebulon NEBULON_ROOTFS=/usr/share/nebulon/rootfs \
 	/usr/bin/cgroupv2.test "$@"
 status=$?
