@@ -25,7 +25,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${NEBULON_CGROUPV2_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nebulon-cgroupv2}
+cache=${NEBULON_CGROUPV2_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nebulon-cgroupv2}
 timeout_s=${NEBULON_CGROUPV2_TIMEOUT:-540}
 accel=${NEBULON_CGROUPV2_ACCEL:-}
 # Modules the guest loads, as paths below lib/modules/<version>/kernel of the kernel package.
@@ -88,6 +88,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# qemu runs in a process group of its own (timeout's): a signal to ours must end it too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 nebulon=${NEBULON_BIN:-}
 if [ -z "$nebulon" ]; then
@@ -166,10 +169,12 @@ timeout -k 5 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" -m 1024 -smp 2 \
 	</dev/null >"$work/console.fifo" 2>&1 &
 qemu_pid=$!
 # The console as text: no carriage returns, no terminal control sequences of the firmware.
-tr -d '\r' <"$work/console.fifo" | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console"
+tr -d '\r' <"$work/console.fifo" | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console" &
+# Waiting with the wait builtin (not a foreground pipeline) lets the traps above run at once.
 rc=0
 wait "$qemu_pid" || rc=$?
 qemu_pid=
+wait
 elapsed=$(($(date +%s) - start))
 
 status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
