@@ -132,7 +132,10 @@ func New(cgroupsPath, id string) (Manager, error) {
 			if err != nil {
 				return nil, err
 			}
-			rel = filepath.Join(own, rel)
+			// Beside the runtime's cgroup, not below it, as runc does on v2: the runtime's
+			// cgroup holds a process, so it cannot enable controllers for children (the "no
+			// internal processes" rule, cgroup-v2.rst).
+			rel = filepath.Join(filepath.Dir(own), rel)
 		}
 		return &v2Manager{path: filepath.Join(root, filepath.Clean(rel))}, nil
 	}
