@@ -168,12 +168,22 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 // signalAll signals every process in the container's cgroup. A cgroupsPath naming a cgroup
 // create did not make may hold other processes: then only those in the container's own pid
 // namespace are the container's, and without one nothing tells them apart.
+//
+// The cgroup is frozen while its processes are listed and signalled, as runc does, so none can
+// fork a child that the list misses; a cgroup shared with others is not the container's to freeze.
 func (c *Container) signalAll(sig unix.Signal) error {
-	pids, err := cgroups.Load(c.state.CgroupPaths).Pids()
+	cg := cgroups.Load(c.state.CgroupPaths)
+	owned := len(c.state.CgroupMade) == len(c.state.CgroupPaths)
+	if frozen, _ := cg.Frozen(); owned && !frozen {
+		if err := cg.Freeze(true); err == nil {
+			defer cg.Freeze(false)
+		}
+	}
+	pids, err := cg.Pids()
 	if err != nil {
 		return fmt.Errorf("list container processes: %w", err)
 	}
-	if len(c.state.CgroupMade) != len(c.state.CgroupPaths) {
+	if !owned {
 		if pids, err = c.inPidNamespace(pids); err != nil {
 			return err
 		}

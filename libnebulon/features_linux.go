@@ -37,7 +37,7 @@ func Features() *features.Features {
 		Linux: &features.Linux{
 			Namespaces:   ns,
 			Capabilities: caps,
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
 			Seccomp:      &features.Seccomp{Enabled: &no},
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
