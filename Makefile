@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun bench deps clean
+.PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
@@ -29,9 +29,9 @@ demo: build
 deps:
 	tests/install-deps.sh test
 
-# Everything: unit tests, the integration suite and the OCI conformance suite.
+# Everything: unit tests, the integration suite, the OCI conformance suite and the cgroup v2 suite.
 test: deps build
-	$(MAKE) unit integration conformance
+	$(MAKE) unit integration conformance cgroupv2
 
 unit:
 	$(GO) vet ./...
@@ -42,6 +42,10 @@ integration: build
 
 conformance: build
 	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh $(TESTS)
+
+# The cgroup v2 suite, in a QEMU guest (this host mounts cgroup v1); installs qemu itself.
+cgroupv2: build
+	NEBULON_BIN=$(CURDIR)/bin/nebulon tests/cgroupv2/run.sh $(CGROUPV2_FLAGS)
 
 # The same suite against runc and crun, for comparison.
 conformance-runc:
