@@ -223,7 +223,7 @@ func (c *Container) Delete(force bool) error {
 		return nil
 	}
 	status := c.Status()
-	if status == specs.StateRunning && !force {
+	if (status == specs.StateRunning || status == StatePaused) && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, status)
 	}
 	if err := c.destroy(); err != nil {

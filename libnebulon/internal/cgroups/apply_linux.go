@@ -26,6 +26,9 @@ func applyWrites(ws []write, dirOf func(ctrl string) (string, error), keepOld bo
 			return done, &ResourceError{Field: w.field, Err: err}
 		}
 		i := firstExisting(dir, w.files)
+		if i < 0 && w.optional {
+			continue
+		}
 		if i < 0 {
 			return done, resErr(w.field, "this host cannot apply it: no %s in %s", strings.Join(w.files, " or "), dir)
 		}

@@ -16,6 +16,9 @@ type write struct {
 	files []string // the first of these that exists is written (io.bfq.weight, else io.weight)...
 	vals  []string // ...with the value at the same index
 	key   string   // for files holding a line per device or interface: the line's key ("8:0")
+	// optional: skipped where the host has none of the files (a write the runtime adds of
+	// its own accord, not one the spec asks for).
+	optional bool
 }
 
 func one(field, ctrl, file, value string) write {
@@ -59,6 +62,13 @@ func v1Writes(r *specs.LinuxResources) ([]write, error) {
 				return nil, resErr("memory.swap", "memory+swap limit %d is below the memory limit %d", *m.Swap, *m.Limit)
 			}
 			add("memory.swap", "memory", "memory.memsw.limit_in_bytes", itoa(*m.Swap))
+		} else if m.Swap == nil && m.Limit != nil && *m.Limit == -1 {
+			// Unlimited memory with no word on swap lifts memory+swap too, as runc does: v1
+			// keeps memory <= memory+swap, so an old memsw limit would refuse the -1. Where
+			// swap is not accounted there is no memsw file, and nothing to lift.
+			w := one("memory.swap", "memory", "memory.memsw.limit_in_bytes", "-1")
+			w.optional = true
+			ws = append(ws, w)
 		}
 		if m.Reservation != nil && *m.Reservation != 0 {
 			add("memory.reservation", "memory", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
