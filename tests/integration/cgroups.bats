@@ -386,6 +386,19 @@ throttle_json() {
 	create_fails "linux.resources.blockIO.leafWeight"
 }
 
+@test "a kernel memory limit the kernel accepts and ignores fails at create, naming the field" {
+	skip_if_runc "1.1.5 ignores kernel memory limits with a warning"
+	local probe=/sys/fs/cgroup/memory/nbt-kmem-probe-$$
+	mkdir "$probe"
+	echo 67108864 >"$probe/memory.kmem.limit_in_bytes" 2>/dev/null || true
+	local got
+	got=$(cat "$probe/memory.kmem.limit_in_bytes")
+	rmdir "$probe"
+	[ "$got" != 67108864 ] || skip "this kernel still enforces memory.kmem.limit_in_bytes"
+	update_config '.linux.resources.memory = {"limit": 134217728, "kernel": 67108864}'
+	create_fails "linux.resources.memory.kernel"
+}
+
 # --- devices ----------------------------------------------------------------
 
 @test "the devices cgroup denies a node without a rule, allows one with a rule, and devices.list shows the rules" {

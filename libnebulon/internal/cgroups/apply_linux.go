@@ -49,6 +49,12 @@ func applyWrites(ws []write, dirOf func(ctrl string) (string, error), keepOld bo
 		if keepOld {
 			done = append(done, applied{path: path, old: old})
 		}
+		if w.verify {
+			if got, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(got)) != w.vals[i] {
+				return done, resErr(w.field, "this kernel accepts %s and ignores it (it reads %s): the limit cannot be applied",
+					path, strings.TrimSpace(string(got)))
+			}
+		}
 	}
 	return done, nil
 }

@@ -19,6 +19,9 @@ type write struct {
 	// optional: skipped where the host has none of the files (a write the runtime adds of
 	// its own accord, not one the spec asks for).
 	optional bool
+	// verify: the kernel may take the write and ignore it; reading back another value is an
+	// error, not a limit silently missing.
+	verify bool
 }
 
 func one(field, ctrl, file, value string) write {
@@ -74,7 +77,10 @@ func v1Writes(r *specs.LinuxResources) ([]write, error) {
 			add("memory.reservation", "memory", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
 		}
 		if m.Kernel != nil && *m.Kernel != 0 {
-			add("memory.kernel", "memory", "memory.kmem.limit_in_bytes", itoa(*m.Kernel))
+			// Since Linux 5.16 the kernel accepts this write and ignores it: read it back.
+			w := one("memory.kernel", "memory", "memory.kmem.limit_in_bytes", itoa(*m.Kernel))
+			w.verify = true
+			ws = append(ws, w)
 		}
 		if m.KernelTCP != nil && *m.KernelTCP != 0 {
 			add("memory.kernelTCP", "memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
