@@ -254,6 +254,27 @@ type initProcess struct {
 	opts CreateOpts
 	// cgMemory: the init's cgroup fds end with the memory pair (initConfig.CgroupMemory).
 	cgMemory bool
+	joinLate bool // see lateV2Join
+}
+
+// lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
+const lateJoinBelow = 16 << 20
+
+// lateV2Join reports whether the init should be moved into its cgroup v2 cgroup once its Go
+// runtime is up, rather than be born there (CLONE_INTO_CGROUP).
+//
+// On v2 a page is charged to the cgroup its process is in when the page is first touched, and
+// the charge stays there. An init born in the cgroup has its namespaces, its Go runtime and its
+// setup charged to the container: about 3 MiB, which a small memory limit cannot hold (v1 does
+// without, see cgroups.Entry). Moving a running process costs an RCU grace period (several ms),
+// so only containers whose memory limit is small pay it: with a 16 MiB limit or more, the
+// runtime's share is noise, and starting fast matters more.
+func lateV2Join(s *specs.Spec) bool {
+	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil || s.Linux.Resources.Memory == nil {
+		return false
+	}
+	l := s.Linux.Resources.Memory.Limit
+	return l != nil && *l > 0 && *l < lateJoinBelow
 }
 
 func (p *initProcess) start() error {
@@ -281,7 +302,11 @@ func (p *initProcess) start() error {
 	defer conn.Close()
 
 	slog.Debug("starting init", "id", p.c.ID)
-	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, cgFds...), len(cgFds), entry.V2Dir)
+	v2dir := entry.V2Dir
+	if p.joinLate = lateV2Join(p.spec); p.joinLate {
+		v2dir = nil
+	}
+	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, cgFds...), len(cgFds), v2dir)
 	child.Close()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -371,6 +396,9 @@ func (p *initProcess) initCmd(extra []*os.File, ncg int, v2dir *os.File) *exec.C
 		envCgroupFds + "=" + strconv.Itoa(ncg),
 		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
 		"GOMAXPROCS=1",
+	}
+	if p.joinLate {
+		cmd.Env = append(cmd.Env, envJoinLate+"=1")
 	}
 	if v2dir != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
@@ -486,6 +514,14 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	data, err := p.initConfig(pid)
 	if err != nil {
 		return err
+	}
+	if p.joinLate {
+		if _, err := conn.Expect(syncmsg.JoinCgroup); err != nil {
+			return err
+		}
+		if err := p.cg.EnterV2(pid); err != nil {
+			return err
+		}
 	}
 	if err := conn.Send(syncmsg.Config, data); err != nil {
 		return err

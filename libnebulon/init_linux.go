@@ -60,8 +60,14 @@ func Init() error {
 		unix.CloseOnExec(fds[2] + 1 + i)
 		tasks[i] = os.NewFile(uintptr(fds[2]+1+i), "cgroup tasks")
 	}
-	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds} {
+	late := os.Getenv(envJoinLate) != ""
+	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate} {
 		os.Unsetenv(e)
+	}
+	if late {
+		if err := conn.Send(syncmsg.JoinCgroup, nil); err != nil {
+			return err
+		}
 	}
 	path, cfg, err := setupContainer(conn, tasks)
 	if errors.Is(err, syncmsg.ErrClosed) {

@@ -14,6 +14,9 @@ const (
 	envFifoFd    = "_NEBULON_FIFOFD"
 	envStatusFd  = "_NEBULON_STATUSFD"
 	envCgroupFds = "_NEBULON_CGROUPFDS"
+	// envJoinLate: the init is not born in its cgroup v2 cgroup; it asks to be moved there
+	// (syncmsg.JoinCgroup) once its Go runtime is up. See lateV2Join.
+	envJoinLate = "_NEBULON_JOIN_LATE"
 )
 
 // initConfig is what the parent sends the init (syncmsg.Config): the spec with every path made

@@ -8,6 +8,9 @@
 //	4     stage0 -> parent  Pid           uint32                  the init's pid
 //	5     parent -> stage0  PidAck        -                       the parent has checked the init is
 //	                                                              stage0's child; stage0 exits
+//	5a    init -> parent    JoinCgroup    -                       only for a late cgroup v2 join: the
+//	                                                              init's runtime is up; move it into
+//	                                                              the cgroup (step 6 is the answer)
 //	6     parent -> init    Config        JSON InitConfig         what the init must set up
 //	7     init -> parent    Hooks         -                       mounts done, before pivot_root: run
 //	                                                              prestart and createRuntime hooks
@@ -47,12 +50,13 @@ const (
 	Ready       Type = 9
 	HookError   Type = 10
 	PidAck      Type = 11
+	JoinCgroup  Type = 12
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
-	HookError: "hook-error", PidAck: "pid-ack",
+	HookError: "hook-error", PidAck: "pid-ack", JoinCgroup: "join-cgroup",
 }
 
 func (t Type) String() string {
