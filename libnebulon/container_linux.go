@@ -324,6 +324,8 @@ func (c *Container) Start() error {
 		return errors.New("cannot start a container that has stopped")
 	case specs.StateRunning:
 		return errors.New("cannot start an already running container")
+	case StatePaused:
+		return errors.New("cannot start a container in the paused state")
 	}
 	status, err := os.OpenFile(c.store.path(execStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {

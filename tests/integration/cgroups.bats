@@ -548,6 +548,18 @@ start_counter() {
 	[ "$(cat "$HOST_DIR/n")" -gt "$n0" ]
 }
 
+@test "start of a paused created container fails and leaves it paused" {
+	update_config '.process.args = ["true"]'
+	create_ct
+	runtime pause "$CT"
+	run --separate-stderr runtime start "$CT"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot start a container in the paused state"* ]]
+	[ "$(status_of)" = paused ]
+	runtime resume "$CT"
+	[ "$(status_of)" = created ]
+}
+
 @test "pause of a stopped container fails: not running" {
 	run_detached
 	wait_for_status "$CT" stopped

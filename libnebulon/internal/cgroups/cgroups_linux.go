@@ -106,6 +106,9 @@ type Entry struct {
 
 // Close closes the files.
 func (e *Entry) Close() {
+	if e == nil {
+		return
+	}
 	for _, f := range append(e.Tasks, e.MemoryHome, e.V2Dir) {
 		if f != nil {
 			f.Close()
@@ -173,12 +176,28 @@ func ownCgroup(subsystem string) (string, error) {
 	return "/", nil
 }
 
+// readPids lists the processes of dir and of every cgroup below it: a container may make child
+// cgroups (systemd in it, a nested runtime), and on v2 a cgroup that delegates controllers holds
+// its processes only in children.
 func readPids(dir string) ([]int, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil, err
 	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	var pids []int
+	for _, e := range entries {
+		if e.IsDir() {
+			sub, err := readPids(filepath.Join(dir, e.Name()))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+			pids = append(pids, sub...)
+		}
+	}
 	for _, f := range strings.Fields(string(data)) {
 		pid, err := strconv.Atoi(f)
 		if err != nil {

@@ -126,8 +126,8 @@ func (m *v1Manager) EnterV2(pid int) error {
 	return nil
 }
 
-func (m *v1Manager) Entry() (e *Entry, retErr error) {
-	e = &Entry{}
+func (m *v1Manager) Entry() (_ *Entry, retErr error) {
+	e := &Entry{}
 	defer func() {
 		if retErr != nil {
 			e.Close()
@@ -204,14 +204,16 @@ func hasSubsystem(key, sub string) bool {
 	return false
 }
 
-// Pids reads the pids hierarchy, or any hierarchy when pids is not mounted: every one holds all
-// of the container's processes.
+// Pids reads the pids hierarchy, or another when pids is not mounted: every one holds all of the
+// container's processes.
 func (m *v1Manager) Pids() ([]int, error) {
-	if dir, ok := m.paths["pids"]; ok {
-		return readPids(dir)
+	for _, ctrl := range []string{"pids", "freezer", "memory", "cpu", "devices"} {
+		if dir, err := m.dirOf(ctrl); err == nil {
+			return readPids(dir)
+		}
 	}
-	for _, dir := range m.paths {
-		return readPids(dir)
+	for _, key := range sortedKeys(m.paths) {
+		return readPids(m.paths[key])
 	}
 	return nil, errors.New("container has no cgroup")
 }
