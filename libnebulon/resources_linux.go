@@ -3,6 +3,9 @@ package libnebulon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -55,7 +58,9 @@ func (c *Container) Resume() error {
 
 // Update changes the resource limits of a live container to what r sets; the rest stay. The
 // saved spec is updated to match, so later commands see the limits in force. A failure leaves the
-// old limits.
+// old limits. Device rules are left as they are, as runc leaves them: engines send their whole
+// resources on each update, and rewriting a live v1 allowlist starts from deny-all, which for a
+// moment refuses even /dev/null to the running container.
 func (c *Container) Update(r *specs.LinuxResources) error {
 	if c.Status() == specs.StateStopped {
 		return ErrNotRunning
@@ -68,20 +73,41 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	apply := *r
 	if len(r.Devices) > 0 {
-		// The rule list is rebuilt whole, as create built it: deny all, the given rules, the
-		// defaults.
-		apply.Devices = cgroupResources(&specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{Devices: r.Devices}}}).Devices
-	}
-	if err := cg.Update(&apply); err != nil {
-		return err
+		slog.Warn("update does not change linux.resources.devices", "id", c.ID)
 	}
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
 	}
-	spec.Linux.Resources = MergeResources(spec.Linux.Resources, r)
+	merged := MergeResources(spec.Linux.Resources, r)
+	if err := cg.Update(withDependents(r, merged)); err != nil {
+		return err
+	}
+	spec.Linux.Resources = merged
 	return c.store.saveSpec(spec)
+}
+
+// withDependents is r without devices, where each value that shares a file, or a conversion, with
+// another carries that other's merged value: cpu quota and period (cpu.max on v2), memory limit
+// and swap (memory.swap.max is swap minus limit on v2; v1 keeps memory <= memory+swap), and
+// checkBeforeUpdate. `update --cpu-period 200000` thus keeps the quota in force.
+func withDependents(r, merged *specs.LinuxResources) *specs.LinuxResources {
+	a := *r
+	a.Devices = nil
+	if r.CPU != nil && (r.CPU.Quota != nil || r.CPU.Period != nil) {
+		cpu := *r.CPU
+		cpu.Quota, cpu.Period = merged.CPU.Quota, merged.CPU.Period
+		a.CPU = &cpu
+	}
+	if r.Memory != nil {
+		m := *r.Memory
+		if m.Limit != nil || m.Swap != nil {
+			m.Limit, m.Swap = merged.Memory.Limit, merged.Memory.Swap
+		}
+		m.CheckBeforeUpdate = merged.Memory.CheckBeforeUpdate
+		a.Memory = &m
+	}
+	return &a
 }
 
 // Stats reads the container's resource usage.
@@ -124,22 +150,27 @@ func (c *Container) Processes() ([]int, error) {
 	return pids, nil
 }
 
-// MergeResources returns base with every field that upd sets replaced; device rules are
-// appended, as each update's rules add to the list.
+// MergeResources returns base with what upd sets replaced, field by field; entries keyed by a
+// device, page size, interface or RDMA device replace the entry with that key. Device rules are
+// base's (see Update). Unlimited memory with no word on swap makes swap unlimited too, as the
+// kernel is told (see the cgroups package).
 func MergeResources(base, upd *specs.LinuxResources) *specs.LinuxResources {
 	var out specs.LinuxResources
 	if base != nil {
 		out = *base
 	}
-	if upd.Memory != nil {
+	if u := upd.Memory; u != nil {
 		m := specs.LinuxMemory{}
 		if out.Memory != nil {
 			m = *out.Memory
 		}
-		u := upd.Memory
 		m.Limit = pick(m.Limit, u.Limit)
 		m.Reservation = pick(m.Reservation, u.Reservation)
 		m.Swap = pick(m.Swap, u.Swap)
+		if u.Limit != nil && *u.Limit == -1 && u.Swap == nil {
+			unlimited := int64(-1)
+			m.Swap = &unlimited
+		}
 		m.Kernel = pick(m.Kernel, u.Kernel)
 		m.KernelTCP = pick(m.KernelTCP, u.KernelTCP)
 		m.Swappiness = pick(m.Swappiness, u.Swappiness)
@@ -148,12 +179,11 @@ func MergeResources(base, upd *specs.LinuxResources) *specs.LinuxResources {
 		m.CheckBeforeUpdate = pick(m.CheckBeforeUpdate, u.CheckBeforeUpdate)
 		out.Memory = &m
 	}
-	if upd.CPU != nil {
+	if u := upd.CPU; u != nil {
 		c := specs.LinuxCPU{}
 		if out.CPU != nil {
 			c = *out.CPU
 		}
-		u := upd.CPU
 		c.Shares = pick(c.Shares, u.Shares)
 		c.Quota = pick(c.Quota, u.Quota)
 		c.Burst = pick(c.Burst, u.Burst)
@@ -172,30 +202,63 @@ func MergeResources(base, upd *specs.LinuxResources) *specs.LinuxResources {
 	if upd.Pids != nil {
 		out.Pids = upd.Pids
 	}
-	if upd.BlockIO != nil {
-		out.BlockIO = upd.BlockIO
-	}
-	if len(upd.HugepageLimits) > 0 {
-		out.HugepageLimits = upd.HugepageLimits
-	}
-	if upd.Network != nil {
-		out.Network = upd.Network
-	}
-	if len(upd.Rdma) > 0 {
-		out.Rdma = upd.Rdma
-	}
-	if len(upd.Unified) > 0 {
-		u := map[string]string{}
-		for k, v := range out.Unified {
-			u[k] = v
+	if u := upd.BlockIO; u != nil {
+		b := specs.LinuxBlockIO{}
+		if out.BlockIO != nil {
+			b = *out.BlockIO
 		}
-		for k, v := range upd.Unified {
-			u[k] = v
-		}
-		out.Unified = u
+		b.Weight = pick(b.Weight, u.Weight)
+		b.LeafWeight = pick(b.LeafWeight, u.LeafWeight)
+		b.WeightDevice = mergeBy(b.WeightDevice, u.WeightDevice, func(d specs.LinuxWeightDevice) [2]int64 { return [2]int64{d.Major, d.Minor} })
+		dev := func(d specs.LinuxThrottleDevice) [2]int64 { return [2]int64{d.Major, d.Minor} }
+		b.ThrottleReadBpsDevice = mergeBy(b.ThrottleReadBpsDevice, u.ThrottleReadBpsDevice, dev)
+		b.ThrottleWriteBpsDevice = mergeBy(b.ThrottleWriteBpsDevice, u.ThrottleWriteBpsDevice, dev)
+		b.ThrottleReadIOPSDevice = mergeBy(b.ThrottleReadIOPSDevice, u.ThrottleReadIOPSDevice, dev)
+		b.ThrottleWriteIOPSDevice = mergeBy(b.ThrottleWriteIOPSDevice, u.ThrottleWriteIOPSDevice, dev)
+		out.BlockIO = &b
 	}
-	out.Devices = append(out.Devices, upd.Devices...)
+	out.HugepageLimits = mergeBy(out.HugepageLimits, upd.HugepageLimits, func(h specs.LinuxHugepageLimit) string { return h.Pagesize })
+	if u := upd.Network; u != nil {
+		n := specs.LinuxNetwork{}
+		if out.Network != nil {
+			n = *out.Network
+		}
+		n.ClassID = pick(n.ClassID, u.ClassID)
+		n.Priorities = mergeBy(n.Priorities, u.Priorities, func(p specs.LinuxInterfacePriority) string { return p.Name })
+		out.Network = &n
+	}
+	out.Rdma = mergeMap(out.Rdma, upd.Rdma)
+	out.Unified = mergeMap(out.Unified, upd.Unified)
 	return &out
+}
+
+// mergeBy returns old with each entry of upd replacing the entry of the same key, or appended.
+func mergeBy[T any, K comparable](old, upd []T, key func(T) K) []T {
+	if len(upd) == 0 {
+		return old
+	}
+	out := append([]T(nil), old...)
+	for _, u := range upd {
+		i := slices.IndexFunc(out, func(o T) bool { return key(o) == key(u) })
+		if i < 0 {
+			out = append(out, u)
+		} else {
+			out[i] = u
+		}
+	}
+	return out
+}
+
+func mergeMap[V any](old, upd map[string]V) map[string]V {
+	if len(upd) == 0 {
+		return old
+	}
+	out := maps.Clone(old)
+	if out == nil {
+		out = map[string]V{}
+	}
+	maps.Copy(out, upd)
+	return out
 }
 
 func pick[T any](old, new *T) *T {

@@ -79,6 +79,26 @@ func TestUpdateChangesLimits(t *testing.T) {
 	}
 }
 
+// Values that share a v2 file (cpu.max) or a conversion (memory.swap.max = swap - limit) are
+// updated together: an update of one keeps the other in force, as in runc.
+func TestUpdateOfOneKeepsTheValueSharingItsFile(t *testing.T) {
+	e := newEnv(t)
+	c := e.newContainer("sleep", "60")
+	c.set("linux.resources.cpu.quota", 20000)
+	c.set("linux.resources.cpu.period", 100000)
+	c.set("linux.resources.memory.limit", 64<<20)
+	c.set("linux.resources.memory.swap", 96<<20)
+	c.mustStart()
+	dir := c.cgroupDir()
+	e.must("update", "--cpu-period", "200000", c.id)
+	e.must("update", "--memory", "32m", c.id)
+	assertFiles(t, dir, map[string]string{
+		"cpu.max": "20000 200000", "memory.max": strconv.Itoa(32 << 20), "memory.swap.max": strconv.Itoa(64 << 20),
+	})
+	e.must("update", "--memory", "-1", c.id)
+	assertFiles(t, dir, map[string]string{"memory.max": "max", "memory.swap.max": "max"})
+}
+
 // --resources takes a LinuxResources JSON file, converted for v2 as at create.
 func TestUpdateFromResourcesFile(t *testing.T) {
 	e := newEnv(t)
