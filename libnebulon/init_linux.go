@@ -130,8 +130,9 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 			return "", nil, fmt.Errorf("join session keyring: %w", err)
 		}
 	}
-	// Everything from here on, hooks included, happens in the container's cgroups; memory is
-	// the container's from joinMemory on.
+	// Everything from here on, hooks included, happens in the container's cgroups, but for the
+	// v1 memory hierarchy: the init's memory is the container's only from joinMemory on, after
+	// the hooks.
 	memory, err := joinCgroups(tasks, cfg)
 	if err != nil {
 		return "", nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,24 +72,36 @@ container stops. --stats prints one stats object and exits. Examples:
 		defer tick.Stop()
 		for {
 			if ok, err := stats(); !ok {
-				slog.Debug("events end", "id", id, "err", err)
-				return nil // the container stopped or was deleted
+				if errors.Is(err, libnebulon.ErrNotRunning) || errors.Is(err, libnebulon.ErrNotExist) {
+					return nil // the container stopped or was deleted: the stream ends
+				}
+				return err
 			} else if err != nil {
 				return err
 			}
-			select {
-			case _, open := <-ooms:
-				if !open {
-					ooms = nil
-					continue
-				}
-				if err := enc.Encode(event{Type: "oom", ID: id}); err != nil {
-					return err
-				}
-			case <-tick.C:
+			if err := waitTick(tick.C, &ooms, enc, id); err != nil {
+				return err
 			}
 		}
 	},
+}
+
+// waitTick prints OOM events until the next tick.
+func waitTick(tick <-chan time.Time, ooms *<-chan struct{}, enc *json.Encoder, id string) error {
+	for {
+		select {
+		case _, open := <-*ooms:
+			if !open {
+				*ooms = nil
+				continue
+			}
+			if err := enc.Encode(event{Type: "oom", ID: id}); err != nil {
+				return err
+			}
+		case <-tick:
+			return nil
+		}
+	}
 }
 
 // event is one line of `events`, runc's shape.

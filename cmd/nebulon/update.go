@@ -81,9 +81,9 @@ func updateResources(ctx *cli.Context) (*specs.LinuxResources, error) {
 		if err != nil {
 			return nil, fmt.Errorf("update: --resources: %w", err)
 		}
-		dec := json.NewDecoder(strings.NewReader(string(data)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(r); err != nil {
+		// Unknown fields are ignored, as runc ignores them: an engine built on a newer spec
+		// must still be able to update what this one knows.
+		if err := json.Unmarshal(data, r); err != nil {
 			return nil, fmt.Errorf("update: --resources %s: not a linux.resources JSON object: %w", in, err)
 		}
 		return r, nil
@@ -173,6 +173,9 @@ func parseBytes(s string) (int64, error) {
 	}
 	num := strings.ToLower(strings.TrimSpace(s))
 	num = strings.TrimSuffix(strings.TrimSuffix(num, "b"), "i")
+	if num == "" || strings.Trim(num, "0123456789.kmgtp") != "" {
+		return 0, fmt.Errorf("not a size such as 1048576, 512k, 64m or 1g")
+	}
 	shift := 0
 	if i := len(num) - 1; i > 0 {
 		if k := strings.IndexByte("kmgtp", num[i]); k >= 0 {

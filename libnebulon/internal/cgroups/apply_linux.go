@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -49,11 +50,10 @@ func applyWrites(ws []write, dirOf func(ctrl string) (string, error), keepOld bo
 		if keepOld {
 			done = append(done, applied{path: path, old: old})
 		}
-		if w.verify {
-			if got, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(got)) != w.vals[i] {
-				return done, resErr(w.field, "this kernel accepts %s and ignores it (it reads %s): the limit cannot be applied",
-					path, strings.TrimSpace(string(got)))
-			}
+		if w.verify && !limitApplied(path, w.vals[i]) {
+			got, _ := os.ReadFile(path)
+			return done, resErr(w.field, "this kernel accepts %s and ignores it (it reads %s): the limit cannot be applied",
+				path, strings.TrimSpace(string(got)))
 		}
 	}
 	return done, nil
@@ -69,6 +69,21 @@ func rollback(done []applied) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// limitApplied reports whether a byte limit file reads what was written, as the kernel stores
+// it: rounded down to whole pages, and -1 (no limit) as the largest page count.
+func limitApplied(path, want string) bool {
+	got, err := readInt(path)
+	n, perr := strconv.ParseInt(want, 10, 64)
+	if err != nil || perr != nil {
+		return false
+	}
+	if n < 0 {
+		return got < 0 || got >= 1<<62
+	}
+	page := int64(os.Getpagesize())
+	return got == n/page*page
 }
 
 func firstExisting(dir string, files []string) int {
@@ -120,6 +135,8 @@ func clearValue(file string) string {
 		return "default"
 	case "rdma.max":
 		return "hca_handle=max hca_object=max"
+	case "blkio.bfq.weight_device":
+		return "default" // BFQ refuses a weight of 0
 	}
 	return "0" // v1 throttles, weight_device, net_prio.ifpriomap
 }

@@ -132,6 +132,9 @@ func v1Writes(r *specs.LinuxResources) ([]write, error) {
 		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
 	}
 	if b := r.BlockIO; b != nil {
+		if err := checkWeights(b); err != nil {
+			return nil, err
+		}
 		if b.Weight != nil && *b.Weight != 0 {
 			w := utoa(uint64(*b.Weight))
 			ws = append(ws, write{field: "blockIO.weight", ctrl: "blkio",
@@ -273,6 +276,9 @@ func v2Writes(r *specs.LinuxResources) ([]write, error) {
 		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
 	}
 	if b := r.BlockIO; b != nil {
+		if err := checkWeights(b); err != nil {
+			return nil, err
+		}
 		if b.Weight != nil && *b.Weight != 0 {
 			// io.bfq.weight takes the v1 range; io.weight (for io.cost) its own.
 			ws = append(ws, write{field: "blockIO.weight", ctrl: "io", files: []string{"io.bfq.weight", "io.weight"},
@@ -323,9 +329,37 @@ func v2Writes(r *specs.LinuxResources) ([]write, error) {
 		if ctrl == "cgroup" {
 			ctrl = ""
 		}
-		add("unified."+key, ctrl, key, r.Unified[key])
+		w := one("unified."+key, ctrl, key, r.Unified[key])
+		if keyedFiles[key] {
+			// One line per device: a rollback restores that device's line.
+			w.key, _, _ = strings.Cut(strings.TrimSpace(r.Unified[key]), " ")
+		}
+		ws = append(ws, w)
 	}
 	return ws, nil
+}
+
+// keyedFiles hold one line per device (or RDMA device); writing one line changes only that key.
+var keyedFiles = map[string]bool{"io.max": true, "io.weight": true, "io.bfq.weight": true, "io.latency": true, "rdma.max": true}
+
+// checkWeights checks block I/O weights against the spec's range, 10 to 1000 (0 is unset).
+func checkWeights(b *specs.LinuxBlockIO) error {
+	bad := func(w *uint16) bool { return w != nil && *w != 0 && (*w < 10 || *w > 1000) }
+	switch {
+	case bad(b.Weight):
+		return resErr("blockIO.weight", "%d is not in 10..1000", *b.Weight)
+	case bad(b.LeafWeight):
+		return resErr("blockIO.leafWeight", "%d is not in 10..1000", *b.LeafWeight)
+	}
+	for i, d := range b.WeightDevice {
+		if bad(d.Weight) {
+			return resErr(fmt.Sprintf("blockIO.weightDevice[%d].weight", i), "%d is not in 10..1000", *d.Weight)
+		}
+		if bad(d.LeafWeight) {
+			return resErr(fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "%d is not in 10..1000", *d.LeafWeight)
+		}
+	}
+	return nil
 }
 
 type throttle struct {

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"bufio"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -83,14 +84,18 @@ func (m *v2Manager) Stats() (*Stats, error) {
 	return s, nil
 }
 
-// readUint reads a one-number file; "max" and a missing file read as 0, which the JSON omits or
-// shows as no limit, as runc does.
+// readUint reads a one-number file; "max" reads as the largest uint64 and a missing file as 0,
+// as runc reports them.
 func readUint(dir, file string) uint64 {
 	data, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil {
 		return 0
 	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	s := strings.TrimSpace(string(data))
+	if s == "max" {
+		return math.MaxUint64
+	}
+	n, _ := strconv.ParseUint(s, 10, 64)
 	return n
 }
 
