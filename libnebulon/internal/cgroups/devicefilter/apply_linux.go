@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -34,48 +33,40 @@ func Apply(dir *os.File, rules []specs.LinuxDeviceCgroup) error {
 	}
 	defer closeAll(old)
 
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         progName,
-		Type:         ebpf.CGroupDevice,
-		Instructions: insns,
-		// No License: the program calls no helper, so none that is GPL-only.
-	})
+	prog, verifierLog, err := loadDeviceProgram(insns, progName)
 	if err != nil {
+		if verifierLog != "" {
+			return fmt.Errorf("load device program for %s: %w; verifier log: %s", dir.Name(), err, logTail(verifierLog))
+		}
 		return fmt.Errorf("load device program for %s: %w", dir.Name(), err)
 	}
 	// The attachment holds its own reference: the program lives as long as it stays attached.
-	defer prog.Close()
+	defer unix.Close(prog)
 
-	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target:  int(dir.Fd()),
-		Program: prog,
-		Attach:  ebpf.AttachCGroupDevice,
-		Flags:   unix.BPF_F_ALLOW_MULTI,
-	}); err != nil {
+	if err := attachDeviceProgram(int(dir.Fd()), prog); err != nil {
 		return fmt.Errorf("attach device program to %s: %w", dir.Name(), err)
 	}
 
 	var errs []error
 	for _, o := range old {
-		err := link.RawDetachProgram(link.RawDetachProgramOptions{
-			Target:  int(dir.Fd()),
-			Program: o,
-			Attach:  ebpf.AttachCGroupDevice,
-		})
+		err := detachDeviceProgram(int(dir.Fd()), o.fd)
 		// ENOENT: it was detached meanwhile, which is what was wanted.
 		if err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("detach old device program %v from %s: %w", o, dir.Name(), err))
+			errs = append(errs, fmt.Errorf("detach old device program %d from %s: %w", o.id, dir.Name(), err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// ownProgram is a program of this package attached to a cgroup, open at fd.
+type ownProgram struct {
+	id uint32
+	fd int
+}
+
 // ownPrograms returns the device programs of this package attached to dir.
-func ownPrograms(dir *os.File) (progs []*ebpf.Program, retErr error) {
-	attached, err := link.QueryPrograms(link.QueryOptions{
-		Target: int(dir.Fd()),
-		Attach: ebpf.AttachCGroupDevice,
-	})
+func ownPrograms(dir *os.File) (progs []ownProgram, retErr error) {
+	ids, err := deviceProgramIDs(int(dir.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("list device programs of %s: %w", dir.Name(), err)
 	}
@@ -84,30 +75,40 @@ func ownPrograms(dir *os.File) (progs []*ebpf.Program, retErr error) {
 			closeAll(progs)
 		}
 	}()
-	for _, a := range attached.Programs {
-		prog, err := ebpf.NewProgramFromID(a.ID)
-		if errors.Is(err, os.ErrNotExist) {
+	for _, id := range ids {
+		fd, err := openProgram(id)
+		if errors.Is(err, unix.ENOENT) {
 			continue // detached and freed since the query
 		}
 		if err != nil {
-			return progs, fmt.Errorf("open device program %d of %s: %w", a.ID, dir.Name(), err)
+			return progs, fmt.Errorf("open device program %d of %s: %w", id, dir.Name(), err)
 		}
-		info, err := prog.Info()
+		name, err := programName(fd)
 		if err != nil {
-			prog.Close()
-			return progs, fmt.Errorf("read device program %d of %s: %w", a.ID, dir.Name(), err)
+			unix.Close(fd)
+			return progs, fmt.Errorf("read device program %d of %s: %w", id, dir.Name(), err)
 		}
-		if info.Name != progName {
-			prog.Close()
+		if name != progName {
+			unix.Close(fd)
 			continue
 		}
-		progs = append(progs, prog)
+		progs = append(progs, ownProgram{id: id, fd: fd})
 	}
 	return progs, nil
 }
 
-func closeAll(progs []*ebpf.Program) {
+func closeAll(progs []ownProgram) {
 	for _, p := range progs {
-		p.Close()
+		unix.Close(p.fd)
 	}
+}
+
+// logTail keeps the end of a verifier log, where the verifier says why it refused the program.
+func logTail(log string) string {
+	const keep = 20
+	lines := strings.Split(log, "\n")
+	if len(lines) <= keep {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("(%d lines left out)\n%s", len(lines)-keep, strings.Join(lines[len(lines)-keep:], "\n"))
 }

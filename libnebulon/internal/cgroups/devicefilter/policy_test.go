@@ -238,10 +238,11 @@ func TestProgramWithoutExceptionsReturnsTheDefault(t *testing.T) {
 		}
 		// Six loads from the ctx, then the verdict: nothing else, not even an unreachable
 		// return, which the verifier would refuse.
-		if len(insns) != 8 {
-			t.Fatalf("program(%v) has %d instructions, want 8:\n%v", tc.rules, len(insns), insns)
+		decoded := decode(t, insns)
+		if len(decoded) != 8 {
+			t.Fatalf("program(%v) has %d instructions, want 8:\n%v", tc.rules, len(decoded), decoded)
 		}
-		if mov := insns[6]; mov.OpCode.ALUOp() != asm.Mov || mov.Dst != asm.R0 || mov.Constant != tc.want {
+		if mov := decoded[6]; mov.OpCode.ALUOp() != asm.Mov || mov.Dst != asm.R0 || mov.Constant != tc.want {
 			t.Errorf("program(%v)[6] = %v, want r0 = %d", tc.rules, mov, tc.want)
 		}
 	}
