@@ -28,6 +28,8 @@ type CreateOpts struct {
 	NoPivot      bool
 	NoNewKeyring bool
 	PreserveFds  int
+	// ExtraEnv is added to process.env (socket activation's LISTEN_FDS, LISTEN_PID).
+	ExtraEnv []string
 	// Stdin, Stdout and Stderr become the container process's stdio; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
 }
@@ -69,6 +71,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.Process.Env = append(spec.Process.Env, opts.ExtraEnv...)
 	if err := checkApplicable(spec); err != nil {
 		return nil, err
 	}
@@ -255,6 +258,7 @@ type initProcess struct {
 	// cgMemory: the init's cgroup fds end with the memory pair (initConfig.CgroupMemory).
 	cgMemory bool
 	joinLate bool // see lateV2Join
+	exec     bool // the stage0 of an exec'd process, not of a container's init (execInit)
 }
 
 // lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
@@ -391,11 +395,14 @@ func (p *initProcess) initCmd(extra []*os.File, ncg int, v2dir *os.File) *exec.C
 	cmd.ExtraFiles = append(cmd.ExtraFiles, extra...)
 	cmd.Env = []string{
 		envInitPipe + "=" + strconv.Itoa(base),
-		envFifoFd + "=" + strconv.Itoa(base+1),
-		envStatusFd + "=" + strconv.Itoa(base+2),
 		envCgroupFds + "=" + strconv.Itoa(ncg),
 		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
 		"GOMAXPROCS=1",
+	}
+	if p.exec {
+		cmd.Env = append(cmd.Env, envExec+"=1")
+	} else {
+		cmd.Env = append(cmd.Env, envFifoFd+"="+strconv.Itoa(base+1), envStatusFd+"="+strconv.Itoa(base+2))
 	}
 	if p.joinLate {
 		cmd.Env = append(cmd.Env, envJoinLate+"=1")
@@ -482,7 +489,9 @@ func (p *initProcess) checkInit(conn *syncmsg.Conn, stage0, pid int) (int, error
 	if ps.PPid != stage0 {
 		return 0, fmt.Errorf("container init %d is not the child of nsexec stage %d", pid, stage0)
 	}
-	p.c.state.InitPid, p.c.state.InitStartTime = pid, ps.StartTime
+	if !p.exec {
+		p.c.state.InitPid, p.c.state.InitStartTime = pid, ps.StartTime
+	}
 	return pid, conn.Send(syncmsg.PidAck, nil)
 }
 

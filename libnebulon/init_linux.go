@@ -44,26 +44,35 @@ var ErrReported = errors.New("reported to the runtime")
 // no_new_privs are per thread, and execve(2) keeps those of the calling thread.
 func Init() error {
 	runtime.LockOSThread()
-	fds, err := initFds()
+	isExec := os.Getenv(envExec) != ""
+	names := []string{envInitPipe, envFifoFd, envStatusFd}
+	if isExec {
+		names = names[:1]
+	}
+	fds, err := initFds(names)
 	if err != nil {
 		return err
 	}
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
-	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
-	status := os.NewFile(uintptr(fds[2]), "exec.status")
 	ncg, err := strconv.Atoi(os.Getenv(envCgroupFds))
 	if err != nil {
 		return fmt.Errorf("init: bad %s: %w", envCgroupFds, err)
 	}
 	tasks := make([]*os.File, ncg)
 	for i := range tasks {
-		unix.CloseOnExec(fds[2] + 1 + i)
-		tasks[i] = os.NewFile(uintptr(fds[2]+1+i), "cgroup tasks")
+		fd := fds[len(fds)-1] + 1 + i
+		unix.CloseOnExec(fd)
+		tasks[i] = os.NewFile(uintptr(fd), "cgroup tasks")
 	}
 	late := os.Getenv(envJoinLate) != ""
-	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate} {
+	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate, envExec} {
 		os.Unsetenv(e)
 	}
+	if isExec {
+		return execInit(conn, tasks)
+	}
+	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
+	status := os.NewFile(uintptr(fds[2]), "exec.status")
 	if late {
 		if err := conn.Send(syncmsg.JoinCgroup, nil); err != nil {
 			return err
@@ -99,9 +108,9 @@ func Init() error {
 	return err
 }
 
-func initFds() ([3]int, error) {
-	var fds [3]int
-	for i, e := range []string{envInitPipe, envFifoFd, envStatusFd} {
+func initFds(names []string) ([]int, error) {
+	fds := make([]int, len(names))
+	for i, e := range names {
 		fd, err := strconv.Atoi(os.Getenv(e))
 		if err != nil {
 			return fds, fmt.Errorf("init: bad %s: %w", e, err)

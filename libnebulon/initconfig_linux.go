@@ -17,6 +17,9 @@ const (
 	// envJoinLate: the init is not born in its cgroup v2 cgroup; it asks to be moved there
 	// (syncmsg.JoinCgroup) once its Go runtime is up. See lateV2Join.
 	envJoinLate = "_NEBULON_JOIN_LATE"
+	// envExec: the init of an exec'd process: only the sync socket and the cgroup fds follow
+	// the preserved fds, and the namespaces are joined, not made.
+	envExec = "_NEBULON_EXEC"
 )
 
 // initConfig is what the parent sends the init (syncmsg.Config): the spec with every path made

@@ -17,9 +17,17 @@ import (
 type FieldError struct {
 	Field string
 	Msg   string
+	// Source is where the value came from: config.json when empty ("exec" for exec's process).
+	Source string
 }
 
-func (e *FieldError) Error() string { return fmt.Sprintf("config.json: %s: %s", e.Field, e.Msg) }
+func (e *FieldError) Error() string {
+	src := e.Source
+	if src == "" {
+		src = "config.json"
+	}
+	return fmt.Sprintf("%s: %s: %s", src, e.Field, e.Msg)
+}
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}

@@ -38,11 +38,16 @@ func create(ctx *cli.Context) (*libnebulon.Container, error) {
 	if err := checkSystemd(ctx); err != nil {
 		return nil, err
 	}
+	listen, env := socketActivation()
+	if err := checkPreservedFds(listen + ctx.Int("preserve-fds")); err != nil {
+		return nil, err
+	}
 	return libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
 		Bundle:       ctx.String("bundle"),
 		PidFile:      ctx.String("pid-file"),
 		NoPivot:      ctx.Bool("no-pivot"),
 		NoNewKeyring: ctx.Bool("no-new-keyring"),
-		PreserveFds:  ctx.Int("preserve-fds"),
+		PreserveFds:  listen + ctx.Int("preserve-fds"),
+		ExtraEnv:     env,
 	})
 }

@@ -1,4 +1,11 @@
 // Command nebulon is an OCI runtime with runc's command line: engines call it in place of runc.
+//
+// The Go runtime's cgroup-aware GOMAXPROCS (Go 1.25) is off: it opens the process's cgroup CPU
+// files at start-up and keeps them open, which costs every exec of nebulon (two per container
+// start) and puts host files at fd numbers that --preserve-fds must find free.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
@@ -22,6 +29,7 @@ func main() {
 		runInit()
 		return
 	}
+	recordInheritedFds()
 	app := &cli.App{
 		Name:    "nebulon",
 		Usage:   "OCI container runtime",
@@ -46,7 +54,7 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
 			listCommand, specCommand, featuresCommand, pauseCommand, resumeCommand, updateCommand,
-			eventsCommand, psCommand,
+			eventsCommand, psCommand, execCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
@@ -64,6 +72,16 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // as runc does, so a person sees them while an engine reads the log.
 var logToStderr = true
 
+// failWith is an error that exits with a given status instead of 1: exec's own failures exit
+// 255, as runc's do, so they are not taken for the process's exit status.
+type failWith struct {
+	err  error
+	code int
+}
+
+func (f failWith) Error() string { return f.err.Error() }
+func (f failWith) Unwrap() error { return f.err }
+
 func fatal(err error) {
 	var code exitCode
 	if errors.As(err, &code) {
@@ -72,6 +90,10 @@ func fatal(err error) {
 	slog.Error(err.Error())
 	if !logToStderr {
 		fmt.Fprintln(os.Stderr, err)
+	}
+	var fw failWith
+	if errors.As(err, &fw) {
+		os.Exit(fw.code)
 	}
 	os.Exit(1)
 }

@@ -329,3 +329,26 @@ setup_signal_recorder() {
 	run runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -eq 0 ]
 }
+
+@test "socket activation: the LISTEN_FDS fds reach the process from fd 3, told LISTEN_FDS and LISTEN_PID=1" {
+	update_config '.process.args = ["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3; cat <&4"]'
+	echo activated >"$TEST_DIR/listen-data"
+	echo preserved >"$TEST_DIR/preserved-data"
+	# exec keeps the shell's pid, which LISTEN_PID names; fd 4 is passed by --preserve-fds, after
+	# the activation fds, as runc orders them.
+	run bash -c 'exec 3<"$1" 4<"$2"; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$3" --root "$4" run --preserve-fds 1 -b "$5" "$6"' \
+		_ "$TEST_DIR/listen-data" "$TEST_DIR/preserved-data" "$RUNTIME" "$ROOT" "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "1 1" ]
+	[ "${lines[1]}" = activated ]
+	[ "${lines[2]}" = preserved ]
+}
+
+@test "socket activation meant for another process passes nothing on" {
+	update_config '.process.args = ["sh", "-c", "echo [$LISTEN_FDS]; if cat 2>/dev/null <&3; then echo leaked; fi"]'
+	echo data >"$TEST_DIR/listen-data"
+	run bash -c 'exec 3<"$1"; export LISTEN_FDS=1 LISTEN_PID=1; exec "$2" --root "$3" run -b "$4" "$5"' \
+		_ "$TEST_DIR/listen-data" "$RUNTIME" "$ROOT" "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ]
+	[ "$output" = "[]" ]
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+var execCommand = &cli.Command{
+	Name:      "exec",
+	Usage:     "run a new process inside a running container",
+	ArgsUsage: "<container-id> <command> [args...]",
+	Description: `The process joins every namespace and the cgroups of the container, with the container's
+user, capabilities, rlimits and environment unless flags change them; --process gives the
+whole process as a JSON process object of the OCI spec instead. In the foreground exec
+forwards signals and exits with the process's status (128+N when signal N killed it).
+Examples:
+   nebulon exec mycontainer ps
+   nebulon exec -e DEBUG=1 --cwd /tmp -u 1000:1000 mycontainer sh -c 'id; pwd'
+   nebulon exec -d --pid-file /run/p.pid mycontainer sleep 100
+   nebulon exec --process process.json mycontainer`,
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "process", Aliases: []string{"p"}, Usage: "JSON file of the process (the other process flags are then ignored)"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE)"},
+		&cli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "uid[:gid] to run as"},
+		&cli.StringSliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "additional gid"},
+		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability (CAP_NET_ADMIN)"},
+		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs"},
+		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile"},
+		&cli.StringFlag{Name: "process-label", Usage: "SELinux label"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send the pty master to (with --tty)"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
+		&cli.StringFlag{Name: "pid-file", Usage: "file to write the process's pid to"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the process"},
+		&cli.BoolFlag{Name: "ignore-paused", Usage: "exec even if the container is paused"},
+		&cli.StringSliceFlag{Name: "cgroup", Usage: "run in a sub-cgroup of the container: PATH, or CONTROLLER:PATH (v1)"},
+	},
+	Action: func(ctx *cli.Context) error {
+		code, err := execAction(ctx)
+		if err != nil {
+			return failWith{err, 255}
+		}
+		return exitCode(code)
+	},
+}
+
+// execAction runs exec and returns the process's exit status (0 when detached).
+func execAction(ctx *cli.Context) (int, error) {
+	if ctx.NArg() < 1 || (ctx.NArg() < 2 && ctx.String("process") == "") {
+		return 0, fmt.Errorf("exec: needs a container id and a command (or --process); usage: nebulon exec [flags] <container-id> <command> [args...]")
+	}
+	detach := ctx.Bool("detach")
+	var sigs chan os.Signal
+	if !detach {
+		// The process's parent (the nsexec stage) exits at once; as a subreaper we inherit
+		// the process and can wait for it. Signals are caught before it exists.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 0, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+		}
+		sigs = make(chan os.Signal, 64)
+		signal.Notify(sigs)
+	}
+	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+	if err != nil {
+		return 0, err
+	}
+	// The lock is only for reading the state: a process joining a frozen cgroup
+	// (--ignore-paused) waits until resume, which needs the lock.
+	c.Close()
+	proc, err := execProcess(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	listen, env := socketActivation()
+	preserve := listen + ctx.Int("preserve-fds")
+	if err := checkPreservedFds(preserve); err != nil {
+		return 0, err
+	}
+	for _, kv := range env {
+		proc.Env = setEnv(proc.Env, kv)
+	}
+	pid, err := c.Exec(proc, libnebulon.ExecOpts{
+		PreserveFds: preserve, IgnorePaused: ctx.Bool("ignore-paused"),
+		Cgroup: ctx.StringSlice("cgroup"),
+	})
+	if err != nil {
+		return 0, err
+	}
+	if path := ctx.String("pid-file"); path != "" {
+		if err := libnebulon.WritePidFile(path, pid); err != nil {
+			// Nobody would know the pid of what runs: end it, as runc does.
+			unix.Kill(pid, unix.SIGKILL)
+			return 0, err
+		}
+	}
+	if detach {
+		return 0, nil
+	}
+	return forwardAndWait(ctx, pid, sigs), nil
+}
+
+// execProcess is the process to exec: --process, or the container's own process with the
+// command line's args and the flags' changes, as runc builds it.
+func execProcess(ctx *cli.Context, c *libnebulon.Container) (*specs.Process, error) {
+	if path := ctx.String("process"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("exec: --process: %w", err)
+		}
+		p := &specs.Process{}
+		if err := json.Unmarshal(data, p); err != nil {
+			return nil, fmt.Errorf("exec: --process %s: not a JSON process object: %w", path, err)
+		}
+		return p, nil
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	p := *spec.Process
+	p.Args = ctx.Args().Slice()[1:]
+	p.Terminal = ctx.Bool("tty")
+	p.Env = append([]string(nil), p.Env...)
+	for _, kv := range ctx.StringSlice("env") {
+		if !strings.Contains(kv, "=") {
+			return nil, fmt.Errorf("exec: --env %q: want KEY=VALUE", kv)
+		}
+		p.Env = setEnv(p.Env, kv)
+	}
+	if cwd := ctx.String("cwd"); cwd != "" {
+		p.Cwd = cwd
+	}
+	if u := ctx.String("user"); u != "" {
+		uid, gid, hasGid := strings.Cut(u, ":")
+		n, err := strconv.ParseUint(uid, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("exec: --user %q: the uid must be a number", u)
+		}
+		p.User.UID = uint32(n)
+		if hasGid {
+			if n, err = strconv.ParseUint(gid, 10, 32); err != nil {
+				return nil, fmt.Errorf("exec: --user %q: the gid must be a number", u)
+			}
+			p.User.GID = uint32(n)
+		}
+	}
+	if gids := ctx.StringSlice("additional-gids"); len(gids) > 0 {
+		p.User.AdditionalGids = nil
+		for _, g := range gids {
+			n, err := strconv.ParseUint(g, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("exec: --additional-gids %q: not a number", g)
+			}
+			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(n))
+		}
+	}
+	if caps := ctx.StringSlice("cap"); len(caps) > 0 {
+		c := specs.LinuxCapabilities{}
+		if p.Capabilities != nil {
+			c = *p.Capabilities
+		}
+		// Not inheritable (CVE-2022-29162), hence not ambient either, as in runc.
+		c.Bounding = append(append([]string(nil), c.Bounding...), caps...)
+		c.Effective = append(append([]string(nil), c.Effective...), caps...)
+		c.Permitted = append(append([]string(nil), c.Permitted...), caps...)
+		p.Capabilities = &c
+	}
+	if ctx.Bool("no-new-privs") {
+		p.NoNewPrivileges = true
+	}
+	if ctx.IsSet("apparmor") {
+		p.ApparmorProfile = ctx.String("apparmor")
+	}
+	if ctx.IsSet("process-label") {
+		p.SelinuxLabel = ctx.String("process-label")
+	}
+	return &p, nil
+}
+
+// setEnv sets KEY=VALUE in env, replacing an entry for KEY.
+func setEnv(env []string, kv string) []string {
+	key, _, _ := strings.Cut(kv, "=")
+	for i, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
