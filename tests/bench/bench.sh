@@ -10,7 +10,7 @@ readonly here repo
 # scenario_NAME RUNTIME ID, timed as a whole; optional setup_NAME and teardown_NAME (same
 # arguments) run around each sample, untimed. A function that returns non-zero fails the
 # sample; they run with errexit off (sample runs under '||'), so chain their commands with &&.
-readonly scenarios=(run create_start_delete)
+readonly scenarios=(run create_start_delete exec)
 
 usage() {
 	cat <<EOF
@@ -21,6 +21,8 @@ Times nebulon, runc and crun side by side on the same busybox-static bundle runn
   create_start_delete  'create', 'start', then 'delete --force' (kills the container if
                        /bin/true still runs, deletes it either way: no polling, the same
                        three commands for every runtime)
+  exec                 'exec ID /bin/true' into a running container (sleep), as exec probes
+                       do; the container is started before and deleted after, untimed
 Each iteration runs every runtime once, in an order that rotates by one each iteration, after
 one untimed warm-up round. Prints per scenario and runtime the median and p90 latency in ms
 and the ratio of medians to runc's and to crun's. Every runtime runs through the same wrapper,
@@ -68,6 +70,18 @@ scenario_create_start_delete() {
 }
 
 # now sets $now to the monotonic clock in ns, read from the monoclock coprocess (no fork).
+setup_exec() {
+	oci "$1" run --detach --bundle "$sleep_bundle" "$2"
+}
+
+scenario_exec() {
+	oci "$1" exec "$2" /bin/true
+}
+
+teardown_exec() {
+	oci "$1" delete --force "$2"
+}
+
 now() {
 	echo >&"${clock[1]}"
 	read -r now <&"${clock[0]}"
@@ -106,6 +120,10 @@ make_bundle() {
 	jq '.process.args = ["/bin/true"] | .process.terminal = false' "$dir/config.json" >"$dir/config.json.new"
 	mv "$dir/config.json.new" "$dir/config.json"
 	echo "bundle: busybox-static, config from '$gen spec', args [\"/bin/true\"]"
+	# The exec scenario's container: the same root, running sleep.
+	sleep_bundle=$dir-sleep
+	mkdir -p "$sleep_bundle"
+	jq --arg root "$dir/rootfs" '.root.path = $root | .process.args = ["sleep", "1000"]' "$dir/config.json" >"$sleep_bundle/config.json"
 }
 
 # add_runtime NAME PATH registers a runtime, or says why it is skipped.
