@@ -14,8 +14,10 @@ func TestOOMKillAtMemoryMax(t *testing.T) {
 	e := newEnv(t)
 	c := e.newContainer("sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1; echo "dd exit status $?"`)
 	c.set("linux.resources.memory.limit", 16<<20)
-	c.mustStart()
+	// The cgroup is read while the init waits for start: the process may be gone soon after.
+	c.mustCreate()
 	dir := c.cgroupDir()
+	c.e.must("start", c.id)
 	c.waitStatus("stopped", 30*time.Second)
 	if out := c.output(); !strings.Contains(out, "dd exit status 137") {
 		t.Errorf("dd was not killed by SIGKILL (128+9); container output:\n%s", out)
@@ -30,8 +32,10 @@ func TestForkRefusedAtPidsMax(t *testing.T) {
 	e := newEnv(t)
 	c := e.newContainer("sh", "-c", `i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done; echo "forked $i"`)
 	c.set("linux.resources.pids.limit", 10)
-	c.mustStart()
+	// The cgroup is read while the init waits for start: the process may be gone soon after.
+	c.mustCreate()
 	dir := c.cgroupDir()
+	c.e.must("start", c.id)
 	c.waitStatus("stopped", 30*time.Second)
 	if out := c.output(); !strings.Contains(out, "Resource temporarily unavailable") {
 		t.Errorf("no fork failed with EAGAIN under pids.max 10; container output:\n%s", out)
