@@ -551,6 +551,8 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 			if err := conn.Send(syncmsg.HooksDone, nil); err != nil {
 				return err
 			}
+		case syncmsg.Log:
+			logFromInit(payload)
 		case syncmsg.Ready:
 			slog.Debug("init ready", "id", p.c.ID)
 			return nil

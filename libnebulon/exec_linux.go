@@ -209,17 +209,23 @@ func (p *initProcess) startExec() (int, error) {
 
 // waitExec waits for the exec'd process's init to exec (the socket closes) or fail.
 func (p *initProcess) waitExec(conn *syncmsg.Conn) error {
-	t, payload, err := conn.Recv()
-	if errors.Is(err, syncmsg.ErrClosed) {
-		return nil
+	for {
+		t, payload, err := conn.Recv()
+		if errors.Is(err, syncmsg.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch t {
+		case syncmsg.Log:
+			logFromInit(payload)
+		case syncmsg.Error:
+			return errors.New(string(payload))
+		default:
+			return fmt.Errorf("sync: unexpected %s from exec", t)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if t == syncmsg.Error {
-		return errors.New(string(payload))
-	}
-	return fmt.Errorf("sync: unexpected %s from exec", t)
 }
 
 // reap waits for a child (reparented to this subreaper) that was killed.

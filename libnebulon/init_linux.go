@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,7 @@ func Init() error {
 		return err
 	}
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
+	slog.SetDefault(slog.New(&syncLogHandler{conn: conn}))
 	ncg, err := strconv.Atoi(os.Getenv(envCgroupFds))
 	if err != nil {
 		return fmt.Errorf("init: bad %s: %w", envCgroupFds, err)

@@ -19,6 +19,8 @@
 //	any   init -> parent    Error         text                    setup failed; the init exits
 //	any   init -> parent    HookError     text                    a createContainer hook failed: the
 //	                                                              parent runs poststop hooks too
+//	any   init -> parent    Log           JSON level, msg         a line for the runtime's log; the
+//	                                                              parent logs it and waits on
 //
 // Stage0 is the C code in internal/nsexec (it keeps its own copy of these numbers); the init is
 // the Go process that stage0 forks.
@@ -51,12 +53,13 @@ const (
 	HookError   Type = 10
 	PidAck      Type = 11
 	JoinCgroup  Type = 12
+	Log         Type = 13
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
-	HookError: "hook-error", PidAck: "pid-ack", JoinCgroup: "join-cgroup",
+	HookError: "hook-error", PidAck: "pid-ack", JoinCgroup: "join-cgroup", Log: "log",
 }
 
 func (t Type) String() string {

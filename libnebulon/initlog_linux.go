@@ -1,0 +1,65 @@
+package libnebulon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// The init's log lines go to the runtime, over the sync socket (syncmsg.Log), and from there to
+// the runtime's own log (--log, --log-format): the init's stderr is the container's, which engines
+// keep as the container's output, and a runtime warning does not belong there. Once the socket is
+// gone (the init waits for start) a line falls back to stderr.
+
+// initLogLine is a Log message's payload.
+type initLogLine struct {
+	Level slog.Level `json:"level"`
+	Msg   string     `json:"msg"`
+}
+
+// syncLogHandler sends records to the parent. The init logs from its one goroutine.
+type syncLogHandler struct {
+	conn  *syncmsg.Conn
+	attrs []slog.Attr
+}
+
+func (h *syncLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *syncLogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	data, _ := json.Marshal(initLogLine{Level: r.Level, Msg: b.String()})
+	if err := h.conn.Send(syncmsg.Log, data); err != nil {
+		fmt.Fprintf(os.Stderr, "nebulon init: %s: %s\n", r.Level, b.String())
+	}
+	return nil
+}
+
+func (h *syncLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &syncLogHandler{conn: h.conn, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *syncLogHandler) WithGroup(string) slog.Handler { return h }
+
+// logFromInit writes a Log message of the init's to the runtime's log.
+func logFromInit(payload []byte) {
+	var l initLogLine
+	if err := json.Unmarshal(payload, &l); err != nil {
+		slog.Warn("init log line", "raw", string(payload))
+		return
+	}
+	slog.Log(context.Background(), l.Level, "init: "+l.Msg)
+}
