@@ -87,13 +87,12 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	return c.store.saveSpec(spec)
 }
 
-// withDependents is r without devices, where each value that shares a file, or a conversion, with
+// withDependents is r where each value that shares a file, or a conversion, with
 // another carries that other's merged value: cpu quota and period (cpu.max on v2), memory limit
 // and swap (memory.swap.max is swap minus limit on v2; v1 keeps memory <= memory+swap), and
 // checkBeforeUpdate. `update --cpu-period 200000` thus keeps the quota in force.
 func withDependents(r, merged *specs.LinuxResources) *specs.LinuxResources {
 	a := *r
-	a.Devices = nil
 	if r.CPU != nil && (r.CPU.Quota != nil || r.CPU.Period != nil) {
 		cpu := *r.CPU
 		cpu.Quota, cpu.Period = merged.CPU.Quota, merged.CPU.Period

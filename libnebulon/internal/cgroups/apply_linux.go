@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // applied is a write made, with what the file held before it, so a failed update can be undone.
@@ -57,6 +59,21 @@ func applyWrites(ws []write, dirOf func(ctrl string) (string, error), keepOld bo
 		}
 	}
 	return done, nil
+}
+
+// update makes the writes on a live cgroup, after the memory.checkBeforeUpdate check against
+// usageFile, and restores the old values if one fails.
+func update(ws []write, dirOf func(string) (string, error), mem *specs.LinuxMemory, usageFile string) error {
+	if err := checkBeforeUpdate(mem, dirOf, usageFile); err != nil {
+		return err
+	}
+	done, err := applyWrites(ws, dirOf, true)
+	if err != nil {
+		if rerr := rollback(done); rerr != nil {
+			return fmt.Errorf("%w (and the old limits could not all be restored: %v)", err, rerr)
+		}
+	}
+	return err
 }
 
 // rollback restores the old values, last write first: limits that depend on each other (memory

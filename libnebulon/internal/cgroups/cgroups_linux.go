@@ -66,8 +66,9 @@ type Manager interface {
 	// Set applies resource limits to a new cgroup. A limit the host cannot honour is a
 	// *ResourceError naming the field, never ignored.
 	Set(r *specs.LinuxResources) error
-	// Update changes what r sets, and nothing else, on a live container. On failure the values
-	// it had written are restored.
+	// Update changes what r sets, and nothing else, on a live container; device rules are not
+	// changed (r.Devices is ignored, as runc ignores it). On failure the values it had written
+	// are restored.
 	Update(r *specs.LinuxResources) error
 	// Freeze freezes (true) or thaws (false) every process in the cgroup, and returns when done.
 	Freeze(freeze bool) error
@@ -350,15 +351,6 @@ func CheckDeviceRule(r specs.LinuxDeviceCgroup) error {
 	}
 	if strings.Trim(r.Access, "rwm") != "" {
 		return fmt.Errorf("access %q has letters other than r, w and m", r.Access)
-	}
-	return nil
-}
-
-func checkDeviceRules(rules []specs.LinuxDeviceCgroup) error {
-	for i, r := range rules {
-		if err := CheckDeviceRule(r); err != nil {
-			return resErr(fmt.Sprintf("devices[%d]", i), "%v", err)
-		}
 	}
 	return nil
 }

@@ -118,15 +118,7 @@ func v1Writes(r *specs.LinuxResources) ([]write, error) {
 		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
 			add("cpu.realtimeRuntime", "cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
 		}
-		if c.Idle != nil {
-			add("cpu.idle", "cpu", "cpu.idle", itoa(*c.Idle))
-		}
-		if c.Cpus != "" {
-			add("cpu.cpus", "cpuset", "cpuset.cpus", c.Cpus)
-		}
-		if c.Mems != "" {
-			add("cpu.mems", "cpuset", "cpuset.mems", c.Mems)
-		}
+		cpuSameOnBoth(c, add)
 	}
 	if p := r.Pids; p != nil {
 		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
@@ -262,15 +254,7 @@ func v2Writes(r *specs.LinuxResources) ([]write, error) {
 		if (c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0) || (c.RealtimePeriod != nil && *c.RealtimePeriod != 0) {
 			return nil, resErr("cpu.realtimeRuntime", "cgroup v2 has no real-time CPU budget per cgroup")
 		}
-		if c.Idle != nil {
-			add("cpu.idle", "cpu", "cpu.idle", itoa(*c.Idle))
-		}
-		if c.Cpus != "" {
-			add("cpu.cpus", "cpuset", "cpuset.cpus", c.Cpus)
-		}
-		if c.Mems != "" {
-			add("cpu.mems", "cpuset", "cpuset.mems", c.Mems)
-		}
+		cpuSameOnBoth(c, add)
 	}
 	if p := r.Pids; p != nil {
 		add("pids.limit", "pids", "pids.max", pidsMax(p.Limit))
@@ -360,6 +344,20 @@ func checkWeights(b *specs.LinuxBlockIO) error {
 		}
 	}
 	return nil
+}
+
+// cpuSameOnBoth adds the cpu writes whose file and value are the same on v1 and v2: cpu.idle and
+// the cpuset.
+func cpuSameOnBoth(c *specs.LinuxCPU, add func(field, ctrl, file, value string)) {
+	if c.Idle != nil {
+		add("cpu.idle", "cpu", "cpu.idle", itoa(*c.Idle))
+	}
+	if c.Cpus != "" {
+		add("cpu.cpus", "cpuset", "cpuset.cpus", c.Cpus)
+	}
+	if c.Mems != "" {
+		add("cpu.mems", "cpuset", "cpuset.mems", c.Mems)
+	}
 }
 
 type throttle struct {

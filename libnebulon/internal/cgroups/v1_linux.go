@@ -260,23 +260,7 @@ func (m *v1Manager) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if err := checkDeviceRules(r.Devices); err != nil {
-		return err
-	}
-	if err := checkBeforeUpdate(r.Memory, m.dirOf, "memory.usage_in_bytes"); err != nil {
-		return err
-	}
-	ws = m.orderMemory(ws)
-	done, err := applyWrites(ws, m.dirOf, true)
-	if err == nil {
-		err = m.setDevices(r.Devices)
-	}
-	if err != nil {
-		if rerr := rollback(done); rerr != nil {
-			return fmt.Errorf("%w (and the old limits could not all be restored: %v)", err, rerr)
-		}
-	}
-	return err
+	return update(m.orderMemory(ws), m.dirOf, r.Memory, "memory.usage_in_bytes")
 }
 
 // orderMemory writes memory+swap before memory when the new memory limit is above the current
@@ -336,9 +320,6 @@ func setV1Devices(dir string, rules []specs.LinuxDeviceCgroup) error {
 		file := "devices.deny"
 		if r.Allow {
 			file = "devices.allow"
-		}
-		if err := CheckDeviceRule(r); err != nil {
-			return resErr(fmt.Sprintf("devices[%d]", i), "%v", err)
 		}
 		if err := writeFile(dir, file, v1DeviceRule(r)); err != nil {
 			return &ResourceError{Field: fmt.Sprintf("devices[%d]", i), Err: err}

@@ -85,24 +85,7 @@ func (m *v2Manager) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if err := checkDeviceRules(r.Devices); err != nil {
-		return err
-	}
-	dirOf := m.dirOf()
-	if err := checkBeforeUpdate(r.Memory, dirOf, "memory.current"); err != nil {
-		return err
-	}
-	done, err := applyWrites(ws, dirOf, true)
-	if err == nil {
-		// Last: the device program is swapped whole, so nothing before it needs undoing after.
-		err = m.setDevices(r.Devices)
-	}
-	if err != nil {
-		if rerr := rollback(done); rerr != nil {
-			return fmt.Errorf("%w (and the old limits could not all be restored: %v)", err, rerr)
-		}
-	}
-	return err
+	return update(ws, m.dirOf(), r.Memory, "memory.current")
 }
 
 // dirOf checks that the cgroup has each controller written to (its parent's
@@ -133,9 +116,6 @@ func (m *v2Manager) dirOf() func(ctrl string) (string, error) {
 func (m *v2Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
 	if len(rules) == 0 {
 		return nil
-	}
-	if err := checkDeviceRules(rules); err != nil {
-		return err
 	}
 	dir, err := openV2Dir(m.path)
 	if err != nil {
