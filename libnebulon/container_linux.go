@@ -24,7 +24,8 @@ type Container struct {
 	ID    string
 	store *store
 	state *State
-	gone  bool // destroyed by this process: nothing is left to delete
+	gone  bool        // destroyed by this process: nothing is left to delete
+	spec  *specs.Spec // see Spec
 }
 
 // Load opens an existing container and locks it against other commands until Close.
@@ -47,8 +48,17 @@ func (c *Container) Close() { c.store.unlock() }
 // State returns the saved state.
 func (c *Container) State() *State { return c.state }
 
-// Spec returns the spec the container was created from.
-func (c *Container) Spec() (*specs.Spec, error) { return c.store.loadSpec() }
+// Spec returns the spec the container was created from (with updated resources), read once.
+func (c *Container) Spec() (*specs.Spec, error) {
+	if c.spec == nil {
+		spec, err := c.store.loadSpec()
+		if err != nil {
+			return nil, err
+		}
+		c.spec = spec
+	}
+	return c.spec, nil
+}
 
 // Status is the container's status now, read from the kernel: stopped when its init is gone (or
 // its create never finished: the caller holds the lock, so no create is under way), paused while

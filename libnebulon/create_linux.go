@@ -287,10 +287,6 @@ func (p *initProcess) start() error {
 		return err
 	}
 	defer entry.Close()
-	cgFds := entry.Tasks
-	if entry.Memory {
-		cgFds = append(cgFds, entry.MemoryHome)
-	}
 	st := p.c.store
 	fifo, status, err := makeFifos(st)
 	if err != nil {
@@ -298,41 +294,59 @@ func (p *initProcess) start() error {
 	}
 	defer fifo.Close()
 	defer status.Close()
-	parent, child, err := syncmsg.Pair()
+	slog.Debug("starting init", "id", p.c.ID)
+	p.joinLate = lateV2Join(p.spec)
+	conn, pid, err := p.launch(entry, fifo, status)
 	if err != nil {
 		return err
 	}
-	conn := syncmsg.NewConn(parent)
 	defer conn.Close()
+	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
+	p.cgMemory = entry.Memory
+	return p.configure(conn, pid)
+}
 
-	slog.Debug("starting init", "id", p.c.ID)
+// launch starts stage0 with the sync socket, the files given and the cgroup fds, runs the
+// bootstrap (steps 1-5) and reaps stage0. It returns the parent's end of the socket and the
+// pid of the process stage0 forked (a container's init, or an exec'd process's), which is
+// killed if anything failed.
+func (p *initProcess) launch(entry *cgroups.Entry, files ...*os.File) (*syncmsg.Conn, int, error) {
+	parent, child, err := syncmsg.Pair()
+	if err != nil {
+		return nil, 0, err
+	}
+	conn := syncmsg.NewConn(parent)
+	cgFds := entry.Tasks
+	if entry.Memory {
+		cgFds = append(cgFds, entry.MemoryHome)
+	}
 	v2dir := entry.V2Dir
-	if p.joinLate = lateV2Join(p.spec); p.joinLate {
+	if p.joinLate {
 		v2dir = nil
 	}
-	cmd, err := p.spawn(append([]*os.File{child, fifo, status}, cgFds...), len(cgFds), v2dir)
+	cmd, err := p.spawn(append(append([]*os.File{child}, files...), cgFds...), len(cgFds), v2dir)
 	child.Close()
 	if err != nil {
-		return fmt.Errorf("start init: %w", err)
+		conn.Close()
+		return nil, 0, fmt.Errorf("start nsexec stage: %w", err)
 	}
 	pid, err := p.bootstrap(cmd, conn)
 	if err != nil {
 		// Stage0 may be waiting for a message from us: closing the socket ends its recv.
 		conn.Close()
 	}
-	// Stage0 exits after reporting the init's pid, or on its own error; reap it either way.
+	// Stage0 exits after reporting the pid, or on its own error; reap it either way.
 	if werr := cmd.Wait(); err == nil && werr != nil {
+		conn.Close()
 		err = fmt.Errorf("nsexec stage: %w", werr)
 	}
 	if err != nil {
 		if pid > 0 {
 			unix.Kill(pid, unix.SIGKILL)
 		}
-		return err
+		return nil, 0, err
 	}
-	slog.Debug("namespaces ready", "id", p.c.ID, "pid", pid)
-	p.cgMemory = entry.Memory
-	return p.configure(conn, pid)
+	return conn, pid, nil
 }
 
 // prepareCgroups makes the container's cgroups (saving which it made, for delete), applies the

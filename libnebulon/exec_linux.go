@@ -64,7 +64,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
 		}
 		return 0, err
 	}
-	spec, err := c.store.loadSpec()
+	spec, err := c.Spec()
 	if err != nil {
 		return 0, err
 	}
@@ -163,34 +163,11 @@ func (p *initProcess) startExec() (int, error) {
 		return 0, err
 	}
 	defer entry.Close()
-	cgFds := entry.Tasks
-	if entry.Memory {
-		cgFds = append(cgFds, entry.MemoryHome)
-	}
-	parent, child, err := syncmsg.Pair()
+	conn, pid, err := p.launch(entry)
 	if err != nil {
 		return 0, err
 	}
-	conn := syncmsg.NewConn(parent)
 	defer conn.Close()
-	cmd, err := p.spawn(append([]*os.File{child}, cgFds...), len(cgFds), entry.V2Dir)
-	child.Close()
-	if err != nil {
-		return 0, fmt.Errorf("start exec: %w", err)
-	}
-	pid, err := p.bootstrap(cmd, conn)
-	if err != nil {
-		conn.Close()
-	}
-	if werr := cmd.Wait(); err == nil && werr != nil {
-		err = fmt.Errorf("nsexec stage: %w", werr)
-	}
-	if err != nil {
-		if pid > 0 {
-			unix.Kill(pid, unix.SIGKILL)
-		}
-		return 0, err
-	}
 	data, err := json.Marshal(execConfig{Process: p.spec.Process, PreserveFds: p.opts.PreserveFds, CgroupMemory: entry.Memory})
 	if err == nil {
 		err = conn.Send(syncmsg.Config, data)

@@ -65,7 +65,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if c.Status() == specs.StateStopped {
 		return ErrNotRunning
 	}
-	spec, err := c.store.loadSpec()
+	spec, err := c.Spec()
 	if err != nil {
 		return err
 	}
