@@ -146,6 +146,19 @@ func checkArgs(ctx *cli.Context, n int, usage string) error {
 	return nil
 }
 
+// withContainer runs op on the one container the command names, holding its lock.
+func withContainer(ctx *cli.Context, op func(*libnebulon.Container) error) error {
+	if err := checkArgs(ctx, 1, "<container-id>"); err != nil {
+		return err
+	}
+	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return op(c)
+}
+
 func checkSystemd(ctx *cli.Context) error {
 	if !ctx.Bool("systemd-cgroup") {
 		return nil

@@ -13,14 +13,6 @@ var startCommand = &cli.Command{
 	Description: `Example:
    nebulon start mycontainer`,
 	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, "<container-id>"); err != nil {
-			return err
-		}
-		c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return c.Start()
+		return withContainer(ctx, (*libnebulon.Container).Start)
 	},
 }
