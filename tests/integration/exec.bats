@@ -73,17 +73,7 @@ exec_fails() {
 # assert_exec_left_nothing: no process, mount or cgroup appeared since
 # snapshot_host, and a running container still holds only its init.
 assert_exec_left_nothing() {
-	local procs
-	for _ in $(seq 20); do
-		procs="$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))"
-		[ -z "$procs" ] && break
-		sleep 0.1
-	done
-	if [ -n "$procs" ]; then
-		fail "processes left: $(for p in $procs; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done)" || return 1
-	fi
-	[ "$(test_mounts)" = "$SNAP_MOUNTS" ] || { fail "mounts left: $(diff <(echo "$SNAP_MOUNTS") <(test_mounts))"; return 1; }
-	[ "$(test_cgroups)" = "$SNAP_CGROUPS" ] || { fail "cgroups changed: $(test_cgroups)"; return 1; }
+	assert_host_unchanged || return 1
 	# Processes inside the container show their root as "/" from the host,
 	# so test_processes misses them: ps lists them.
 	if [ "$(status_of)" = running ]; then

@@ -261,12 +261,18 @@ snapshot_host() {
 # assert_nothing_left: no state dir entry, no new process, mount or cgroup
 # since snapshot_host. Leaves bats' $output/$stderr alone.
 assert_nothing_left() {
-	local procs listed
+	local listed
 	if [ -d "$ROOT" ] && [ -n "$(ls -A "$ROOT")" ]; then
 		fail "state left under --root: $(ls -A "$ROOT")" || return 1
 	fi
 	listed="$(runtime list -q 2>/dev/null)"
 	[ -z "$listed" ] || { fail "list still shows: $listed"; return 1; }
+	assert_host_unchanged
+}
+
+# assert_host_unchanged: no process, mount or cgroup appeared since snapshot_host.
+assert_host_unchanged() {
+	local procs
 	# A process may still be exiting: give it 2s.
 	for _ in $(seq 20); do
 		procs="$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))"
