@@ -4,7 +4,8 @@
 set -euo pipefail
 
 demo=(busybox-static jq)
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux)
+# procps: `nebulon ps` runs ps(1) on the host.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux procps)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
 
