@@ -121,7 +121,11 @@ func (e *Entry) Close() {
 // own cgroup); an empty cgroupsPath means /<id>.
 func New(cgroupsPath, id string) (Manager, error) {
 	if strings.Contains(cgroupsPath, ":") && !strings.HasPrefix(cgroupsPath, "/") {
-		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver", cgroupsPath)
+		why := "nebulon has no systemd cgroup driver yet"
+		if comm, _ := os.ReadFile("/proc/1/comm"); strings.TrimSpace(string(comm)) != "systemd" {
+			why = "systemd is not running as PID 1 on this host"
+		}
+		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver: %s; give a cgroupfs path such as /mygroup/%s", cgroupsPath, why, id)
 	}
 	rel := cgroupsPath
 	if rel == "" {
