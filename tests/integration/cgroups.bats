@@ -864,3 +864,10 @@ start_three() {
 	wait_for_file "$HOST_DIR/got-a"
 	wait_for_file "$HOST_DIR/got-b"
 }
+
+@test "a systemd slice:prefix:name cgroupsPath fails at create, saying why, when systemd is not PID 1" {
+	[ "$(cat /proc/1/comm)" != systemd ] || skip "systemd is PID 1 on this host"
+	skip_if_runc "1.1.5 takes the path as a cgroupfs path"
+	update_config '.linux.cgroupsPath = "system.slice:nebulon:test"'
+	create_fails "systemd is not running as PID 1"
+}
