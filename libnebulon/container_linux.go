@@ -26,7 +26,13 @@ type Container struct {
 	state *State
 	gone  bool        // destroyed by this process: nothing is left to delete
 	spec  *specs.Spec // see Spec
+	// console is the pty master of a process with a terminal, created in the foreground.
+	console *os.File
 }
+
+// Console returns the pty master of the container's process when Create was told to relay its
+// terminal (CreateOpts.Foreground with process.terminal); the caller owns it. Otherwise nil.
+func (c *Container) Console() *os.File { return c.console }
 
 // Load opens an existing container and locks it against other commands until Close.
 func Load(root, id string) (*Container, error) {

@@ -31,7 +31,14 @@ type CreateOpts struct {
 	// ExtraEnv is added to process.env (socket activation's LISTEN_FDS, LISTEN_PID).
 	ExtraEnv []string
 	// Stdin, Stdout and Stderr become the container process's stdio; nil means the runtime's own.
+	// With process.terminal the process's stdio is its terminal instead.
 	Stdin, Stdout, Stderr *os.File
+	// ConsoleSocket is the path of a unix socket that receives the pty master of a process with
+	// process.terminal (runc's --console-socket). Foreground means the caller relays the
+	// terminal itself: the master comes back from Container.Console. A detached process with a
+	// terminal needs a console socket.
+	ConsoleSocket string
+	Foreground    bool
 }
 
 // LoadBundle reads and validates a bundle's config.json. Paths come back absolute.
@@ -79,6 +86,16 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	sock, keep, err := terminalSocket(spec.Process.Terminal, opts.Foreground, opts.ConsoleSocket)
+	if err != nil {
+		return nil, err
+	}
+	if sock != nil {
+		defer sock.Close()
+	}
+	if keep != nil {
+		defer keep.Close()
+	}
 	boot, err := bootstrapData(spec)
 	if err != nil {
 		return nil, err
@@ -112,9 +129,15 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err := st.save(c.state); err != nil {
 		return nil, err
 	}
-	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts}
+	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts, console: sock}
 	if err := p.start(); err != nil {
 		return nil, err
+	}
+	if keep != nil {
+		// Sent before the init reported ready, and the init has closed its end: no wait.
+		if c.console, err = RecvConsole(keep); err != nil {
+			return nil, err
+		}
 	}
 	c.state.Creating = false
 	if err := st.save(c.state); err != nil {
@@ -259,6 +282,8 @@ type initProcess struct {
 	cgMemory bool
 	joinLate bool // see lateV2Join
 	exec     bool // the stage0 of an exec'd process, not of a container's init (execInit)
+	// console is the socket the init sends its pty master to (process.terminal), or nil.
+	console *os.File
 }
 
 // lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
@@ -319,6 +344,9 @@ func (p *initProcess) launch(entry *cgroups.Entry, files ...*os.File) (*syncmsg.
 	cgFds := entry.Tasks
 	if entry.Memory {
 		cgFds = append(cgFds, entry.MemoryHome)
+	}
+	if p.console != nil {
+		files = append(files, p.console) // last before the cgroup fds: see initCmd
 	}
 	v2dir := entry.V2Dir
 	if p.joinLate {
@@ -420,6 +448,9 @@ func (p *initProcess) initCmd(extra []*os.File, ncg int, v2dir *os.File) *exec.C
 	}
 	if p.joinLate {
 		cmd.Env = append(cmd.Env, envJoinLate+"=1")
+	}
+	if p.console != nil {
+		cmd.Env = append(cmd.Env, envConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
 	}
 	if v2dir != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}

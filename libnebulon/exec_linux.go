@@ -25,6 +25,9 @@ type ExecOpts struct {
 	Cgroup []string
 	// Stdin, Stdout and Stderr become the process's stdio; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
+	// ConsoleSocket and Foreground are CreateOpts's, for a process with a terminal.
+	ConsoleSocket string
+	Foreground    bool
 }
 
 // execConfig is what the parent sends an exec'd process's init (syncmsg.Config).
@@ -44,17 +47,18 @@ var nsFile = map[specs.LinuxNamespaceType]string{
 
 // Exec starts p inside the running container: in each of its namespaces (user and mount
 // included), its cgroups, with p's user, capabilities, rlimits, no_new_privs and environment.
-// It returns the process's pid (in the runtime's pid namespace) once the process has exec'd; an
-// error means it never ran. The caller must be a child subreaper to wait for it: the process is
+// It returns the process's pid (in the runtime's pid namespace) once the process has exec'd, and
+// the pty master of its terminal when the caller relays it (opts.Foreground); an error means it
+// never ran. The caller must be a child subreaper to wait for it: the process is
 // the child of a stage that exits at once. Exec only reads the container's state and may run
 // without its lock (a container that goes away meanwhile makes it fail).
-func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
+func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error) {
 	switch c.Status() {
 	case specs.StateStopped:
-		return 0, errors.New("cannot exec in a stopped container")
+		return 0, nil, errors.New("cannot exec in a stopped container")
 	case StatePaused:
 		if !opts.IgnorePaused {
-			return 0, errors.New("cannot exec in a paused container (use --ignore-paused to override)")
+			return 0, nil, errors.New("cannot exec in a paused container (use --ignore-paused to override)")
 		}
 	}
 	if err := checkExecProcess(p); err != nil {
@@ -62,25 +66,46 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
 		if errors.As(err, &fe) {
 			fe.Source = "exec" // the flags or --process, not the bundle's config.json
 		}
-		return 0, err
+		return 0, nil, err
 	}
 	spec, err := c.Spec()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	boot, err := c.joinData(spec)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	paths, err := subCgroup(c.state.CgroupPaths, opts.Cgroup)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	execSpec := *spec
 	execSpec.Process = p
-	ip := &initProcess{c: c, spec: &execSpec, cg: cgroups.Load(paths), boot: boot, exec: true,
+	sock, keep, err := terminalSocket(p.Terminal, opts.Foreground, opts.ConsoleSocket)
+	if err != nil {
+		return 0, nil, err
+	}
+	if sock != nil {
+		defer sock.Close()
+	}
+	if keep != nil {
+		defer keep.Close()
+	}
+	ip := &initProcess{c: c, spec: &execSpec, cg: cgroups.Load(paths), boot: boot, exec: true, console: sock,
 		opts: CreateOpts{PreserveFds: opts.PreserveFds, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}}
-	return ip.startExec()
+	pid, err := ip.startExec()
+	if err != nil || keep == nil {
+		return pid, nil, err
+	}
+	// Sent before the process exec'd, which closed the init's end of the socket.
+	master, err := RecvConsole(keep)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return 0, nil, err
+	}
+	return pid, master, nil
 }
 
 func checkExecProcess(p *specs.Process) error {
@@ -218,8 +243,8 @@ func reap(pid int) {
 // execInit is the Go half of an exec'd process's init: it joins the container's cgroups (the C
 // stage joined its namespaces), sets up the process as the container's init does, and execs.
 // It returns only on failure, after telling the parent why.
-func execInit(conn *syncmsg.Conn, fds []*os.File) error {
-	path, cfg, err := setupExec(conn, fds)
+func execInit(conn *syncmsg.Conn, fds []*os.File, console *os.File) error {
+	path, cfg, err := setupExec(conn, fds, console)
 	if err != nil {
 		if conn.Send(syncmsg.Error, []byte(err.Error())) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)
@@ -235,7 +260,7 @@ func execInit(conn *syncmsg.Conn, fds []*os.File) error {
 	return err
 }
 
-func setupExec(conn *syncmsg.Conn, fds []*os.File) (string, *execConfig, error) {
+func setupExec(conn *syncmsg.Conn, fds []*os.File, console *os.File) (string, *execConfig, error) {
 	data, err := conn.Expect(syncmsg.Config)
 	if err != nil {
 		return "", nil, err
@@ -254,6 +279,11 @@ func setupExec(conn *syncmsg.Conn, fds []*os.File) (string, *execConfig, error) 
 			memory.Close()
 		}
 	}()
+	if cfg.Process.Terminal {
+		if err := setupConsole(console, cfg.Process, false); err != nil {
+			return "", nil, err
+		}
+	}
 	path, err := setupProcess(cfg.Process, cfg.PreserveFds)
 	if err != nil {
 		return "", nil, err

@@ -50,9 +50,17 @@ func Init() error {
 	if isExec {
 		names = names[:1]
 	}
+	hasConsole := os.Getenv(envConsoleFd) != ""
+	if hasConsole {
+		names = append(names, envConsoleFd)
+	}
 	fds, err := initFds(names)
 	if err != nil {
 		return err
+	}
+	var console *os.File // the console socket (see setupConsole)
+	if hasConsole {
+		console = os.NewFile(uintptr(fds[len(fds)-1]), "console socket")
 	}
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
 	slog.SetDefault(slog.New(&syncLogHandler{conn: conn}))
@@ -67,11 +75,11 @@ func Init() error {
 		tasks[i] = os.NewFile(uintptr(fd), "cgroup tasks")
 	}
 	late := os.Getenv(envJoinLate) != ""
-	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate, envExec} {
+	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate, envExec, envConsoleFd} {
 		os.Unsetenv(e)
 	}
 	if isExec {
-		return execInit(conn, tasks)
+		return execInit(conn, tasks, console)
 	}
 	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
 	status := os.NewFile(uintptr(fds[2]), "exec.status")
@@ -80,7 +88,7 @@ func Init() error {
 			return err
 		}
 	}
-	path, cfg, err := setupContainer(conn, tasks)
+	path, cfg, err := setupContainer(conn, tasks, console)
 	if errors.Is(err, syncmsg.ErrClosed) {
 		// The runtime gave up on this container (and said why); nobody is listening.
 		return fmt.Errorf("%w: %w", ErrReported, err)
@@ -125,7 +133,7 @@ func initFds(names []string) ([]int, error) {
 
 // setupContainer does everything that can fail before the container is "created", so that such
 // failures are create's errors. It returns the resolved program path.
-func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, error) {
+func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *initConfig, error) {
 	data, err := conn.Expect(syncmsg.Config)
 	if err != nil {
 		return "", nil, err
@@ -189,6 +197,13 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File) (string, *initConfig, 
 	}
 	if newNamespace(s.Linux, specs.NetworkNamespace) {
 		if err := loopbackUp(); err != nil {
+			return "", nil, err
+		}
+	}
+	if s.Process.Terminal {
+		// Before finishRootfs: /dev/console is made and mounted on while / is still writable.
+		// Without a mount namespace of its own, the host's /dev/console is left alone.
+		if err := setupConsole(console, s.Process, cfg.MountNS); err != nil {
 			return "", nil, err
 		}
 	}

@@ -7,8 +7,8 @@ import (
 )
 
 // Environment variables that tell `nebulon init` where its fds are. The fds follow the
-// preserved ones: 3+preserveFds is the sync socket, then the exec fifo, the status fifo, and
-// envCgroupFds v1 cgroup `tasks` files (see initConfig.CgroupMemory).
+// preserved ones: 3+preserveFds is the sync socket, then the exec fifo, the status fifo, the
+// console socket if any, and envCgroupFds v1 cgroup `tasks` files (see initConfig.CgroupMemory).
 const (
 	envInitPipe  = "_NEBULON_INITPIPE"
 	envFifoFd    = "_NEBULON_FIFOFD"
@@ -20,6 +20,9 @@ const (
 	// envExec: the init of an exec'd process: only the sync socket and the cgroup fds follow
 	// the preserved fds, and the namespaces are joined, not made.
 	envExec = "_NEBULON_EXEC"
+	// envConsoleFd: the socket to send the pty master to (process.terminal); it is the last fd
+	// before the cgroup fds.
+	envConsoleFd = "_NEBULON_CONSOLEFD"
 )
 
 // initConfig is what the parent sends the init (syncmsg.Config): the spec with every path made

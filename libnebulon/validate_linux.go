@@ -100,10 +100,6 @@ func Validate(s *specs.Spec) error {
 }
 
 func validateProcess(p *specs.Process) error {
-	// The process runs on the runtime's own stdio; a terminal would be silently lost.
-	if p.Terminal {
-		return fieldErr("process.terminal", "true, but this nebulon runs processes on the runtime's stdio; set it to false")
-	}
 	if len(p.Args) == 0 || p.Args[0] == "" {
 		return fieldErr("process.args", "must name the program to run")
 	}

@@ -26,7 +26,6 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 		value  string
 	}{
 		{"no version", func(s *specs.Spec) { s.Version = "" }, "ociVersion", ""},
-		{"terminal", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal", "true"},
 		{"no root", func(s *specs.Spec) { s.Root = nil }, "root.path", ""},
 		{"no args", func(s *specs.Spec) { s.Process.Args = nil }, "process.args", ""},
 		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "process.cwd", `"tmp"`},
