@@ -12,6 +12,7 @@ var createFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root (for roots on an initramfs)"},
 	&cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring"},
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the container"},
+	&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send the pty master to, for a process with process.terminal"},
 }
 
 var createCommand = &cli.Command{
@@ -25,7 +26,7 @@ var createCommand = &cli.Command{
 		if err := checkArgs(ctx, 1, "[flags] <container-id>"); err != nil {
 			return err
 		}
-		c, err := create(ctx)
+		c, err := create(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -34,7 +35,8 @@ var createCommand = &cli.Command{
 	},
 }
 
-func create(ctx *cli.Context) (*libnebulon.Container, error) {
+// create makes the container; in the foreground (run without -d) nebulon relays its terminal.
+func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 	if err := checkSystemd(ctx); err != nil {
 		return nil, err
 	}
@@ -43,11 +45,13 @@ func create(ctx *cli.Context) (*libnebulon.Container, error) {
 		return nil, err
 	}
 	return libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
-		Bundle:       ctx.String("bundle"),
-		PidFile:      ctx.String("pid-file"),
-		NoPivot:      ctx.Bool("no-pivot"),
-		NoNewKeyring: ctx.Bool("no-new-keyring"),
-		PreserveFds:  listen + ctx.Int("preserve-fds"),
-		ExtraEnv:     env,
+		Bundle:        ctx.String("bundle"),
+		PidFile:       ctx.String("pid-file"),
+		NoPivot:       ctx.Bool("no-pivot"),
+		NoNewKeyring:  ctx.Bool("no-new-keyring"),
+		PreserveFds:   listen + ctx.Int("preserve-fds"),
+		ExtraEnv:      env,
+		ConsoleSocket: ctx.String("console-socket"),
+		Foreground:    foreground,
 	})
 }

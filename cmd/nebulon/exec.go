@@ -90,9 +90,9 @@ func execAction(ctx *cli.Context) (int, error) {
 	for _, kv := range env {
 		proc.Env = setEnv(proc.Env, kv)
 	}
-	pid, err := c.Exec(proc, libnebulon.ExecOpts{
+	pid, master, err := c.Exec(proc, libnebulon.ExecOpts{
 		PreserveFds: preserve, IgnorePaused: ctx.Bool("ignore-paused"),
-		Cgroup: ctx.StringSlice("cgroup"),
+		Cgroup: ctx.StringSlice("cgroup"), ConsoleSocket: ctx.String("console-socket"), Foreground: !detach,
 	})
 	if err != nil {
 		return 0, err
@@ -107,7 +107,16 @@ func execAction(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	return forwardAndWait(ctx, pid, sigs), nil
+	var tty *relay
+	if master != nil {
+		if tty, err = startRelay(master); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return 0, err
+		}
+	}
+	code := forwardAndWait(pid, sigs, tty)
+	tty.finish()
+	return code, nil
 }
 
 // execProcess is the process to exec: --process, or the container's own process with the

@@ -39,11 +39,20 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 			sigs = make(chan os.Signal, 64)
 			signal.Notify(sigs)
 		}
-		c, err := create(ctx)
+		c, err := create(ctx, !detach)
 		if err != nil {
 			return err
 		}
+		var tty *relay
+		if master := c.Console(); master != nil {
+			if tty, err = startRelay(master); err != nil {
+				c.Delete(true)
+				c.Close()
+				return err
+			}
+		}
 		if err := c.Start(); err != nil {
+			tty.restore()
 			c.Delete(true)
 			c.Close()
 			return err
@@ -55,14 +64,16 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		pid := c.State().InitPid
 		c.Close()
 		slog.Debug("started", "pid", pid)
-		code := forwardAndWait(ctx, pid, sigs)
+		code := forwardAndWait(pid, sigs, tty)
 		slog.Debug("exited", "code", code)
+		var delErr error
 		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
-			if err := c.Delete(true); err != nil {
-				c.Close()
-				return err
-			}
+			delErr = c.Delete(true)
 			c.Close()
+		}
+		tty.finish()
+		if delErr != nil {
+			return delErr
 		}
 		slog.Debug("deleted")
 		return exitCode(code)
@@ -71,15 +82,20 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 
 // forwardAndWait relays signals to the container's init until it exits, reaping every child that
 // is reparented to us meanwhile, and returns the init's exit code (128+N for signal N).
-func forwardAndWait(ctx *cli.Context, pid int, sigs chan os.Signal) int {
+// SIGWINCH resizes the terminal the runtime relays, if any.
+func forwardAndWait(pid int, sigs chan os.Signal, tty *relay) int {
 	for sig := range sigs {
 		s, ok := sig.(unix.Signal)
 		if !ok {
 			continue
 		}
 		if s != unix.SIGCHLD {
-			if s == unix.SIGURG || s == unix.SIGWINCH {
-				continue // the Go runtime's preemption signal, and terminal size (no terminal here)
+			if s == unix.SIGURG {
+				continue // the Go runtime's preemption signal
+			}
+			if s == unix.SIGWINCH {
+				tty.resize()
+				continue
 			}
 			unix.Kill(pid, s)
 			continue
