@@ -19,6 +19,10 @@ build: bin/nebulon
 bin/nebulon: $(SOURCES)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nebulon
 
+# The console-socket receiver the terminal tests use (tests/recvtty).
+bin/recvtty: $(wildcard tests/recvtty/*.go) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./tests/recvtty
+
 install: build
 	install -D -m 0755 bin/nebulon $(DESTDIR)$(PREFIX)/bin/nebulon
 
@@ -37,7 +41,7 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-integration: build
+integration: build bin/recvtty
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration
 
 conformance: build

@@ -35,11 +35,6 @@ wait_rc() {
 	wait "$1" && RC=0 || RC=$?
 }
 
-# container_pids: the container's host pids (`ps --format json`), sorted.
-container_pids() {
-	runtime ps --format json "$CT" | jq -r '.[]' | sort -n
-}
-
 # wait_for_exec_pid COMM: wait until the container holds a process other
 # than the init whose comm is COMM; sets EXEC_CT_PID (its host pid).
 wait_for_exec_pid() {
@@ -55,30 +50,6 @@ wait_for_exec_pid() {
 		sleep 0.1
 	done
 	fail "no exec'd $1 in the container after 10s (pids: $(container_pids | tr '\n' ' '))"
-}
-
-# exec_fails PATTERN ARGS...: `exec ARGS` fails, its stderr matches the
-# extended regex PATTERN (case-insensitive), and it leaves nothing behind.
-exec_fails() {
-	local pattern="$1"
-	shift
-	snapshot_host
-	run --separate-stderr runtime exec "$@"
-	echo "exec $*: status $status, stdout: $output, stderr: $stderr"
-	[ "$status" -ne 0 ] || fail "exec $* succeeded" || return 1
-	grep -Eiq -- "$pattern" <<<"$stderr" || fail "stderr does not match /$pattern/" || return 1
-	assert_exec_left_nothing
-}
-
-# assert_exec_left_nothing: no process, mount or cgroup appeared since
-# snapshot_host, and a running container still holds only its init.
-assert_exec_left_nothing() {
-	assert_host_unchanged || return 1
-	# Processes inside the container show their root as "/" from the host,
-	# so test_processes misses them: ps lists them.
-	if [ "$(status_of)" = running ]; then
-		[ "$(container_pids)" = "$INIT_PID" ] || fail "container holds $(container_pids | tr '\n' ' '), want only the init $INIT_PID"
-	fi
 }
 
 # cgroup_dirs PID: for each line of /proc/PID/cgroup, "CONTROLLERS DIR"
@@ -111,12 +82,6 @@ ns_links() {
 ensure_cgroupns() {
 	update_config 'if any(.linux.namespaces[]; .type == "cgroup") then .
 		else .linux.namespaces += [{"type": "cgroup"}] end'
-}
-
-add_userns() {
-	update_config '.linux.namespaces += [{"type": "user"}]
-		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-		| .linux.gidMappings = [{"containerID": 0, "hostID": 200000, "size": 65536}]'
 }
 
 # --- namespaces, cgroups, rootfs ---------------------------------------------

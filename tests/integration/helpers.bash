@@ -308,3 +308,41 @@ cap_mask() {
 	done
 	printf '%016x\n' "$mask"
 }
+
+# add_userns: a new user namespace, container root at host uid 100000, gid 200000.
+add_userns() {
+	update_config '.linux.namespaces += [{"type": "user"}]
+		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+		| .linux.gidMappings = [{"containerID": 0, "hostID": 200000, "size": 65536}]'
+}
+
+# --- exec -------------------------------------------------------------------
+
+# container_pids: the container's host pids (`ps --format json`), sorted.
+container_pids() {
+	runtime ps --format json "$CT" | jq -r '.[]' | sort -n
+}
+
+# exec_fails PATTERN ARGS...: `exec ARGS` fails, its stderr matches the
+# extended regex PATTERN (case-insensitive), and it leaves nothing behind.
+exec_fails() {
+	local pattern="$1"
+	shift
+	snapshot_host
+	run --separate-stderr runtime exec "$@"
+	echo "exec $*: status $status, stdout: $output, stderr: $stderr"
+	[ "$status" -ne 0 ] || fail "exec $* succeeded" || return 1
+	grep -Eiq -- "$pattern" <<<"$stderr" || fail "stderr does not match /$pattern/" || return 1
+	assert_exec_left_nothing
+}
+
+# assert_exec_left_nothing: no process, mount or cgroup appeared since
+# snapshot_host, and a running container still holds only its init.
+assert_exec_left_nothing() {
+	assert_host_unchanged || return 1
+	# Processes inside the container show their root as "/" from the host,
+	# so test_processes misses them: ps lists them.
+	if [ "$(status_of)" = running ]; then
+		[ "$(container_pids)" = "$INIT_PID" ] || fail "container holds $(container_pids | tr '\n' ' '), want only the init $INIT_PID"
+	fi
+}
