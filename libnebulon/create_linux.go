@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -352,19 +352,19 @@ func (p *initProcess) launch(entry *cgroups.Entry, files ...*os.File) (*syncmsg.
 	if p.joinLate {
 		v2dir = nil
 	}
-	cmd, err := p.spawn(append(append([]*os.File{child}, files...), cgFds...), len(cgFds), v2dir)
+	s0, err := p.spawn(append(append([]*os.File{child}, files...), cgFds...), len(cgFds), v2dir)
 	child.Close()
 	if err != nil {
 		conn.Close()
 		return nil, 0, fmt.Errorf("start nsexec stage: %w", err)
 	}
-	pid, err := p.bootstrap(cmd, conn)
+	pid, err := p.bootstrap(s0.pid, conn)
 	if err != nil {
 		// Stage0 may be waiting for a message from us: closing the socket ends its recv.
 		conn.Close()
 	}
 	// Stage0 exits after reporting the pid, or on its own error; reap it either way.
-	if werr := cmd.Wait(); err == nil && werr != nil {
+	if werr := s0.wait(); err == nil && werr != nil {
 		conn.Close()
 		err = fmt.Errorf("nsexec stage: %w", werr)
 	}
@@ -398,64 +398,96 @@ func (p *initProcess) prepareCgroups() (*cgroups.Entry, error) {
 	return p.cg.Entry()
 }
 
+// stage0 is the nsexec stage's process. It is started with syscall.StartProcess, not os/exec:
+// the os package's first start of a process probes pidfd support by forking a throwaway child,
+// a cost on every create and exec for a process that is only ever waited for once.
+type stage0 struct{ pid int }
+
+// wait reaps stage0; anything but exit status 0 is an error.
+func (s stage0) wait() error {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(s.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("wait4", err)
+		}
+		break
+	}
+	switch {
+	case ws.Signaled():
+		return fmt.Errorf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	case ws.ExitStatus() != 0:
+		return fmt.Errorf("exit status %d", ws.ExitStatus())
+	}
+	return nil
+}
+
 // spawn starts stage0 in the v2 cgroup (when there is one) with clone3 CLONE_INTO_CGROUP.
 // Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
 // anything, the slower way.
-func (p *initProcess) spawn(extra []*os.File, ncg int, v2dir *os.File) (*exec.Cmd, error) {
-	cmd := p.initCmd(extra, ncg, v2dir)
-	err := cmd.Start()
+func (p *initProcess) spawn(extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
+	s, err := p.startStage0(extra, ncg, v2dir)
 	if !errors.Is(err, unix.ENOSYS) || v2dir == nil {
-		return cmd, err
+		return s, err
 	}
-	cmd = p.initCmd(extra, ncg, nil)
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	if s, err = p.startStage0(extra, ncg, nil); err != nil {
+		return s, err
 	}
-	if err := p.cg.EnterV2(cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
+	if err := p.cg.EnterV2(s.pid); err != nil {
+		unix.Kill(s.pid, unix.SIGKILL)
+		s.wait()
+		return stage0{}, err
 	}
-	return cmd, nil
+	return s, nil
 }
 
-// initCmd is the command that starts stage0: extra are its fds after the preserved ones (the
-// sync socket, the fifos, then ncg v1 cgroup tasks files); v2dir, when not nil, is the cgroup v2
-// directory it is born in.
-func (p *initProcess) initCmd(extra []*os.File, ncg int, v2dir *os.File) *exec.Cmd {
-	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   []string{"nebulon:[0:PARENT]", "init"},
-		Stdin:  orDefault(p.opts.Stdin, os.Stdin),
-		Stdout: orDefault(p.opts.Stdout, os.Stdout),
-		Stderr: orDefault(p.opts.Stderr, os.Stderr),
+// startStage0 starts stage0: extra are its fds after stdio and the preserved ones (the sync
+// socket, the fifos, the console socket, then ncg v1 cgroup tasks files); v2dir, when not nil,
+// is the cgroup v2 directory it is born in.
+func (p *initProcess) startStage0(extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
+	files := []uintptr{
+		orDefault(p.opts.Stdin, os.Stdin).Fd(),
+		orDefault(p.opts.Stdout, os.Stdout).Fd(),
+		orDefault(p.opts.Stderr, os.Stderr).Fd(),
 	}
 	for i := 0; i < p.opts.PreserveFds; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+		files = append(files, uintptr(3+i))
 	}
 	base := 3 + p.opts.PreserveFds
-	cmd.ExtraFiles = append(cmd.ExtraFiles, extra...)
-	cmd.Env = []string{
+	for _, f := range extra {
+		files = append(files, f.Fd())
+	}
+	env := []string{
 		envInitPipe + "=" + strconv.Itoa(base),
 		envCgroupFds + "=" + strconv.Itoa(ncg),
 		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
 		"GOMAXPROCS=1",
 	}
 	if p.exec {
-		cmd.Env = append(cmd.Env, envExec+"=1")
+		env = append(env, envExec+"=1")
 	} else {
-		cmd.Env = append(cmd.Env, envFifoFd+"="+strconv.Itoa(base+1), envStatusFd+"="+strconv.Itoa(base+2))
+		env = append(env, envFifoFd+"="+strconv.Itoa(base+1), envStatusFd+"="+strconv.Itoa(base+2))
 	}
 	if p.joinLate {
-		cmd.Env = append(cmd.Env, envJoinLate+"=1")
+		env = append(env, envJoinLate+"=1")
 	}
 	if p.console != nil {
-		cmd.Env = append(cmd.Env, envConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
+		env = append(env, envConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
 	}
+	sys := &syscall.SysProcAttr{}
 	if v2dir != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(v2dir.Fd())}
+		sys.UseCgroupFD, sys.CgroupFD = true, int(v2dir.Fd())
 	}
-	return cmd
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nebulon:[0:PARENT]", "init"},
+		&syscall.ProcAttr{Env: env, Files: files, Sys: sys})
+	runtime.KeepAlive(extra)
+	if err != nil {
+		return stage0{}, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
+	}
+	return stage0{pid: pid}, nil
 }
 
 func orDefault(f, def *os.File) *os.File {
@@ -484,8 +516,7 @@ func makeFifos(st *store) (fifo, status *os.File, err error) {
 }
 
 // bootstrap runs steps 1-4 of the sync protocol with stage0 and returns the init's pid.
-func (p *initProcess) bootstrap(cmd *exec.Cmd, conn *syncmsg.Conn) (int, error) {
-	stage0 := cmd.Process.Pid
+func (p *initProcess) bootstrap(stage0 int, conn *syncmsg.Conn) (int, error) {
 	if adj := p.spec.Process.OOMScoreAdj; adj != nil {
 		// Inherited by the init; written here, by the parent, because lowering it needs privilege.
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", stage0), []byte(strconv.Itoa(*adj)), 0); err != nil {
