@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -53,14 +52,14 @@ func setUserAndCaps(p *specs.Process) error {
 	for i, g := range u.AdditionalGids {
 		gids[i] = int(g)
 	}
-	// syscall's set*id calls change every thread of the process, as POSIX asks.
-	if err := syscall.Setgroups(gids); err != nil {
+	// Per thread, like capset (see setresuid).
+	if err := setgroups(gids); err != nil {
 		return fmt.Errorf("process.user.additionalGids %v: %w", u.AdditionalGids, os.NewSyscallError("setgroups", err))
 	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+	if err := setresgid(int(u.GID)); err != nil {
 		return fmt.Errorf("process.user.gid %d: %w", u.GID, os.NewSyscallError("setresgid", err))
 	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+	if err := setresuid(int(u.UID)); err != nil {
 		return fmt.Errorf("process.user.uid %d: %w", u.UID, os.NewSyscallError("setresuid", err))
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
