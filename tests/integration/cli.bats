@@ -273,6 +273,63 @@ setup_signal_recorder() {
 	[ "$(cat /proc/$pid/comm)" = sleep ]
 }
 
+# assert_replaced FILE LINK: FILE holds a pid, and is a new inode: LINK, a
+# hard link made to the old FILE, still reads "old". A pid file is written
+# beside and renamed over, so a reader sees the old file or the whole new one.
+assert_replaced() {
+	[[ "$(cat "$1")" =~ ^[1-9][0-9]*$ ]] || fail "$1 holds '$(cat "$1")', not a pid" || return 1
+	[ "$(cat "$2")" = old ] || fail "$1 was rewritten in place" || return 1
+	[ "$(ls -A "$(dirname "$1")" | grep -v -e "^$(basename "$1")\$" -e "^$(basename "$2")\$")" = "" ] ||
+		fail "left beside $1: $(ls -A "$(dirname "$1")")"
+}
+
+@test "--pid-file is replaced atomically by create, run -d and exec -d" {
+	for f in create run exec; do
+		mkdir "$TEST_DIR/$f"
+		echo old >"$TEST_DIR/$f/pid"
+		ln "$TEST_DIR/$f/pid" "$TEST_DIR/$f/link"
+	done
+	set_cmd 'exec sleep 100'
+	runtime create --bundle "$BUNDLE" --pid-file "$TEST_DIR/create/pid" "$CT"
+	assert_replaced "$TEST_DIR/create/pid" "$TEST_DIR/create/link"
+	runtime run -d --bundle "$BUNDLE" --pid-file "$TEST_DIR/run/pid" "$CT-2"
+	assert_replaced "$TEST_DIR/run/pid" "$TEST_DIR/run/link"
+	runtime exec -d --pid-file "$TEST_DIR/exec/pid" "$CT-2" sleep 50
+	assert_replaced "$TEST_DIR/exec/pid" "$TEST_DIR/exec/link"
+	[ "$(cat "/proc/$(cat "$TEST_DIR/exec/pid")/comm")" = sleep ]
+}
+
+@test "a detached container keeps the fifos, pipe and file the caller gave as stdio, after the runtime exits" {
+	mkfifo "$TEST_DIR/in.fifo" "$TEST_DIR/out.fifo"
+	set_cmd 't=$(for fd in 0 1 2; do stat -L -c "%F" /proc/$$/fd/$fd; done); echo "$t" >&2;
+		read -r line; echo "out:$line"; echo "err:$line" >&2'
+	# The shim's side: a reader on the out fifo, then a writer on the in fifo.
+	cat "$TEST_DIR/out.fifo" >"$TEST_DIR/got.out" &
+	BG_PIDS+=($!)
+	exec 7<>"$TEST_DIR/in.fifo"
+	timeout 20 "$RUNTIME" --root "$ROOT" run -d -b "$BUNDLE" "$CT" \
+		<"$TEST_DIR/in.fifo" >"$TEST_DIR/out.fifo" 2>"$TEST_DIR/err.file" 3>&-
+	# The runtime is gone; the container still holds the fifos and the file.
+	[ "$(status_of)" = running ]
+	echo hello >&7
+	exec 7>&-
+	wait_for_status "$CT" stopped
+	cat "$TEST_DIR/err.file"
+	[ "$(cat "$TEST_DIR/err.file")" = "fifo
+fifo
+regular empty file
+err:hello" ]
+	for _ in $(seq 50); do [ -s "$TEST_DIR/got.out" ] && break; sleep 0.1; done
+	[ "$(cat "$TEST_DIR/got.out")" = "out:hello" ]
+
+	# A pipe: the reader sees what the container writes after run -d returned.
+	runtime delete "$CT"
+	set_cmd 'stat -L -c "%F" /proc/self/fd/1; sleep 0.5; echo late'
+	timeout 20 "$RUNTIME" --root "$ROOT" run -d -b "$BUNDLE" "$CT" </dev/null 2>&1 3>&- | cat >"$TEST_DIR/pipe.out"
+	[ "$(cat "$TEST_DIR/pipe.out")" = "fifo
+late" ]
+}
+
 @test "--log with --log-format json writes an error line with level, msg and time" {
 	run --separate-stderr "$RUNTIME" --root "$ROOT" --log "$TEST_DIR/log.json" --log-format json start nosuchcontainer
 	[ "$status" -ne 0 ]
