@@ -481,11 +481,24 @@ func (p *initProcess) startStage0(extra []*os.File, ncg int, v2dir *os.File) (st
 	if v2dir != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, int(v2dir.Fd())
 	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nebulon:[0:PARENT]", "init"},
+	exe, err := readonlyExe()
+	if err != nil {
+		return stage0{}, err
+	}
+	defer exe.Close()
+	// The child execs /proc/self/fd/N after moving the files into place: N must be above every
+	// fd that fork shuffles them through (at most 2*len(files)).
+	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 2*len(files)+1)
+	if err != nil {
+		return stage0{}, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+	}
+	defer unix.Close(fd)
+	path := fmt.Sprintf("/proc/self/fd/%d", fd)
+	pid, err := syscall.ForkExec(path, []string{"nebulon:[0:PARENT]", "init"},
 		&syscall.ProcAttr{Env: env, Files: files, Sys: sys})
 	runtime.KeepAlive(extra)
 	if err != nil {
-		return stage0{}, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
+		return stage0{}, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe (read-only)", Err: err}
 	}
 	return stage0{pid: pid}, nil
 }
