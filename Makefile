@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit integration security conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
@@ -26,16 +26,19 @@ bin/recvtty: $(wildcard tests/recvtty/*.go) go.mod go.sum
 install: build
 	install -D -m 0755 bin/nebulon $(DESTDIR)$(PREFIX)/bin/nebulon
 
-demo: build
+# Packages first: building links libseccomp statically.
+demo:
 	tests/install-deps.sh demo
+	$(MAKE) build
 	tests/demo.sh bin/nebulon
 
 deps:
 	tests/install-deps.sh test
 
-# Everything: unit tests, the integration suite, the OCI conformance suite and the cgroup v2 suite.
+# Everything: unit tests, the integration and security suites, the OCI conformance suite and the
+# cgroup v2 suite.
 test: deps build
-	$(MAKE) unit integration conformance cgroupv2
+	$(MAKE) unit integration security conformance cgroupv2
 
 unit:
 	$(GO) vet ./...
@@ -43,6 +46,10 @@ unit:
 
 integration: build bin/recvtty
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration
+
+# Attacks on the runtime (tests/security): each names the CVE or escape it performs.
+security: build
+	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/security
 
 conformance: build
 	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh $(TESTS)

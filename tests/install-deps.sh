@@ -3,9 +3,10 @@
 # those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|cgroupv2]
 set -euo pipefail
 
-demo=(busybox-static jq)
-# procps: `nebulon ps` runs ps(1) on the host.
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux procps)
+# libseccomp-dev: nebulon links libseccomp statically (linux.seccomp).
+demo=(busybox-static jq libseccomp-dev)
+# procps: `nebulon ps` runs ps(1) on the host; bsdutils: script(1), for the terminal tests.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
 
