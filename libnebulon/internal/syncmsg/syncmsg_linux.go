@@ -21,6 +21,9 @@
 //	                                                              parent runs poststop hooks too
 //	any   init -> parent    Log           JSON level, msg         a line for the runtime's log; the
 //	                                                              parent logs it and waits on
+//	8a    init -> parent    SeccompFd     - (SCM_RIGHTS: one fd)  the seccomp filter is loaded: its
+//	                                                              listener fd, for listenerPath
+//	                                                              (only with SCMP_ACT_NOTIFY rules)
 //
 // Stage0 is the C code in internal/nsexec (it keeps its own copy of these numbers); the init is
 // the Go process that stage0 forks.
@@ -30,7 +33,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -54,12 +56,14 @@ const (
 	PidAck      Type = 11
 	JoinCgroup  Type = 12
 	Log         Type = 13
+	SeccompFd   Type = 14
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
 	HookError: "hook-error", PidAck: "pid-ack", JoinCgroup: "join-cgroup", Log: "log",
+	SeccompFd: "seccomp-fd",
 }
 
 func (t Type) String() string {
@@ -110,27 +114,79 @@ func (c *Conn) Send(t Type, payload []byte) error {
 	return nil
 }
 
-// Recv reads one message, into a buffer of its size (peeked with MSG_TRUNC).
+// SendFd writes one message that carries fd (SCM_RIGHTS).
+func (c *Conn) SendFd(t Type, payload []byte, fd int) error {
+	buf := make([]byte, 4+len(payload))
+	binary.LittleEndian.PutUint32(buf, uint32(t))
+	copy(buf[4:], payload)
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(s uintptr) bool {
+		serr = unix.Sendmsg(int(s), buf, unix.UnixRights(fd), nil, 0)
+		return !errors.Is(serr, unix.EAGAIN)
+	}); err != nil {
+		return fmt.Errorf("send %s: %w", t, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("send %s: %w", t, os.NewSyscallError("sendmsg", serr))
+	}
+	return nil
+}
+
+// Recv reads one message; an fd it carries is closed (see RecvFd).
 func (c *Conn) Recv() (Type, []byte, error) {
+	t, payload, f, err := c.RecvFd()
+	if f != nil {
+		f.Close()
+	}
+	return t, payload, err
+}
+
+// RecvFd reads one message, into a buffer of its size (peeked with MSG_TRUNC), and the fd it
+// carries, if any (nil otherwise).
+func (c *Conn) RecvFd() (Type, []byte, *os.File, error) {
 	size, err := c.peekSize()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if size > maxPacket {
-		return 0, nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
+		return 0, nil, nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
 	}
 	buf := make([]byte, max(size, 4))
-	n, err := c.f.Read(buf)
-	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
-		return 0, nil, ErrClosed
-	}
+	oob := make([]byte, unix.CmsgSpace(4))
+	rc, err := c.f.SyscallConn()
 	if err != nil {
-		return 0, nil, fmt.Errorf("receive from sync socket: %w", err)
+		return 0, nil, nil, err
+	}
+	var n, oobn int
+	var rerr error
+	if err := rc.Read(func(s uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	}); err != nil {
+		return 0, nil, nil, fmt.Errorf("receive from sync socket: %w", err)
+	}
+	if rerr != nil {
+		return 0, nil, nil, fmt.Errorf("receive from sync socket: %w", os.NewSyscallError("recvmsg", rerr))
+	}
+	var f *os.File
+	if oobn > 0 {
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+				f = os.NewFile(uintptr(fds[0]), "fd from sync socket")
+			}
+		}
+	}
+	if n == 0 {
+		return 0, nil, f, ErrClosed
 	}
 	if n < 4 {
-		return 0, nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
+		return 0, nil, f, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
 	}
-	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], nil
+	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], f, nil
 }
 
 func (c *Conn) peekSize() (int, error) {
