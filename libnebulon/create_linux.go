@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -100,6 +101,10 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	filter, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
 	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, fieldErr("linux.cgroupsPath", "%v", err)
@@ -129,7 +134,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err := st.save(c.state); err != nil {
 		return nil, err
 	}
-	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts, console: sock}
+	p := &initProcess{c: c, spec: spec, cg: cg, boot: boot, opts: opts, console: sock, seccomp: filter}
 	if err := p.start(); err != nil {
 		return nil, err
 	}
@@ -284,6 +289,7 @@ type initProcess struct {
 	exec     bool // the stage0 of an exec'd process, not of a container's init (execInit)
 	// console is the socket the init sends its pty master to (process.terminal), or nil.
 	console *os.File
+	seccomp *seccomp.Filter // linux.seccomp, compiled; nil without a filter
 }
 
 // lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
@@ -625,14 +631,23 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		return err
 	}
 	for {
-		t, payload, err := conn.Recv()
+		t, payload, fd, err := conn.RecvFd()
 		if errors.Is(err, syncmsg.ErrClosed) {
+			if p.seccomp != nil {
+				// Once loaded, the filter applies to the init too: a deny of write, capset or
+				// the like ends it before it can say so.
+				return errors.New("container init exited before it was ready, after loading linux.seccomp: does the filter deny a syscall the init makes before exec (write, capset, setresuid, execve)?")
+			}
 			return errors.New("container init exited before it was ready")
 		}
 		if err != nil {
 			return err
 		}
 		switch t {
+		case syncmsg.SeccompFd:
+			if err := p.sendSeccompFd(fd, pid, specs.StateCreating); err != nil {
+				return err
+			}
 		case syncmsg.Hooks:
 			if err := p.runCreateHooks(pid); err != nil {
 				return err
@@ -663,6 +678,7 @@ func (p *initProcess) initConfig(pid int) ([]byte, error) {
 	initSpec := *p.spec
 	linux := *p.spec.Linux
 	linux.Resources = nil
+	linux.Seccomp = nil // compiled: initConfig.Seccomp
 	initSpec.Linux = &linux
 	cfg := &initConfig{
 		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
@@ -671,6 +687,7 @@ func (p *initProcess) initConfig(pid int) ([]byte, error) {
 		CgroupNS: newNamespace(p.spec.Linux, specs.CgroupNamespace), CgroupMemory: p.cgMemory,
 		UserNS:  hasNamespace(p.spec.Linux, specs.UserNamespace),
 		MountNS: hasNamespace(p.spec.Linux, specs.MountNamespace),
+		Seccomp: p.seccomp,
 	}
 	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(p.spec) {
 		var err error

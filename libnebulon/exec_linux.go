@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -36,6 +37,8 @@ type execConfig struct {
 	PreserveFds int            `json:"preserve_fds"`
 	// CgroupMemory: the last two cgroup fds are the memory pair (initConfig.CgroupMemory).
 	CgroupMemory bool `json:"cgroup_memory"`
+	// Seccomp is the container's linux.seccomp, compiled (initConfig.Seccomp).
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // nsFile names each namespace type's file under /proc/<pid>/ns.
@@ -82,6 +85,10 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	}
 	execSpec := *spec
 	execSpec.Process = p
+	filter, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return 0, nil, err
+	}
 	sock, keep, err := terminalSocket(p.Terminal, opts.Foreground, opts.ConsoleSocket)
 	if err != nil {
 		return 0, nil, err
@@ -92,7 +99,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	if keep != nil {
 		defer keep.Close()
 	}
-	ip := &initProcess{c: c, spec: &execSpec, cg: cgroups.Load(paths), boot: boot, exec: true, console: sock,
+	ip := &initProcess{c: c, spec: &execSpec, cg: cgroups.Load(paths), boot: boot, exec: true, console: sock, seccomp: filter,
 		opts: CreateOpts{PreserveFds: opts.PreserveFds, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}}
 	pid, err := ip.startExec()
 	if err != nil || keep == nil {
@@ -193,12 +200,12 @@ func (p *initProcess) startExec() (int, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	data, err := json.Marshal(execConfig{Process: p.spec.Process, PreserveFds: p.opts.PreserveFds, CgroupMemory: entry.Memory})
+	data, err := json.Marshal(execConfig{Process: p.spec.Process, PreserveFds: p.opts.PreserveFds, CgroupMemory: entry.Memory, Seccomp: p.seccomp})
 	if err == nil {
 		err = conn.Send(syncmsg.Config, data)
 	}
 	if err == nil {
-		err = p.waitExec(conn)
+		err = p.waitExec(conn, pid)
 	}
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -210,9 +217,9 @@ func (p *initProcess) startExec() (int, error) {
 }
 
 // waitExec waits for the exec'd process's init to exec (the socket closes) or fail.
-func (p *initProcess) waitExec(conn *syncmsg.Conn) error {
+func (p *initProcess) waitExec(conn *syncmsg.Conn, pid int) error {
 	for {
-		t, payload, err := conn.Recv()
+		t, payload, fd, err := conn.RecvFd()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			return nil
 		}
@@ -220,6 +227,10 @@ func (p *initProcess) waitExec(conn *syncmsg.Conn) error {
 			return err
 		}
 		switch t {
+		case syncmsg.SeccompFd:
+			if err := p.sendSeccompFd(fd, pid, specs.StateRunning); err != nil {
+				return err
+			}
 		case syncmsg.Log:
 			logFromInit(payload)
 		case syncmsg.Error:
@@ -284,7 +295,7 @@ func setupExec(conn *syncmsg.Conn, fds []*os.File, console *os.File) (string, *e
 			return "", nil, err
 		}
 	}
-	path, err := setupProcess(cfg.Process, cfg.PreserveFds)
+	path, err := setupProcess(cfg.Process, cfg.PreserveFds, cfg.Seccomp, conn)
 	if err != nil {
 		return "", nil, err
 	}

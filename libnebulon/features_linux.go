@@ -38,7 +38,7 @@ func Features() *features.Features {
 			Namespaces:   ns,
 			Capabilities: caps,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
-			Seccomp:      &features.Seccomp{Enabled: &no},
+			Seccomp:      seccompFeature(),
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
@@ -46,5 +46,13 @@ func Features() *features.Features {
 				IDMap: &features.IDMap{Enabled: &no},
 			},
 		},
+	}
+}
+
+func seccompFeature() *features.Seccomp {
+	enabled, actions, operators, archs, known, supported := seccompFeatures()
+	return &features.Seccomp{
+		Enabled: &enabled, Actions: actions, Operators: operators, Archs: archs,
+		KnownFlags: known, SupportedFlags: supported,
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	// The init's first stage, in C, runs as a constructor before the Go runtime (see nsexec_linux.c).
 	_ "github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -210,7 +211,7 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	if err := finishRootfs(s); err != nil {
 		return "", nil, err
 	}
-	path, err := setupProcess(s.Process, cfg.PreserveFds)
+	path, err := setupProcess(s.Process, cfg.PreserveFds, cfg.Seccomp, conn)
 	if err != nil {
 		return "", nil, err
 	}
@@ -303,9 +304,15 @@ func setKernelNames(s *specs.Spec) error {
 }
 
 // setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
-// cwd, and finds the program in the container's PATH. It needs the init's locked main thread:
-// credentials, capabilities and no_new_privs are per thread, and that thread execs.
-func setupProcess(p *specs.Process, preserveFds int) (string, error) {
+// cwd, finds the program in the container's PATH, and loads the seccomp filter. It needs the
+// init's locked main thread: credentials, capabilities, no_new_privs and the filter are per
+// thread, and that thread execs.
+//
+// The filter goes on as late as it can: with no_new_privs, last of all; without, loading one
+// needs CAP_SYS_ADMIN, so before the capabilities are dropped. A listener fd (SCMP_ACT_NOTIFY)
+// goes to the parent at once, which passes it on to linux.seccomp.listenerPath: until then a
+// notified syscall of the init's would wait for an agent that does not have the fd.
+func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := unix.Prlimit(0, Rlimits[rl.Type], &lim, nil); err != nil {
@@ -320,8 +327,17 @@ func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 	if _, ok := os.LookupEnv("HOME"); !ok {
 		os.Setenv("HOME", homeOf(int(p.User.UID)))
 	}
+	// Before the filter: close_range is newer than many profiles, which deny it.
+	if err := closeExecFrom(3 + preserveFds); err != nil {
+		return "", err
+	}
 	// Change directory before dropping privileges, and again after if root could not see it.
 	cwdErr := unix.Chdir(p.Cwd)
+	if filter != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(filter, conn); err != nil {
+			return "", err
+		}
+	}
 	if err := setUserAndCaps(p); err != nil {
 		return "", err
 	}
@@ -344,10 +360,25 @@ func setupProcess(p *specs.Process, preserveFds int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("process.args[0]: %w", err)
 	}
-	if err := closeExecFrom(3 + preserveFds); err != nil {
-		return "", err
+	if filter != nil && p.NoNewPrivileges {
+		if err := loadSeccomp(filter, conn); err != nil {
+			return "", err
+		}
 	}
 	return path, nil
+}
+
+// loadSeccomp loads the filter on this thread and sends its listener fd, if any, to the parent.
+func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
+	fd, err := seccomp.Load(filter)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: %w", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	defer unix.Close(fd)
+	return conn.SendFd(syncmsg.SeccompFd, nil, fd)
 }
 
 // closeExecFrom marks every fd from minFd up close-on-exec, so nothing of the runtime's leaks

@@ -4,6 +4,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 )
 
 // Environment variables that tell `nebulon init` where its fds are. The fds follow the
@@ -48,6 +49,9 @@ type initConfig struct {
 	// MountNS is false when the container shares the runtime's mount namespace: then nothing
 	// outside the rootfs is touched and the init chroots instead of pivoting.
 	MountNS bool `json:"mount_ns"`
+	// Seccomp is linux.seccomp compiled by the parent (nil: no filter); Spec carries no
+	// linux.seccomp.
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // needsHookSync reports whether the init must stop before pivot_root for the parent to run

@@ -13,9 +13,6 @@ import (
 // (runtime-spec config.md: what a runtime cannot honour is an error). It is a separate pass from
 // Validate because what is applicable changes as the runtime grows, and some answers depend on
 // the host (SELinux).
-//
-// linux.seccomp is the one exception: the OCI conformance suite and every engine attach a
-// profile to every container, so it is logged as not applied, and `features` says so.
 func checkApplicable(s *specs.Spec) error {
 	p, l := s.Process, s.Linux
 	switch {
@@ -39,9 +36,6 @@ func checkApplicable(s *specs.Spec) error {
 	}
 	if err := checkSELinux(p.SelinuxLabel, l.MountLabel); err != nil {
 		return err
-	}
-	if l.Seccomp != nil {
-		slog.Warn("linux.seccomp is not applied: this build has no seccomp support")
 	}
 	return nil
 }

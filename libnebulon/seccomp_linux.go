@@ -1,0 +1,69 @@
+package libnebulon
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
+)
+
+// compileSeccomp compiles linux.seccomp in the runtime, so that the init only loads it; nil
+// means no filter. Errors name the field.
+func compileSeccomp(s *specs.LinuxSeccomp) (*seccomp.Filter, error) {
+	f, err := seccomp.Compile(s)
+	var se *seccomp.Error
+	if errors.As(err, &se) {
+		return nil, fieldErr("linux.seccomp."+se.Field, "%v", se.Err)
+	}
+	if err != nil {
+		return nil, fieldErr("linux.seccomp", "%v", err)
+	}
+	return f, nil
+}
+
+// sendSeccompFd passes the listener fd of a process's seccomp filter to the agent at
+// linux.seccomp.listenerPath, with the state of the container process (config-linux.md,
+// "The Container Process State"): one sendmsg of the state JSON, the fd in SCM_RIGHTS.
+// pid is the process's, status the container's.
+func (p *initProcess) sendSeccompFd(fd *os.File, pid int, status specs.ContainerState) error {
+	if fd == nil {
+		return errors.New("sync: seccomp-fd message without an fd")
+	}
+	defer fd.Close()
+	s := p.spec.Linux.Seccomp
+	c := p.c
+	state := specs.ContainerProcessState{
+		Version:  specs.Version,
+		Fds:      []string{specs.SeccompFdName},
+		Pid:      pid,
+		Metadata: s.ListenerMetadata,
+		State: specs.State{
+			Version: specs.Version, ID: c.ID, Status: status, Pid: c.state.InitPid,
+			Bundle: c.state.Bundle, Annotations: c.state.Annotations,
+		},
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: s.ListenerPath, Net: "unix"})
+	if err != nil {
+		return fieldErr("linux.seccomp.listenerPath", "%v", err)
+	}
+	defer conn.Close()
+	if _, _, err := conn.WriteMsgUnix(data, unix.UnixRights(int(fd.Fd())), nil); err != nil {
+		return fieldErr("linux.seccomp.listenerPath", "send the seccomp fd to %s: %v", s.ListenerPath, err)
+	}
+	return nil
+}
+
+// seccompFeatures is features.json's linux.seccomp.
+func seccompFeatures() (enabled bool, actions, operators, archs, knownFlags, flags []string) {
+	enabled, actions, operators, archs, flags = seccomp.Features()
+	return enabled, actions, operators, archs, seccomp.KnownFlags(), flags
+}
