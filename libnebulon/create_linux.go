@@ -615,6 +615,9 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	if err := c.store.saveSpec(p.spec); err != nil {
 		return err
 	}
+	if err := c.store.saveSeccomp(p.seccomp); err != nil {
+		return err
+	}
 	data, err := p.initConfig(pid)
 	if err != nil {
 		return err

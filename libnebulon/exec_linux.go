@@ -85,7 +85,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	}
 	execSpec := *spec
 	execSpec.Process = p
-	filter, err := compileSeccomp(spec.Linux.Seccomp)
+	filter, err := c.execSeccomp(spec)
 	if err != nil {
 		return 0, nil, err
 	}
