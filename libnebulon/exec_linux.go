@@ -119,10 +119,7 @@ func checkExecProcess(p *specs.Process) error {
 	if err := validateProcess(p); err != nil {
 		return err
 	}
-	if p.ApparmorProfile != "" {
-		return fieldErr("process.apparmorProfile", "%q: AppArmor profiles are not applied by this build", p.ApparmorProfile)
-	}
-	return checkSELinux(p.SelinuxLabel, "")
+	return checkLSM(p.ApparmorProfile, p.SelinuxLabel, "")
 }
 
 // joinData is the bootstrap for an exec: every namespace of the container, joined through its

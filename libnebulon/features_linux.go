@@ -39,8 +39,8 @@ func Features() *features.Features {
 			Capabilities: caps,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
 			Seccomp:      seccompFeature(),
-			Apparmor:     &features.Apparmor{Enabled: &no},
-			Selinux:      &features.Selinux{Enabled: &no},
+			Apparmor:     &features.Apparmor{Enabled: &yes},
+			Selinux:      &features.Selinux{Enabled: &yes},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &no},

@@ -145,6 +145,9 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	}
 	s := cfg.Spec
 	if !cfg.NoNewKeyring {
+		if err := setKeyLabel(s.Process.SelinuxLabel); err != nil {
+			return "", nil, err
+		}
 		// A session keyring of its own, so the container cannot read the host's keys.
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
 			return "", nil, fmt.Errorf("join session keyring: %w", err)
@@ -333,6 +336,9 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 	}
 	// Change directory before dropping privileges, and again after if root could not see it.
 	cwdErr := unix.Chdir(p.Cwd)
+	if err := applyExecLabels(p); err != nil {
+		return "", err
+	}
 	if filter != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(filter, conn); err != nil {
 			return "", err

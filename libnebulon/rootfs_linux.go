@@ -133,8 +133,14 @@ func (r *rootfs) mount(m specs.Mount) error {
 		return err
 	}
 	defer t.Close()
-	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, opts.Data); err != nil {
+	mountLabel := r.cfg.Spec.Linux.MountLabel
+	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(opts.Data, m.Type, mountLabel)); err != nil {
 		return &os.PathError{Op: "mount " + m.Type, Path: dest, Err: err}
+	}
+	if m.Type == "mqueue" {
+		if err := setFileLabel(t, mountLabel); err != nil {
+			return err
+		}
 	}
 	return r.propagate(dest, opts)
 }

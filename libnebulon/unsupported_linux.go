@@ -2,8 +2,6 @@ package libnebulon
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -16,8 +14,6 @@ import (
 func checkApplicable(s *specs.Spec) error {
 	p, l := s.Process, s.Linux
 	switch {
-	case p.ApparmorProfile != "":
-		return fieldErr("process.apparmorProfile", "%q: AppArmor profiles are not applied by this build", p.ApparmorProfile)
 	case p.Scheduler != nil:
 		return fieldErr("process.scheduler", "scheduling attributes are not applied by this build")
 	case p.IOPriority != nil:
@@ -34,24 +30,8 @@ func checkApplicable(s *specs.Spec) error {
 			return fieldErr(fmt.Sprintf("mounts[%d].uidMappings", i), "id-mapped mounts are not supported by this build")
 		}
 	}
-	if err := checkSELinux(p.SelinuxLabel, l.MountLabel); err != nil {
+	if err := checkLSM(p.ApparmorProfile, p.SelinuxLabel, l.MountLabel); err != nil {
 		return err
 	}
 	return nil
-}
-
-// checkSELinux: labels are a no-op where SELinux is disabled, as in runc; where it is enabled,
-// labels this build cannot apply are an error.
-func checkSELinux(processLabel, mountLabel string) error {
-	if processLabel == "" && mountLabel == "" {
-		return nil
-	}
-	if _, err := os.Stat("/sys/fs/selinux/enforce"); err != nil {
-		slog.Debug("SELinux is disabled: labels are not applied", "process", processLabel, "mount", mountLabel)
-		return nil
-	}
-	if processLabel != "" {
-		return fieldErr("process.selinuxLabel", "%q: SELinux labels are not applied by this build", processLabel)
-	}
-	return fieldErr("linux.mountLabel", "%q: SELinux labels are not applied by this build", mountLabel)
 }
