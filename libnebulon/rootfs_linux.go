@@ -122,6 +122,9 @@ func (r *rootfs) mount(m specs.Mount) error {
 	if !filepath.IsAbs(dest) {
 		dest = "/" + dest
 	}
+	if err := r.checkProcSys(m, filepath.Clean(dest), opts); err != nil {
+		return err
+	}
 	switch {
 	case opts.Bind:
 		return r.bindMount(m.Source, dest, opts)
@@ -145,8 +148,56 @@ func (r *rootfs) mount(m specs.Mount) error {
 	return r.propagate(dest, opts)
 }
 
+// openBindSource opens a bind mount's source. One inside the rootfs is resolved inside it, race
+// free: a symlink the container's image (or a process sharing a volume) put there cannot point
+// it at the host (CVE-2021-30465).
+func (r *rootfs) openBindSource(source string) (*os.File, error) {
+	rel, err := filepath.Rel(r.cfg.Rootfs, filepath.Clean(source))
+	if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return pathrs.OpenatInRoot(r.root, rel)
+	}
+	return os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
+}
+
+// procMountable are the files under /proc a mount may cover: lxcfs's, and the two sysctls
+// engines bind in (runc's list). Anything else there could hide or redirect what the runtime
+// writes to /proc (CVE-2019-16884, CVE-2019-19921).
+var procMountable = map[string]bool{
+	"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
+	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true,
+	"/proc/net/dev": true, "/proc/sys/kernel/ns_last_pid": true, "/proc/sys/crypto/fips_enabled": true,
+}
+
+// checkProcSys refuses a rootfs whose /proc or /sys is a symlink (the proc or sysfs mount would
+// land wherever it points), and a mount on /proc, or under it, that is not procfs or a file of
+// procMountable.
+func (r *rootfs) checkProcSys(m specs.Mount, dest string, opts MountOptions) error {
+	if top := "/" + strings.SplitN(dest[1:], "/", 2)[0]; top == "/proc" || top == "/sys" {
+		var st unix.Stat_t
+		err := unix.Fstatat(int(r.root.Fd()), top[1:], &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return fmt.Errorf("%s in the rootfs is a symlink: refusing to mount there (CVE-2019-19921)", top)
+		}
+	}
+	if dest != "/proc" && !strings.HasPrefix(dest, "/proc/") {
+		return nil
+	}
+	if procMountable[dest] {
+		return nil
+	}
+	isProc := m.Type == "proc"
+	if opts.Bind {
+		var sfs unix.Statfs_t
+		isProc = unix.Statfs(m.Source, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
+	}
+	if !isProc {
+		return fmt.Errorf("%s: only procfs, or a file such as /proc/cpuinfo, may be mounted on /proc (CVE-2019-16884)", dest)
+	}
+	return nil
+}
+
 func (r *rootfs) bindMount(source, dest string, opts MountOptions) error {
-	src, err := os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	src, err := r.openBindSource(source)
 	if err != nil {
 		return fmt.Errorf("open bind source: %w", err)
 	}
@@ -375,15 +426,26 @@ func (r *rootfs) enterRoot() error {
 
 // finish applies what needs the container's own root: masked and read-only paths, and a
 // read-only root last of all.
+//
+// After pivot_root /proc is the container's, whatever its config mounted there, so nothing here
+// names a file by /proc/self/fd/N: every mount is made on an fd with the mount API (open_tree,
+// fsmount, move_mount, mount_setattr), and the source of a mask is checked to be what it claims.
 func finishRootfs(s *specs.Spec) error {
 	for _, p := range s.Linux.ReadonlyPaths {
 		if err := readonlyPath(p); err != nil {
 			return fmt.Errorf("linux.readonlyPaths %s: %w", p, err)
 		}
 	}
-	for _, p := range s.Linux.MaskedPaths {
-		if err := maskPath(p); err != nil {
-			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
+	if len(s.Linux.MaskedPaths) > 0 {
+		null, err := openDevNull()
+		if err != nil {
+			return fmt.Errorf("linux.maskedPaths: %w", err)
+		}
+		defer null.Close()
+		for _, p := range s.Linux.MaskedPaths {
+			if err := maskPath(p, null); err != nil {
+				return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
+			}
 		}
 	}
 	if s.Root.Readonly {
@@ -392,8 +454,9 @@ func finishRootfs(s *specs.Spec) error {
 			return err
 		}
 		defer f.Close()
-		if err := remountFd(f, "/", unix.MS_RDONLY, 0); err != nil {
-			return fmt.Errorf("root.readonly: %w", err)
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(int(f.Fd()), "", unix.AT_EMPTY_PATH, attr); err != nil {
+			return fmt.Errorf("root.readonly: %w", os.NewSyscallError("mount_setattr /", err))
 		}
 	}
 	return nil
@@ -409,25 +472,50 @@ func openIfExists(p string) (*os.File, error) {
 	return f, err
 }
 
+// readonlyPath mounts a read-only copy of p (and of the mounts below it) over p: the copy is made
+// read-only while still detached, so no writable moment is visible.
 func readonlyPath(p string) error {
 	f, err := openIfExists(p)
 	if f == nil || err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := unix.Mount(procFd(f), procFd(f), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return &os.PathError{Op: "bind", Path: p, Err: err}
-	}
-	g, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	tree, err := unix.OpenTree(int(f.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
 	if err != nil {
-		return err
+		return os.NewSyscallError("open_tree", err)
 	}
-	defer g.Close()
-	return remountFd(g, p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+	defer unix.Close(tree)
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		return os.NewSyscallError("mount_setattr", err)
+	}
+	return attachMount(tree, f)
 }
 
-// maskPath hides a path: /dev/null over a file, an empty read-only tmpfs over a directory.
-func maskPath(p string) error {
+// openDevNull opens the container's /dev/null, checking that it is the null device: a
+// container whose /dev/null is a symlink or another file would have its masked paths covered
+// by that file instead, such as a writable host /proc file (CVE-2025-31133).
+func openDevNull() (*os.File, error) {
+	f, err := os.OpenFile("/dev/null", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "stat", Path: "/dev/null", Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		f.Close()
+		return nil, fmt.Errorf("/dev/null in the container is not the null device (mode %#o, device %d:%d): refusing to mask with it",
+			st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	return f, nil
+}
+
+// maskPath hides a path: the null device over a file, an empty read-only tmpfs over a
+// directory.
+func maskPath(p string, null *os.File) error {
 	f, err := openIfExists(p)
 	if f == nil || err != nil {
 		return err
@@ -437,13 +525,41 @@ func maskPath(p string) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return &os.PathError{Op: "stat", Path: p, Err: err}
 	}
+	var tree int
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		err = unix.Mount("tmpfs", procFd(f), "tmpfs", unix.MS_RDONLY, "size=0")
+		tree, err = emptyTmpfs()
 	} else {
-		err = unix.Mount("/dev/null", procFd(f), "", unix.MS_BIND, "")
+		tree, err = unix.OpenTree(int(null.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+		err = os.NewSyscallError("open_tree /dev/null", err)
 	}
 	if err != nil {
-		return &os.PathError{Op: "mask", Path: p, Err: err}
+		return err
+	}
+	defer unix.Close(tree)
+	return attachMount(tree, f)
+}
+
+// emptyTmpfs makes a detached, read-only, empty tmpfs.
+func emptyTmpfs() (int, error) {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, os.NewSyscallError("fsopen tmpfs", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, os.NewSyscallError("fsconfig tmpfs", err)
+	}
+	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, os.NewSyscallError("fsmount tmpfs", err)
+	}
+	return m, nil
+}
+
+// attachMount puts the detached mount tree on the file or directory target refers to.
+func attachMount(tree int, target *os.File) error {
+	if err := unix.MoveMount(tree, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return os.NewSyscallError("move_mount", err)
 	}
 	return nil
 }
