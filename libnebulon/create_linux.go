@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -538,7 +540,7 @@ func makeFifos(st *store) (fifo, status *os.File, err error) {
 func (p *initProcess) bootstrap(stage0 int, conn *syncmsg.Conn) (int, error) {
 	if adj := p.spec.Process.OOMScoreAdj; adj != nil {
 		// Inherited by the init; written here, by the parent, because lowering it needs privilege.
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", stage0), []byte(strconv.Itoa(*adj)), 0); err != nil {
+		if err := writeOOMScoreAdj(stage0, *adj); err != nil {
 			return 0, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
 		}
 	}
@@ -731,4 +733,25 @@ func hasCgroupMount(s *specs.Spec) bool {
 		}
 	}
 	return false
+}
+
+// writeOOMScoreAdj writes /proc/<pid>/oom_score_adj through a verified procfs handle.
+func writeOOMScoreAdj(pid, adj int) error {
+	proc, err := procfs.OpenProcRoot()
+	if err != nil {
+		return err
+	}
+	defer proc.Close()
+	h, err := proc.OpenPid(pid, "oom_score_adj")
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(strconv.Itoa(adj))
+	return err
 }

@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -297,13 +298,37 @@ func setKernelNames(s *specs.Spec) error {
 			return fmt.Errorf("domainname %q: %w", s.Domainname, os.NewSyscallError("setdomainname", err))
 		}
 	}
+	if len(s.Linux.Sysctl) == 0 {
+		return nil
+	}
+	// A procfs of our own, checked: the container's /proc is whatever its config mounted, and a
+	// mount over /proc/sys/... would take the write elsewhere (CVE-2025-52881).
+	proc, err := procfs.OpenProcRoot()
+	if err != nil {
+		return fmt.Errorf("linux.sysctl: open procfs: %w", err)
+	}
+	defer proc.Close()
 	for key, val := range s.Linux.Sysctl {
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-		if err := os.WriteFile(p, []byte(val), 0); err != nil {
+		if err := writeSysctl(proc, key, val); err != nil {
 			return fmt.Errorf("linux.sysctl %s=%s: %w", key, val, err)
 		}
 	}
 	return nil
+}
+
+func writeSysctl(proc *procfs.Handle, key, val string) error {
+	h, err := proc.OpenRoot("sys/" + strings.ReplaceAll(key, ".", "/"))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(val)
+	return err
 }
 
 // setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
@@ -351,6 +376,11 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return "", fmt.Errorf("process.cwd %s: %w", p.Cwd, &os.PathError{Op: "chdir", Path: p.Cwd, Err: err})
 		}
+	}
+	// A cwd such as /proc/self/fd/N reaches whatever that fd is, outside the root too; getcwd
+	// then has no path for it (x/sys's Getwd returns ENOENT for the kernel's "(unreachable)").
+	if _, err := unix.Getwd(); err != nil {
+		return "", fmt.Errorf("process.cwd %s: not a directory inside the container (CVE-2024-21626): %w", p.Cwd, err)
 	}
 	umask := 0o022 // runc's default, not whatever the caller of the runtime had
 	if p.User.Umask != nil {
