@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,9 +56,9 @@ func LoadBundle(bundle string) (string, *specs.Spec, error) {
 	} else if !fi.IsDir() {
 		return "", nil, fmt.Errorf("bundle %s: not a directory", abs)
 	}
-	data, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	data, err := readConfig(filepath.Join(abs, "config.json"))
 	if err != nil {
-		return "", nil, fmt.Errorf("bundle: %w", err)
+		return "", nil, err
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
@@ -67,6 +68,24 @@ func LoadBundle(bundle string) (string, *specs.Spec, error) {
 		return "", nil, err
 	}
 	return abs, &s, nil
+}
+
+// readConfig reads a bundle's config.json, which must be a file of the bundle's own: a symlink
+// could make the runtime read (and echo in its errors) any file of the host.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("bundle: %s is a symlink: a bundle's config must be its own file", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return data, nil
 }
 
 // Create makes a container from a bundle and leaves it "created", locked until Close: namespaces
