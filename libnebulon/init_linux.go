@@ -360,7 +360,13 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 		return "", err
 	}
 	// Change directory before dropping privileges, and again after if root could not see it.
+	// Checked at once, before a seccomp filter may deny getcwd.
 	cwdErr := unix.Chdir(p.Cwd)
+	if cwdErr == nil {
+		if err := checkCwd(p.Cwd); err != nil {
+			return "", err
+		}
+	}
 	if err := applyExecLabels(p); err != nil {
 		return "", err
 	}
@@ -376,11 +382,9 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return "", fmt.Errorf("process.cwd %s: %w", p.Cwd, &os.PathError{Op: "chdir", Path: p.Cwd, Err: err})
 		}
-	}
-	// A cwd such as /proc/self/fd/N reaches whatever that fd is, outside the root too; getcwd
-	// then has no path for it (x/sys's Getwd returns ENOENT for the kernel's "(unreachable)").
-	if _, err := unix.Getwd(); err != nil {
-		return "", fmt.Errorf("process.cwd %s: not a directory inside the container (CVE-2024-21626): %w", p.Cwd, err)
+		if err := checkCwd(p.Cwd); err != nil {
+			return "", err
+		}
 	}
 	umask := 0o022 // runc's default, not whatever the caller of the runtime had
 	if p.User.Umask != nil {
@@ -415,6 +419,17 @@ func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
 	}
 	defer unix.Close(fd)
 	return conn.SendFd(syncmsg.SeccompFd, nil, fd)
+}
+
+// checkCwd refuses a working directory outside the root. A cwd such as /proc/self/fd/N reaches
+// whatever that fd is, outside the root too (CVE-2024-21626); getcwd has no path for it, and
+// x/sys's Getwd returns ENOENT for the kernel's "(unreachable)". Other errors (a filter that
+// denies getcwd) say nothing about where the cwd is.
+func checkCwd(cwd string) error {
+	if _, err := unix.Getwd(); errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("process.cwd %s: not a directory inside the container (CVE-2024-21626)", cwd)
+	}
+	return nil
 }
 
 // closeExecFrom marks every fd from minFd up close-on-exec, so nothing of the runtime's leaks

@@ -136,6 +136,13 @@ deny_mkdir() {
 	[[ "$output" == *"NoNewPrivs:"*"1"*"Seccomp:"*"2"* ]]
 }
 
+@test "seccomp: a filter that denies getcwd, as the conformance suite's does, still lets the container start" {
+	seccomp '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}'
+	ct_run 'echo started; cat /proc/self/status | grep ^Seccomp:'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *started*"Seccomp:"*"2"* ]]
+}
+
 @test "seccomp: without noNewPrivileges the filter is loaded while privileged and no_new_privs stays off" {
 	update_config '.process.noNewPrivileges = false'
 	deny_mkdir SCMP_ACT_ERRNO
