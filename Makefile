@@ -23,6 +23,11 @@ bin/nebulon: $(SOURCES)
 bin/recvtty: $(wildcard tests/recvtty/*.go) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./tests/recvtty
 
+# The seccomp notification agent the seccomp tests use (tests/seccompagent); libseccomp names
+# the syscalls it logs, hence cgo.
+bin/seccompagent: $(wildcard tests/seccompagent/*.go) go.mod go.sum
+	CGO_ENABLED=1 $(GO) build -trimpath -o $@ ./tests/seccompagent
+
 install: build
 	install -D -m 0755 bin/nebulon $(DESTDIR)$(PREFIX)/bin/nebulon
 
@@ -44,7 +49,7 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-integration: build bin/recvtty
+integration: build bin/recvtty bin/seccompagent
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration
 
 # Attacks on the runtime (tests/security): each names the CVE or escape it performs.

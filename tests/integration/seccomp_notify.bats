@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# linux.seccomp user notification: the listener fd of every process that
+# loads the filter reaches listenerPath with the container process state
+# (config-linux.md), and the agent there answers the notified syscalls.
+
+load helpers
+
+AGENT="${SECCOMPAGENT:-$REPO_ROOT/bin/seccompagent}"
+
+setup() {
+	setup_bundle
+	[ -x "$AGENT" ] || skip "$AGENT not built (make bin/seccompagent)"
+	update_config '.root.readonly = false | .annotations = {"org.example.key": "value"}'
+	AGENT_DIR="$TEST_DIR/agent"
+	mkdir -p "$AGENT_DIR"
+	SOCK="$TEST_DIR/agent.sock"
+	update_config '.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+		"listenerPath": $sock, "listenerMetadata": "nebulon-test-metadata",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}' --arg sock "$SOCK"
+}
+
+# agent_bg FLAGS...: the agent, listening on $SOCK, writing to $AGENT_DIR.
+agent_bg() {
+	"$AGENT" --state-dir "$AGENT_DIR" --ready-file "$TEST_DIR/agent.ready" "$@" "$SOCK" \
+		>"$TEST_DIR/agent.out" 2>"$TEST_DIR/agent.err" </dev/null 3>&- &
+	BG_PIDS+=($!)
+	wait_for_file "$TEST_DIR/agent.ready"
+}
+
+@test "seccomp notify: the init's listener fd reaches listenerPath with the container process state" {
+	agent_bg --errno mkdirat=ENOSPC --errno mkdir=ENOSPC
+	set_cmd 'mkdir /a; echo "rc=$?"'
+	runtime create -b "$BUNDLE" "$CT"
+	local st pid
+	wait_for_file "$AGENT_DIR/state-1.json"
+	st="$(cat "$AGENT_DIR/state-1.json")"
+	echo "$st"
+	pid="$(state_of | jq -r .pid)"
+	[ "$(jq -r '.fds | join(",")' <<<"$st")" = seccompFd ]
+	[ "$(cat "$AGENT_DIR/fds-1")" = 1 ]
+	[ "$(jq -r .metadata <<<"$st")" = nebulon-test-metadata ]
+	[ "$(jq -r .pid <<<"$st")" = "$pid" ]
+	[ "$(jq -r .state.id <<<"$st")" = "$CT" ]
+	[ "$(jq -r .state.status <<<"$st")" = creating ]
+	[ "$(jq -r .state.pid <<<"$st")" = "$pid" ]
+	[ "$(jq -r .state.bundle <<<"$st")" = "$BUNDLE" ]
+	[ "$(jq -r '.state.annotations["org.example.key"]' <<<"$st")" = value ]
+	[ -n "$(jq -r .ociVersion <<<"$st")" ]
+
+	run runtime start "$CT"
+	wait_for_status "$CT" stopped
+	# The agent answered the container's mkdir (a child of its sh): ENOSPC, and no directory.
+	echo "agent log: $(cat "$AGENT_DIR/log")"
+	grep -Eq "^mkdir(at)? [0-9]+$" "$AGENT_DIR/log"
+	[ ! -d "$BUNDLE/rootfs/a" ]
+}
+
+@test "seccomp notify: the agent's answers reach the process: an errno, a success that did nothing, the real call" {
+	agent_bg --errno mkdir=EROFS --errno mkdirat=EROFS
+	ct_run 'mkdir /a 2>&1; echo "rc=$?"'
+	[[ "$output" == *"Read-only file system"*"rc=1"* ]]
+	[ ! -d "$BUNDLE/rootfs/a" ]
+	kill "${BG_PIDS[-1]}"
+	wait "${BG_PIDS[-1]}" || true
+
+	# No answer configured: the call "succeeds" without running.
+	rm -f "$TEST_DIR/agent.ready" "$AGENT_DIR"/*
+	agent_bg
+	ct_run 'mkdir /a && echo "rc=$?"; ls -d /a 2>&1'
+	[[ "$output" == *"rc=0"*"No such file or directory"* ]]
+	kill "${BG_PIDS[-1]}"
+	wait "${BG_PIDS[-1]}" || true
+
+	# --allow: the kernel runs it.
+	rm -f "$TEST_DIR/agent.ready" "$AGENT_DIR"/*
+	agent_bg --allow mkdir --allow mkdirat
+	ct_run 'mkdir /a && ls -d /a'
+	[ "$output" = /a ]
+	[ -d "$BUNDLE/rootfs/a" ]
+}
+
+@test "seccomp notify: an exec'd process's listener fd reaches the agent too, with status running" {
+	agent_bg --errno mkdirat=EDQUOT --errno mkdir=EDQUOT
+	use_host_dir
+	set_cmd 'touch /host/ready; exec sleep 1000'
+	run_detached
+	wait_for_file "$HOST_DIR/ready"
+	wait_for_file "$AGENT_DIR/state-1.json"
+	run runtime exec "$CT" sh -c 'mkdir /b 2>&1; echo "rc=$?"'
+	echo "$output"
+	[[ "$output" == *"Disk quota exceeded"*"rc=1"* ]]
+	wait_for_file "$AGENT_DIR/state-2.json"
+	local st
+	st="$(cat "$AGENT_DIR/state-2.json")"
+	[ "$(jq -r .state.status <<<"$st")" = running ]
+	[ "$(jq -r .state.pid <<<"$st")" = "$(state_of | jq -r .pid)" ]
+	[ "$(jq -r .pid <<<"$st")" != "$(state_of | jq -r .pid)" ]
+	[ ! -d "$BUNDLE/rootfs/b" ]
+}
+
+@test "seccomp notify: a listenerPath nobody listens on fails create, naming it, and leaves nothing" {
+	snapshot_host
+	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	if ! is_runc; then
+		[[ "$stderr" == *"linux.seccomp.listenerPath"*"$SOCK"* ]]
+	fi
+	assert_nothing_left
+}
