@@ -30,14 +30,15 @@ tree_of() {
 
 @test "a hook path that is not absolute, or names nothing, fails create, naming the field, and leaves nothing" {
 	skip_if_runc "1.1.5 accepts a relative hook path"
-	update_config '.hooks.prestart = [{"path": "../../../bin/sh", "args": ["sh", "-c", "touch /tmp/hooked"]}]'
+	update_config '.hooks.prestart = [{"path": "../../../bin/sh", "args": ["sh", "-c", ("touch " + $f)]}]' \
+		--arg f "$TEST_DIR/hooked"
 	snapshot_host
 	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
 	echo "$stderr"
 	[ "$status" -ne 0 ]
 	is_runc || [[ "$stderr" == *'hooks.prestart[0].path: '*'../../../bin/sh'*' is not an absolute path'* ]]
 	assert_nothing_left
-	[ ! -e /tmp/hooked ]
+	[ ! -e "$TEST_DIR/hooked" ]
 
 	update_config '.hooks.prestart[0].path = $p' --arg p "$TEST_DIR/no-such-hook"
 	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
