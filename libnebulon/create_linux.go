@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -73,7 +72,8 @@ func LoadBundle(bundle string) (string, *specs.Spec, error) {
 // readConfig reads a bundle's config.json, which must be a file of the bundle's own: a symlink
 // could make the runtime read (and echo in its errors) any file of the host.
 func readConfig(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a fifo there must not hang the runtime.
+	f, err := os.OpenFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("bundle: %s is a symlink: a bundle's config must be its own file", path)
 	}
@@ -81,6 +81,9 @@ func readConfig(path string) ([]byte, error) {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("bundle: %s is not a regular file", path)
+	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
@@ -456,11 +459,16 @@ func (s stage0) wait() error {
 // Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
 // anything, the slower way.
 func (p *initProcess) spawn(extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
-	s, err := p.startStage0(extra, ncg, v2dir)
+	exe, err := readonlyExe()
+	if err != nil {
+		return stage0{}, err
+	}
+	defer exe.Close()
+	s, err := p.startStage0(exe, extra, ncg, v2dir)
 	if !errors.Is(err, unix.ENOSYS) || v2dir == nil {
 		return s, err
 	}
-	if s, err = p.startStage0(extra, ncg, nil); err != nil {
+	if s, err = p.startStage0(exe, extra, ncg, nil); err != nil {
 		return s, err
 	}
 	if err := p.cg.EnterV2(s.pid); err != nil {
@@ -471,10 +479,10 @@ func (p *initProcess) spawn(extra []*os.File, ncg int, v2dir *os.File) (stage0, 
 	return s, nil
 }
 
-// startStage0 starts stage0: extra are its fds after stdio and the preserved ones (the sync
-// socket, the fifos, the console socket, then ncg v1 cgroup tasks files); v2dir, when not nil,
-// is the cgroup v2 directory it is born in.
-func (p *initProcess) startStage0(extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
+// startStage0 starts stage0 from exe (readonlyExe): extra are its fds after stdio and the
+// preserved ones (the sync socket, the fifos, the console socket, then ncg v1 cgroup tasks
+// files); v2dir, when not nil, is the cgroup v2 directory it is born in.
+func (p *initProcess) startStage0(exe *os.File, extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
 	files := []uintptr{
 		orDefault(p.opts.Stdin, os.Stdin).Fd(),
 		orDefault(p.opts.Stdout, os.Stdout).Fd(),
@@ -508,14 +516,14 @@ func (p *initProcess) startStage0(extra []*os.File, ncg int, v2dir *os.File) (st
 	if v2dir != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, int(v2dir.Fd())
 	}
-	exe, err := readonlyExe()
-	if err != nil {
-		return stage0{}, err
-	}
-	defer exe.Close()
 	// The child execs /proc/self/fd/N after moving the files into place: N must be above every
-	// fd that fork shuffles them through (at most 2*len(files)).
-	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 2*len(files)+1)
+	// fd that fork shuffles them through, which start above both len(files) and the largest of
+	// them (syscall's forkAndExecInChild).
+	top := len(files)
+	for _, f := range files {
+		top = max(top, int(f))
+	}
+	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, top+len(files)+2)
 	if err != nil {
 		return stage0{}, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
 	}
@@ -655,7 +663,7 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		return err
 	}
 	for {
-		t, payload, fd, err := conn.RecvFd()
+		t, payload, err := conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			if p.seccomp != nil {
 				// Once loaded, the filter applies to the init too: a deny of write, capset or
@@ -669,7 +677,7 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		}
 		switch t {
 		case syncmsg.SeccompFd:
-			if err := p.sendSeccompFd(fd, pid, specs.StateCreating); err != nil {
+			if err := p.passSeccompFd(conn, payload, pid, specs.StateCreating); err != nil {
 				return err
 			}
 		case syncmsg.Hooks:
@@ -766,11 +774,5 @@ func writeOOMScoreAdj(pid, adj int) error {
 		return err
 	}
 	defer h.Close()
-	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = f.WriteString(strconv.Itoa(adj))
-	return err
+	return writeProc(h, strconv.Itoa(adj))
 }

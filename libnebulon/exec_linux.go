@@ -216,7 +216,7 @@ func (p *initProcess) startExec() (int, error) {
 // waitExec waits for the exec'd process's init to exec (the socket closes) or fail.
 func (p *initProcess) waitExec(conn *syncmsg.Conn, pid int) error {
 	for {
-		t, payload, fd, err := conn.RecvFd()
+		t, payload, err := conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			return nil
 		}
@@ -225,7 +225,7 @@ func (p *initProcess) waitExec(conn *syncmsg.Conn, pid int) error {
 		}
 		switch t {
 		case syncmsg.SeccompFd:
-			if err := p.sendSeccompFd(fd, pid, specs.StateRunning); err != nil {
+			if err := p.passSeccompFd(conn, payload, pid, p.c.Status()); err != nil {
 				return err
 			}
 		case syncmsg.Log:

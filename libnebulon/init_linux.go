@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -302,8 +302,10 @@ func setKernelNames(s *specs.Spec) error {
 		return nil
 	}
 	// A procfs of our own, checked: the container's /proc is whatever its config mounted, and a
-	// mount over /proc/sys/... would take the write elsewhere (CVE-2025-52881).
-	proc, err := procfs.OpenProcRoot()
+	// mount over /proc/sys/... would take the write elsewhere (CVE-2025-52881). One full handle
+	// for all the sysctls (OpenProcRoot's is pid-only and would make one per file), closed
+	// before anything of the container runs.
+	proc, err := procfs.OpenUnsafeProcRoot()
 	if err != nil {
 		return fmt.Errorf("linux.sysctl: open procfs: %w", err)
 	}
@@ -322,13 +324,7 @@ func writeSysctl(proc *procfs.Handle, key, val string) error {
 		return err
 	}
 	defer h.Close()
-	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = f.WriteString(val)
-	return err
+	return writeProc(h, val)
 }
 
 // setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
@@ -408,7 +404,8 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 	return path, nil
 }
 
-// loadSeccomp loads the filter on this thread and sends its listener fd, if any, to the parent.
+// loadSeccomp loads the filter on this thread and hands its listener fd, if any, to the parent:
+// by number, for the parent to copy (see syncmsg.SeccompFd), keeping it open until then.
 func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
 	fd, err := seccomp.Load(filter)
 	if err != nil {
@@ -418,16 +415,20 @@ func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
 		return nil
 	}
 	defer unix.Close(fd)
-	return conn.SendFd(syncmsg.SeccompFd, nil, fd)
+	if err := conn.Send(syncmsg.SeccompFd, binary.LittleEndian.AppendUint32(nil, uint32(fd))); err != nil {
+		return err
+	}
+	_, err = conn.Expect(syncmsg.SeccompFdDone)
+	return err
 }
 
 // checkCwd refuses a working directory outside the root. A cwd such as /proc/self/fd/N reaches
 // whatever that fd is, outside the root too (CVE-2024-21626); getcwd has no path for it, and
-// x/sys's Getwd returns ENOENT for the kernel's "(unreachable)". Other errors (a filter that
-// denies getcwd) say nothing about where the cwd is.
+// x/sys's Getwd returns ENOENT for the kernel's "(unreachable)". Any other failure is refused
+// too, as runc does: a cwd that cannot be named cannot be shown to be inside.
 func checkCwd(cwd string) error {
-	if _, err := unix.Getwd(); errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("process.cwd %s: not a directory inside the container (CVE-2024-21626)", cwd)
+	if _, err := unix.Getwd(); err != nil {
+		return fmt.Errorf("process.cwd %s: not a directory inside the container (CVE-2024-21626): %w", cwd, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
 // compileSeccomp compiles linux.seccomp in the runtime, so that the init only loads it; nil
@@ -59,15 +61,42 @@ func (c *Container) execSeccomp(spec *specs.Spec) (*seccomp.Filter, error) {
 	return f, nil
 }
 
+// passSeccompFd takes the listener fd the process pid names in payload (pidfd_getfd), passes it
+// on to linux.seccomp.listenerPath, and tells the process it may close its copy.
+func (p *initProcess) passSeccompFd(conn *syncmsg.Conn, payload []byte, pid int, status specs.ContainerState) error {
+	if len(payload) != 4 {
+		return fmt.Errorf("sync: seccomp-fd message of %d bytes", len(payload))
+	}
+	fd, err := takeFd(pid, int(binary.LittleEndian.Uint32(payload)))
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: take the listener fd of process %d: %w", pid, err)
+	}
+	defer fd.Close()
+	if err := p.sendSeccompFd(fd, pid, status); err != nil {
+		return err
+	}
+	return conn.Send(syncmsg.SeccompFdDone, nil)
+}
+
+// takeFd copies fd number n of process pid into this process.
+func takeFd(pid, n int) (*os.File, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("pidfd_open", err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, n, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("pidfd_getfd", err)
+	}
+	return os.NewFile(uintptr(fd), "seccomp listener"), nil
+}
+
 // sendSeccompFd passes the listener fd of a process's seccomp filter to the agent at
 // linux.seccomp.listenerPath, with the state of the container process (config-linux.md,
 // "The Container Process State"): one sendmsg of the state JSON, the fd in SCM_RIGHTS.
 // pid is the process's, status the container's.
 func (p *initProcess) sendSeccompFd(fd *os.File, pid int, status specs.ContainerState) error {
-	if fd == nil {
-		return errors.New("sync: seccomp-fd message without an fd")
-	}
-	defer fd.Close()
 	s := p.spec.Linux.Seccomp
 	c := p.c
 	state := specs.ContainerProcessState{

@@ -21,9 +21,11 @@
 //	                                                              parent runs poststop hooks too
 //	any   init -> parent    Log           JSON level, msg         a line for the runtime's log; the
 //	                                                              parent logs it and waits on
-//	8a    init -> parent    SeccompFd     - (SCM_RIGHTS: one fd)  the seccomp filter is loaded: its
-//	                                                              listener fd, for listenerPath
-//	                                                              (only with SCMP_ACT_NOTIFY rules)
+//	8a    init -> parent    SeccompFd     uint32 fd               the seccomp filter is loaded (only
+//	                                                              with SCMP_ACT_NOTIFY): the parent
+//	                                                              copies that fd of the init's with
+//	                                                              pidfd_getfd, for listenerPath
+//	8b    parent -> init    SeccompFdDone -                       the init may close the fd
 //
 // Stage0 is the C code in internal/nsexec (it keeps its own copy of these numbers); the init is
 // the Go process that stage0 forks.
@@ -33,6 +35,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -56,14 +59,18 @@ const (
 	PidAck      Type = 11
 	JoinCgroup  Type = 12
 	Log         Type = 13
-	SeccompFd   Type = 14
+	// The listener fd is passed by number, never with SCM_RIGHTS: the filter is on by then, and
+	// it may notify sendmsg(2), which would wait for an agent that has not got the fd yet. write
+	// cannot be notified (seccomp.Compile refuses it), and the parent takes the fd itself.
+	SeccompFd     Type = 14
+	SeccompFdDone Type = 15
 )
 
 var names = map[Type]string{
 	Bootstrap: "bootstrap", UserMap: "usermap", UserMapDone: "usermap-done", Pid: "pid",
 	Error: "error", Config: "config", Hooks: "hooks", HooksDone: "hooks-done", Ready: "ready",
 	HookError: "hook-error", PidAck: "pid-ack", JoinCgroup: "join-cgroup", Log: "log",
-	SeccompFd: "seccomp-fd",
+	SeccompFd: "seccomp-fd", SeccompFdDone: "seccomp-fd-done",
 }
 
 func (t Type) String() string {
@@ -114,79 +121,27 @@ func (c *Conn) Send(t Type, payload []byte) error {
 	return nil
 }
 
-// SendFd writes one message that carries fd (SCM_RIGHTS).
-func (c *Conn) SendFd(t Type, payload []byte, fd int) error {
-	buf := make([]byte, 4+len(payload))
-	binary.LittleEndian.PutUint32(buf, uint32(t))
-	copy(buf[4:], payload)
-	rc, err := c.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Write(func(s uintptr) bool {
-		serr = unix.Sendmsg(int(s), buf, unix.UnixRights(fd), nil, 0)
-		return !errors.Is(serr, unix.EAGAIN)
-	}); err != nil {
-		return fmt.Errorf("send %s: %w", t, err)
-	}
-	if serr != nil {
-		return fmt.Errorf("send %s: %w", t, os.NewSyscallError("sendmsg", serr))
-	}
-	return nil
-}
-
-// Recv reads one message; an fd it carries is closed (see RecvFd).
+// Recv reads one message, into a buffer of its size (peeked with MSG_TRUNC).
 func (c *Conn) Recv() (Type, []byte, error) {
-	t, payload, f, err := c.RecvFd()
-	if f != nil {
-		f.Close()
-	}
-	return t, payload, err
-}
-
-// RecvFd reads one message, into a buffer of its size (peeked with MSG_TRUNC), and the fd it
-// carries, if any (nil otherwise).
-func (c *Conn) RecvFd() (Type, []byte, *os.File, error) {
 	size, err := c.peekSize()
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	if size > maxPacket {
-		return 0, nil, nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
+		return 0, nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
 	}
 	buf := make([]byte, max(size, 4))
-	oob := make([]byte, unix.CmsgSpace(4))
-	rc, err := c.f.SyscallConn()
+	n, err := c.f.Read(buf)
+	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+		return 0, nil, ErrClosed
+	}
 	if err != nil {
-		return 0, nil, nil, err
-	}
-	var n, oobn int
-	var rerr error
-	if err := rc.Read(func(s uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		return !errors.Is(rerr, unix.EAGAIN)
-	}); err != nil {
-		return 0, nil, nil, fmt.Errorf("receive from sync socket: %w", err)
-	}
-	if rerr != nil {
-		return 0, nil, nil, fmt.Errorf("receive from sync socket: %w", os.NewSyscallError("recvmsg", rerr))
-	}
-	var f *os.File
-	if oobn > 0 {
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
-			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
-				f = os.NewFile(uintptr(fds[0]), "fd from sync socket")
-			}
-		}
-	}
-	if n == 0 {
-		return 0, nil, f, ErrClosed
+		return 0, nil, fmt.Errorf("receive from sync socket: %w", err)
 	}
 	if n < 4 {
-		return 0, nil, f, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
+		return 0, nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
 	}
-	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], f, nil
+	return Type(binary.LittleEndian.Uint32(buf)), buf[4:n], nil
 }
 
 func (c *Conn) peekSize() (int, error) {

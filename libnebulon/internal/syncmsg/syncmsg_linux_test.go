@@ -2,44 +2,29 @@ package syncmsg
 
 import (
 	"errors"
-	"os"
 	"testing"
 )
 
-// A message sent with an fd arrives with a working copy of it; Recv closes an fd nobody asked
-// for; a closed peer is ErrClosed.
-func TestSendFdRecvFd(t *testing.T) {
+// Messages arrive whole and in order; a closed peer is ErrClosed; Expect names a wrong type.
+func TestSendRecvExpect(t *testing.T) {
 	a, b, err := Pair()
 	if err != nil {
 		t.Fatal(err)
 	}
 	parent, child := NewConn(a), NewConn(b)
 	defer parent.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
+	if err := child.Send(SeccompFd, []byte{7, 0, 0, 0}); err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	if err := child.SendFd(SeccompFd, []byte("x"), int(w.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	typ, payload, f, err := parent.RecvFd()
-	if err != nil || typ != SeccompFd || string(payload) != "x" || f == nil {
-		t.Fatalf("got %v %q %v %v; want seccomp-fd \"x\" and an fd", typ, payload, f, err)
-	}
-	f.WriteString("through the fd")
-	f.Close()
-	buf := make([]byte, 32)
-	if n, _ := r.Read(buf); string(buf[:n]) != "through the fd" {
-		t.Errorf("read %q from the pipe", buf[:n])
-	}
-
 	if err := child.Send(Ready, nil); err != nil {
 		t.Fatal(err)
 	}
-	if typ, _, f, err := parent.RecvFd(); typ != Ready || f != nil || err != nil {
-		t.Errorf("plain message: got %v, fd %v, %v", typ, f, err)
+	typ, payload, err := parent.Recv()
+	if err != nil || typ != SeccompFd || len(payload) != 4 || payload[0] != 7 {
+		t.Fatalf("got %v %v %v; want seccomp-fd [7 0 0 0]", typ, payload, err)
+	}
+	if _, err := parent.Expect(HooksDone); err == nil || err.Error() != "sync: got ready, want hooks-done" {
+		t.Errorf("Expect of the wrong type: %v", err)
 	}
 	child.Close()
 	if _, _, err := parent.Recv(); !errors.Is(err, ErrClosed) {
