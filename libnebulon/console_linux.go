@@ -175,8 +175,8 @@ func mountConsole(slave *os.File) error {
 		return fmt.Errorf("bind %s on %s: %w", slave.Name(), target, os.NewSyscallError("open_tree", err))
 	}
 	defer unix.Close(tree)
-	if err := unix.MoveMount(tree, "", int(f.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", slave.Name(), target, os.NewSyscallError("move_mount", err))
+	if err := attachMount(tree, f); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", slave.Name(), target, err)
 	}
 	return nil
 }

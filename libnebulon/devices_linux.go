@@ -116,7 +116,7 @@ func (r *rootfs) bindDevice(d specs.LinuxDevice) error {
 	if _, err := os.Stat(host); err != nil {
 		return &os.PathError{Op: "bind device from host (user namespace)", Path: host, Err: err}
 	}
-	return r.bindMount(host, d.Path, MountOptions{Bind: true})
+	return r.bindMount(specs.Mount{Source: host, Destination: d.Path, Type: "bind"}, d.Path, MountOptions{Bind: true})
 }
 
 // devSymlinks makes the /dev links programs expect. /dev/ptmx points into the container's own

@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -19,14 +20,37 @@ import (
 // costs no memory per container and three syscalls per start; the mount lives as long as
 // something holds it, here this fd and then the processes running from it.
 func readonlyExe() (*os.File, error) {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	f, err := os.OpenFile("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", os.NewSyscallError("open_tree /proc/self/exe", err))
+		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
 	}
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
-		unix.Close(tree)
-		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", os.NewSyscallError("mount_setattr", err))
+	defer f.Close()
+	tree, err := cloneMount(f, false, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
 	}
 	return os.NewFile(uintptr(tree), "/proc/self/exe (read-only)"), nil
+}
+
+// cloneMount makes a detached copy of the mount at f (recursive: with the mounts below it) and
+// sets attrs on it while it is detached, so the copy is never visible without them. It needs
+// Linux 5.12 (mount_setattr).
+func cloneMount(f *os.File, recursive bool, attrs uint64) (int, error) {
+	flags, at := uint(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH), unix.AT_EMPTY_PATH
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+		at |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(int(f.Fd()), "", flags)
+	if err != nil {
+		return -1, os.NewSyscallError("open_tree", err)
+	}
+	if err := unix.MountSetattr(tree, "", uint(at), &unix.MountAttr{Attr_set: attrs}); err != nil {
+		unix.Close(tree)
+		if errors.Is(err, unix.ENOSYS) {
+			return -1, fmt.Errorf("mount_setattr: this kernel lacks it (Linux 5.12 or later is needed): %w", err)
+		}
+		return -1, os.NewSyscallError("mount_setattr", err)
+	}
+	return tree, nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	selinux "github.com/opencontainers/selinux/go-selinux"
@@ -103,27 +102,15 @@ func setAppArmorExec(profile string) error {
 			lastErr = err
 			continue
 		}
-		err = writeAttr(h, "exec "+profile)
+		err = writeProc(h, "exec "+profile)
+		if errors.Is(err, unix.ENOENT) {
+			err = fmt.Errorf("no such profile loaded: %w", err)
+		}
 		h.Close()
 		closer()
 		return err
 	}
 	return lastErr
-}
-
-func writeAttr(h *os.File, value string) error {
-	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.WriteString(value); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("no such profile loaded: %w", err)
-		}
-		return err
-	}
-	return nil
 }
 
 // setFileLabel labels a mount that takes no context= option (mqueue) with linux.mountLabel.

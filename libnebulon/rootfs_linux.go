@@ -10,6 +10,7 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	selinux "github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
@@ -122,12 +123,12 @@ func (r *rootfs) mount(m specs.Mount) error {
 	if !filepath.IsAbs(dest) {
 		dest = "/" + dest
 	}
-	if err := r.checkProcSys(m, filepath.Clean(dest), opts); err != nil {
+	if err := r.checkProcSysLinks(filepath.Clean(dest)); err != nil {
 		return err
 	}
 	switch {
 	case opts.Bind:
-		return r.bindMount(m.Source, dest, opts)
+		return r.bindMount(m, dest, opts)
 	case m.Type == "cgroup":
 		return r.mountCgroup(dest, opts)
 	}
@@ -136,6 +137,9 @@ func (r *rootfs) mount(m specs.Mount) error {
 		return err
 	}
 	defer t.Close()
+	if err := r.checkProcTarget(t, m, nil); err != nil {
+		return err
+	}
 	mountLabel := r.cfg.Spec.Linux.MountLabel
 	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(opts.Data, m.Type, mountLabel)); err != nil {
 		return &os.PathError{Op: "mount " + m.Type, Path: dest, Err: err}
@@ -152,9 +156,17 @@ func (r *rootfs) mount(m specs.Mount) error {
 // free: a symlink the container's image (or a process sharing a volume) put there cannot point
 // it at the host (CVE-2021-30465).
 func (r *rootfs) openBindSource(source string) (*os.File, error) {
-	rel, err := filepath.Rel(r.cfg.Rootfs, filepath.Clean(source))
-	if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-		return pathrs.OpenatInRoot(r.root, rel)
+	// The rootfs as resolved, and as the config and bundle path name it (a bundle reached
+	// through a symlink names its rootfs by another path).
+	roots := []string{r.cfg.Rootfs, r.cfg.Spec.Root.Path}
+	if !filepath.IsAbs(r.cfg.Spec.Root.Path) {
+		roots[1] = filepath.Join(r.cfg.Bundle, r.cfg.Spec.Root.Path)
+	}
+	for _, root := range roots {
+		rel, err := filepath.Rel(root, filepath.Clean(source))
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return pathrs.OpenatInRoot(r.root, rel)
+		}
 	}
 	return os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
 }
@@ -168,27 +180,44 @@ var procMountable = map[string]bool{
 	"/proc/net/dev": true, "/proc/sys/kernel/ns_last_pid": true, "/proc/sys/crypto/fips_enabled": true,
 }
 
-// checkProcSys refuses a rootfs whose /proc or /sys is a symlink (the proc or sysfs mount would
-// land wherever it points), and a mount on /proc, or under it, that is not procfs or a file of
-// procMountable.
-func (r *rootfs) checkProcSys(m specs.Mount, dest string, opts MountOptions) error {
-	if top := "/" + strings.SplitN(dest[1:], "/", 2)[0]; top == "/proc" || top == "/sys" {
-		var st unix.Stat_t
-		err := unix.Fstatat(int(r.root.Fd()), top[1:], &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return fmt.Errorf("%s in the rootfs is a symlink: refusing to mount there (CVE-2019-19921)", top)
-		}
-	}
-	if dest != "/proc" && !strings.HasPrefix(dest, "/proc/") {
+// checkProcSysLinks refuses a rootfs whose /proc or /sys is a symlink: the proc or sysfs mount
+// would land wherever it points (CVE-2019-19921).
+func (r *rootfs) checkProcSysLinks(dest string) error {
+	top := "/" + strings.SplitN(dest[1:], "/", 2)[0]
+	if top != "/proc" && top != "/sys" {
 		return nil
 	}
-	if procMountable[dest] {
+	var st unix.Stat_t
+	err := unix.Fstatat(int(r.root.Fd()), top[1:], &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("%s in the rootfs is a symlink: refusing to mount there (CVE-2019-19921)", top)
+	}
+	return nil
+}
+
+// checkProcTarget refuses a mount that lands on /proc, or under it, unless it is procfs or a file
+// of procMountable (CVE-2019-16884). t is the opened mount point, so a symlink in the rootfs
+// (/data -> /proc) is seen through; src is a bind mount's opened source, nil otherwise.
+func (r *rootfs) checkProcTarget(t *os.File, m specs.Mount, src *os.File) error {
+	host, err := os.Readlink(procFd(t)) // the runtime's /proc: pivot_root is still to come
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(r.cfg.Rootfs, host)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("mount point %s is outside the rootfs", host)
+	}
+	dest := filepath.Join("/", rel)
+	if dest != "/proc" && !strings.HasPrefix(dest, "/proc/") || procMountable[dest] {
 		return nil
 	}
-	isProc := m.Type == "proc"
-	if opts.Bind {
+	isProc := m.Type == "proc" && src == nil
+	if src != nil {
 		var sfs unix.Statfs_t
-		isProc = unix.Statfs(m.Source, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
+		var st unix.Stat_t
+		isProc = unix.Fstatfs(int(src.Fd()), &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC &&
+			// /proc itself only takes the root of a procfs.
+			(dest != "/proc" || unix.Fstat(int(src.Fd()), &st) == nil && st.Ino == 1)
 	}
 	if !isProc {
 		return fmt.Errorf("%s: only procfs, or a file such as /proc/cpuinfo, may be mounted on /proc (CVE-2019-16884)", dest)
@@ -196,7 +225,8 @@ func (r *rootfs) checkProcSys(m specs.Mount, dest string, opts MountOptions) err
 	return nil
 }
 
-func (r *rootfs) bindMount(source, dest string, opts MountOptions) error {
+func (r *rootfs) bindMount(m specs.Mount, dest string, opts MountOptions) error {
+	source := m.Source
 	src, err := r.openBindSource(source)
 	if err != nil {
 		return fmt.Errorf("open bind source: %w", err)
@@ -211,6 +241,9 @@ func (r *rootfs) bindMount(source, dest string, opts MountOptions) error {
 		return err
 	}
 	defer t.Close()
+	if err := r.checkProcTarget(t, m, src); err != nil {
+		return err
+	}
 	flags := uintptr(unix.MS_BIND)
 	if opts.Recursive {
 		flags |= unix.MS_REC
@@ -345,7 +378,7 @@ func (r *rootfs) bindCgroupDir(host, dest string, flags uintptr) error {
 		return nil
 	}
 	bind := MountOptions{Bind: true, Flags: flags}
-	return r.bindMount(host, dest, bind)
+	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind)
 }
 
 // pivot makes the rootfs the root of the mount namespace and detaches the old root. The
@@ -443,7 +476,7 @@ func finishRootfs(s *specs.Spec) error {
 		}
 		defer null.Close()
 		for _, p := range s.Linux.MaskedPaths {
-			if err := maskPath(p, null); err != nil {
+			if err := maskPath(p, null, s.Linux.MountLabel); err != nil {
 				return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
 			}
 		}
@@ -480,15 +513,11 @@ func readonlyPath(p string) error {
 		return err
 	}
 	defer f.Close()
-	tree, err := unix.OpenTree(int(f.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	tree, err := cloneMount(f, true, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
-		return os.NewSyscallError("open_tree", err)
+		return err
 	}
 	defer unix.Close(tree)
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-		return os.NewSyscallError("mount_setattr", err)
-	}
 	return attachMount(tree, f)
 }
 
@@ -515,7 +544,7 @@ func openDevNull() (*os.File, error) {
 
 // maskPath hides a path: the null device over a file, an empty read-only tmpfs over a
 // directory.
-func maskPath(p string, null *os.File) error {
+func maskPath(p string, null *os.File, mountLabel string) error {
 	f, err := openIfExists(p)
 	if f == nil || err != nil {
 		return err
@@ -527,7 +556,7 @@ func maskPath(p string, null *os.File) error {
 	}
 	var tree int
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		tree, err = emptyTmpfs()
+		tree, err = emptyTmpfs(mountLabel)
 	} else {
 		tree, err = unix.OpenTree(int(null.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
 		err = os.NewSyscallError("open_tree /dev/null", err)
@@ -539,13 +568,18 @@ func maskPath(p string, null *os.File) error {
 	return attachMount(tree, f)
 }
 
-// emptyTmpfs makes a detached, read-only, empty tmpfs.
-func emptyTmpfs() (int, error) {
+// emptyTmpfs makes a detached, read-only, empty tmpfs, labelled with linux.mountLabel.
+func emptyTmpfs(mountLabel string) (int, error) {
 	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, os.NewSyscallError("fsopen tmpfs", err)
 	}
 	defer unix.Close(fs)
+	if mountLabel != "" && selinux.GetEnabled() {
+		if err := unix.FsconfigSetString(fs, "context", mountLabel); err != nil {
+			return -1, fmt.Errorf("linux.mountLabel %q: %w", mountLabel, os.NewSyscallError("fsconfig", err))
+		}
+	}
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return -1, os.NewSyscallError("fsconfig tmpfs", err)
 	}

@@ -44,7 +44,7 @@ refused() {
 	echo fake >"$TEST_DIR/fake/attr"
 	update_config '.mounts += [{"destination": "/proc/self/attr", "type": "bind", "source": $s, "options": ["bind"]}]' \
 		--arg s "$TEST_DIR/fake"
-	refused '*/proc/self/attr: only procfs*'
+	refused '*/proc/self/attr*only procfs*'
 
 	update_config 'del(.mounts[-1]) | .mounts += [{"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}]'
 	refused '*/proc/sys: only procfs*'
@@ -59,6 +59,16 @@ refused() {
 	ct_run 'cat /proc/uptime'
 	[ "$status" -eq 0 ]
 	[ "$output" = fake ]
+}
+
+@test "CVE-2019-16884: a mount that reaches /proc through a symlink in the rootfs is refused too" {
+	skip_if_runc "1.1.5 lets a tmpfs be mounted on /proc/sys"
+	ln -s /proc "$BUNDLE/rootfs/data"
+	update_config '.mounts += [{"destination": "/data/sys", "type": "tmpfs", "source": "tmpfs"}]'
+	refused '*/data/sys*/proc/sys: only procfs*'
+	update_config 'del(.mounts[-1]) | .mounts += [{"destination": "/data/sys", "type": "bind", "source": $s, "options": ["rbind"]}]' \
+		--arg s "$TEST_DIR"
+	refused '*/data/sys*/proc/sys: only procfs*'
 }
 
 @test "CVE-2025-31133: a /dev/null swapped for a symlink before masking is refused; host files unchanged" {
