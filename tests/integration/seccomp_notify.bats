@@ -98,6 +98,15 @@ agent_bg() {
 	[ ! -d "$BUNDLE/rootfs/b" ]
 }
 
+@test "seccomp notify: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is accepted with a listener" {
+	skip_if_runc "1.1.5: seccomp flags are not yet supported by runc"
+	grep -q SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV <<<"$(runtime features)" || skip "kernel $(uname -r) lacks it"
+	update_config '.linux.seccomp.flags = ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_LOG"]'
+	agent_bg --errno mkdir=ENOSPC --errno mkdirat=ENOSPC
+	ct_run 'mkdir /a 2>&1; echo "rc=$?"'
+	[[ "$output" == *"No space left on device"*"rc=1"* ]]
+}
+
 @test "seccomp notify: a listenerPath nobody listens on fails create, naming it, and leaves nothing" {
 	snapshot_host
 	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
