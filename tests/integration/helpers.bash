@@ -316,6 +316,20 @@ add_userns() {
 		| .linux.gidMappings = [{"containerID": 0, "hostID": 200000, "size": 65536}]'
 }
 
+# refused PATTERN ARGS...: `$RUNTIME ARGS` fails, its stderr matches the glob
+# PATTERN (not on runc, whose words differ), and nothing is left behind.
+refused() {
+	local pattern="$1"
+	shift
+	snapshot_host
+	run --separate-stderr runtime "$@"
+	echo "$*: status $status, stderr: $stderr"
+	[ "$status" -ne 0 ] || fail "succeeded" || return 1
+	# shellcheck disable=SC2053
+	is_runc || [[ "$stderr" == $pattern ]] || fail "stderr does not match $pattern" || return 1
+	assert_nothing_left
+}
+
 # --- exec -------------------------------------------------------------------
 
 # container_pids: the container's host pids (`ps --format json`), sorted.

@@ -170,20 +170,6 @@ via-dev-tty" ]
 5 6" ]
 }
 
-# refused PATTERN ARGS...: `$RUNTIME ARGS` fails, its stderr matches the glob
-# PATTERN (not on runc, whose words differ), and nothing is left behind.
-refused() {
-	local pattern="$1"
-	shift
-	snapshot_host
-	run --separate-stderr runtime "$@"
-	echo "$*: status $status, stderr: $stderr"
-	[ "$status" -ne 0 ] || fail "succeeded" || return 1
-	# shellcheck disable=SC2053
-	is_runc || [[ "$stderr" == $pattern ]] || fail "stderr does not match $pattern" || return 1
-	assert_nothing_left
-}
-
 @test "terminal: create without --console-socket fails, naming the field, and leaves nothing" {
 	refused '*process.terminal*--console-socket*' create -b "$BUNDLE" "$CT"
 	refused '*process.terminal*--console-socket*' run -d -b "$BUNDLE" "$CT"

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/tests/internal/scm"
 )
 
 // The console socket protocol (runc's --console-socket, as engines drive it):
@@ -109,10 +111,10 @@ func recvConsole(conn *net.UnixConn) (fd int, name string, retErr error) {
 		return -1, "", errors.New("receive console message: connection closed before a message came")
 	}
 	name = string(data[:n])
-	fds, err := unixRights(oob[:oobn])
+	fds, err := scm.UnixRights(oob[:oobn])
 	defer func() {
 		if retErr != nil {
-			closeFds(fds)
+			scm.CloseFds(fds)
 		}
 	}()
 	switch {
@@ -129,34 +131,6 @@ func recvConsole(conn *net.UnixConn) (fd int, name string, retErr error) {
 		return -1, "", fmt.Errorf("console message %q: received fd is not a tty: %w", name, os.NewSyscallError("ioctl TCGETS", err))
 	}
 	return fds[0], name, nil
-}
-
-// unixRights returns every fd in the SCM_RIGHTS messages of oob; other control messages are
-// ignored.
-func unixRights(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, fmt.Errorf("parse control data: %w", err)
-	}
-	var fds []int
-	for i := range msgs {
-		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
-			continue
-		}
-		got, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			closeFds(fds)
-			return nil, fmt.Errorf("parse SCM_RIGHTS: %w", err)
-		}
-		fds = append(fds, got...)
-	}
-	return fds, nil
-}
-
-func closeFds(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // openMaster applies --winsize and --name-file to the received master and wraps it in a

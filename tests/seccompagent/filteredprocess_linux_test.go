@@ -17,6 +17,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/tests/internal/scm"
 )
 
 // The tests play the runtime of the protocol table. A filter stays on its thread for good, so the
@@ -122,7 +124,7 @@ func runChild(spec string) {
 	if err := sendMessage(c.Socket, state, fds...); err != nil {
 		fail("%v", err)
 	}
-	closeFds(fds) // the agent holds the only copies now, as it does from a runtime
+	scm.CloseFds(fds) // the agent holds the only copies now, as it does from a runtime
 
 	if c.Wait {
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {

@@ -17,6 +17,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/tests/internal/scm"
 )
 
 // The seccomp agent protocol (runtime-spec config-linux.md, "The Container Process State"):
@@ -162,7 +164,7 @@ func receiveMessage(ctx context.Context, conn *net.UnixConn) (_ *message, retErr
 	)
 	defer func() {
 		if retErr != nil {
-			closeFds(fds)
+			scm.CloseFds(fds)
 		}
 	}()
 	buf := make([]byte, 64<<10)
@@ -171,7 +173,7 @@ func receiveMessage(ctx context.Context, conn *net.UnixConn) (_ *message, retErr
 		// The data of one sendmsg may come in several reads; its fds come with the first. The
 		// message ends at the runtime's close or with its JSON, whichever is first.
 		n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob) // sets MSG_CMSG_CLOEXEC on Linux
-		got, perr := unixRights(oob[:oobn])
+		got, perr := scm.UnixRights(oob[:oobn])
 		fds = append(fds, got...)
 		data = append(data, buf[:n]...)
 		truncated = truncated || flags&unix.MSG_CTRUNC != 0
@@ -215,7 +217,7 @@ func receiveMessage(ctx context.Context, conn *net.UnixConn) (_ *message, retErr
 		return nil, fmt.Errorf("fd %q is %q, not a seccomp listener", specs.SeccompFdName, link)
 	}
 	// The spec names no fd but seccompFd: the others are of no use here.
-	closeFds(slices.Delete(slices.Clone(fds), i, i+1))
+	scm.CloseFds(slices.Delete(slices.Clone(fds), i, i+1))
 	// Non-blocking, so that Go's poller can wait for notifications, and wake the wait when the
 	// fd is closed at shutdown.
 	if err := unix.SetNonblock(fds[i], true); err != nil {
@@ -225,34 +227,6 @@ func receiveMessage(ctx context.Context, conn *net.UnixConn) (_ *message, retErr
 	}
 	msg.listener = os.NewFile(uintptr(fds[i]), specs.SeccompFdName)
 	return msg, nil
-}
-
-// unixRights returns every fd in the SCM_RIGHTS messages of oob; other control messages are
-// ignored.
-func unixRights(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, fmt.Errorf("parse control data: %w", err)
-	}
-	var fds []int
-	for i := range msgs {
-		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
-			continue
-		}
-		got, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			closeFds(fds)
-			return nil, fmt.Errorf("parse SCM_RIGHTS: %w", err)
-		}
-		fds = append(fds, got...)
-	}
-	return fds, nil
-}
-
-func closeFds(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // record writes the fd count and then the state of the nth message in the state dir, each file
