@@ -15,6 +15,9 @@ type MountOptions struct {
 	Data        string // filesystem-specific options
 	Recursive   bool   // rbind
 	Bind        bool
+	// TmpCopyUp (runc's "tmpcopyup", which podman sets on the tmpfs mounts of --read-only): a
+	// tmpfs starts with a copy of what the image has at its mount point.
+	TmpCopyUp bool
 }
 
 type flagOpt struct {
@@ -69,6 +72,14 @@ func ParseMountOptions(opts []string) (MountOptions, error) {
 		}
 		if p, ok := propagationFlags[o]; ok {
 			m.Propagation = append(m.Propagation, p)
+			continue
+		}
+		switch o {
+		case "tmpcopyup":
+			m.TmpCopyUp = true
+			continue
+		case "notmpcopyup":
+			m.TmpCopyUp = false
 			continue
 		}
 		if what, ok := rejectedOptions[o]; ok {

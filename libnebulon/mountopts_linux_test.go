@@ -41,3 +41,14 @@ func TestParseMountOptionsRejectsWhatItCannotHonour(t *testing.T) {
 		}
 	}
 }
+
+// podman's --read-only tmpfs options: tmpcopyup is ours to act on, never mount(2) data.
+func TestParseMountOptionsTmpCopyUp(t *testing.T) {
+	m, err := ParseMountOptions([]string{"rw", "rprivate", "nosuid", "nodev", "tmpcopyup"})
+	if err != nil || !m.TmpCopyUp || m.Data != "" || m.Flags != unix.MS_NOSUID|unix.MS_NODEV {
+		t.Errorf("got %+v, %v; want TmpCopyUp, no data, nosuid|nodev", m, err)
+	}
+	if m, _ := ParseMountOptions([]string{"tmpcopyup", "notmpcopyup"}); m.TmpCopyUp || m.Data != "" {
+		t.Errorf("notmpcopyup after tmpcopyup: %+v", m)
+	}
+}

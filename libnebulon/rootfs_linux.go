@@ -149,6 +149,11 @@ func (r *rootfs) mount(m specs.Mount) error {
 			return err
 		}
 	}
+	if opts.TmpCopyUp && m.Type == "tmpfs" {
+		if err := r.copyUp(t, dest); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+	}
 	return r.propagate(dest, opts)
 }
 
@@ -169,6 +174,38 @@ func (r *rootfs) openBindSource(source string) (*os.File, error) {
 		}
 	}
 	return os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
+}
+
+// copyUp fills the tmpfs just mounted at dest with a copy of the directory it covers, which under
+// is still open on (the fd was opened before the mount).
+func (r *rootfs) copyUp(under *os.File, dest string) error {
+	src, err := os.OpenFile(procFd(under), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	top, err := pathrs.OpenatInRoot(r.root, dest)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	dst, err := os.OpenFile(procFd(top), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := copyTree(src, dst); err != nil {
+		return err
+	}
+	// The mount point's own mode and owner too, as runc keeps them (an image's /tmp is 1777).
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil {
+		return err
+	}
+	return unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid))
 }
 
 // procMountable are the files under /proc a mount may cover: lxcfs's, and the two sysctls

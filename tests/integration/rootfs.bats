@@ -331,3 +331,24 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	! runtime create --bundle "$BUNDLE" "$CT"
 	[ "$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)" = "$before" ]
 }
+
+@test "a tmpfs with tmpcopyup starts with a copy of the directory it covers (podman --read-only)" {
+	mkdir -p "$BUNDLE/rootfs/run/app/sub"
+	echo cfg >"$BUNDLE/rootfs/run/app/conf"
+	ln -s conf "$BUNDLE/rootfs/run/app/link"
+	chown 1000:1000 "$BUNDLE/rootfs/run/app/conf"
+	chmod 1777 "$BUNDLE/rootfs/run"
+	update_config '.root.readonly = true
+		| .mounts += [{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}]'
+	ct_run 'stat -c "%a %n" /run; stat -c "%u:%g %n" /run/app/conf; cat /run/app/link; [ -d /run/app/sub ] && echo sub;
+		echo new >/run/app/new && echo written; grep " /run " /proc/self/mountinfo | grep -c " - tmpfs "'
+	[ "$status" -eq 0 ]
+	[ "$output" = "1777 /run
+1000:1000 /run/app/conf
+cfg
+sub
+written
+1" ]
+	# The image is untouched.
+	[ ! -e "$BUNDLE/rootfs/run/app/new" ]
+}
