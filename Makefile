@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration security conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit integration security engines conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
@@ -40,10 +40,10 @@ demo:
 deps:
 	tests/install-deps.sh test
 
-# Everything: unit tests, the integration and security suites, the OCI conformance suite and the
-# cgroup v2 suite.
+# Everything: unit tests, the integration, security and engine suites, the OCI conformance suite
+# and the cgroup v2 suite.
 test: deps build
-	$(MAKE) unit integration security conformance cgroupv2
+	$(MAKE) unit integration security engines conformance cgroupv2
 
 unit:
 	$(GO) vet ./...
@@ -55,6 +55,10 @@ integration: build bin/recvtty bin/seccompagent
 # Attacks on the runtime (tests/security): each names the CVE or escape it performs.
 security: build
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/security
+
+# podman and containerd driving nebulon, each scenario compared with runc (tests/engines).
+engines: build
+	NEBULON=$(CURDIR)/bin/nebulon bats --timing tests/engines
 
 conformance: build
 	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh $(TESTS)

@@ -10,7 +10,8 @@ readonly here repo
 # scenario_NAME RUNTIME ID, timed as a whole; optional setup_NAME and teardown_NAME (same
 # arguments) run around each sample, untimed. A function that returns non-zero fails the
 # sample; they run with errexit off (sample runs under '||'), so chain their commands with &&.
-readonly scenarios=(run create_start_delete exec)
+# podman_run_rm and ctr_run_rm join when podman and containerd are installed.
+scenarios=(run create_start_delete exec)
 
 usage() {
 	cat <<EOF
@@ -23,6 +24,10 @@ Times nebulon, runc and crun side by side on the same busybox-static bundle runn
                        three commands for every runtime)
   exec                 'exec ID /bin/true' into a running container (sleep), as exec probes
                        do; the container is started before and deleted after, untimed
+  podman_run_rm        'podman run --rm IMAGE /bin/true' with the runtime as podman's OCI
+                       runtime (cgroupfs, no network, private storage)
+  ctr_run_rm           'ctr run --rm --runc-binary RUNTIME IMAGE ID /bin/true' against a
+                       containerd the bench starts on a private socket
 Each iteration runs every runtime once, in an order that rotates by one each iteration, after
 one untimed warm-up round. Prints per scenario and runtime the median and p90 latency in ms
 and the ratio of medians to runc's and to crun's. Every runtime runs through the same wrapper,
@@ -82,6 +87,65 @@ teardown_exec() {
 	oci "$1" delete --force "$2"
 }
 
+scenario_podman_run_rm() {
+	CONTAINERS_CONF=$work/containers.conf podman --root "$work/pm/storage" --runroot "$work/pm/run" \
+		--runtime "${rt_wrap[$1]}" run --rm localhost/bench:latest /bin/true
+}
+
+scenario_ctr_run_rm() {
+	ctr -a "$work/ctd/sock" -n bench run --rm --runc-binary "${rt_wrap[$1]}" \
+		--runc-root "${rt_root[$1]}-ctr" --fifo-dir "$work/ctd/fifo" localhost/bench:latest "$2" /bin/true
+}
+
+# setup_engines adds the engine scenarios for the engines that are installed: podman with
+# private storage and the image imported; containerd started on a private socket and root.
+setup_engines() {
+	if type -P podman >/dev/null; then
+		cat >"$work/containers.conf" <<-CONF
+			[containers]
+			default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+			netns = "none"
+			[engine]
+			cgroup_manager = "cgroupfs"
+			events_logger = "file"
+		CONF
+		"$repo/tests/engines/mkimage.sh" rootfs "$work/image.tar"
+		CONTAINERS_CONF=$work/containers.conf podman --root "$work/pm/storage" --runroot "$work/pm/run" \
+			import "$work/image.tar" localhost/bench:latest >/dev/null
+		scenarios+=(podman_run_rm)
+		echo "podman: $(podman --version)"
+	else
+		echo "bench: skipping podman_run_rm: podman is not installed"
+	fi
+	if type -P containerd >/dev/null && type -P ctr >/dev/null; then
+		mkdir -p "$work/ctd"
+		[[ -e /run/containerd ]] || had_no_run_containerd=1
+		cat >"$work/ctd/config.toml" <<-CONF
+			version = 2
+			root = "$work/ctd/root"
+			state = "$work/ctd/state"
+			disabled_plugins = ["io.containerd.grpc.v1.cri"]
+			[grpc]
+			  address = "$work/ctd/sock"
+			[ttrpc]
+			  address = "$work/ctd/sock.ttrpc"
+		CONF
+		containerd --config "$work/ctd/config.toml" >"$work/ctd/log" 2>&1 &
+		containerd_pid=$!
+		local i
+		for ((i = 0; i < 100; i++)); do
+			ctr -a "$work/ctd/sock" version >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		"$repo/tests/engines/mkimage.sh" oci "$work/image-oci.tar" localhost/bench:latest
+		ctr -a "$work/ctd/sock" -n bench image import "$work/image-oci.tar" >/dev/null
+		scenarios+=(ctr_run_rm)
+		echo "containerd: $(containerd --version)"
+	else
+		echo "bench: skipping ctr_run_rm: containerd is not installed"
+	fi
+}
+
 now() {
 	echo >&"${clock[1]}"
 	read -r now <&"${clock[0]}"
@@ -136,6 +200,13 @@ add_runtime() {
 	rt_path[$name]=$path
 	rt_root[$name]=$work/root-$name
 	mkdir -p "${rt_root[$name]}"
+	# For the engines: the runtime behind the same wrapper as oci's.
+	rt_wrap[$name]=$work/wrap-$name
+	cat >"${rt_wrap[$name]}" <<-WRAP
+		#!/bin/sh
+		exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified; exec "\$0" "\$@"' "$path" "\$@"
+	WRAP
+	chmod 755 "${rt_wrap[$name]}"
 	runtimes+=("$name")
 	echo "$name: $path ($("$path" --version 2>/dev/null | head -n1))"
 }
@@ -194,6 +265,19 @@ cleanup() {
 		done
 	done
 	find /sys/fs/cgroup -depth -type d -name 'nebulon-bench-*' -exec rmdir {} + 2>/dev/null || true
+	if [[ -d $work/pm ]]; then
+		CONTAINERS_CONF=$work/containers.conf podman --root "$work/pm/storage" --runroot "$work/pm/run" \
+			system reset -f >/dev/null 2>&1 || true
+		find /sys/fs/cgroup -maxdepth 3 -type d -path '*/libpod_parent/conmon' -exec rmdir {} + 2>/dev/null || true
+		find /sys/fs/cgroup -maxdepth 2 -type d -name libpod_parent -exec rmdir {} + 2>/dev/null || true
+	fi
+	if [[ -n ${containerd_pid:-} ]]; then
+		kill "$containerd_pid" 2>/dev/null || true
+		wait "$containerd_pid" 2>/dev/null || true
+		find /sys/fs/cgroup -maxdepth 2 -type d -name bench -exec rmdir {} + 2>/dev/null || true
+		[[ -z ${had_no_run_containerd:-} ]] || rm -rf /run/containerd
+	fi
+	{ grep -F " $work" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	if [[ -n ${clock_PID:-} ]]; then
 		kill "$clock_PID" 2>/dev/null || true
 	fi
@@ -219,7 +303,7 @@ main() {
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_N must be a positive integer, not '$n'"
 
 	work=$(mktemp -d /tmp/nebulon-bench.XXXXXX)
-	declare -gA rt_path=() rt_root=()
+	declare -gA rt_path=() rt_root=() rt_wrap=()
 	runtimes=()
 	trap cleanup EXIT
 	add_runtime nebulon "${NEBULON:-$repo/bin/nebulon}"
@@ -228,6 +312,7 @@ main() {
 	((${#runtimes[@]})) || die "no runtime to time"
 	bundle=$work/bundle
 	make_bundle "$bundle"
+	setup_engines
 	(cd "$repo" && go build -o "$work/monoclock" ./tests/bench/monoclock)
 	coproc clock { exec "$work/monoclock"; }
 
