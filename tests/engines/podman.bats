@@ -18,6 +18,8 @@ setup_file() {
 		[engine]
 		cgroup_manager = "cgroupfs"
 		events_logger = "file"
+		# conmon passes --log FILE --log-format json only to these, and shows the log's msg.
+		runtime_supports_json = ["crun", "runc", "nebulon"]
 		[engine.runtimes]
 		nebulon = ["$E/bin/nebulon"]
 		runc = ["$E/bin/runc"]
@@ -239,6 +241,31 @@ parallel() {
 @test "podman: eight containers run in parallel" {
 	compare parallel
 	[ "$output" = "6 12 18 24 30 36 42 48 " ]
+}
+
+run_errors() {
+	pm "$1" run --rm "$IMAGE" /nonexistent
+	echo "rc=$?"
+	pm "$1" run --rm "$IMAGE" /etc/passwd
+	echo "rc=$?"
+}
+
+@test "podman shows the runtime's reason for a failed start, with runc's exit codes (127, 126)" {
+	local before
+	before="$(calls_of nebulon)"
+	run run_errors nebulon
+	echo "$output"
+	assert_nebulon_ran "$before"
+	# conmon read it from nebulon's JSON log: the message alone, no log framing.
+	[[ "$(sed -n 1p <<<"$output")" == 'Error: '*'nebulon: process.args[0]: exec: "/nonexistent": stat /nonexistent: no such file or directory'* ]]
+	[ "$(sed -n 2p <<<"$output")" = rc=127 ]
+	[[ "$(sed -n 3p <<<"$output")" == *'/etc/passwd'*'permission denied'* ]]
+	[ "$(sed -n 4p <<<"$output")" = rc=126 ]
+	if [ -n "$RUNC" ]; then
+		run run_errors runc
+		echo "$output"
+		[ "$(grep rc= <<<"$output" | tr '\n' ' ')" = "rc=127 rc=126 " ]
+	fi
 }
 
 @test "podman: every container above was deleted by its runtime: no cgroup or runtime state is left" {
