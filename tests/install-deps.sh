@@ -7,7 +7,7 @@ set -euo pipefail
 demo=(busybox-static jq libseccomp-dev)
 # procps: `nebulon ps` runs ps(1) on the host; bsdutils: script(1), for the terminal tests.
 # podman, containerd: tests/engines drives them (containerd is started by the tests, not as a service).
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman containerd)
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
 

@@ -243,6 +243,36 @@ parallel() {
 	[ "$output" = "6 12 18 24 30 36 42 48 " ]
 }
 
+more() {
+	pm "$1" run -d --name "m-$1" "$IMAGE" sh -c 'echo start; sleep 100' >/dev/null
+	pm "$1" restart -t 0 "m-$1" >/dev/null
+	pm "$1" logs "m-$1" | tr '\n' ' '
+	echo
+	pm "$1" exec -d "m-$1" touch /tmp/from-exec-d >/dev/null
+	sleep 0.3
+	pm "$1" exec "m-$1" ls /tmp
+	pm "$1" rm -f -t 0 "m-$1" >/dev/null
+	pm "$1" run --rm --pid host "$IMAGE" sh -c '[ "$(cat /proc/$$/status | grep -c ^NSpid)" = 1 ] && echo host-pid-ns'
+	pm "$1" run --rm "$IMAGE" grep ^Seccomp: /proc/self/status
+	pm "$1" run --rm --security-opt seccomp=unconfined "$IMAGE" grep ^Seccomp: /proc/self/status
+	pm "$1" run --rm --privileged "$IMAGE" sh -c 'ls /dev | wc -l | awk "{print (\$1 > 50 ? \"host devices\" : \"few devices\")}"'
+	pm "$1" run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMAGE" sh -c 'cat /proc/self/uid_map; touch /tmp/x && echo writable'
+	pm "$1" run --rm --init "$IMAGE" cat /proc/1/comm
+}
+
+@test "podman restart, exec -d, --pid host, its default seccomp profile, --privileged, --uidmap, --init" {
+	compare more
+	[ "$output" = "start start 
+from-exec-d
+host-pid-ns
+Seccomp:	2
+Seccomp:	0
+host devices
+         0     100000      65536
+writable
+podman-init" ]
+}
+
 run_errors() {
 	pm "$1" run --rm "$IMAGE" /nonexistent
 	echo "rc=$?"
