@@ -1,0 +1,203 @@
+// Package store is nb's store on disk: a root directory (default /var/lib/nebulon) holding
+// images/, containers/ and volumes/, and one metadata.json per container. Writers hold an flock
+// on the root's lock file, so concurrent nb commands serialise; every file is written to a temp
+// file, synced and renamed, so a crash leaves the old version or the new one, never half of one.
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRoot is where nb keeps its store unless --root or NEBULON_ROOT say otherwise.
+const DefaultRoot = "/var/lib/nebulon"
+
+// Dirs are the store's subdirectories.
+var Dirs = []string{"images", "containers", "volumes"}
+
+// ErrNotInitialised means the root has no store; the error says how to make one.
+var ErrNotInitialised = errors.New("no nb store")
+
+// Store is an initialised store.
+type Store struct {
+	Root string
+}
+
+// Init creates the store at root, or checks the one there: running it again changes nothing.
+func Init(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range Dirs {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o700); err != nil {
+			return nil, fmt.Errorf("init store %s: %w", abs, err)
+		}
+	}
+	return &Store{Root: abs}, nil
+}
+
+// Open opens the store at root, which `nb init` must have made.
+func Open(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range Dirs {
+		if fi, err := os.Stat(filepath.Join(abs, d)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%w at %s: run `nb init` (or `nb --root %s init`) first", ErrNotInitialised, abs, abs)
+		}
+	}
+	return &Store{Root: abs}, nil
+}
+
+// Lock takes the store's writer lock (flock on ROOT/.lock) until the returned func is called.
+func (s *Store) Lock() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.Root, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock store: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock store: %w", os.NewSyscallError("flock", err))
+	}
+	return func() { f.Close() }, nil
+}
+
+// Container statuses, as `nb ps` shows them.
+const (
+	Created = "created"
+	Running = "running"
+	Paused  = "paused"
+	Exited  = "exited"
+)
+
+// Container is a container's metadata.json.
+type Container struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Image    string    `json:"image"`    // the image reference given, or the --rootfs path
+	ImageID  string    `json:"image_id"` // empty for --rootfs
+	Command  []string  `json:"command"`
+	Created  time.Time `json:"created"`
+	Status   string    `json:"status"`
+	Pid      int       `json:"pid,omitempty"`
+	ExitCode int       `json:"exit_code"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	// Config is what the container was created with (flags, resolved), for inspect.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// NewID returns a fresh container id: "nb-" and 8 hex digits.
+func NewID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "nb-" + hex.EncodeToString(b)
+}
+
+// ContainerDir is the container's directory: metadata.json, its bundle, its logs.
+func (s *Store) ContainerDir(id string) string { return filepath.Join(s.Root, "containers", id) }
+
+// SaveContainer writes c's metadata.json crash-safely; the caller holds the lock.
+func (s *Store) SaveContainer(c *Container) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.ContainerDir(c.ID), "metadata.json"), data)
+}
+
+// LoadContainer reads one container's metadata.
+func (s *Store) LoadContainer(id string) (*Container, error) {
+	data, err := os.ReadFile(filepath.Join(s.ContainerDir(id), "metadata.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{}
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("container %s: metadata.json: %w", id, err)
+	}
+	return c, nil
+}
+
+// Containers lists every container, oldest first.
+func (s *Store) Containers() ([]*Container, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Root, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range entries {
+		c, err := s.LoadContainer(e.Name())
+		if errors.Is(err, os.ErrNotExist) {
+			continue // being created or removed
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// FindContainer resolves a container by id, name or unique id prefix.
+func (s *Store) FindContainer(ref string) (*Container, error) {
+	all, err := s.Containers()
+	if err != nil {
+		return nil, err
+	}
+	var byPrefix []*Container
+	for _, c := range all {
+		if c.ID == ref || c.Name == ref {
+			return c, nil
+		}
+		if ref != "" && strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		return nil, fmt.Errorf("no such container: %s", ref)
+	}
+	return nil, fmt.Errorf("container %q is ambiguous: it prefixes %d ids", ref, len(byPrefix))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestInitIsIdempotentAndOpenNeedsIt(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "nb")
+	if _, err := Open(root); !errors.Is(err, ErrNotInitialised) || !strings.Contains(err.Error(), "nb init") {
+		t.Fatalf("Open before init: %v, want ErrNotInitialised naming nb init", err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := Init(root); err != nil {
+			t.Fatalf("Init #%d: %v", i+1, err)
+		}
+	}
+	for _, d := range Dirs {
+		if fi, err := os.Stat(filepath.Join(root, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if _, err := Open(root); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestContainersSaveLoadFind(t *testing.T) {
+	s, err := Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for i, id := range []string{"nb-0123abcd", "nb-0123ffff", "nb-99aa0000"} {
+		if err := os.MkdirAll(s.ContainerDir(id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		c := &Container{ID: id, Name: fmt.Sprintf("c%d", i), Image: "busybox:latest", Command: []string{"sh"},
+			Created: now.Add(time.Duration(i) * time.Second), Status: Created}
+		if err := s.SaveContainer(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Containers()
+	if err != nil || len(all) != 3 || all[0].ID != "nb-0123abcd" || all[2].Name != "c2" {
+		t.Fatalf("Containers: %v %v", all, err)
+	}
+	for ref, want := range map[string]string{"nb-0123abcd": "nb-0123abcd", "c1": "nb-0123ffff", "nb-99": "nb-99aa0000"} {
+		c, err := s.FindContainer(ref)
+		if err != nil || c.ID != want {
+			t.Errorf("FindContainer(%q) = %v, %v; want %s", ref, c, err, want)
+		}
+	}
+	if _, err := s.FindContainer("nb-0123"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.FindContainer("nope"); err == nil || err.Error() != "no such container: nope" {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+// Writers under the lock never leave a metadata.json that does not parse, and nothing but
+// metadata.json is left in the container's directory.
+func TestConcurrentSavesUnderLock(t *testing.T) {
+	s, err := Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := NewID()
+	if !regexp.MustCompile(`^nb-[0-9a-f]{8}$`).MatchString(id) {
+		t.Fatalf("NewID() = %q", id)
+	}
+	os.MkdirAll(s.ContainerDir(id), 0o700)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				unlock, err := s.Lock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				err = s.SaveContainer(&Container{ID: id, Name: strings.Repeat("x", w*100+i), Status: Running})
+				unlock()
+				if err != nil {
+					t.Error(err)
+				}
+				if _, err := s.LoadContainer(id); err != nil {
+					t.Errorf("reader saw a broken metadata.json: %v", err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	entries, _ := os.ReadDir(s.ContainerDir(id))
+	if len(entries) != 1 || entries[0].Name() != "metadata.json" {
+		t.Errorf("left in the container dir: %v", entries)
+	}
+}
