@@ -10,14 +10,17 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration security engines conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
-build: bin/nebulon
+build: bin/nebulon bin/nb
 
 bin/nebulon: $(SOURCES)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nebulon
+
+bin/nb: $(SOURCES) $(shell find internal -name '*.go')
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nb
 
 # The console-socket receiver the terminal tests use (tests/recvtty).
 bin/recvtty: $(wildcard tests/recvtty/*.go) go.mod go.sum
@@ -30,6 +33,7 @@ bin/seccompagent: $(wildcard tests/seccompagent/*.go) go.mod go.sum
 
 install: build
 	install -D -m 0755 bin/nebulon $(DESTDIR)$(PREFIX)/bin/nebulon
+	install -D -m 0755 bin/nb $(DESTDIR)$(PREFIX)/bin/nb
 
 # Packages first: building links libseccomp statically.
 demo:
@@ -43,7 +47,7 @@ deps:
 # Everything: unit tests, the integration, security and engine suites, the OCI conformance suite
 # and the cgroup v2 suite.
 test: deps build
-	$(MAKE) unit integration security engines conformance cgroupv2
+	$(MAKE) unit integration security engines nb conformance cgroupv2
 
 unit:
 	$(GO) vet ./...
@@ -55,6 +59,10 @@ integration: build bin/recvtty bin/seccompagent
 # Attacks on the runtime (tests/security): each names the CVE or escape it performs.
 security: build
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/security
+
+# nb used as a person uses it (tests/nb).
+nb: build
+	NB=$(CURDIR)/bin/nb bats --timing tests/nb
 
 # podman and containerd driving nebulon, each scenario compared with runc (tests/engines).
 engines: build

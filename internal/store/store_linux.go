@@ -101,8 +101,28 @@ type Container struct {
 	ExitCode int       `json:"exit_code"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+	// Volumes are the named volumes it mounts: `nb volume rm` refuses them while it exists.
+	Volumes []string `json:"volumes,omitempty"`
 	// Config is what the container was created with (flags, resolved), for inspect.
 	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// VolumeUsers lists the containers that mount volume name.
+func (s *Store) VolumeUsers(name string) ([]string, error) {
+	all, err := s.Containers()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range all {
+		for _, v := range c.Volumes {
+			if v == name {
+				ids = append(ids, c.ID)
+				break
+			}
+		}
+	}
+	return ids, nil
 }
 
 // NewID returns a fresh container id: "nb-" and 8 hex digits.

@@ -106,3 +106,39 @@ func TestConcurrentSavesUnderLock(t *testing.T) {
 		t.Errorf("left in the container dir: %v", entries)
 	}
 }
+
+func TestVolumes(t *testing.T) {
+	s, err := Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CreateVolume("data", "", map[string]string{"k": "v"})
+	if err != nil || v.Driver != "local" || v.Mountpoint != filepath.Join(s.Root, "volumes/data/_data") {
+		t.Fatalf("CreateVolume: %+v, %v", v, err)
+	}
+	if _, err := s.CreateVolume("data", "local", nil); !errors.Is(err, ErrVolumeExists) {
+		t.Errorf("twice: %v", err)
+	}
+	for _, bad := range []string{"../x", "-x", "a/b", ""} {
+		if _, err := s.CreateVolume(bad, "", nil); err == nil || !strings.Contains(err.Error(), "volume name") {
+			t.Errorf("CreateVolume(%q): %v", bad, err)
+		}
+	}
+	if _, err := s.CreateVolume("x", "nfs", nil); err == nil || !strings.Contains(err.Error(), `driver "nfs"`) {
+		t.Errorf("driver nfs: %v", err)
+	}
+	s.CreateVolume("alpha", "", nil)
+	vs, _ := s.Volumes()
+	if len(vs) != 2 || vs[0].Name != "alpha" || vs[1].Options["k"] != "v" {
+		t.Errorf("Volumes: %+v", vs)
+	}
+	if err := s.RemoveVolume("data", []string{"nb-12345678"}); err == nil || !strings.Contains(err.Error(), "in use by container nb-12345678") {
+		t.Errorf("in use: %v", err)
+	}
+	if err := s.RemoveVolume("data", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Volume("data"); !errors.Is(err, ErrNoVolume) {
+		t.Errorf("after rm: %v", err)
+	}
+}

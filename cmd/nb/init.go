@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/internal/store"
+)
+
+var initCommand = &cli.Command{
+	Name:  "init",
+	Usage: "create the store (images/, containers/, volumes/); running it again changes nothing",
+	Description: `Examples:
+   nb init
+   nb --root /srv/nb init
+   NEBULON_ROOT=/srv/nb nb init`,
+	Action: func(ctx *cli.Context) error {
+		if err := needArgs(ctx, 0, 0); err != nil {
+			return err
+		}
+		s, err := store.Init(ctx.String("root"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(ctx.App.Writer, "nb store ready at %s\n", s.Root)
+		return nil
+	},
+}

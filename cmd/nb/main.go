@@ -1,0 +1,84 @@
+// Command nb is Nebulon's container CLI for people, in the manner of docker and podman: it turns
+// flags and images into OCI bundles and runs them with libnebulon. Its store (images,
+// containers, volumes) lives on disk under --root, so it keeps working across runs of nb.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/internal/store"
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+var version = "dev"
+
+func main() {
+	if libnebulon.IsInit() {
+		// libnebulon re-executes this binary as the container's init.
+		err := libnebulon.Init()
+		if !errors.Is(err, libnebulon.ErrReported) {
+			fmt.Fprintln(os.Stderr, "nb init:", err)
+		}
+		os.Exit(1)
+	}
+	app := &cli.App{
+		Name:    "nb",
+		Usage:   "run containers from images or root filesystems",
+		Version: version,
+		Description: `nb keeps images, containers and volumes in a store on disk and runs containers with
+Nebulon. Start with:
+   nb init
+   nb volume create data
+   nb info`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: store.DefaultRoot, EnvVars: []string{"NEBULON_ROOT"}, Usage: "the store's directory"},
+			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
+		},
+		Before: func(ctx *cli.Context) error {
+			level := slog.LevelInfo
+			if ctx.Bool("debug") {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			return nil
+		},
+		Commands:             []*cli.Command{initCommand, volumeCommand, infoCommand},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "nb:", err)
+		var code exitStatus
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitStatus is an error that carries a container's exit status out of nb.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// openStore opens the store --root names, saying how to make one when there is none.
+func openStore(ctx *cli.Context) (*store.Store, error) {
+	return store.Open(ctx.String("root"))
+}
+
+// needArgs checks a command's argument count, naming its usage.
+func needArgs(ctx *cli.Context, min, max int) error {
+	n := ctx.NArg()
+	if n < min || (max >= 0 && n > max) {
+		return fmt.Errorf("%s: wrong number of arguments; usage: nb %s %s", ctx.Command.FullName(), ctx.Command.FullName(), ctx.Command.ArgsUsage)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# nb init, nb volume, nb info: the store on disk.
+
+load helpers
+
+@test "nb init makes the store, and again changes nothing" {
+	run nb init
+	[ "$status" -eq 0 ]
+	[ "$output" = "nb store ready at $STORE" ]
+	[ -d "$STORE/images" ] && [ -d "$STORE/containers" ] && [ -d "$STORE/volumes" ]
+	touch "$STORE/volumes/keep"
+	run nb init
+	[ "$status" -eq 0 ]
+	[ -e "$STORE/volumes/keep" ]
+}
+
+@test "every other command on a missing store says how to make one" {
+	local cmd
+	for cmd in "info" "volume ls" "volume create x"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr nb $cmd
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "nb: no nb store at $STORE: run \`nb init\` (or \`nb --root $STORE init\`) first" ]
+	done
+	[ ! -e "$STORE" ]
+}
+
+@test "NEBULON_ROOT names the store when --root is not given" {
+	NEBULON_ROOT="$STORE" run "$NB" init
+	[ "$status" -eq 0 ]
+	[ -d "$STORE/containers" ]
+}
+
+@test "nb volume create, ls (table, -q, json), inspect and rm" {
+	nb init >/dev/null
+	run nb volume create data
+	[ "$output" = data ]
+	run nb volume create --opt purpose=cache cache
+	[ "$output" = cache ]
+	run nb volume ls
+	[ "$output" = "DRIVER   VOLUME NAME
+local    cache
+local    data" ]
+	run nb volume ls -q
+	[ "$output" = "cache
+data" ]
+	run nb volume ls --format json
+	[ "$(jq -r '.[1].Name, .[1].Driver, .[1].Mountpoint' <<<"$output")" = "data
+local
+$STORE/volumes/data/_data" ]
+	run nb volume inspect cache
+	[ "$(jq -r '.[0].Options.purpose' <<<"$output")" = cache ]
+	[ -d "$STORE/volumes/data/_data" ]
+	run nb volume rm data
+	[ "$output" = data ]
+	[ ! -e "$STORE/volumes/data" ]
+	run nb volume ls -q
+	[ "$output" = cache ]
+}
+
+@test "nb volume errors name the problem and change nothing" {
+	nb init >/dev/null
+	nb volume create data >/dev/null
+	run --separate-stderr nb volume create data
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "nb: volume already exists: data" ]
+	run --separate-stderr nb volume create ../escape
+	[ "$stderr" = 'nb: volume name "../escape": want letters, digits and _.- (starting with a letter or digit)' ]
+	run --separate-stderr nb volume create --driver nfs other
+	[ "$stderr" = 'nb: volume driver "nfs": only local is available' ]
+	run --separate-stderr nb volume rm nope
+	[ "$stderr" = "nb: no such volume: nope" ]
+	run --separate-stderr nb volume inspect nope
+	[ "$status" -eq 1 ]
+	[ "$(ls "$STORE/volumes")" = data ]
+}
+
+@test "nb info shows the host's kernel, cgroups, namespaces, security modules and the store" {
+	nb init >/dev/null
+	nb volume create a >/dev/null
+	run nb info
+	[ "$status" -eq 0 ]
+	grep -qx "Kernel: $(uname -r)" <<<"$output"
+	grep -Eqx "Cgroup version: (v1|hybrid|v2)" <<<"$output"
+	grep -Eq "^Cgroup controllers: .*memory" <<<"$output"
+	grep -qx "Namespaces: cgroup ipc mount network pid time user uts" <<<"$output"
+	grep -Eqx "Seccomp: (available|not available)" <<<"$output"
+	grep -qx "Store: $STORE" <<<"$output"
+	grep -qx "Images: 0" <<<"$output"
+	grep -qx "Containers: 0" <<<"$output"
+	grep -qx "Volumes: 1" <<<"$output"
+}
