@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/internal/foreground"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
 
@@ -107,15 +108,15 @@ func execAction(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	var tty *relay
+	var tty *foreground.Relay
 	if master != nil {
-		if tty, err = startRelay(master); err != nil {
+		if tty, err = foreground.StartRelay(master); err != nil {
 			unix.Kill(pid, unix.SIGKILL)
 			return 0, err
 		}
 	}
-	code := forwardAndWait(pid, sigs, tty)
-	tty.finish()
+	code := foreground.ForwardAndWait(pid, sigs, tty)
+	tty.Finish()
 	return code, nil
 }
 

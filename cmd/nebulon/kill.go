@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -29,7 +25,7 @@ var killCommand = &cli.Command{
 		sig := unix.SIGTERM
 		if ctx.NArg() == 2 {
 			var err error
-			if sig, err = parseSignal(ctx.Args().Get(1)); err != nil {
+			if sig, err = libnebulon.ParseSignal(ctx.Args().Get(1)); err != nil {
 				return err
 			}
 		}
@@ -40,22 +36,4 @@ var killCommand = &cli.Command{
 		defer c.Close()
 		return c.Signal(sig, ctx.Bool("all"))
 	},
-}
-
-// parseSignal accepts KILL, SIGKILL, kill and 9.
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %q: out of range", s)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -9,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/internal/foreground"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
 
@@ -43,16 +43,16 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		if err != nil {
 			return err
 		}
-		var tty *relay
+		var tty *foreground.Relay
 		if master := c.Console(); master != nil {
-			if tty, err = startRelay(master); err != nil {
+			if tty, err = foreground.StartRelay(master); err != nil {
 				c.Delete(true)
 				c.Close()
 				return err
 			}
 		}
 		if err := c.Start(); err != nil {
-			tty.restore()
+			tty.Restore()
 			c.Delete(true)
 			c.Close()
 			return err
@@ -64,56 +64,18 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		pid := c.State().InitPid
 		c.Close()
 		slog.Debug("started", "pid", pid)
-		code := forwardAndWait(pid, sigs, tty)
+		code := foreground.ForwardAndWait(pid, sigs, tty)
 		slog.Debug("exited", "code", code)
 		var delErr error
 		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
 			delErr = c.Delete(true)
 			c.Close()
 		}
-		tty.finish()
+		tty.Finish()
 		if delErr != nil {
 			return delErr
 		}
 		slog.Debug("deleted")
 		return exitCode(code)
 	},
-}
-
-// forwardAndWait relays signals to the container's init until it exits, reaping every child that
-// is reparented to us meanwhile, and returns the init's exit code (128+N for signal N).
-// SIGWINCH resizes the terminal the runtime relays, if any.
-func forwardAndWait(pid int, sigs chan os.Signal, tty *relay) int {
-	for sig := range sigs {
-		s, ok := sig.(unix.Signal)
-		if !ok {
-			continue
-		}
-		if s != unix.SIGCHLD {
-			if s == unix.SIGURG {
-				continue // the Go runtime's preemption signal
-			}
-			if s == unix.SIGWINCH {
-				tty.resize()
-				continue
-			}
-			unix.Kill(pid, s)
-			continue
-		}
-		for {
-			var ws unix.WaitStatus
-			reaped, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if reaped <= 0 || errors.Is(err, unix.ECHILD) {
-				break
-			}
-			if reaped != pid {
-				continue
-			}
-			if ws.Signaled() {
-				return 128 + int(ws.Signal())
-			}
-			return ws.ExitStatus()
-		}
-	}
-	return 1
 }

@@ -1,4 +1,4 @@
-package main
+package libnebulon
 
 import (
 	"testing"
@@ -11,14 +11,14 @@ func TestParseSignalTakesNamesAndNumbers(t *testing.T) {
 		"KILL": unix.SIGKILL, "SIGKILL": unix.SIGKILL, "kill": unix.SIGKILL, "9": unix.SIGKILL,
 		"TERM": unix.SIGTERM, "SIGUSR1": unix.SIGUSR1, "15": unix.SIGTERM,
 	} {
-		got, err := parseSignal(in)
+		got, err := ParseSignal(in)
 		if err != nil || got != want {
-			t.Errorf("parseSignal(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "NOPE", "0", "65", "-1"} {
-		if _, err := parseSignal(in); err == nil {
-			t.Errorf("parseSignal(%q) succeeded, want an error", in)
+		if _, err := ParseSignal(in); err == nil {
+			t.Errorf("ParseSignal(%q) succeeded, want an error", in)
 		}
 	}
 }

@@ -1,4 +1,6 @@
-package main
+// Package foreground runs a container's process in the caller's foreground, for nebulon run and
+// exec and for nb: it relays the process's terminal, forwards signals and waits for it.
+package foreground
 
 import (
 	"fmt"
@@ -11,10 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relay is the runtime's side of a foreground process's terminal (run or exec without
+// Relay is the runtime's side of a foreground process's terminal (run or exec without
 // --console-socket): the caller's stdin goes to the pty master and the master to stdout, with the
 // caller's terminal, when stdin is one, in raw mode and the pty kept at its size.
-type relay struct {
+type Relay struct {
 	master *os.File
 	host   console.Console // nil when stdin is not a terminal
 	done   chan struct{}   // closed once the master reads EOF or EIO: no slave is left open
@@ -25,14 +27,15 @@ type relay struct {
 // some other process still holds the terminal (a daemon it left behind).
 const quietAfterExit = 200 * time.Millisecond
 
-func startRelay(master *os.File) (*relay, error) {
-	r := &relay{master: master, done: make(chan struct{})}
+// StartRelay starts relaying the pty master of a foreground process.
+func StartRelay(master *os.File) (*Relay, error) {
+	r := &Relay{master: master, done: make(chan struct{})}
 	if host, err := console.ConsoleFromFile(os.Stdin); err == nil {
 		if err := host.SetRaw(); err != nil {
 			return nil, fmt.Errorf("put the terminal in raw mode: %w", err)
 		}
 		r.host = host
-		r.resize()
+		r.Resize()
 	}
 	r.last.Store(time.Now().UnixNano())
 	go io.Copy(master, os.Stdin) // ends with the runtime: a pty has no half-close
@@ -55,8 +58,8 @@ func startRelay(master *os.File) (*relay, error) {
 	return r, nil
 }
 
-// resize gives the pty the caller's terminal size (on start and on SIGWINCH).
-func (r *relay) resize() {
+// Resize gives the pty the caller's terminal size (on start and on SIGWINCH).
+func (r *Relay) Resize() {
 	if r == nil || r.host == nil {
 		return
 	}
@@ -67,10 +70,10 @@ func (r *relay) resize() {
 	unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Height, Col: ws.Width})
 }
 
-// finish, once the process has exited, copies the rest of its output and restores the caller's
+// Finish, once the process has exited, copies the rest of its output and restores the caller's
 // terminal. Output ends when every slave is closed, or when nothing came for quietAfterExit
 // while something the process left behind keeps the terminal open.
-func (r *relay) finish() {
+func (r *Relay) Finish() {
 	if r == nil {
 		return
 	}
@@ -83,16 +86,16 @@ func (r *relay) finish() {
 		}
 		select {
 		case <-r.done:
-			r.restore()
+			r.Restore()
 			return
 		case <-time.After(quietAfterExit - idle):
 		}
 	}
-	r.restore()
+	r.Restore()
 }
 
-// restore gives the caller's terminal back its mode.
-func (r *relay) restore() {
+// Restore gives the caller's terminal back its mode.
+func (r *Relay) Restore() {
 	if r != nil && r.host != nil {
 		r.host.Reset()
 	}
