@@ -5,7 +5,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// DefaultCapabilities are the capabilities a default container keeps, as docker and runc give them.
+// DefaultCapabilities are the capabilities the example spec keeps, as `runc spec` gives them. A
+// container made by Spec starts from DockerCapabilities instead.
 var DefaultCapabilities = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 
 // Example returns the default config.json that `nebulon spec` writes: a busybox-style `sh` in new
@@ -19,7 +20,7 @@ func Example() *specs.Spec {
 			Terminal: false, // the process uses the runtime's stdio: nebulon has no terminals yet
 			User:     specs.User{},
 			Args:     []string{"sh"},
-			Env:      []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"},
+			Env:      []string{"PATH=" + DefaultPath, "TERM=xterm"},
 			Cwd:      "/",
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding:  DefaultCapabilities,
@@ -30,31 +31,14 @@ func Example() *specs.Spec {
 			NoNewPrivileges: true,
 		},
 		Hostname: "nebulon",
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc"},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-		},
+		Mounts:   defaultMounts(),
 		Linux: &specs.Linux{
 			Resources: &specs.LinuxResources{
-				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+				Devices: denyAllDevices(),
 			},
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-			},
-			MaskedPaths: []string{
-				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-				"/proc/scsi", "/sys/devices/virtual/powercap",
-			},
-			ReadonlyPaths: []string{
-				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-			},
+			Namespaces:    defaultNamespaces(),
+			MaskedPaths:   defaultMaskedPaths(),
+			ReadonlyPaths: defaultReadonlyPaths(),
 		},
 	}
 }
