@@ -1,0 +1,364 @@
+package image
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Whiteouts, as OCI image-spec layer.md ("Whiteouts") defines them: ".wh.NAME" deletes NAME
+// from the layers below, ".wh..wh..opq" hides everything the layers below put in its
+// directory. Other ".wh..wh." names are AUFS bookkeeping with nothing to unpack.
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutMeta   = ".wh..wh."
+	opaqueMarker   = ".wh..wh..opq"
+)
+
+// applier unpacks tar layers, lowest first, into one directory tree: an image's rootfs. Every
+// path is resolved from an fd on the tree's root, one component at a time, and never through
+// a symlink (see openDir).
+type applier struct {
+	root      int  // O_DIRECTORY fd on the tree
+	whiteouts bool // image layers have whiteouts; a plain rootfs tarball's ".wh." files are files
+	// dirTimes holds directories' times until every layer is in: creating or removing an
+	// entry changes its directory's mtime, so they are set last, by finish.
+	dirTimes map[string]entryTimes
+	// layer is the set of paths the current layer has written: its whiteouts apply only to
+	// what lower layers put there (layer.md: "Files that are present in the same layer as a
+	// whiteout file can only be hidden by whiteout files in subsequent layers").
+	layer map[string]bool
+}
+
+type entryTimes struct{ atime, mtime time.Time }
+
+// mknodType is the file type mknod(2) makes for each device or fifo entry type.
+var mknodType = map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}
+
+// newApplier opens dir, an empty directory that the layers will fill.
+func newApplier(dir string, whiteouts bool) (*applier, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return &applier{root: fd, whiteouts: whiteouts, dirTimes: map[string]entryTimes{}}, nil
+}
+
+func (a *applier) close() { unix.Close(a.root) }
+
+// applyLayer unpacks one tar stream, up to its end-of-archive marker.
+func (a *applier) applyLayer(r io.Reader) error {
+	a.layer = map[string]bool{}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		// With GODEBUG=tarinsecurepath=0 the reader flags names like "../x" itself; the
+		// header is still returned, and applyEntry refuses it with the entry's name.
+		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
+			return fmt.Errorf("read tar: %w", err)
+		}
+		if err := a.applyEntry(tr, hdr); err != nil {
+			return err
+		}
+	}
+}
+
+// applyEntry writes one entry, or applies it as a whiteout.
+func (a *applier) applyEntry(tr *tar.Reader, hdr *tar.Header) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // pax global header: defaults for later entries, no file of its own
+	}
+	comps, err := splitEntryPath(hdr.Name, hdr.Name)
+	if err != nil {
+		return err
+	}
+	if len(comps) == 0 {
+		return a.applyRoot(hdr)
+	}
+	base := comps[len(comps)-1]
+	if a.whiteouts && strings.HasPrefix(base, whiteoutPrefix) {
+		return a.whiteout(comps, hdr.Name)
+	}
+	parent, err := openDir(a.root, comps[:len(comps)-1], true, hdr.Name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
+	path := strings.Join(comps, "/")
+	a.layer[path] = true
+	if hdr.Typeflag == tar.TypeLink {
+		err = a.link(parent, base, comps, hdr)
+	} else {
+		err = a.create(parent, base, path, tr, hdr)
+	}
+	var unsafe *UnsafeEntryError
+	if err != nil && !errors.As(err, &unsafe) {
+		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	return err
+}
+
+// applyRoot applies an entry for the root itself ("./"), which only a directory can be.
+func (a *applier) applyRoot(hdr *tar.Header) error {
+	if hdr.Typeflag != tar.TypeDir {
+		return fmt.Errorf("tar entry %q: the image root can only be a directory, not type %q", hdr.Name, hdr.Typeflag)
+	}
+	if err := setAttrs(a.root, ".", hdr); err != nil {
+		return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	a.dirTimes[""] = timesOf(hdr)
+	return nil
+}
+
+// create writes an entry of any type but a hard link as base in parent, replacing what a
+// lower layer or an earlier entry put there.
+func (a *applier) create(parent int, base, path string, r io.Reader, hdr *tar.Header) error {
+	isDir := hdr.Typeflag == tar.TypeDir
+	switch hdr.Typeflag {
+	case tar.TypeDir, tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+	}
+	kept, err := makeRoom(parent, base, isDir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case isDir && kept:
+	case isDir:
+		err = unix.Mkdirat(parent, base, 0o700)
+	case hdr.Typeflag == tar.TypeSymlink:
+		// The target is stored as it is and never followed here: openDir refuses to walk
+		// through it, and in the container it resolves against the container's root.
+		err = unix.Symlinkat(hdr.Linkname, parent, base)
+	case mknodType[hdr.Typeflag] != 0:
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		err = unix.Mknodat(parent, base, mknodType[hdr.Typeflag]|0o600, int(dev))
+	default:
+		err = writeFile(parent, base, r)
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: path, Err: err}
+	}
+	if err := setAttrs(parent, base, hdr); err != nil {
+		return err
+	}
+	if isDir {
+		a.dirTimes[path] = timesOf(hdr)
+		return nil
+	}
+	return setTimes(parent, base, timesOf(hdr))
+}
+
+// makeRoom clears base in parent for a new entry. An existing directory stays when the new
+// entry is a directory too (a later layer adds to it; kept is true); anything else goes.
+func makeRoom(parent int, base string, isDir bool) (kept bool, err error) {
+	var st unix.Stat_t
+	err = unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &os.PathError{Op: "fstatat", Path: base, Err: err}
+	}
+	if isDir && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return true, nil
+	}
+	return false, removeAllAt(parent, base)
+}
+
+// writeFile creates base in parent, which must not exist (O_EXCL, O_NOFOLLOW: a symlink
+// planted there is never written through), and copies r into it.
+func writeFile(parent int, base string, r io.Reader) error {
+	fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), base)
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// link makes the hard link hdr describes. Its target is resolved like an entry's own path (no
+// "..", not absolute, not through a symlink), so it can only name a file in the image.
+func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header) error {
+	target, err := splitEntryPath(hdr.Name, hdr.Linkname)
+	if err != nil {
+		return err
+	}
+	if len(target) == 0 {
+		return &UnsafeEntryError{Entry: hdr.Name, Reason: "hard link to the image root"}
+	}
+	if slices.Equal(target, comps) {
+		return nil // a link to itself: the file is there already
+	}
+	dir, err := openDir(a.root, target[:len(target)-1], false, hdr.Name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if _, err := makeRoom(parent, base, false); err != nil {
+		return err
+	}
+	// linkat without AT_SYMLINK_FOLLOW links a symlink itself, never what it points to.
+	if err := unix.Linkat(dir, target[len(target)-1], parent, base, 0); err != nil {
+		return &os.PathError{Op: "link to " + hdr.Linkname, Path: strings.Join(comps, "/"), Err: err}
+	}
+	return nil
+}
+
+// whiteout applies a ".wh." entry: it deletes from the tree, and leaves no file of its own.
+func (a *applier) whiteout(comps []string, entry string) error {
+	dirComps, base := comps[:len(comps)-1], comps[len(comps)-1]
+	name := strings.TrimPrefix(base, whiteoutPrefix)
+	if base != opaqueMarker && strings.HasPrefix(base, whiteoutMeta) {
+		return nil
+	}
+	if name == "" || name == "." || name == ".." {
+		return &UnsafeEntryError{Entry: entry, Reason: fmt.Sprintf("whiteout of %q", name)}
+	}
+	dir, err := openDir(a.root, dirComps, false, entry)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // no lower layer made the directory: nothing to hide
+	}
+	if err != nil {
+		return err
+	}
+	prefix := strings.Join(dirComps, "/")
+	if base == opaqueMarker {
+		keep := func(child string) bool { return a.layer[joinPath(prefix, child)] }
+		err = removeChildren(dir, prefix, keep) // closes dir
+	} else {
+		if !a.layer[joinPath(prefix, name)] {
+			err = removeAllAt(dir, name)
+		}
+		unix.Close(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+	}
+	return nil
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// finish sets the directories' times, now that no entry will change them any more.
+func (a *applier) finish() error {
+	for path, t := range a.dirTimes {
+		if err := a.setDirTimes(path, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setDirTimes sets the times of the directory at path, if it is still one: a later layer may
+// have removed it, or put something else there.
+func (a *applier) setDirTimes(path string, t entryTimes) error {
+	comps, _ := splitEntryPath(path, path)
+	parent, base := a.root, "."
+	if len(comps) > 0 {
+		fd, err := openDir(a.root, comps[:len(comps)-1], false, path)
+		if err != nil {
+			return nil // not reachable by that path any more: nothing there to date
+		}
+		defer unix.Close(fd)
+		parent, base = fd, comps[len(comps)-1]
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	return setTimes(parent, base, t)
+}
+
+func timesOf(hdr *tar.Header) entryTimes {
+	t := entryTimes{atime: hdr.AccessTime, mtime: hdr.ModTime}
+	if t.atime.IsZero() {
+		t.atime = t.mtime
+	}
+	return t
+}
+
+// setAttrs gives base in parent the entry's owner, mode and xattrs.
+func setAttrs(parent int, base string, hdr *tar.Header) error {
+	// Numeric ids, as the tar has them: the image's /etc/passwd is not the host's.
+	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lchown", Path: base, Err: err}
+	}
+	// Modes after owners: chown(2) clears the set-user-ID and set-group-ID bits, for root
+	// too. Symlinks have no mode of their own on Linux.
+	if hdr.Typeflag != tar.TypeSymlink {
+		if err := unix.Fchmodat(parent, base, uint32(hdr.Mode&0o7777), 0); err != nil {
+			return &os.PathError{Op: "chmod", Path: base, Err: err}
+		}
+	}
+	// And xattrs after both: chown(2) also drops security.capability.
+	return setXattrs(parent, base, hdr)
+}
+
+// setXattrs sets the xattrs in the entry's PAX records (SCHILY.xattr.NAME, as GNU tar and
+// docker write them). There is no *at form of lsetxattr before Linux 6.13's setxattrat, so
+// the path goes through /proc/self/fd/PARENT, which names the directory the fd holds; the
+// last component is not followed.
+func setXattrs(parent int, base string, hdr *tar.Header) error {
+	const paxPrefix = "SCHILY.xattr."
+	for key, value := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(key, paxPrefix)
+		if !ok {
+			continue
+		}
+		// The rootfs becomes overlayfs' lower layer, where these xattrs would be read as
+		// overlayfs' own (redirects, opaque dirs, metacopy): they are not the image's to set.
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		path := fmt.Sprintf("/proc/self/fd/%d/%s", parent, base)
+		err := unix.Lsetxattr(path, name, []byte(value), 0)
+		if errors.Is(err, unix.ENOTSUP) {
+			// As docker does: a store on a filesystem without that xattr namespace still
+			// unpacks the image, without the attribute.
+			slog.Warn("xattr not supported by the store's filesystem, not set", "entry", hdr.Name, "xattr", name)
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "setxattr " + name, Path: base, Err: err}
+		}
+	}
+	return nil
+}
+
+// setTimes sets base's times without following it, when base is a symlink.
+func setTimes(parent int, base string, t entryTimes) error {
+	atime, err := unix.TimeToTimespec(t.atime)
+	if err != nil {
+		return fmt.Errorf("atime of %s: %w", base, err)
+	}
+	mtime, err := unix.TimeToTimespec(t.mtime)
+	if err != nil {
+		return fmt.Errorf("mtime of %s: %w", base, err)
+	}
+	if err := unix.UtimesNanoAt(parent, base, []unix.Timespec{atime, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "utimensat", Path: base, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+// Package image is nb's image store: images imported from rootfs tarballs or loaded from
+// docker-archive and OCI layouts, each unpacked once into a plain directory tree that
+// containers use as overlayfs' lower layer, with its config defaults and the names that
+// point at it.
+//
+// The store is one directory (nb gives it ROOT/images):
+//
+//	.lock              flock: writers hold it exclusively, readers shared
+//	repositories.json  {"REPOSITORY:TAG": "ID", ...}
+//	ID/metadata.json   the image's record: id, created, size, architecture, os, config
+//	ID/rootfs/         the unpacked root filesystem
+//	tmp/work-*/        imports in progress and images being deleted, each flocked by its owner
+//
+// An image appears in one rename of its work dir to ID/, after its rootfs and metadata are
+// written and synced, so no reader ever sees half an image; tags change in one rename of
+// repositories.json. Unpacking runs without the store lock: only those renames take it.
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Store is the image store in one directory.
+type Store struct {
+	dir string
+}
+
+// Open opens the store in dir, making it on first use. The directory is 0700: image rootfs
+// trees hold setuid binaries, which a user who can reach them could run (CVE-2021-41091).
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image store %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	return &Store{dir: abs}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) imageDir(id string) string { return filepath.Join(s.dir, id) }
+
+// lock takes the store's flock (unix.LOCK_SH or unix.LOCK_EX) until unlock is called. flock
+// locks belong to an open file description, so two goroutines, or two Stores in one process,
+// exclude each other just as two nb processes do.
+func (s *Store) lock(how int) (unlock func(), err error) {
+	path := filepath.Join(s.dir, ".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock image store: %w", err)
+	}
+	if err := flock(f, how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock image store %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			return os.NewSyscallError("flock", err)
+		}
+	}
+}
+
+// workDir is a directory under tmp/ that one process fills, flocked as long as that process
+// uses it, so pruneWork can tell a killed nb's leftovers from a running nb's work.
+type workDir struct {
+	path string // "" once renamed into place
+	lock *os.File
+}
+
+// newWorkDir makes a work dir. It holds the store lock shared meanwhile: pruneWork runs under
+// the exclusive one, so it never sees a work dir whose flock is not taken yet.
+func (s *Store) newWorkDir() (*workDir, error) {
+	unlock, err := s.lock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	path, err := os.MkdirTemp(filepath.Join(s.dir, "tmp"), "work-")
+	if err != nil {
+		return nil, fmt.Errorf("make work dir: %w", err)
+	}
+	f, err := os.Open(path)
+	if err == nil {
+		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("lock work dir %s: %w", path, err)
+	}
+	return &workDir{path: path, lock: f}, nil
+}
+
+// remove deletes the work dir, unless it became an image, and drops its flock.
+func (w *workDir) remove() error {
+	var err error
+	if w.path != "" {
+		err = os.RemoveAll(w.path)
+	}
+	w.lock.Close()
+	return err
+}
+
+// pruneWork removes the work dirs nobody holds: left by an nb that was killed or crashed
+// mid-import or mid-removal. The caller holds the exclusive store lock.
+func (s *Store) pruneWork() {
+	tmp := filepath.Join(s.dir, "tmp")
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		path := filepath.Join(tmp, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.RemoveAll(path)
+		}
+		f.Close()
+	}
+}
+
+// has says whether the store holds image id. Its metadata.json arrives with the image's
+// directory in one rename, so its presence means the whole image is there.
+func (s *Store) has(id string) bool {
+	_, err := os.Stat(filepath.Join(s.imageDir(id), metadataFile))
+	return err == nil
+}
+
+// commit makes the image unpacked in w (rootfs/ filled) an image of the store, described by
+// rec, and points names at it. When the store has that image already (the same content
+// imported again, or by another nb meanwhile) w is dropped and only the names move.
+func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
+	if err := writeJSON(w.path, metadataFile, rec); err != nil {
+		return Image{}, fmt.Errorf("write image metadata: %w", err)
+	}
+	// One syncfs instead of an fsync per file: the rootfs must be on disk before the rename
+	// makes it an image, or a crash could leave an image with empty files.
+	if err := syncFS(w.path); err != nil {
+		return Image{}, err
+	}
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return Image{}, err
+	}
+	defer unlock()
+	s.pruneWork()
+	if !s.has(rec.ID) {
+		if err := os.Rename(w.path, s.imageDir(rec.ID)); err != nil {
+			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
+		}
+		w.path = ""
+		if err := syncDir(s.dir); err != nil {
+			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
+		}
+	}
+	return s.tagLocked(rec.ID, names)
+}
+
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// tagExisting points names at image id, which the store holds already.
+func (s *Store) tagExisting(id string, names []Name) (Image, error) {
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return Image{}, err
+	}
+	defer unlock()
+	return s.tagLocked(id, names)
+}
+
+// tagLocked points names at image id, taking them from any image they named before (that
+// image stays, untagged if it has no name left, as with docker). The caller holds the
+// exclusive lock.
+func (s *Store) tagLocked(id string, names []Name) (Image, error) {
+	tags, err := readTags(s.dir)
+	if err != nil {
+		return Image{}, err
+	}
+	for _, n := range names {
+		tags[n.String()] = id
+	}
+	if len(names) > 0 {
+		if err := writeJSON(s.dir, repositoriesFile, tags); err != nil {
+			return Image{}, fmt.Errorf("tag image %s: %w", id, err)
+		}
+	}
+	var first *Name
+	if len(names) > 0 {
+		first = &names[0]
+	}
+	return s.image(id, tags, first)
+}
+
+// image reads image id's record and gives it with its tags; name is the one it was found
+// by, if any.
+func (s *Store) image(id string, tags map[string]string, name *Name) (Image, error) {
+	rec, err := readRecord(s.imageDir(id))
+	if err != nil {
+		return Image{}, fmt.Errorf("image %s: %w", id, err)
+	}
+	img := Image{
+		ID:           rec.ID,
+		RepoTags:     tagsOf(tags, id),
+		Created:      rec.Created,
+		Size:         rec.Size,
+		Architecture: rec.Architecture,
+		OS:           rec.OS,
+		Config:       rec.Config,
+		Rootfs:       filepath.Join(s.imageDir(id), rootfsDir),
+	}
+	switch {
+	case name != nil:
+		img.Repository, img.Tag = name.Repository, name.Tag
+	case len(img.RepoTags) > 0:
+		img.Repository, img.Tag = splitTag(img.RepoTags[0])
+	}
+	return img, nil
+}
+
+// tagsOf lists the names pointing at id, sorted.
+func tagsOf(tags map[string]string, id string) []string {
+	names := []string{}
+	for name, to := range tags {
+		if to == id {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// splitTag splits "REPOSITORY:TAG"; a tag has no colon, a repository may (a registry port).
+func splitTag(name string) (repository, tag string) {
+	i := strings.LastIndex(name, ":")
+	return name[:i], name[i+1:]
+}
+
+// ids lists the images in the store.
+func (s *Store) ids() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && isID(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// isID says whether s is an image ID: a sha256 in lowercase hex.
+func isID(s string) bool { return len(s) == 64 && isHex(s) }
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
