@@ -198,7 +198,7 @@ func writeFile(parent int, base string, r io.Reader) error {
 func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header) error {
 	target, err := splitEntryPath(hdr.Name, hdr.Linkname)
 	if err != nil {
-		return err
+		return linkTargetError(err)
 	}
 	if len(target) == 0 {
 		return &UnsafeEntryError{Entry: hdr.Name, Reason: "hard link to the image root"}
@@ -208,7 +208,7 @@ func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header)
 	}
 	dir, err := openDir(a.root, target[:len(target)-1], false, hdr.Name)
 	if err != nil {
-		return err
+		return linkTargetError(err)
 	}
 	defer unix.Close(dir)
 	if _, err := makeRoom(parent, base, false); err != nil {
@@ -219,6 +219,15 @@ func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header)
 		return &os.PathError{Op: "link to " + hdr.Linkname, Path: strings.Join(comps, "/"), Err: err}
 	}
 	return nil
+}
+
+// linkTargetError says that a refusal is about a hard link's target, not the entry's path.
+func linkTargetError(err error) error {
+	var unsafe *UnsafeEntryError
+	if errors.As(err, &unsafe) {
+		unsafe.Reason = "hard link target: " + unsafe.Reason
+	}
+	return err
 }
 
 // whiteout applies a ".wh." entry: it deletes from the tree, and leaves no file of its own.

@@ -150,8 +150,8 @@ func newTestStore(t *testing.T) *Store {
 	return s
 }
 
-// assertStoreEmpty checks that a failed import or load left nothing: no image, no name, no
-// work dir.
+// assertStoreEmpty checks that a failed import or load, or removing the last image, left
+// nothing: no image, no name, no work dir.
 func assertStoreEmpty(t *testing.T, s *Store) {
 	t.Helper()
 	entries, err := os.ReadDir(s.Dir())
@@ -161,13 +161,17 @@ func assertStoreEmpty(t *testing.T, s *Store) {
 	for _, e := range entries {
 		switch e.Name() {
 		case ".lock", "tmp":
+		case repositoriesFile:
+			if tags, err := readTags(s.Dir()); err != nil || len(tags) != 0 {
+				t.Errorf("names left: %v, %v", tags, err)
+			}
 		default:
-			t.Errorf("store holds %s after a failure", e.Name())
+			t.Errorf("store holds %s", e.Name())
 		}
 	}
 	work, _ := os.ReadDir(filepath.Join(s.Dir(), "tmp"))
 	for _, e := range work {
-		t.Errorf("store's tmp/ holds %s after a failure", e.Name())
+		t.Errorf("store's tmp/ holds %s", e.Name())
 	}
 }
 

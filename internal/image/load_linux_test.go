@@ -14,10 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func (e entry) mode(m int64) entry         { e.Mode = m; return e }
-func (e entry) owner(uid, gid int) entry   { e.Uid, e.Gid = uid, gid; return e }
-func (e entry) mtime(t time.Time) entry    { e.ModTime = t; return e }
-func (e entry) xattr(name, v string) entry { e.PAXRecords = map[string]string{"SCHILY.xattr." + name: v}; return e }
+func (e entry) mode(m int64) entry       { e.Mode = m; return e }
+func (e entry) owner(uid, gid int) entry { e.Uid, e.Gid = uid, gid; return e }
+func (e entry) mtime(t time.Time) entry  { e.ModTime = t; return e }
+func (e entry) xattr(name, v string) entry {
+	e.PAXRecords = map[string]string{"SCHILY.xattr." + name: v}
+	return e
+}
 
 var (
 	userTime = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
