@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -66,17 +64,19 @@ func availability(on bool) string {
 	return "not available"
 }
 
-// countImages counts the store's images; the image store itself comes with `nb image`.
+// countImages counts the store's images (not their tags).
 func countImages(s *store.Store) (int, error) {
-	entries, err := os.ReadDir(filepath.Join(s.Root, "images"))
+	images, err := openImages(s)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			n++
-		}
+	imgs, err := images.List()
+	if err != nil {
+		return 0, err
 	}
-	return n, nil
+	ids := map[string]bool{}
+	for _, img := range imgs {
+		ids[img.ID] = true
+	}
+	return len(ids), nil
 }

@@ -50,16 +50,20 @@ Nebulon. Start with:
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 			return nil
 		},
-		Commands:             []*cli.Command{initCommand, volumeCommand, infoCommand},
-		EnableBashCompletion: true,
-		ExitErrHandler:       func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			initCommand, createCommand, runCommand, psCommand, stopCommand, killCommand, rmCommand,
+			execCommand, inspectCommand, logsCommand, imageCommand, volumeCommand, infoCommand, monitorCommand,
+		},
+		EnableBashCompletion:   true,
+		UseShortOptionHandling: true, // -aq, as docker takes it
+		ExitErrHandler:         func(*cli.Context, error) {},
 	}
 	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "nb:", err)
 		var code exitStatus
 		if errors.As(err, &code) {
-			os.Exit(int(code))
+			os.Exit(int(code)) // the container's status: nothing went wrong in nb
 		}
+		fmt.Fprintln(os.Stderr, "nb:", err)
 		os.Exit(1)
 	}
 }

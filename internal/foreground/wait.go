@@ -44,3 +44,25 @@ func ForwardAndWait(pid int, sigs chan os.Signal, tty *Relay) int {
 	}
 	return 1
 }
+
+// Wait reaps every child until pid exits, and returns its status (128+N for signal N). The
+// caller is a subreaper that forwards no signals (nb's monitor).
+func Wait(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 255
+		}
+		if got != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}

@@ -15,6 +15,8 @@ REPO_ROOT="$(cd "$ENGINES_DIR/../.." && pwd)"
 NEBULON="${NEBULON:-$REPO_ROOT/bin/nebulon}"
 RUNC="${RUNC:-$(command -v runc || true)}"
 ENGINE_TIMEOUT="${ENGINE_TIMEOUT:-60}"
+# shellcheck source=../lib/pty.bash
+source "$ENGINES_DIR/../lib/pty.bash"
 IMAGE=localhost/nbtest:latest
 
 require_engine() {
@@ -97,22 +99,6 @@ fail() {
 	return 1
 }
 
-# in_pty CMD: run the shell command CMD on a pty of its own (script(1)) sized 24x80; prints its
-# output without carriage returns. script's stdin stays open until CMD ends: at EOF script
-# would type ^D into the pty.
-in_pty() {
-	local done="$BATS_TEST_TMPDIR/pty.done"
-	rm -f "$done"
-	{
-		while [ ! -e "$done" ]; do sleep 0.05; done
-	} | {
-		rc=0
-		timeout -k 5 "$ENGINE_TIMEOUT" script -qefc "stty rows 24 cols 80; $1" /dev/null || rc=$?
-		touch "$done"
-		exit "$rc"
-	} | tr -d '\r'
-	return "${PIPESTATUS[1]}"
-}
 
 # make_oci_archive FILE NAME: an OCI image archive of that root filesystem, named NAME.
 make_oci_archive() {

@@ -6,6 +6,8 @@ bats_require_minimum_version 1.5.0
 NB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$NB_DIR/../.." && pwd)"
 NB="${NB:-$REPO_ROOT/bin/nb}"
+# shellcheck source=../lib/pty.bash
+source "$NB_DIR/../lib/pty.bash"
 
 setup() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/internal/foreground"
+	"github.com/nebulon-dev/nebulon/internal/store"
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+var runCommand = &cli.Command{
+	Name:      "run",
+	Usage:     "start a created container: attached (its exit status is nb's), or with -d in the background",
+	ArgsUsage: "ID|NAME",
+	Description: `Attached, the container's stdio is nb's (or, created with -t, a terminal nb relays), nb
+forwards the signals it gets, and exits with the container's status. With -d a small monitor
+process runs it instead: it keeps its output for nb logs and records its exit status.
+Examples:
+   nb run web
+   nb run -d web && nb logs -f web`,
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background"},
+	},
+	Action: func(ctx *cli.Context) error {
+		if err := needArgs(ctx, 1, 1); err != nil {
+			return err
+		}
+		s, err := openStore(ctx)
+		if err != nil {
+			return err
+		}
+		c, err := findContainer(s, ctx.Args().First())
+		if err != nil {
+			return err
+		}
+		if c.Status == store.Running || c.Status == store.Paused {
+			return fmt.Errorf("container %s is already %s", c.ID, c.Status)
+		}
+		if err := prepareRootfs(s, c); err != nil {
+			return err
+		}
+		if ctx.Bool("detach") {
+			return runDetached(ctx, s, c)
+		}
+		return runAttached(s, c)
+	},
+}
+
+// runAttached runs c with nb's stdio and waits for it.
+func runAttached(s *store.Store, c *store.Container) error {
+	// The init's parent, the nsexec stage, exits at once: as a subreaper nb inherits the init.
+	if err := libnebulon.BecomeSubreaper(); err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	lc, err := libnebulon.Create(runtimeRoot(s), c.ID, libnebulon.CreateOpts{Bundle: bundleDir(s, c.ID), Foreground: true})
+	if err != nil {
+		return err
+	}
+	var tty *foreground.Relay
+	if m := lc.Console(); m != nil {
+		if tty, err = foreground.StartRelay(m); err != nil {
+			lc.Delete(true)
+			lc.Close()
+			return err
+		}
+	}
+	if err := lc.Start(); err != nil {
+		tty.Restore()
+		lc.Delete(true)
+		lc.Close()
+		return err
+	}
+	pid := lc.State().InitPid
+	lc.Close()
+	if err := markRunning(s, c.ID, pid); err != nil {
+		return err
+	}
+	code := foreground.ForwardAndWait(pid, sigs, tty)
+	tty.Finish()
+	return finish(s, c.ID, code)
+}
+
+// markRunning records that c's process runs with that pid.
+func markRunning(s *store.Store, id string, pid int) error {
+	return setStatus(s, id, func(c *store.Container) {
+		c.Status, c.Pid, c.ExitCode, c.Started, c.Finished = store.Running, pid, 0, time.Now().UTC(), time.Time{}
+	})
+}
+
+// finish records c's exit and removes its runtime container; an attached run then exits with
+// the container's status.
+func finish(s *store.Store, id string, code int) error {
+	derr := deleteRuntime(s, id)
+	err := setStatus(s, id, func(c *store.Container) {
+		c.Status, c.ExitCode, c.Finished, c.Pid = store.Exited, code, time.Now().UTC(), 0
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
+
+// runDetached starts the monitor, a detached nb in a session of its own, and waits until it says
+// the container runs or why it could not.
+func runDetached(ctx *cli.Context, s *store.Store, c *store.Container) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	null, err := devNull()
+	if err != nil {
+		w.Close()
+		return err
+	}
+	defer null.Close()
+	cmd := exec.Command("/proc/self/exe", "--root", s.Root, monitorCommand.Name, c.ID)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start the monitor: %w", err)
+	}
+	cmd.Process.Release()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "started "):
+		fmt.Fprintln(ctx.App.Writer, c.ID)
+		return nil
+	case strings.HasPrefix(line, "error: "):
+		return errors.New(strings.TrimPrefix(line, "error: "))
+	}
+	return fmt.Errorf("the monitor of %s exited without starting it (%v)", c.ID, err)
+}
+
+// monitorCommand is the monitor of a detached container (see runDetached): like conmon, it holds
+// the container's stdio, writing it to the container's log, reaps its process and records its
+// exit status. It reports on fd 3 ("started PID" or "error: WHY"), then closes it.
+var monitorCommand = &cli.Command{
+	Name:      "__monitor",
+	Hidden:    true,
+	ArgsUsage: "ID",
+	Action: func(ctx *cli.Context) error {
+		report := os.NewFile(3, "report")
+		pid, err := monitorStart(ctx)
+		if err != nil {
+			fmt.Fprintf(report, "error: %v\n", err)
+			report.Close()
+			return err
+		}
+		fmt.Fprintf(report, "started %d\n", pid)
+		report.Close()
+		s, _ := openStore(ctx)
+		return finish(s, ctx.Args().First(), foreground.Wait(pid))
+	},
+}
+
+func monitorStart(ctx *cli.Context) (int, error) {
+	s, err := openStore(ctx)
+	if err != nil {
+		return 0, err
+	}
+	id := ctx.Args().First()
+	if err := libnebulon.BecomeSubreaper(); err != nil {
+		return 0, err
+	}
+	// Signals for nb go to the container through nb stop and nb kill, not to its monitor.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	logf, err := os.OpenFile(logPath(s, id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	null, err := devNull()
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	lc, err := libnebulon.Create(runtimeRoot(s), id, libnebulon.CreateOpts{
+		Bundle: bundleDir(s, id), Stdin: null, Stdout: logf, Stderr: logf, Foreground: true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if m := lc.Console(); m != nil {
+		// A terminal: its output is the log.
+		go func() { defer m.Close(); io.Copy(logf, m) }() // ends with EIO: the last slave closed
+	}
+	if err := lc.Start(); err != nil {
+		lc.Delete(true)
+		lc.Close()
+		return 0, err
+	}
+	pid := lc.State().InitPid
+	lc.Close()
+	return pid, markRunning(s, id, pid)
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/internal/store"
+	"github.com/nebulon-dev/nebulon/libnebulon"
+)
+
+// The runtime side of nb's containers: each nb container is a libnebulon container of the same
+// id, whose state lives in ROOT/runtime while it runs. nb's own metadata says what happened to it.
+
+func runtimeRoot(s *store.Store) string { return filepath.Join(s.Root, "runtime") }
+
+func bundleDir(s *store.Store, id string) string { return filepath.Join(s.ContainerDir(id), "bundle") }
+
+func logPath(s *store.Store, id string) string {
+	return filepath.Join(s.ContainerDir(id), "container.log")
+}
+
+// unknownExit is the exit code recorded for a container whose process ended with nobody to
+// see how (its monitor was killed), as docker records it.
+const unknownExit = 255
+
+// reconcile brings c's status in line with the kernel: a running or paused container whose
+// process is gone is exited, never a stale running. It saves c when it changed; the caller
+// holds the store lock.
+func reconcile(s *store.Store, c *store.Container) error {
+	if c.Status != store.Running && c.Status != store.Paused {
+		return nil
+	}
+	status := specs.StateStopped
+	if lc, err := libnebulon.Load(runtimeRoot(s), c.ID); err == nil {
+		status = lc.Status()
+		lc.Close()
+	} else if !errors.Is(err, libnebulon.ErrNotExist) {
+		return err
+	}
+	switch status {
+	case specs.StateRunning:
+		c.Status = store.Running
+	case libnebulon.StatePaused:
+		c.Status = store.Paused
+	default:
+		// Whoever waited for it (the monitor, or an attached nb run) records the exit; if it
+		// is still here, that one is gone too.
+		fresh, err := s.LoadContainer(c.ID)
+		if err == nil && fresh.Status == store.Exited {
+			*c = *fresh
+			return nil
+		}
+		c.Status, c.ExitCode, c.Finished = store.Exited, unknownExit, time.Now().UTC()
+		deleteRuntime(s, c.ID)
+	}
+	return s.SaveContainer(c)
+}
+
+// deleteRuntime removes the runtime's container of that id, if any: its processes, cgroups and
+// state.
+func deleteRuntime(s *store.Store, id string) error {
+	lc, err := libnebulon.Load(runtimeRoot(s), id)
+	if errors.Is(err, libnebulon.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer lc.Close()
+	return lc.Delete(true)
+}
+
+// setStatus updates one container's metadata under the store lock.
+func setStatus(s *store.Store, id string, update func(c *store.Container)) error {
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := s.LoadContainer(id)
+	if err != nil {
+		return err
+	}
+	update(c)
+	return s.SaveContainer(c)
+}
+
+// findContainer resolves ref (id, name or unique id prefix) and reconciles its status.
+func findContainer(s *store.Store, ref string) (*store.Container, error) {
+	unlock, err := s.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	c, err := s.FindContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	return c, reconcile(s, c)
+}
+
+// waitExited polls c's metadata until it is exited, for up to d; it reports whether it is.
+func waitExited(s *store.Store, id string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := findContainer(s, id)
+		if err != nil || c.Status == store.Exited || c.Status == store.Created {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func devNull() (*os.File, error) {
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	return f, nil
+}
