@@ -1,0 +1,120 @@
+#!/usr/bin/env bats
+# nb image import, load, ls, rm, inspect, and containers made from images (copy-on-write roots).
+
+load helpers
+
+setup() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	[ -x "$NB" ] || skip "$NB not built (make build)"
+	TEST_DIR="$(mktemp -d /tmp/nb-test.XXXXXX)"
+	STORE="$TEST_DIR/store"
+	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
+	nb init >/dev/null
+}
+
+teardown() {
+	[ -n "${TEST_DIR:-}" ] || return 0
+	local id
+	for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
+	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+	rm -rf "$TEST_DIR"
+}
+
+@test "nb image import takes plain, gzip, xz and zstd tarballs; ls shows docker's columns" {
+	gzip -k "$TEST_DIR/rootfs.tar"
+	xz -k "$TEST_DIR/rootfs.tar"
+	zstd -q -k "$TEST_DIR/rootfs.tar"
+	local f ids=()
+	for f in rootfs.tar rootfs.tar.gz rootfs.tar.xz rootfs.tar.zst; do
+		run nb image import "$TEST_DIR/$f" bb "${f//./-}"
+		[ "$status" -eq 0 ]
+		ids+=("$output")
+	done
+	# One tarball, however compressed, is one image.
+	[ "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" = 1 ]
+	run nb image ls
+	[[ "$(sed -n 1p <<<"$output")" =~ ^REPOSITORY\ +TAG\ +IMAGE\ ID\ +CREATED\ +SIZE$ ]]
+	[ "$(sed 1d <<<"$output" | wc -l)" = 4 ]
+	[[ "$(sed -n 2p <<<"$output")" =~ ^bb\ +rootfs-tar(-gz|-xz|-zst)?\ +${ids[0]:0:12}\ +(Less\ than\ a\ second|[0-9]+\ seconds?)\ ago\ +[0-9.]+MB$ ]]
+	run nb image ls -q
+	[ "$output" = "${ids[0]:0:12}" ]
+	run nb image inspect bb:rootfs-tar-gz
+	[ "$(jq -r '.[0].id' <<<"$output")" = "${ids[0]}" ]
+	# The tag defaults to latest.
+	nb image import "$TEST_DIR/rootfs.tar" other >/dev/null
+	nb image inspect other:latest >/dev/null
+}
+
+@test "nb image load takes an OCI archive; its name and config become the container's defaults" {
+	"$REPO_ROOT/tests/engines/mkimage.sh" oci "$TEST_DIR/oci.tar" localhost/app:v1
+	run nb image load "$TEST_DIR/oci.tar"
+	[ "$status" -eq 0 ]
+	[ "$output" = "Loaded image: localhost/app:v1" ]
+	# mkimage's config: Cmd ["sh"], Env PATH=/bin.
+	run nb image inspect localhost/app:v1
+	[ "$(jq -c '.[0].config.cmd' <<<"$output")" = '["sh"]' ]
+	run nb create localhost/app:v1 sh -c 'echo $PATH'
+	run nb run "$output"
+	[ "$output" = /bin ]
+}
+
+@test "containers of one image get copy-on-write roots: writes stay in the container" {
+	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	local a b
+	a="$(nb create bb sh -c 'echo a >/etc/marker; cat /etc/marker')"
+	b="$(nb create bb sh -c 'cat /etc/marker 2>&1; ls /etc')"
+	run nb run "$a"
+	[ "$output" = a ]
+	run nb run "$b"
+	[[ "$output" == "cat: can't open '/etc/marker': No such file or directory"* ]]
+	[ ! -e "$(nb image inspect bb | jq -r '.[0].rootfs')/etc/marker" ]
+	# The root is an overlay while the container exists, and gone after rm.
+	grep -q " $STORE/containers/$a/rootfs " /proc/self/mountinfo
+	nb rm "$a" "$b" >/dev/null
+	! grep -q " $STORE/containers/" /proc/self/mountinfo
+}
+
+@test "nb image rm refuses an image a container uses, unless -f; untags before it deletes" {
+	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	nb image import "$TEST_DIR/rootfs.tar" bb v2 >/dev/null
+	local c
+	c="$(nb create bb true)"
+	run nb image rm bb:v2
+	[ "$output" = "Untagged: bb:v2" ]
+	run --separate-stderr nb image rm bb
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "nb: image bb is in use by container $c (nb image rm -f removes it anyway)" ]
+	nb image inspect bb >/dev/null
+	nb rm "$c" >/dev/null
+	run nb image rm bb
+	[[ "$output" == "Untagged: bb:latest"*"Deleted: "* ]]
+	[ -z "$(nb image ls -q)" ]
+}
+
+@test "a malicious tarball is refused, naming the entry, and leaves nothing behind" {
+	local kind
+	for kind in dotdot absolute symlink; do
+		python3 - "$TEST_DIR/bad-$kind.tar" "$kind" <<-'PY'
+			import io, sys, tarfile
+			out, kind = sys.argv[1], sys.argv[2]
+			with tarfile.open(out, "w") as t:
+			    def add(name, data=b"x", type=tarfile.REGTYPE, link=""):
+			        i = tarfile.TarInfo(name); i.type = type; i.linkname = link; i.size = len(data) if type == tarfile.REGTYPE else 0
+			        t.addfile(i, io.BytesIO(data) if type == tarfile.REGTYPE else None)
+			    add("ok")
+			    if kind == "dotdot": add("../../escape-dotdot")
+			    if kind == "absolute": add("/tmp/escape-absolute")
+			    if kind == "symlink":
+			        add("link", type=tarfile.SYMTYPE, link="/tmp")
+			        add("link/escape-symlink")
+		PY
+		run --separate-stderr nb image import "$TEST_DIR/bad-$kind.tar" bad
+		echo "$kind: $status $stderr"
+		[ "$status" -eq 1 ]
+		[[ "$stderr" == *escape-$kind* ]]
+	done
+	[ ! -e /tmp/escape-absolute ] && [ ! -e /tmp/escape-symlink ] && [ ! -e "$TEST_DIR/../escape-dotdot" ]
+	[ -z "$(nb image ls -q)" ]
+	[ -z "$(find "$STORE/images" -mindepth 1 -maxdepth 1 -type d ! -name tmp)" ]
+	[ -z "$(ls -A "$STORE/images/tmp" 2>/dev/null)" ]
+}
