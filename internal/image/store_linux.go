@@ -259,7 +259,8 @@ func splitTag(name string) (repository, tag string) {
 	return name[:i], name[i+1:]
 }
 
-// ids lists the images in the store.
+// ids lists the images in the store, sorted. A directory without metadata.json is no image
+// (nb never makes one; someone else may have).
 func (s *Store) ids() ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -267,7 +268,7 @@ func (s *Store) ids() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if e.IsDir() && isID(e.Name()) {
+		if e.IsDir() && isID(e.Name()) && s.has(e.Name()) {
 			ids = append(ids, e.Name())
 		}
 	}
