@@ -52,7 +52,7 @@ Nebulon. Start with:
 		},
 		Commands: []*cli.Command{
 			initCommand, createCommand, runCommand, psCommand, stopCommand, killCommand, rmCommand,
-			execCommand, inspectCommand, logsCommand, imageCommand, volumeCommand, infoCommand, monitorCommand,
+			execCommand, inspectCommand, logsCommand, imageCommand, volumeCommand, infoCommand, completionCommand, monitorCommand,
 		},
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -aq, as docker takes it

@@ -206,3 +206,12 @@ sh -c trap \"echo term; exit 4\" TERM; while :; do sleep 0.1; done " ]
 	[ "$(nb ps -aq | wc -l)" = 1 ]
 	[ "$(ls "$STORE/containers" | wc -l)" = 1 ]
 }
+
+@test "nb exec -t gives the command a terminal, sized like the caller's" {
+	nb create --name t --rootfs "$ROOTFS" sleep 1000 >/dev/null
+	nb run -d t >/dev/null
+	run in_pty "stty rows 17 cols 33; $NB --root $STORE exec -t t sh -c 'tty; stty size; exit 5'; echo rc=\$?"
+	[ "$output" = "/dev/pts/0
+17 33
+rc=5" ]
+}

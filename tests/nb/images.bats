@@ -118,3 +118,14 @@ teardown() {
 	[ -z "$(find "$STORE/images" -mindepth 1 -maxdepth 1 -type d ! -name tmp)" ]
 	[ -z "$(ls -A "$STORE/images/tmp" 2>/dev/null)" ]
 }
+
+@test "nb image import draws a progress bar on a terminal, and nothing when not on one" {
+	dd if=/dev/urandom of="$TEST_DIR/big" bs=1M count=48 status=none
+	tar -C "$TEST_DIR" -rf "$TEST_DIR/rootfs.tar" big
+	run in_pty "$NB --root $STORE image import $TEST_DIR/rootfs.tar big"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"importing $TEST_DIR/rootfs.tar ["*"%"* ]]
+	run --separate-stderr nb image import "$TEST_DIR/rootfs.tar" big2
+	[ -z "$stderr" ]
+	[[ "$output" =~ ^[0-9a-f]{64}$ ]]
+}

@@ -90,3 +90,33 @@ $STORE/volumes/data/_data" ]
 	grep -qx "Containers: 0" <<<"$output"
 	grep -qx "Volumes: 1" <<<"$output"
 }
+
+@test "nb completion bash completes commands and subcommands from nb itself; zsh prints a compdef script" {
+	run bash -c "source <($NB completion bash)
+		COMP_WORDS=(nb ima); COMP_CWORD=1; PATH=$(dirname "$NB"):\$PATH _nb_complete; echo \"\${COMPREPLY[*]}\"
+		COMP_WORDS=(nb image i); COMP_CWORD=2; PATH=$(dirname "$NB"):\$PATH _nb_complete; echo \"\${COMPREPLY[*]}\""
+	[ "$status" -eq 0 ]
+	[ "$output" = "image
+import inspect" ]
+	run nb completion zsh
+	[ "$(sed -n 1p <<<"$output")" = "#compdef nb" ]
+	if command -v zsh >/dev/null; then
+		zsh -n <(nb completion zsh)
+	fi
+	# The monitor is nb's own business, not a command to complete.
+	! "$NB" --generate-bash-completion | grep -q monitor
+	run --separate-stderr nb completion fish
+	[ "$stderr" = 'nb: completion: shell "fish": want bash or zsh' ]
+}
+
+@test "every nb command's --help has examples" {
+	local cmd
+	for cmd in init create run ps stop kill rm exec inspect logs info completion \
+		"image import" "image load" "image ls" "image rm" "image inspect" \
+		"volume create" "volume ls" "volume rm" "volume inspect"; do
+		# shellcheck disable=SC2086
+		run "$NB" $cmd --help
+		[ "$status" -eq 0 ] || fail "$cmd --help failed"
+		grep -Eq "^ +nb " <<<"$output" || fail "nb $cmd --help has no example: $output"
+	done
+}
