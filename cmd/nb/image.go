@@ -53,10 +53,11 @@ var imageCommand = &cli.Command{
 		{
 			Name:      "rm",
 			Aliases:   []string{"remove"},
-			Usage:     "remove images (refused while a container uses one, unless -f)",
-			ArgsUsage: "NAME[:TAG]|ID...",
+			Usage:     "remove an image, or one tag of it (refused while a container uses it, unless -f)",
+			ArgsUsage: "NAME [TAG] | NAME:TAG | ID",
 			Description: `Examples:
    nb image rm busybox
+   nb image rm myapp v1
    nb image rm myapp:v1`,
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "remove even if a container uses it"},
@@ -177,8 +178,15 @@ func imageList(ctx *cli.Context) error {
 }
 
 func imageRemove(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, -1); err != nil {
+	if err := needArgs(ctx, 1, 2); err != nil {
 		return err
+	}
+	ref := ctx.Args().First()
+	if tag := ctx.Args().Get(1); tag != "" {
+		if strings.Contains(ref, ":") {
+			return fmt.Errorf("image rm: %s already names a tag; give NAME TAG or NAME:TAG", ref)
+		}
+		ref += ":" + tag
 	}
 	s, err := openStore(ctx)
 	if err != nil {
@@ -188,25 +196,23 @@ func imageRemove(ctx *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, ref := range ctx.Args().Slice() {
-		var user string
-		inUse := func(id string) bool {
-			user = imageUser(s, id)
-			return user != ""
+	var user string
+	inUse := func(id string) bool {
+		user = imageUser(s, id)
+		return user != ""
+	}
+	res, err := images.Remove(ref, inUse, ctx.Bool("force"))
+	if err != nil {
+		if user != "" {
+			return fmt.Errorf("image %s is in use by container %s (nb image rm -f removes it anyway)", ref, user)
 		}
-		res, err := images.Remove(ref, inUse, ctx.Bool("force"))
-		if err != nil {
-			if user != "" {
-				return fmt.Errorf("image %s is in use by container %s (nb image rm -f removes it anyway)", ref, user)
-			}
-			return err
-		}
-		for _, t := range res.Untagged {
-			fmt.Fprintf(ctx.App.Writer, "Untagged: %s\n", t)
-		}
-		if res.Deleted != "" {
-			fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", res.Deleted)
-		}
+		return err
+	}
+	for _, t := range res.Untagged {
+		fmt.Fprintf(ctx.App.Writer, "Untagged: %s\n", t)
+	}
+	if res.Deleted != "" {
+		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", res.Deleted)
 	}
 	return nil
 }

@@ -215,3 +215,20 @@ sh -c trap \"echo term; exit 4\" TERM; while :; do sleep 0.1; done " ]
 17 33
 rc=5" ]
 }
+
+@test "nb run -d of a container with -t keeps its terminal's output in the log" {
+	nb create -t --name tt --rootfs "$ROOTFS" sh -c 'tty; echo on-tty; exit 3' >/dev/null
+	nb run -d tt >/dev/null
+	run nb logs -f tt
+	[ "$(tr -d '\r' <<<"$output")" = "/dev/pts/0
+on-tty" ]
+	[ "$(nb inspect tt | jq -r '.[0].exit_code')" = 3 ]
+}
+
+@test "an exited container runs again with nb run" {
+	nb create --name again --rootfs "$ROOTFS" sh -c 'echo run' >/dev/null
+	nb run again >/dev/null
+	run nb run again
+	[ "$status" -eq 0 ]
+	[ "$output" = run ]
+}

@@ -58,6 +58,17 @@ teardown() {
 	[ "$output" = /bin ]
 }
 
+@test "nb image load takes an OCI layout directory too" {
+	"$REPO_ROOT/tests/engines/mkimage.sh" oci "$TEST_DIR/oci.tar" localhost/dir:latest
+	mkdir "$TEST_DIR/layout"
+	tar -C "$TEST_DIR/layout" -xf "$TEST_DIR/oci.tar"
+	run nb image load "$TEST_DIR/layout"
+	[ "$output" = "Loaded image: localhost/dir:latest" ]
+	run nb image ls --format json
+	[ "$(jq -r '.[0].repository, .[0].tag' <<<"$output")" = "localhost/dir
+latest" ]
+}
+
 @test "containers of one image get copy-on-write roots: writes stay in the container" {
 	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
 	local a b
@@ -79,8 +90,11 @@ teardown() {
 	nb image import "$TEST_DIR/rootfs.tar" bb v2 >/dev/null
 	local c
 	c="$(nb create bb true)"
+	nb image import "$TEST_DIR/rootfs.tar" bb v3 >/dev/null
 	run nb image rm bb:v2
 	[ "$output" = "Untagged: bb:v2" ]
+	run nb image rm bb v3
+	[ "$output" = "Untagged: bb:v3" ]
 	run --separate-stderr nb image rm bb
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "nb: image bb is in use by container $c (nb image rm -f removes it anyway)" ]
