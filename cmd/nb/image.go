@@ -76,14 +76,7 @@ var imageCommand = &cli.Command{
 }
 
 func imageImport(ctx *cli.Context) error {
-	if err := needArgs(ctx, 2, 3); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	images, err := openImages(s)
+	_, images, err := imageStore(ctx, 2, 3)
 	if err != nil {
 		return err
 	}
@@ -99,14 +92,7 @@ func imageImport(ctx *cli.Context) error {
 }
 
 func imageLoad(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, 1); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	images, err := openImages(s)
+	_, images, err := imageStore(ctx, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -128,18 +114,11 @@ func imageLoad(ctx *cli.Context) error {
 }
 
 func imageList(ctx *cli.Context) error {
-	if err := needArgs(ctx, 0, 0); err != nil {
-		return err
-	}
 	format := ctx.String("format")
 	if format != "table" && format != "json" {
 		return fmt.Errorf("image ls: --format %q: want table or json", format)
 	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	images, err := openImages(s)
+	_, images, err := imageStore(ctx, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -178,9 +157,6 @@ func imageList(ctx *cli.Context) error {
 }
 
 func imageRemove(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, 2); err != nil {
-		return err
-	}
 	ref := ctx.Args().First()
 	if tag := ctx.Args().Get(1); tag != "" {
 		if strings.Contains(ref, ":") {
@@ -188,11 +164,7 @@ func imageRemove(ctx *cli.Context) error {
 		}
 		ref += ":" + tag
 	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	images, err := openImages(s)
+	s, images, err := imageStore(ctx, 1, 2)
 	if err != nil {
 		return err
 	}
@@ -217,6 +189,19 @@ func imageRemove(ctx *cli.Context) error {
 	return nil
 }
 
+// imageStore checks the argument count and opens nb's store and its image store.
+func imageStore(ctx *cli.Context, min, max int) (*store.Store, *image.Store, error) {
+	if err := needArgs(ctx, min, max); err != nil {
+		return nil, nil, err
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	images, err := openImages(s)
+	return s, images, err
+}
+
 // imageUser names a container made from image id, or is "".
 func imageUser(s *store.Store, id string) string {
 	cs, err := s.Containers()
@@ -232,14 +217,7 @@ func imageUser(s *store.Store, id string) string {
 }
 
 func imageInspect(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, -1); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	images, err := openImages(s)
+	_, images, err := imageStore(ctx, 1, -1)
 	if err != nil {
 		return err
 	}

@@ -25,24 +25,9 @@ var stopCommand = &cli.Command{
 		&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if err := needArgs(ctx, 1, -1); err != nil {
-			return err
-		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		for _, ref := range ctx.Args().Slice() {
-			c, err := findContainer(s, ref)
-			if err != nil {
-				return err
-			}
-			if err := stop(s, c, time.Duration(ctx.Int("time"))*time.Second); err != nil {
-				return err
-			}
-			fmt.Fprintln(ctx.App.Writer, ref)
-		}
-		return nil
+		return forEachContainer(ctx, func(s *store.Store, c *store.Container) error {
+			return stop(s, c, time.Duration(ctx.Int("time"))*time.Second)
+		})
 	},
 }
 
@@ -91,31 +76,16 @@ var killCommand = &cli.Command{
 		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "KILL", Usage: "signal name or number"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if err := needArgs(ctx, 1, -1); err != nil {
-			return err
-		}
 		sig, err := libnebulon.ParseSignal(ctx.String("signal"))
 		if err != nil {
 			return fmt.Errorf("kill: --signal: %w", err)
 		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		for _, ref := range ctx.Args().Slice() {
-			c, err := findContainer(s, ref)
-			if err != nil {
-				return err
-			}
+		return forEachContainer(ctx, func(s *store.Store, c *store.Container) error {
 			if c.Status != store.Running && c.Status != store.Paused {
 				return fmt.Errorf("container %s is not running", c.ID)
 			}
-			if err := sendSignal(s, c, sig); err != nil {
-				return err
-			}
-			fmt.Fprintln(ctx.App.Writer, ref)
-		}
-		return nil
+			return sendSignal(s, c, sig)
+		})
 	},
 }
 
@@ -130,18 +100,7 @@ var rmCommand = &cli.Command{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if err := needArgs(ctx, 1, -1); err != nil {
-			return err
-		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		for _, ref := range ctx.Args().Slice() {
-			c, err := findContainer(s, ref)
-			if err != nil {
-				return err
-			}
+		return forEachContainer(ctx, func(s *store.Store, c *store.Container) error {
 			if c.Status == store.Running || c.Status == store.Paused {
 				if !ctx.Bool("force") {
 					return fmt.Errorf("container %s is %s: stop it first, or use rm -f", c.ID, c.Status)
@@ -150,13 +109,32 @@ var rmCommand = &cli.Command{
 					return err
 				}
 			}
-			if err := remove(s, c); err != nil {
-				return err
-			}
-			fmt.Fprintln(ctx.App.Writer, ref)
-		}
-		return nil
+			return remove(s, c)
+		})
 	},
+}
+
+// forEachContainer runs op on each container the arguments name (ids, names, id prefixes), in
+// order, printing each argument once op succeeds, as docker does; it stops at the first error.
+func forEachContainer(ctx *cli.Context, op func(*store.Store, *store.Container) error) error {
+	if err := needArgs(ctx, 1, -1); err != nil {
+		return err
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ref := range ctx.Args().Slice() {
+		c, err := findContainer(s, ref)
+		if err != nil {
+			return err
+		}
+		if err := op(s, c); err != nil {
+			return err
+		}
+		fmt.Fprintln(ctx.App.Writer, ref)
+	}
+	return nil
 }
 
 // remove deletes a stopped container: its runtime leftovers, its root's mount, its directory.
