@@ -161,7 +161,7 @@ var monitorCommand = &cli.Command{
 	ArgsUsage: "ID",
 	Action: func(ctx *cli.Context) error {
 		report := os.NewFile(3, "report")
-		pid, err := monitorStart(ctx)
+		pid, drained, err := monitorStart(ctx)
 		if err != nil {
 			fmt.Fprintf(report, "error: %v\n", err)
 			report.Close()
@@ -169,48 +169,73 @@ var monitorCommand = &cli.Command{
 		}
 		fmt.Fprintf(report, "started %d\n", pid)
 		report.Close()
+		code := foreground.Wait(pid)
+		// A terminal's last output may still be in the pty: the log gets it before the exit is
+		// recorded, which is when nb logs -f stops. A leftover holder of the pty (none with a
+		// pid namespace) cannot keep the exit from being recorded.
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+		}
 		s, _ := openStore(ctx)
-		return finish(s, ctx.Args().First(), foreground.Wait(pid))
+		return finish(s, ctx.Args().First(), code)
 	},
 }
 
-func monitorStart(ctx *cli.Context) (int, error) {
+// monitorStart creates and starts the container; drained is closed once its output is all in
+// the log (at once without a terminal).
+func monitorStart(ctx *cli.Context) (pid int, drained chan struct{}, err error) {
+	drained = make(chan struct{})
 	s, err := openStore(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	id := ctx.Args().First()
 	if err := libnebulon.BecomeSubreaper(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// Signals for nb go to the container through nb stop and nb kill, not to its monitor.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	logf, err := os.OpenFile(logPath(s, id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	defer logf.Close()
+	// Closed here, except with a terminal: then the copy below writes to it until the end.
+	copying := false
+	defer func() {
+		if !copying {
+			logf.Close()
+		}
+	}()
 	null, err := devNull()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer null.Close()
 	lc, err := libnebulon.Create(runtimeRoot(s), id, libnebulon.CreateOpts{
 		Bundle: bundleDir(s, id), Stdin: null, Stdout: logf, Stderr: logf, Foreground: true,
 	})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if m := lc.Console(); m != nil {
-		// A terminal: its output is the log.
-		go func() { defer m.Close(); io.Copy(logf, m) }() // ends with EIO: the last slave closed
+		// A terminal: its output is the log, until EIO: the last slave closed.
+		copying = true
+		go func() {
+			defer close(drained)
+			defer logf.Close()
+			defer m.Close()
+			io.Copy(logf, m)
+		}()
+	} else {
+		close(drained)
 	}
 	if err := lc.Start(); err != nil {
 		lc.Delete(true)
 		lc.Close()
-		return 0, err
+		return 0, nil, err
 	}
-	pid := lc.State().InitPid
+	pid = lc.State().InitPid
 	lc.Close()
-	return pid, markRunning(s, id, pid)
+	return pid, drained, markRunning(s, id, pid)
 }
