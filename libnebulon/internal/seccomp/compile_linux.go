@@ -124,6 +124,9 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if needsENOSYSStub(def) {
+		prog = withENOSYSStub(prog, highestSyscalls(s.Architectures, rules))
+	}
 	return &Filter{Program: prog, Flags: flags, Notify: notify}, nil
 }
 
