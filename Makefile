@@ -8,7 +8,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # - urfave_cli_no_docs drops the man-page generator and its markdown parser's package init.
 GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
-SOURCES := $(shell find cmd libnebulon specconv -name '*.go' -o -name '*.c') go.mod go.sum
+SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
 .PHONY: all build install demo test unit integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
@@ -19,7 +19,7 @@ build: bin/nebulon bin/nb
 bin/nebulon: $(SOURCES)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nebulon
 
-bin/nb: $(SOURCES) $(shell find internal -name '*.go')
+bin/nb: $(SOURCES)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/nb
 
 # The console-socket receiver the terminal tests use (tests/recvtty).

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
 
 // Files in a container's state directory, --root/<id>/.
@@ -206,27 +208,9 @@ func (s *store) remove() error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames it over path, so that
-// readers see the old or the new content. It does not fsync: state lives on a tmpfs (/run) and
-// does not outlive a reboot, and an fsync on a disk-backed --root costs milliseconds per create.
+// writeFileAtomic writes state files whole (atomicfile), without fsync: see atomicfile.Write.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, mode, false)
 }
 
 // WritePidFile writes a pid file atomically, as engines read it while it is written.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
 
 var (
@@ -109,42 +111,10 @@ func readTags(dir string) (map[string]string, error) {
 // writeJSON writes v as dir/name crash-safely: a temp file in the same directory, synced, then
 // renamed over the old one and the directory synced, so a reader or a crash sees the old
 // version or the new one, never half of one (rename(2) is atomic within a filesystem).
-func writeJSON(dir, name string, v any) (retErr error) {
+func writeJSON(dir, name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	f, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if retErr != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or removal in dir durable: the entry lives in the directory.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(filepath.Join(dir, name), append(data, '\n'), 0o600, true)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
 
 // List gives one Image per tag, and one, without Repository and Tag, per untagged image:
@@ -184,7 +186,7 @@ func (s *Store) deleteLocked(id string, names []string, tags map[string]string, 
 	if err := os.Rename(s.imageDir(id), filepath.Join(trash.path, id)); err != nil {
 		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
 	}
 	return RemoveResult{Untagged: names, Deleted: id}, nil

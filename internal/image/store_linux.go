@@ -25,6 +25,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
 
 // Store is the image store in one directory.
@@ -163,7 +165,7 @@ func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
 			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
 		}
 		w.path = ""
-		if err := syncDir(s.dir); err != nil {
+		if err := atomicfile.SyncDir(s.dir); err != nil {
 			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
 		}
 	}
