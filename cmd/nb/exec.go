@@ -23,14 +23,7 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a terminal"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if ctx.NArg() < 2 {
-			return fmt.Errorf("exec: needs a container and a command; usage: nb exec [-t] ID|NAME CMD [ARGS...]")
-		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		c, err := findContainer(s, ctx.Args().First())
+		s, c, err := oneContainer(ctx, 2, -1)
 		if err != nil {
 			return err
 		}

@@ -114,6 +114,19 @@ var rmCommand = &cli.Command{
 	},
 }
 
+// oneContainer checks the argument count and finds the container the first argument names.
+func oneContainer(ctx *cli.Context, min, max int) (*store.Store, *store.Container, error) {
+	if err := needArgs(ctx, min, max); err != nil {
+		return nil, nil, err
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := findContainer(s, ctx.Args().First())
+	return s, c, err
+}
+
 // forEachContainer runs op on each container the arguments name (ids, names, id prefixes), in
 // order, printing each argument once op succeeds, as docker does; it stops at the first error.
 func forEachContainer(ctx *cli.Context, op func(*store.Store, *store.Container) error) error {
@@ -164,14 +177,7 @@ var logsCommand = &cli.Command{
 		&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the container exits"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if err := needArgs(ctx, 1, 1); err != nil {
-			return err
-		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		c, err := findContainer(s, ctx.Args().First())
+		s, c, err := oneContainer(ctx, 1, 1)
 		if err != nil {
 			return err
 		}

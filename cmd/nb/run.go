@@ -33,14 +33,7 @@ Examples:
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background"},
 	},
 	Action: func(ctx *cli.Context) error {
-		if err := needArgs(ctx, 1, 1); err != nil {
-			return err
-		}
-		s, err := openStore(ctx)
-		if err != nil {
-			return err
-		}
-		c, err := findContainer(s, ctx.Args().First())
+		s, c, err := oneContainer(ctx, 1, 1)
 		if err != nil {
 			return err
 		}
