@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 )
@@ -47,15 +46,11 @@ func (s *Store) ImportReader(r io.Reader, total int64, repository, tag string, p
 	case tag != "":
 		return Image{}, fmt.Errorf("tag %q given without a repository", tag)
 	}
-	w, err := s.newWorkDir()
+	w, rootfs, err := s.newImageWorkDir()
 	if err != nil {
 		return Image{}, err
 	}
 	defer w.remove()
-	rootfs := filepath.Join(w.path, rootfsDir)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return Image{}, err
-	}
 	m := &meter{total: total, fn: progress}
 	id, err := unpackTarball(rootfs, m.reader(r))
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -161,15 +160,11 @@ func (s *Store) loadImage(open opener, j loadJob, m *meter) (Image, error) {
 	if s.has(j.id) {
 		return s.tagExisting(j.id, j.names)
 	}
-	w, err := s.newWorkDir()
+	w, rootfs, err := s.newImageWorkDir()
 	if err != nil {
 		return Image{}, err
 	}
 	defer w.remove()
-	rootfs := filepath.Join(w.path, rootfsDir)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return Image{}, err
-	}
 	if err := applyLayers(rootfs, open, j, m); err != nil {
 		return Image{}, err
 	}

@@ -107,6 +107,19 @@ func (s *Store) newWorkDir() (*workDir, error) {
 	return &workDir{path: path, lock: f}, nil
 }
 
+// newImageWorkDir is a work dir for a new image, with its empty rootfs made.
+func (s *Store) newImageWorkDir() (w *workDir, rootfs string, err error) {
+	if w, err = s.newWorkDir(); err != nil {
+		return nil, "", err
+	}
+	rootfs = filepath.Join(w.path, rootfsDir)
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		w.remove()
+		return nil, "", err
+	}
+	return w, rootfs, nil
+}
+
 // remove deletes the work dir, unless it became an image, and drops its flock.
 func (w *workDir) remove() error {
 	var err error
