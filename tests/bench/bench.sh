@@ -93,7 +93,7 @@ scenario_podman_run_rm() {
 }
 
 scenario_ctr_run_rm() {
-	ctr -a "$work/ctd/sock" -n bench run --rm --runc-binary "${rt_wrap[$1]}" \
+	ctr -a "$work/ctd/containerd.sock" -n bench run --rm --runc-binary "${rt_wrap[$1]}" \
 		--runc-root "${rt_root[$1]}-ctr" --fifo-dir "$work/ctd/fifo" localhost/bench:latest "$2" /bin/true
 }
 
@@ -101,14 +101,7 @@ scenario_ctr_run_rm() {
 # private storage and the image imported; containerd started on a private socket and root.
 setup_engines() {
 	if type -P podman >/dev/null; then
-		cat >"$work/containers.conf" <<-CONF
-			[containers]
-			default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-			netns = "none"
-			[engine]
-			cgroup_manager = "cgroupfs"
-			events_logger = "file"
-		CONF
+		"$repo/tests/engines/engine.sh" podman-conf "$work/containers.conf"
 		"$repo/tests/engines/mkimage.sh" rootfs "$work/image.tar"
 		CONTAINERS_CONF=$work/containers.conf podman --root "$work/pm/storage" --runroot "$work/pm/run" \
 			import "$work/image.tar" localhost/bench:latest >/dev/null
@@ -118,27 +111,10 @@ setup_engines() {
 		echo "bench: skipping podman_run_rm: podman is not installed"
 	fi
 	if type -P containerd >/dev/null && type -P ctr >/dev/null; then
-		mkdir -p "$work/ctd"
 		[[ -e /run/containerd ]] || had_no_run_containerd=1
-		cat >"$work/ctd/config.toml" <<-CONF
-			version = 2
-			root = "$work/ctd/root"
-			state = "$work/ctd/state"
-			disabled_plugins = ["io.containerd.grpc.v1.cri"]
-			[grpc]
-			  address = "$work/ctd/sock"
-			[ttrpc]
-			  address = "$work/ctd/sock.ttrpc"
-		CONF
-		containerd --config "$work/ctd/config.toml" >"$work/ctd/log" 2>&1 &
-		containerd_pid=$!
-		local i
-		for ((i = 0; i < 100; i++)); do
-			ctr -a "$work/ctd/sock" version >/dev/null 2>&1 && break
-			sleep 0.1
-		done
+		containerd_pid=$("$repo/tests/engines/engine.sh" containerd-start "$work/ctd")
 		"$repo/tests/engines/mkimage.sh" oci "$work/image-oci.tar" localhost/bench:latest
-		ctr -a "$work/ctd/sock" -n bench image import "$work/image-oci.tar" >/dev/null
+		ctr -a "$work/ctd/containerd.sock" -n bench image import "$work/image-oci.tar" >/dev/null
 		scenarios+=(ctr_run_rm)
 		echo "containerd: $(containerd --version)"
 	else
@@ -273,7 +249,8 @@ cleanup() {
 	fi
 	if [[ -n ${containerd_pid:-} ]]; then
 		kill "$containerd_pid" 2>/dev/null || true
-		wait "$containerd_pid" 2>/dev/null || true
+		# Not our child (engine.sh started it): wait for it by pid.
+		for _ in $(seq 50); do kill -0 "$containerd_pid" 2>/dev/null || break; sleep 0.1; done
 		find /sys/fs/cgroup -maxdepth 2 -type d -name bench -exec rmdir {} + 2>/dev/null || true
 		[[ -z ${had_no_run_containerd:-} ]] || rm -rf /run/containerd
 	fi

@@ -14,23 +14,7 @@ setup_file() {
 	# sockets (/run/containerd/s), and the namespace's parent cgroup the runtimes make.
 	[ -e /run/containerd ] && touch "$E/had-run-containerd"
 	[ -e /sys/fs/cgroup/memory/nbtest ] && touch "$E/had-cgroup"
-	cat >"$E/config.toml" <<-CONF
-		version = 2
-		root = "$E/root"
-		state = "$E/state"
-		disabled_plugins = ["io.containerd.grpc.v1.cri"]
-		[grpc]
-		  address = "$E/containerd.sock"
-		[ttrpc]
-		  address = "$E/containerd.sock.ttrpc"
-	CONF
-	containerd --config "$E/config.toml" >"$E/containerd.log" 2>&1 3>&- &
-	echo $! >"$E/containerd.pid"
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ctr -a "$E/containerd.sock" version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	"$ENGINES_DIR/engine.sh" containerd-start "$E" >"$E/containerd.pid"
 	make_oci_archive "$E/image.tar" "$IMAGE"
 	ctr -a "$E/containerd.sock" -n nbtest image import "$E/image.tar" >/dev/null
 }

@@ -9,21 +9,7 @@ setup_file() {
 	export E="$BATS_FILE_TMPDIR/podman"
 	mkdir -p "$E"
 	make_wrappers "$E"
-	# This sandbox lacks CAP_SYS_RESOURCE, so podman's default rlimits (nofile and nproc
-	# 1048576, above the host's hard limits) fail on every runtime; no network backend runs here.
-	cat >"$E/containers.conf" <<-CONF
-		[containers]
-		default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-		netns = "none"
-		[engine]
-		cgroup_manager = "cgroupfs"
-		events_logger = "file"
-		# conmon passes --log FILE --log-format json only to these, and shows the log's msg.
-		runtime_supports_json = ["crun", "runc", "nebulon"]
-		[engine.runtimes]
-		nebulon = ["$E/bin/nebulon"]
-		runc = ["$E/bin/runc"]
-	CONF
+	"$ENGINES_DIR/engine.sh" podman-conf "$E/containers.conf" "nebulon=$E/bin/nebulon" "runc=$E/bin/runc"
 	export CONTAINERS_CONF="$E/containers.conf"
 	# conmon makes libpod_parent/conmon in every hierarchy; removed at the end if it is ours.
 	[ -d /sys/fs/cgroup/memory/libpod_parent ] && touch "$E/had-libpod-parent"
