@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/tests/internal/syncbuf"
 )
 
 // TestRelaysConsoleSentOverSocket plays the runtime of the protocol table: it opens a pty pair,
@@ -35,7 +34,7 @@ func TestRelaysConsoleSentOverSocket(t *testing.T) {
 	}
 	defer stdinR.Close()
 	defer stdinW.Close()
-	var stdout syncBuffer
+	var stdout syncbuf.Buffer
 	done := startRun(t, opts, stdinR, &stdout)
 
 	master, slave, name := openPty(t)
@@ -47,7 +46,7 @@ func TestRelaysConsoleSentOverSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ONLCR: the line discipline turns the slave's "\n" into "\r\n" on the master.
-	stdout.waitFor(t, "hello from the container\r\n")
+	stdout.WaitFor(t, "hello from the container\r\n")
 
 	if got, err := os.ReadFile(opts.nameFile); err != nil || string(got) != name {
 		t.Errorf("name file = %q, %v; want %q", got, err, name)
@@ -82,7 +81,7 @@ func TestRelaysConsoleSentOverSocket(t *testing.T) {
 	if _, err := slave.WriteString("after stdin closed\n"); err != nil {
 		t.Fatal(err)
 	}
-	stdout.waitFor(t, "after stdin closed\r\n")
+	stdout.WaitFor(t, "after stdin closed\r\n")
 
 	slave.Close() // the container's side closes: the master reads EIO
 	if err := waitRun(t, done); err != nil {
@@ -131,7 +130,7 @@ func TestRefusesMessageWithoutOneTty(t *testing.T) {
 				readyFile: filepath.Join(dir, "ready"),
 				timeout:   10 * time.Second,
 			}
-			done := startRun(t, opts, nil, &syncBuffer{})
+			done := startRun(t, opts, nil, &syncbuf.Buffer{})
 			sendConsole(t, opts.socket, "/dev/pts/7", tc.fds(t)...)
 			err := waitRun(t, done)
 			if err == nil || err.Error() != tc.wantErr {
@@ -148,7 +147,7 @@ func TestRefusesMessageWithoutOneTty(t *testing.T) {
 // hanging the test suite.
 func TestTimesOutWhenNoConsoleArrives(t *testing.T) {
 	opts := options{socket: filepath.Join(t.TempDir(), "console.sock"), timeout: 100 * time.Millisecond}
-	err := run(context.Background(), opts, nil, &syncBuffer{})
+	err := run(context.Background(), opts, nil, &syncbuf.Buffer{})
 	want := "no console on " + opts.socket + " within 100ms"
 	if err == nil || err.Error() != want {
 		t.Fatalf("run: %v, want %q", err, want)
@@ -177,7 +176,7 @@ func TestParseWinsizeTakesRowsByCols(t *testing.T) {
 }
 
 // startRun runs the receiver in the background and returns once its ready file exists.
-func startRun(t *testing.T, opts options, stdin *os.File, stdout *syncBuffer) <-chan error {
+func startRun(t *testing.T, opts options, stdin *os.File, stdout *syncbuf.Buffer) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -268,32 +267,5 @@ func sendConsole(t *testing.T, socket, name string, fds ...int) {
 	}
 	if _, _, err := conn.WriteMsgUnix([]byte(name), oob, nil); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// syncBuffer is the receiver's stdout: written by the relay, read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), want); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stdout after 10s: %q; want it to contain %q", b.String(), want)
-		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/tests/internal/syncbuf"
 )
 
 // mainEnv runs the test binary as the command, with its arguments.
@@ -35,7 +37,7 @@ func TestMain(m *testing.M) {
 // testAgent is run in a goroutine of the test.
 type testAgent struct {
 	opts           options
-	stdout, stderr syncBuffer
+	stdout, stderr syncbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 	stopOnce       sync.Once
@@ -304,7 +306,7 @@ func TestRefusesMalformedMessagesAndGoesOn(t *testing.T) {
 				w.Close()
 			}
 			want := "seccompagent: refuse message on " + a.opts.socket + ": " + tc.wantErr
-			a.stderr.waitFor(t, want)
+			a.stderr.WaitFor(t, want)
 			for _, r := range reads {
 				wantClosed(t, r)
 			}
@@ -560,32 +562,5 @@ func wantClosed(t *testing.T, r *os.File) {
 	}
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("read of the pipe = %d, %v; want EOF, every write end closed", n, err)
-	}
-}
-
-// syncBuffer is the agent's stdout or stderr: written by the agent, read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), want); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %q; want it to contain %q", b.String(), want)
-		}
 	}
 }
