@@ -5,10 +5,7 @@
 load helpers
 
 setup() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root"
-	[ -x "$NB" ] || skip "$NB not built (make build)"
-	TEST_DIR="$(mktemp -d /tmp/nb-test.XXXXXX)"
-	STORE="$TEST_DIR/store"
+	setup_store
 	ROOTFS="$TEST_DIR/rootfs"
 	mkdir -p "$ROOTFS"
 	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
@@ -16,14 +13,6 @@ setup() {
 	echo "app:x:1000:1000:app:/home/app:/bin/sh" >>"$ROOTFS/etc/passwd"
 	echo "app:x:1000:" >>"$ROOTFS/etc/group"
 	nb init >/dev/null
-}
-
-teardown() {
-	[ -n "${TEST_DIR:-}" ] || return 0
-	local id
-	for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
-	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-	rm -rf "$TEST_DIR"
 }
 
 # nb_run_cmd SCRIPT [CREATE FLAGS...]: create a container running sh -c SCRIPT and run it

@@ -9,16 +9,28 @@ NB="${NB:-$REPO_ROOT/bin/nb}"
 # shellcheck source=../lib/pty.bash
 source "$NB_DIR/../lib/pty.bash"
 
-setup() {
+# setup_store: the test's directory ($TEST_DIR) and its store path ($STORE, not initialised).
+setup_store() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
 	[ -x "$NB" ] || skip "$NB not built (make build)"
-	STORE="$(mktemp -d /tmp/nb-test.XXXXXX)/store"
+	TEST_DIR="$(mktemp -d /tmp/nb-test.XXXXXX)"
+	STORE="$TEST_DIR/store"
 }
 
-teardown() {
-	[ -n "${STORE:-}" ] || return 0
-	rm -rf "$(dirname "$STORE")"
+# teardown_store removes what the test made: its containers (through nb), mounts left below
+# its directory, the directory.
+teardown_store() {
+	[ -n "${TEST_DIR:-}" ] || return 0
+	local id
+	if [ -d "$STORE/containers" ]; then
+		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
+	fi
+	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+	rm -rf "$TEST_DIR"
 }
+
+setup() { setup_store; }
+teardown() { teardown_store; }
 
 # nb ARGS...: nb on the test's store.
 nb() {

@@ -4,20 +4,9 @@
 load helpers
 
 setup() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root"
-	[ -x "$NB" ] || skip "$NB not built (make build)"
-	TEST_DIR="$(mktemp -d /tmp/nb-test.XXXXXX)"
-	STORE="$TEST_DIR/store"
+	setup_store
 	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
 	nb init >/dev/null
-}
-
-teardown() {
-	[ -n "${TEST_DIR:-}" ] || return 0
-	local id
-	for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
-	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-	rm -rf "$TEST_DIR"
 }
 
 @test "nb image import takes plain, gzip, xz and zstd tarballs; ls shows docker's columns" {
