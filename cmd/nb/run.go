@@ -52,6 +52,11 @@ Examples:
 
 // runAttached runs c with nb's stdio and waits for it.
 func runAttached(s *store.Store, c *store.Container) error {
+	release, err := s.HoldRecorder(c.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// The init's parent, the nsexec stage, exits at once: as a subreaper nb inherits the init.
 	if err := libnebulon.BecomeSubreaper(); err != nil {
 		return err
@@ -175,6 +180,9 @@ var monitorCommand = &cli.Command{
 	},
 }
 
+// monitorRecorder is the monitor's recorder lock (store.HoldRecorder).
+var monitorRecorder func()
+
 // monitorStart creates and starts the container; drained is closed once its output is all in
 // the log (at once without a terminal).
 func monitorStart(ctx *cli.Context) (pid int, drained chan struct{}, err error) {
@@ -184,6 +192,11 @@ func monitorStart(ctx *cli.Context) (pid int, drained chan struct{}, err error) 
 		return 0, nil, err
 	}
 	id := ctx.Args().First()
+	// Held for the monitor's life (kept reachable: a collected *os.File would close it); the
+	// kernel drops it when the monitor exits.
+	if monitorRecorder, err = s.HoldRecorder(id); err != nil {
+		return 0, nil, err
+	}
 	if err := libnebulon.BecomeSubreaper(); err != nil {
 		return 0, nil, err
 	}

@@ -48,11 +48,9 @@ func reconcile(s *store.Store, c *store.Container) error {
 	case libnebulon.StatePaused:
 		c.Status = store.Paused
 	default:
-		// Whoever waited for it (the monitor, or an attached nb run) records the exit; if it
-		// is still here, that one is gone too.
-		fresh, err := s.LoadContainer(c.ID)
-		if err == nil && fresh.Status == store.Exited {
-			*c = *fresh
+		// Whoever waits for it (the monitor, or an attached nb run) records the exit, soon.
+		// If that one is gone too, nobody saw how it ended.
+		if s.RecorderAlive(c.ID) {
 			return nil
 		}
 		c.Status, c.ExitCode, c.Finished = store.Exited, unknownExit, time.Now().UTC()

@@ -207,3 +207,33 @@ func (s *Store) FindContainer(ref string) (*Container, error) {
 func writeFileAtomic(path string, data []byte) error {
 	return atomicfile.Write(path, data, 0o600, true)
 }
+
+// HoldRecorder marks the caller as the one that waits for container id's process and records
+// its exit (an attached nb run, or the monitor of a detached one): an flock on the container's
+// recorder.lock, held until release or the caller's death, which the kernel never forgets. A
+// second recorder of the same container is refused.
+func (s *Store) HoldRecorder(id string) (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.ContainerDir(id), "recorder.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("container %s is being run by another nb", id)
+		}
+		return nil, os.NewSyscallError("flock", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// RecorderAlive reports whether someone holds container id's recorder lock: then its exit will
+// be recorded, and a process found gone is not yet a reason to call it lost.
+func (s *Store) RecorderAlive(id string) bool {
+	f, err := os.Open(filepath.Join(s.ContainerDir(id), "recorder.lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB), unix.EWOULDBLOCK)
+}

@@ -142,3 +142,30 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("after rm: %v", err)
 	}
 }
+
+// One recorder at a time; its lock is seen while held and gone once released.
+func TestRecorderLock(t *testing.T) {
+	s, err := Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := NewID()
+	os.MkdirAll(s.ContainerDir(id), 0o700)
+	if s.RecorderAlive(id) {
+		t.Fatal("alive before anyone held it")
+	}
+	release, err := s.HoldRecorder(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RecorderAlive(id) {
+		t.Error("not alive while held")
+	}
+	if _, err := s.HoldRecorder(id); err == nil || !strings.Contains(err.Error(), "being run by another nb") {
+		t.Errorf("second recorder: %v", err)
+	}
+	release()
+	if s.RecorderAlive(id) {
+		t.Error("alive after release")
+	}
+}
