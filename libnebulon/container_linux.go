@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
 // Container is one container under a state root. Load holds its lock until Close.
@@ -78,7 +79,7 @@ func statusOf(dir string, s *State) specs.ContainerState {
 		return specs.StateStopped
 	}
 	status := specs.StateRunning
-	if _, err := os.Lstat(filepath.Join(dir, execFifo)); err == nil {
+	if _, err := os.Lstat(filepath.Join(dir, syncmsg.ExecFifo)); err == nil {
 		status = specs.StateCreated
 	}
 	if len(s.CgroupPaths) > 0 {
@@ -311,7 +312,7 @@ func (c *Container) thaw() {
 // the container and the lifecycle goes on to delete and poststop (runtime.md#lifecycle, step 7);
 // a failed exec leaves the container stopped, for delete to remove.
 func (c *Container) startFailed(status []byte) error {
-	var msg execStatusMsg
+	var msg syncmsg.StartFailure
 	if err := json.Unmarshal(status, &msg); err != nil {
 		return fmt.Errorf("container process: %s", status)
 	}
@@ -343,21 +344,21 @@ func (c *Container) Start() error {
 	case StatePaused:
 		return errors.New("cannot start a container in the paused state")
 	}
-	status, err := os.OpenFile(c.store.path(execStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	status, err := os.OpenFile(c.store.path(syncmsg.ExecStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer status.Close()
-	fd, err := unix.Open(c.store.path(execFifo), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(c.store.path(syncmsg.ExecFifo), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENXIO) {
 		return errors.New("cannot start a container that has stopped")
 	}
 	if err != nil {
-		return &os.PathError{Op: "open", Path: c.store.path(execFifo), Err: err}
+		return &os.PathError{Op: "open", Path: c.store.path(syncmsg.ExecFifo), Err: err}
 	}
 	defer unix.Close(fd)
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
-		return &os.PathError{Op: "write", Path: c.store.path(execFifo), Err: err}
+		return &os.PathError{Op: "write", Path: c.store.path(syncmsg.ExecFifo), Err: err}
 	}
 	pfd := []unix.PollFd{{Fd: int32(fd)}}
 	for {
@@ -365,10 +366,10 @@ func (c *Container) Start() error {
 			break
 		}
 	}
-	os.Remove(c.store.path(execFifo))
+	os.Remove(c.store.path(syncmsg.ExecFifo))
 	buf := make([]byte, 64<<10)
 	n, _ := unix.Read(int(status.Fd()), buf)
-	os.Remove(c.store.path(execStatus))
+	os.Remove(c.store.path(syncmsg.ExecStatus))
 	if n > 0 {
 		return c.startFailed(buf[:n])
 	}

@@ -1,7 +1,6 @@
 package libnebulon
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,8 +217,8 @@ func (c *Container) abortCreate(err error) {
 // bootstrapData is what the C stage needs: namespaces to create and to join, time offsets. A new
 // cgroup namespace is left to the init, which unshares it once it is in the container's cgroups:
 // a cgroup namespace is rooted at the cgroup its creator was in.
-func bootstrapData(s *specs.Spec) (*syncmsg.BootstrapData, error) {
-	b := &syncmsg.BootstrapData{}
+func bootstrapData(s *specs.Spec) (*syncmsg.Bootstrap, error) {
+	b := &syncmsg.Bootstrap{}
 	for i, ns := range s.Linux.Namespaces {
 		flag := NamespaceFlags[ns.Type]
 		if ns.Path == "" {
@@ -305,9 +304,9 @@ type initProcess struct {
 	c    *Container
 	spec *specs.Spec
 	cg   cgroups.Manager
-	boot *syncmsg.BootstrapData
+	boot *syncmsg.Bootstrap
 	opts CreateOpts
-	// cgMemory: the init's cgroup fds end with the memory pair (initConfig.CgroupMemory).
+	// cgMemory: the init's cgroup fds end with the memory pair (syncmsg.InitConfig.CgroupMemory).
 	cgMemory bool
 	joinLate bool // see lateV2Join
 	exec     bool // the stage0 of an exec'd process, not of a container's init (execInit)
@@ -496,21 +495,21 @@ func (p *initProcess) startStage0(exe *os.File, extra []*os.File, ncg int, v2dir
 		files = append(files, f.Fd())
 	}
 	env := []string{
-		envInitPipe + "=" + strconv.Itoa(base),
-		envCgroupFds + "=" + strconv.Itoa(ncg),
+		syncmsg.EnvInitPipe + "=" + strconv.Itoa(base),
+		syncmsg.EnvCgroupFds + "=" + strconv.Itoa(ncg),
 		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
 		"GOMAXPROCS=1",
 	}
 	if p.exec {
-		env = append(env, envExec+"=1")
+		env = append(env, syncmsg.EnvExec+"=1")
 	} else {
-		env = append(env, envFifoFd+"="+strconv.Itoa(base+1), envStatusFd+"="+strconv.Itoa(base+2))
+		env = append(env, syncmsg.EnvFifoFd+"="+strconv.Itoa(base+1), syncmsg.EnvStatusFd+"="+strconv.Itoa(base+2))
 	}
 	if p.joinLate {
-		env = append(env, envJoinLate+"=1")
+		env = append(env, syncmsg.EnvJoinLate+"=1")
 	}
 	if p.console != nil {
-		env = append(env, envConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
+		env = append(env, syncmsg.EnvConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
 	}
 	sys := &syscall.SysProcAttr{}
 	if v2dir != nil {
@@ -548,15 +547,15 @@ func orDefault(f, def *os.File) *os.File {
 // makeFifos makes exec.fifo and exec.status and opens them read-write, which never blocks; the
 // init keeps these fds (see Start).
 func makeFifos(st *store) (fifo, status *os.File, err error) {
-	for _, name := range []string{execFifo, execStatus} {
+	for _, name := range []string{syncmsg.ExecFifo, syncmsg.ExecStatus} {
 		if err := unix.Mkfifo(st.path(name), 0o600); err != nil {
 			return nil, nil, &os.PathError{Op: "mkfifo", Path: st.path(name), Err: err}
 		}
 	}
-	if fifo, err = os.OpenFile(st.path(execFifo), os.O_RDWR, 0); err != nil {
+	if fifo, err = os.OpenFile(st.path(syncmsg.ExecFifo), os.O_RDWR, 0); err != nil {
 		return nil, nil, err
 	}
-	if status, err = os.OpenFile(st.path(execStatus), os.O_RDWR, 0); err != nil {
+	if status, err = os.OpenFile(st.path(syncmsg.ExecStatus), os.O_RDWR, 0); err != nil {
 		fifo.Close()
 		return nil, nil, err
 	}
@@ -571,34 +570,31 @@ func (p *initProcess) bootstrap(stage0 int, conn *syncmsg.Conn) (int, error) {
 			return 0, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
 		}
 	}
-	if err := conn.Send(syncmsg.Bootstrap, p.boot.Encode()); err != nil {
+	if err := conn.Send(p.boot); err != nil {
 		return 0, err
 	}
 	for {
-		t, payload, err := conn.Recv()
+		m, err := conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			return 0, errors.New("container init exited during namespace setup")
 		}
 		if err != nil {
 			return 0, err
 		}
-		switch t {
-		case syncmsg.UserMap:
+		switch m := m.(type) {
+		case *syncmsg.UserMap:
 			if err := writeIDMaps(stage0, p.spec.Linux); err != nil {
 				return 0, err
 			}
-			if err := conn.Send(syncmsg.UserMapDone, nil); err != nil {
+			if err := conn.Send(&syncmsg.UserMapDone{}); err != nil {
 				return 0, err
 			}
-		case syncmsg.Pid:
-			if len(payload) != 4 {
-				return 0, fmt.Errorf("sync: pid message of %d bytes", len(payload))
-			}
-			return p.checkInit(conn, stage0, int(binary.LittleEndian.Uint32(payload)))
-		case syncmsg.Error:
-			return 0, errors.New(string(payload))
+		case *syncmsg.Pid:
+			return p.checkInit(conn, stage0, m.Pid())
+		case *syncmsg.Error:
+			return 0, m
 		default:
-			return 0, fmt.Errorf("sync: unexpected %s from nsexec stage", t)
+			return 0, fmt.Errorf("sync: unexpected %s from nsexec stage", m)
 		}
 	}
 }
@@ -616,7 +612,7 @@ func (p *initProcess) checkInit(conn *syncmsg.Conn, stage0, pid int) (int, error
 	if !p.exec {
 		p.c.state.InitPid, p.c.state.InitStartTime = pid, ps.StartTime
 	}
-	return pid, conn.Send(syncmsg.PidAck, nil)
+	return pid, conn.Send(&syncmsg.PidAck{})
 }
 
 func writeIDMaps(pid int, l *specs.Linux) error {
@@ -647,23 +643,23 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 	if err := c.store.saveSeccomp(p.seccomp); err != nil {
 		return err
 	}
-	data, err := p.initConfig(pid)
+	cfg, err := p.initConfig(pid)
 	if err != nil {
 		return err
 	}
 	if p.joinLate {
-		if _, err := conn.Expect(syncmsg.JoinCgroup); err != nil {
+		if _, err := syncmsg.Expect[*syncmsg.JoinCgroup](conn); err != nil {
 			return err
 		}
 		if err := p.cg.EnterV2(pid); err != nil {
 			return err
 		}
 	}
-	if err := conn.Send(syncmsg.Config, data); err != nil {
+	if err := conn.Send(cfg); err != nil {
 		return err
 	}
 	for {
-		t, payload, err := conn.Recv()
+		m, err := conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			if p.seccomp != nil {
 				// Once loaded, the filter applies to the init too: a deny of write, capset or
@@ -675,44 +671,44 @@ func (p *initProcess) configure(conn *syncmsg.Conn, pid int) error {
 		if err != nil {
 			return err
 		}
-		switch t {
-		case syncmsg.SeccompFd:
-			if err := p.passSeccompFd(conn, payload, pid, specs.StateCreating); err != nil {
+		switch m := m.(type) {
+		case *syncmsg.SeccompFd:
+			if err := p.passSeccompFd(conn, m, pid, specs.StateCreating); err != nil {
 				return err
 			}
-		case syncmsg.Hooks:
+		case *syncmsg.Hooks:
 			if err := p.runCreateHooks(pid); err != nil {
 				return err
 			}
-			if err := conn.Send(syncmsg.HooksDone, nil); err != nil {
+			if err := conn.Send(&syncmsg.HooksDone{}); err != nil {
 				return err
 			}
-		case syncmsg.Log:
-			logFromInit(payload)
-		case syncmsg.Ready:
+		case *syncmsg.Log:
+			logFromInit(m)
+		case *syncmsg.Ready:
 			slog.Debug("init ready", "id", p.c.ID)
 			return nil
-		case syncmsg.Error:
-			return errors.New(string(payload))
-		case syncmsg.HookError:
-			return &HookError{errors.New(string(payload))}
+		case *syncmsg.Error:
+			return m
+		case *syncmsg.HookError:
+			return &HookError{m}
 		default:
-			return fmt.Errorf("sync: unexpected %s from init", t)
+			return fmt.Errorf("sync: unexpected %s from init", m)
 		}
 	}
 }
 
-// initConfig encodes what the init needs (syncmsg.Config).
-func (p *initProcess) initConfig(pid int) ([]byte, error) {
+// initConfig is what the init needs (syncmsg.InitConfig).
+func (p *initProcess) initConfig(pid int) (*syncmsg.InitConfig, error) {
 	c := p.c
 	// The init has no use for linux.resources (cgroups are the parent's), and every struct type
 	// in its input costs it reflection work on first decode.
 	initSpec := *p.spec
 	linux := *p.spec.Linux
 	linux.Resources = nil
-	linux.Seccomp = nil // compiled: initConfig.Seccomp
+	linux.Seccomp = nil // compiled: syncmsg.InitConfig.Seccomp
 	initSpec.Linux = &linux
-	cfg := &initConfig{
+	cfg := &syncmsg.InitConfig{
 		ID: c.ID, Bundle: c.state.Bundle, Rootfs: c.state.Rootfs, Spec: &initSpec,
 		NoPivot: p.opts.NoPivot, NoNewKeyring: p.opts.NoNewKeyring, PreserveFds: p.opts.PreserveFds,
 		InitPid: pid, CgroupPaths: c.state.CgroupPaths,
@@ -727,11 +723,7 @@ func (p *initProcess) initConfig(pid int) ([]byte, error) {
 			return nil, err
 		}
 	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encode init config: %w", err)
-	}
-	return data, nil
+	return cfg, nil
 }
 
 func (p *initProcess) runCreateHooks(pid int) error {

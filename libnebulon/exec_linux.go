@@ -1,7 +1,6 @@
 package libnebulon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
-	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -29,16 +27,6 @@ type ExecOpts struct {
 	// ConsoleSocket and Foreground are CreateOpts's, for a process with a terminal.
 	ConsoleSocket string
 	Foreground    bool
-}
-
-// execConfig is what the parent sends an exec'd process's init (syncmsg.Config).
-type execConfig struct {
-	Process     *specs.Process `json:"process"`
-	PreserveFds int            `json:"preserve_fds"`
-	// CgroupMemory: the last two cgroup fds are the memory pair (initConfig.CgroupMemory).
-	CgroupMemory bool `json:"cgroup_memory"`
-	// Seccomp is the container's linux.seccomp, compiled (initConfig.Seccomp).
-	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // nsFile names each namespace type's file under /proc/<pid>/ns.
@@ -125,8 +113,8 @@ func checkExecProcess(p *specs.Process) error {
 // joinData is the bootstrap for an exec: every namespace of the container, joined through its
 // init's /proc/<pid>/ns files; the init's start time is checked after, so a reused pid is never
 // joined.
-func (c *Container) joinData(spec *specs.Spec) (*syncmsg.BootstrapData, error) {
-	b := &syncmsg.BootstrapData{}
+func (c *Container) joinData(spec *specs.Spec) (*syncmsg.Bootstrap, error) {
+	b := &syncmsg.Bootstrap{}
 	for _, ns := range spec.Linux.Namespaces {
 		b.Join = append(b.Join, syncmsg.NsJoin{
 			Flag: NamespaceFlags[ns.Type],
@@ -197,10 +185,7 @@ func (p *initProcess) startExec() (int, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	data, err := json.Marshal(execConfig{Process: p.spec.Process, PreserveFds: p.opts.PreserveFds, CgroupMemory: entry.Memory, Seccomp: p.seccomp})
-	if err == nil {
-		err = conn.Send(syncmsg.Config, data)
-	}
+	err = conn.Send(&syncmsg.ExecConfig{Process: p.spec.Process, PreserveFds: p.opts.PreserveFds, CgroupMemory: entry.Memory, Seccomp: p.seccomp})
 	if err == nil {
 		err = p.waitExec(conn, pid)
 	}
@@ -216,24 +201,24 @@ func (p *initProcess) startExec() (int, error) {
 // waitExec waits for the exec'd process's init to exec (the socket closes) or fail.
 func (p *initProcess) waitExec(conn *syncmsg.Conn, pid int) error {
 	for {
-		t, payload, err := conn.Recv()
+		m, err := conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		switch t {
-		case syncmsg.SeccompFd:
-			if err := p.passSeccompFd(conn, payload, pid, p.c.Status()); err != nil {
+		switch m := m.(type) {
+		case *syncmsg.SeccompFd:
+			if err := p.passSeccompFd(conn, m, pid, p.c.Status()); err != nil {
 				return err
 			}
-		case syncmsg.Log:
-			logFromInit(payload)
-		case syncmsg.Error:
-			return errors.New(string(payload))
+		case *syncmsg.Log:
+			logFromInit(m)
+		case *syncmsg.Error:
+			return m
 		default:
-			return fmt.Errorf("sync: unexpected %s from exec", t)
+			return fmt.Errorf("sync: unexpected %s from exec", m)
 		}
 	}
 }
@@ -254,7 +239,7 @@ func reap(pid int) {
 func execInit(conn *syncmsg.Conn, fds []*os.File, console *os.File) error {
 	path, cfg, err := setupExec(conn, fds, console)
 	if err != nil {
-		if conn.Send(syncmsg.Error, []byte(err.Error())) == nil {
+		if conn.Send(syncmsg.NewError(err)) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)
 		}
 		return err
@@ -262,23 +247,19 @@ func execInit(conn *syncmsg.Conn, fds []*os.File, console *os.File) error {
 	// The sync socket is close-on-exec: its closing tells the parent the process runs.
 	err = unix.Exec(path, cfg.Process.Args, os.Environ())
 	err = fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
-	if conn.Send(syncmsg.Error, []byte(err.Error())) == nil {
+	if conn.Send(syncmsg.NewError(err)) == nil {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
 	return err
 }
 
-func setupExec(conn *syncmsg.Conn, fds []*os.File, console *os.File) (string, *execConfig, error) {
-	data, err := conn.Expect(syncmsg.Config)
+func setupExec(conn *syncmsg.Conn, fds []*os.File, console *os.File) (string, *syncmsg.ExecConfig, error) {
+	cfg, err := syncmsg.Expect[*syncmsg.ExecConfig](conn)
 	if err != nil {
 		return "", nil, err
 	}
-	cfg := &execConfig{}
-	if err := json.Unmarshal(data, cfg); err != nil {
-		return "", nil, fmt.Errorf("exec: decode config: %w", err)
-	}
 	// The container's cgroup namespace was joined by the C stage: nothing to unshare.
-	memory, err := joinCgroups(fds, &initConfig{CgroupMemory: cfg.CgroupMemory})
+	memory, err := joinCgroups(fds, &syncmsg.InitConfig{CgroupMemory: cfg.CgroupMemory})
 	if err != nil {
 		return "", nil, err
 	}

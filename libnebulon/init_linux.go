@@ -1,7 +1,6 @@
 package libnebulon
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +23,7 @@ import (
 )
 
 // IsInit reports whether this process was started by the runtime as a container's init.
-func IsInit() bool { return os.Getenv(envInitPipe) != "" }
+func IsInit() bool { return os.Getenv(syncmsg.EnvInitPipe) != "" }
 
 // The init's main goroutine must run on the main thread, the thread group leader: the init moves
 // that thread alone into the container's cgroups, and the memory controller charges a process's
@@ -47,14 +46,14 @@ var ErrReported = errors.New("reported to the runtime")
 // no_new_privs are per thread, and execve(2) keeps those of the calling thread.
 func Init() error {
 	runtime.LockOSThread()
-	isExec := os.Getenv(envExec) != ""
-	names := []string{envInitPipe, envFifoFd, envStatusFd}
+	isExec := os.Getenv(syncmsg.EnvExec) != ""
+	names := []string{syncmsg.EnvInitPipe, syncmsg.EnvFifoFd, syncmsg.EnvStatusFd}
 	if isExec {
 		names = names[:1]
 	}
-	hasConsole := os.Getenv(envConsoleFd) != ""
+	hasConsole := os.Getenv(syncmsg.EnvConsoleFd) != ""
 	if hasConsole {
-		names = append(names, envConsoleFd)
+		names = append(names, syncmsg.EnvConsoleFd)
 	}
 	fds, err := initFds(names)
 	if err != nil {
@@ -66,9 +65,9 @@ func Init() error {
 	}
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fds[0]), "sync"))
 	slog.SetDefault(slog.New(&syncLogHandler{conn: conn}))
-	ncg, err := strconv.Atoi(os.Getenv(envCgroupFds))
+	ncg, err := strconv.Atoi(os.Getenv(syncmsg.EnvCgroupFds))
 	if err != nil {
-		return fmt.Errorf("init: bad %s: %w", envCgroupFds, err)
+		return fmt.Errorf("init: bad %s: %w", syncmsg.EnvCgroupFds, err)
 	}
 	tasks := make([]*os.File, ncg)
 	for i := range tasks {
@@ -76,8 +75,8 @@ func Init() error {
 		unix.CloseOnExec(fd)
 		tasks[i] = os.NewFile(uintptr(fd), "cgroup tasks")
 	}
-	late := os.Getenv(envJoinLate) != ""
-	for _, e := range []string{envInitPipe, envFifoFd, envStatusFd, envCgroupFds, envJoinLate, envExec, envConsoleFd} {
+	late := os.Getenv(syncmsg.EnvJoinLate) != ""
+	for _, e := range syncmsg.Env {
 		os.Unsetenv(e)
 	}
 	if isExec {
@@ -86,7 +85,7 @@ func Init() error {
 	fifo := os.NewFile(uintptr(fds[1]), "exec.fifo")
 	status := os.NewFile(uintptr(fds[2]), "exec.status")
 	if late {
-		if err := conn.Send(syncmsg.JoinCgroup, nil); err != nil {
+		if err := conn.Send(&syncmsg.JoinCgroup{}); err != nil {
 			return err
 		}
 	}
@@ -96,24 +95,24 @@ func Init() error {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
 	if err != nil {
-		t := syncmsg.Error
+		var msg syncmsg.Message = syncmsg.NewError(err)
 		var hookErr *HookError
 		if errors.As(err, &hookErr) {
-			t = syncmsg.HookError
+			msg = syncmsg.NewHookError(err)
 		}
-		if conn.Send(t, []byte(err.Error())) == nil {
+		if conn.Send(msg) == nil {
 			return fmt.Errorf("%w: %w", ErrReported, err)
 		}
 		return err
 	}
-	if err := conn.Send(syncmsg.Ready, nil); err != nil {
+	if err := conn.Send(&syncmsg.Ready{}); err != nil {
 		return err
 	}
 	conn.Close()
 	// From here on the parent is gone; failures are reported to `start` through exec.status.
 	err = waitAndExec(fifo, path, cfg)
 	var hookErr *HookError
-	msg, _ := json.Marshal(execStatusMsg{Hook: errors.As(err, &hookErr), Error: err.Error()})
+	msg, _ := json.Marshal(syncmsg.StartFailure{Hook: errors.As(err, &hookErr), Error: err.Error()})
 	if _, werr := status.Write(msg); werr == nil {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
@@ -135,14 +134,10 @@ func initFds(names []string) ([]int, error) {
 
 // setupContainer does everything that can fail before the container is "created", so that such
 // failures are create's errors. It returns the resolved program path.
-func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *initConfig, error) {
-	data, err := conn.Expect(syncmsg.Config)
+func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.InitConfig, error) {
+	cfg, err := syncmsg.Expect[*syncmsg.InitConfig](conn)
 	if err != nil {
 		return "", nil, err
-	}
-	cfg := &initConfig{}
-	if err := json.Unmarshal(data, cfg); err != nil {
-		return "", nil, fmt.Errorf("init: decode config: %w", err)
 	}
 	s := cfg.Spec
 	if !cfg.NoNewKeyring {
@@ -174,10 +169,10 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 		return "", nil, err
 	}
 	if needsHookSync(s) {
-		if err := conn.Send(syncmsg.Hooks, nil); err != nil {
+		if err := conn.Send(&syncmsg.Hooks{}); err != nil {
 			return "", nil, err
 		}
-		if _, err := conn.Expect(syncmsg.HooksDone); err != nil {
+		if _, err := syncmsg.Expect[*syncmsg.HooksDone](conn); err != nil {
 			return "", nil, err
 		}
 	}
@@ -237,7 +232,7 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 // cgroup namespace the thread must be in the container's memory cgroup when it unshares, for the
 // namespace to be rooted there; it then steps back to the runtime's memory cgroup. joinCgroups
 // returns the memory hierarchy's tasks file, for joinMemory.
-func joinCgroups(fds []*os.File, cfg *initConfig) (memory *os.File, err error) {
+func joinCgroups(fds []*os.File, cfg *syncmsg.InitConfig) (memory *os.File, err error) {
 	tasks := fds
 	if cfg.CgroupMemory {
 		n := len(fds)
@@ -415,10 +410,10 @@ func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
 		return nil
 	}
 	defer unix.Close(fd)
-	if err := conn.Send(syncmsg.SeccompFd, binary.LittleEndian.AppendUint32(nil, uint32(fd))); err != nil {
+	if err := conn.Send(syncmsg.NewSeccompFd(fd)); err != nil {
 		return err
 	}
-	_, err = conn.Expect(syncmsg.SeccompFdDone)
+	_, err = syncmsg.Expect[*syncmsg.SeccompFdDone](conn)
 	return err
 }
 
@@ -445,7 +440,7 @@ func closeExecFrom(minFd int) error {
 
 // waitAndExec blocks until `start` writes to the exec fifo, runs startContainer hooks and execs
 // the container's process. It returns only with an error.
-func waitAndExec(fifo *os.File, path string, cfg *initConfig) error {
+func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
 	buf := make([]byte, 1)
 	if _, err := fifo.Read(buf); err != nil {
 		return fmt.Errorf("wait for start: %w", err)

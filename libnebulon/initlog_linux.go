@@ -2,7 +2,6 @@ package libnebulon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,12 +14,6 @@ import (
 // the runtime's own log (--log, --log-format): the init's stderr is the container's, which engines
 // keep as the container's output, and a runtime warning does not belong there. Once the socket is
 // gone (the init waits for start) a line falls back to stderr.
-
-// initLogLine is a Log message's payload.
-type initLogLine struct {
-	Level slog.Level `json:"level"`
-	Msg   string     `json:"msg"`
-}
 
 // syncLogHandler sends records to the parent. The init logs from its one goroutine.
 type syncLogHandler struct {
@@ -41,8 +34,7 @@ func (h *syncLogHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	data, _ := json.Marshal(initLogLine{Level: r.Level, Msg: b.String()})
-	if err := h.conn.Send(syncmsg.Log, data); err != nil {
+	if err := h.conn.Send(&syncmsg.Log{Level: r.Level, Msg: b.String()}); err != nil {
 		fmt.Fprintf(os.Stderr, "nebulon init: %s: %s\n", r.Level, b.String())
 	}
 	return nil
@@ -55,11 +47,6 @@ func (h *syncLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *syncLogHandler) WithGroup(string) slog.Handler { return h }
 
 // logFromInit writes a Log message of the init's to the runtime's log.
-func logFromInit(payload []byte) {
-	var l initLogLine
-	if err := json.Unmarshal(payload, &l); err != nil {
-		slog.Warn("init log line", "raw", string(payload))
-		return
-	}
+func logFromInit(l *syncmsg.Log) {
 	slog.Log(context.Background(), l.Level, "init: "+l.Msg)
 }

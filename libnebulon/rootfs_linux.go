@@ -14,13 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
 // rootfs sets up a container's root filesystem in the init's new mount namespace. Every path
 // inside the root is resolved relative to a file descriptor held on the root, never by joining
 // strings: the container image controls its own symlinks (CVE-2021-30465).
 type rootfs struct {
-	cfg  *initConfig
+	cfg  *syncmsg.InitConfig
 	root *os.File // O_PATH handle on the rootfs
 }
 

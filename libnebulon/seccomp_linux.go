@@ -1,7 +1,6 @@
 package libnebulon
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,11 +62,8 @@ func (c *Container) execSeccomp(spec *specs.Spec) (*seccomp.Filter, error) {
 
 // passSeccompFd takes the listener fd the process pid names in payload (pidfd_getfd), passes it
 // on to linux.seccomp.listenerPath, and tells the process it may close its copy.
-func (p *initProcess) passSeccompFd(conn *syncmsg.Conn, payload []byte, pid int, status specs.ContainerState) error {
-	if len(payload) != 4 {
-		return fmt.Errorf("sync: seccomp-fd message of %d bytes", len(payload))
-	}
-	fd, err := takeFd(pid, int(binary.LittleEndian.Uint32(payload)))
+func (p *initProcess) passSeccompFd(conn *syncmsg.Conn, m *syncmsg.SeccompFd, pid int, status specs.ContainerState) error {
+	fd, err := takeFd(pid, m.Fd())
 	if err != nil {
 		return fmt.Errorf("linux.seccomp: take the listener fd of process %d: %w", pid, err)
 	}
@@ -75,7 +71,7 @@ func (p *initProcess) passSeccompFd(conn *syncmsg.Conn, payload []byte, pid int,
 	if err := p.sendSeccompFd(fd, pid, status); err != nil {
 		return err
 	}
-	return conn.Send(syncmsg.SeccompFdDone, nil)
+	return conn.Send(&syncmsg.SeccompFdDone{})
 }
 
 // takeFd copies fd number n of process pid into this process.

@@ -15,26 +15,11 @@ import (
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
 
-// Files in a container's state directory, --root/<id>/.
-//
-// Start and the init hand over through two fifos there. The init holds both open read-write from
-// create on, so no open of them blocks, and its fds are close-on-exec:
-//
-//	step  who    fifo         action
-//	1     start  exec.status  open read-only, non-blocking: it must be open to keep what step 6 writes
-//	2     start  exec.fifo    open write-only, non-blocking: ENXIO (no reader) means the init is gone
-//	3     start  exec.fifo    write one byte
-//	4     init   exec.fifo    its read returns: run startContainer hooks, execve
-//	5     start  exec.fifo    poll reports POLLERR: no reader is left, the init exec'd or died
-//	6     init   exec.status  only on failure, before exiting: a JSON execStatusMsg
-//	7     start  exec.status  read: nothing means the container's process runs
-//
-// Start is Container.Start; the init's side is waitAndExec and the end of Init.
+// Files in a container's state directory, --root/<id>/; beside them the two fifos through which
+// start and the init hand over (syncmsg.ExecFifo, syncmsg.ExecStatus: see syncmsg's start.go).
 const (
-	stateFile  = "state.json"
-	specFile   = "config.json" // the spec as created; read only by commands that need it
-	execFifo   = "exec.fifo"   // start writes one byte: the init may exec
-	execStatus = "exec.status" // the init writes why it could not exec, if it could not
+	stateFile = "state.json"
+	specFile  = "config.json" // the spec as created; read only by commands that need it
 	// seccompFile is linux.seccomp compiled at create, for exec: with the architectures
 	// engines list, libseccomp takes about 12 ms to compile a profile, which exec probes
 	// would pay every time.

@@ -11,18 +11,10 @@
  * runtime and does the rest in Go; this process reports the child's pid and
  * exits.
  *
- * Protocol on the socket in _NEBULON_INITPIPE (SOCK_SEQPACKET, one message
- * per packet; the Go side is libnebulon/internal/syncmsg):
- *
- *   direction        message             payload
- *   parent -> stage0 bootstrap           records: u16 type, u16 0, u32 len, data
- *   stage0 -> parent "usermap"           none: unshared CLONE_NEWUSER, write maps
- *   parent -> stage0 "usermap-done"      none
- *   stage0 -> parent "pid"               u32 pid of the init, in our pid ns
- *   parent -> stage0 "pid-ack"           none: the parent checked the init; stage0 exits
- *   stage0 -> parent "error"             text
- *
- * Each message is a u32 type followed by its payload.
+ * Protocol on the socket in _NEBULON_INITPIPE: libnebulon/internal/syncmsg, whose table says
+ * what each message means. This stage takes part in steps 1 to 5 (bootstrap, usermap,
+ * usermap-done, pid, pid-ack) and may send error. The numbers are in syncmsg.h, generated from
+ * the Go definitions.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,24 +35,9 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Keep in step with syncmsg_linux.go. */
-enum {
-	MSG_BOOTSTRAP = 1,
-	MSG_USERMAP = 2,
-	MSG_USERMAP_DONE = 3,
-	MSG_PID = 4,
-	MSG_ERROR = 5,
-	MSG_PID_ACK = 11,
-};
+#include "bootstrap.h"
+#include "syncmsg.h"
 
-/* Bootstrap record types; keep in step with bootstrap.go. */
-enum {
-	REC_CLONE_FLAGS = 1, /* u32: namespaces to create */
-	REC_NS_PATH = 2,     /* u32 clone flag, then a NUL-terminated path */
-	REC_TIME_OFFSETS = 3, /* text for /proc/self/timens_offsets */
-};
-
-#define MAX_JOIN 16
 #define BUF_SIZE 65536
 
 static int sync_fd = -1;
@@ -116,12 +93,6 @@ static const char *ns_name(uint32_t flag)
 	return "unknown";
 }
 
-struct join {
-	uint32_t flag;
-	const char *path;
-	int fd;
-};
-
 static void join_namespaces(struct join *joins, int n)
 {
 	/* Open every path first: after joining a mount namespace the host paths are gone. */
@@ -157,6 +128,45 @@ static void write_time_offsets(const char *offsets)
 	close(fd);
 }
 
+int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err, size_t errlen)
+{
+	memset(b, 0, sizeof(*b));
+	for (size_t off = 0; off + 8 <= len;) {
+		uint16_t rtype;
+		uint32_t rlen;
+		memcpy(&rtype, buf + off, 2);
+		memcpy(&rlen, buf + off + 4, 4);
+		const char *data = buf + off + 8;
+		if (rlen == 0 || rlen > len - off - 8 || data[rlen - 1] != '\0') {
+			snprintf(err, errlen, "malformed bootstrap record %u at %zu", rtype, off);
+			return -1;
+		}
+		if ((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) {
+			snprintf(err, errlen, "bootstrap record %u of %u bytes is too short", rtype, rlen);
+			return -1;
+		}
+		switch (rtype) {
+		case REC_CLONE_FLAGS:
+			memcpy(&b->clone_flags, data, 4);
+			break;
+		case REC_NS_PATH:
+			if (b->njoin == MAX_JOIN) {
+				snprintf(err, errlen, "too many namespaces to join (at most %d)", MAX_JOIN);
+				return -1;
+			}
+			memcpy(&b->joins[b->njoin].flag, data, 4);
+			b->joins[b->njoin].path = data + 4;
+			b->njoin++;
+			break;
+		case REC_TIME_OFFSETS:
+			b->time_offsets = data;
+			break;
+		}
+		off += 8 + (((size_t)rlen + 3) & ~(size_t)3);
+	}
+	return 0;
+}
+
 /* rename overwrites argv[0] in place, so that ps shows the process's role. */
 static void rename_process(int argc, char **argv, const char *name)
 {
@@ -169,7 +179,7 @@ static void rename_process(int argc, char **argv, const char *name)
 
 void nsexec(int argc, char **argv)
 {
-	const char *pipe_env = getenv("_NEBULON_INITPIPE");
+	const char *pipe_env = getenv(ENV_INITPIPE);
 	if (!pipe_env)
 		return;
 	sync_fd = atoi(pipe_env);
@@ -186,47 +196,16 @@ void nsexec(int argc, char **argv)
 		bail("nsexec: no bootstrap message from the runtime");
 	}
 
-	uint32_t clone_flags = 0;
-	const char *time_offsets = NULL;
-	struct join joins[MAX_JOIN];
-	int njoin = 0;
-	for (size_t off = 4; off + 8 <= (size_t)len;) {
-		uint16_t rtype;
-		uint32_t rlen;
-		memcpy(&rtype, buf + off, 2);
-		memcpy(&rlen, buf + off + 4, 4);
-		char *data = buf + off + 8;
-		if (off + 8 + rlen > (size_t)len || rlen == 0 || data[rlen - 1] != '\0') {
-			errno = 0;
-			bail("nsexec: malformed bootstrap record %u", rtype);
-		}
-		if ((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) {
-			errno = 0;
-			bail("nsexec: bootstrap record %u of %u bytes is too short", rtype, rlen);
-		}
-		switch (rtype) {
-		case REC_CLONE_FLAGS:
-			memcpy(&clone_flags, data, 4);
-			break;
-		case REC_NS_PATH:
-			if (njoin == MAX_JOIN) {
-				errno = 0;
-				bail("nsexec: too many namespaces to join");
-			}
-			memcpy(&joins[njoin].flag, data, 4);
-			joins[njoin].path = data + 4;
-			njoin++;
-			break;
-		case REC_TIME_OFFSETS:
-			time_offsets = data;
-			break;
-		}
-		off += 8 + ((rlen + 3) & ~3u);
+	struct bootstrap b;
+	char err[256];
+	if (parse_bootstrap(buf + 4, len - 4, &b, err, sizeof(err)) < 0) {
+		errno = 0;
+		bail("nsexec: %s", err);
 	}
 
-	join_namespaces(joins, njoin);
+	join_namespaces(b.joins, b.njoin);
 
-	if (clone_flags & CLONE_NEWUSER) {
+	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			bail("unshare user namespace");
 		/* The parent writes uid_map and gid_map: it holds the privileges in the parent namespace. */
@@ -241,11 +220,11 @@ void nsexec(int argc, char **argv)
 			bail("prctl(PR_SET_DUMPABLE)");
 	}
 
-	uint32_t rest = clone_flags & ~(uint32_t)CLONE_NEWUSER;
+	uint32_t rest = b.clone_flags & ~(uint32_t)CLONE_NEWUSER;
 	if (rest && unshare(rest) < 0)
 		bail("unshare namespaces 0x%x", rest);
-	if (time_offsets && (clone_flags & CLONE_NEWTIME))
-		write_time_offsets(time_offsets);
+	if (b.time_offsets && (b.clone_flags & CLONE_NEWTIME))
+		write_time_offsets(b.time_offsets);
 
 	/*
 	 * Until exec, the init must not be ptraced by the container (CVE-2016-9962); the flag is

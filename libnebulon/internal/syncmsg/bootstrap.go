@@ -2,14 +2,16 @@ package syncmsg
 
 import (
 	"encoding/binary"
+	"errors"
 )
 
-// Bootstrap record types, shared with nsexec_linux.c: u16 type, u16 zero, u32 length, data padded to
-// four bytes. Every record's data ends with a NUL byte so the C side can use it as a string.
+// Bootstrap record types. A record is a u16 type, a u16 zero and a u32 length, then its data,
+// padded to four bytes. Every record's data ends with a NUL byte so the C stage can use it as a
+// string. The numbers are the C stage's too (cheader.go).
 const (
-	recCloneFlags  = 1
-	recNsPath      = 2
-	recTimeOffsets = 3
+	recCloneFlags  = 1 // u32: the namespaces to create
+	recNsPath      = 2 // u32 clone flag, then the path of the namespace to join
+	recTimeOffsets = 3 // text for /proc/self/timens_offsets
 )
 
 // NsJoin is a namespace to join: its clone flag and the path of its nsfs file.
@@ -18,15 +20,24 @@ type NsJoin struct {
 	Path string
 }
 
-// BootstrapData is what stage0 needs before the Go runtime exists.
-type BootstrapData struct {
+// Bootstrap (runtime -> stage0) is what stage0 needs before the Go runtime exists. Only the C
+// stage reads it (nsexec_linux.c, parse_bootstrap; the nsexec tests run that parser on what
+// encode makes).
+type Bootstrap struct {
 	CloneFlags  uint32   // namespaces to create
-	Join        []NsJoin // namespaces to join, by path
+	Join        []NsJoin // namespaces to join, by path, in this order but the user namespace first
 	TimeOffsets string   // /proc/self/timens_offsets content, for a new time namespace
 }
 
-// Encode returns the records of the bootstrap message.
-func (b *BootstrapData) Encode() []byte {
+func (*Bootstrap) msgType() Type { return typeBootstrap }
+
+// Encode returns the records of the message, without the message type.
+func (b *Bootstrap) Encode() []byte {
+	p, _ := b.encode()
+	return p
+}
+
+func (b *Bootstrap) encode() ([]byte, error) {
 	var out []byte
 	add := func(typ uint16, data []byte) {
 		data = append(data, 0)
@@ -39,16 +50,17 @@ func (b *BootstrapData) Encode() []byte {
 			out = append(out, 0)
 		}
 	}
-	flags := make([]byte, 4)
-	binary.LittleEndian.PutUint32(flags, b.CloneFlags)
-	add(recCloneFlags, flags)
+	add(recCloneFlags, binary.LittleEndian.AppendUint32(nil, b.CloneFlags))
 	for _, j := range b.Join {
-		data := make([]byte, 4, 4+len(j.Path))
-		binary.LittleEndian.PutUint32(data, j.Flag)
+		data := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(j.Path)), j.Flag)
 		add(recNsPath, append(data, j.Path...))
 	}
 	if b.TimeOffsets != "" {
 		add(recTimeOffsets, []byte(b.TimeOffsets))
 	}
-	return out
+	return out, nil
+}
+
+func (b *Bootstrap) decode([]byte) error {
+	return errors.New("only the C stage receives bootstrap")
 }

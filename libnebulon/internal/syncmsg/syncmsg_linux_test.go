@@ -1,33 +1,100 @@
 package syncmsg
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"reflect"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Messages arrive whole and in order; a closed peer is ErrClosed; Expect names a wrong type.
-func TestSendRecvExpect(t *testing.T) {
+func pair(t *testing.T) (runtime, child *Conn) {
+	t.Helper()
 	a, b, err := Pair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent, child := NewConn(a), NewConn(b)
-	defer parent.Close()
-	if err := child.Send(SeccompFd, []byte{7, 0, 0, 0}); err != nil {
-		t.Fatal(err)
+	runtime, child = NewConn(a), NewConn(b)
+	t.Cleanup(func() { runtime.Close(); child.Close() })
+	return runtime, child
+}
+
+// Every message that crosses from Go to Go comes back as it was sent, as its own type.
+func TestEveryMessageRoundTrips(t *testing.T) {
+	runtime, child := pair(t)
+	for _, m := range []Message{
+		&UserMap{}, &UserMapDone{}, NewPid(4242), &PidAck{}, &JoinCgroup{},
+		&InitConfig{ID: "c1", Spec: &specs.Spec{Version: "1.2.0"}, CgroupPaths: map[string]string{"": "/c1"}, MountNS: true},
+		&ExecConfig{Process: &specs.Process{Args: []string{"true"}, Cwd: "/"}, PreserveFds: 2},
+		&Hooks{}, &HooksDone{}, NewSeccompFd(7), &SeccompFdDone{}, &Ready{},
+		NewError(errors.New("mount /proc: permission denied")), NewHookError(errors.New("createContainer hook #0")),
+		&Log{Level: 4, Msg: "capability unknown"},
+	} {
+		if err := child.Send(m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := runtime.Recv()
+		if err != nil {
+			t.Fatalf("receive %s: %v", m.msgType(), err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: got %#v, sent %#v", m.msgType(), got, m)
+		}
 	}
-	if err := child.Send(Ready, nil); err != nil {
-		t.Fatal(err)
+}
+
+// Expect returns the message it wants, an Error as the error it carries, and names a wrong type.
+func TestExpect(t *testing.T) {
+	runtime, child := pair(t)
+	child.Send(NewSeccompFd(7))
+	child.Send(&Ready{})
+	child.Send(NewError(errors.New("setup failed")))
+	if m, err := Expect[*SeccompFd](runtime); err != nil || m.Fd() != 7 {
+		t.Fatalf("Expect seccomp-fd = %v, %v; want fd 7", m, err)
 	}
-	typ, payload, err := parent.Recv()
-	if err != nil || typ != SeccompFd || len(payload) != 4 || payload[0] != 7 {
-		t.Fatalf("got %v %v %v; want seccomp-fd [7 0 0 0]", typ, payload, err)
-	}
-	if _, err := parent.Expect(HooksDone); err == nil || err.Error() != "sync: got ready, want hooks-done" {
+	if _, err := Expect[*HooksDone](runtime); err == nil || err.Error() != "sync: got ready, want hooks-done" {
 		t.Errorf("Expect of the wrong type: %v", err)
 	}
+	var peer *Error
+	if _, err := Expect[*HooksDone](runtime); !errors.As(err, &peer) || peer.Msg != "setup failed" {
+		t.Errorf("Expect of an Error = %v, want the peer's text", err)
+	}
 	child.Close()
-	if _, _, err := parent.Recv(); !errors.Is(err, ErrClosed) {
+	if _, err := runtime.Recv(); !errors.Is(err, ErrClosed) {
 		t.Errorf("after the peer closed: %v, want ErrClosed", err)
+	}
+}
+
+// A payload that does not fit its type is an error naming the message, not a zero value.
+func TestRecvRefusesAMalformedPayload(t *testing.T) {
+	runtime, child := pair(t)
+	child.f.Write([]byte{byte(typePid), 0, 0, 0, 1, 2}) // a pid of 2 bytes
+	if _, err := runtime.Recv(); err == nil || err.Error() != "sync: decode pid: payload of 2 bytes, want 4" {
+		t.Errorf("Recv of a short pid = %v", err)
+	}
+	child.f.Write([]byte{99, 0, 0, 0})
+	if _, err := runtime.Recv(); err == nil || err.Error() != "sync: unknown message(99)" {
+		t.Errorf("Recv of an unknown type = %v", err)
+	}
+}
+
+func TestBootstrapRecordsArePadded(t *testing.T) {
+	b := &Bootstrap{CloneFlags: 1, Join: []NsJoin{{Flag: 2, Path: "/p"}}, TimeOffsets: "monotonic 1 0"}
+	if n := len(b.Encode()); n%4 != 0 {
+		t.Fatalf("encoded length %d is not a multiple of 4: the C reader expects padded records", n)
+	}
+}
+
+// The C stage's numbers are generated from these tables; this fails when someone changed one
+// and did not run `go generate ./libnebulon/internal/syncmsg`.
+func TestCHeaderIsUpToDate(t *testing.T) {
+	have, err := os.ReadFile("../nsexec/syncmsg.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, CHeader()) {
+		t.Fatalf("libnebulon/internal/nsexec/syncmsg.h is stale: run go generate ./libnebulon/internal/syncmsg\nhave:\n%s\nwant:\n%s", have, CHeader())
 	}
 }
