@@ -28,6 +28,40 @@ func Spec(o *Options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	process, err := o.process(img, hostname)
+	if err != nil {
+		return nil, err
+	}
+	network, err := o.network()
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := o.mounts()
+	if err != nil {
+		return nil, err
+	}
+	linux, err := o.linux(network)
+	if err != nil {
+		return nil, err
+	}
+	annotations, err := o.annotations(img)
+	if err != nil {
+		return nil, err
+	}
+	return &specs.Spec{
+		Version:     specs.Version,
+		Root:        &specs.Root{Path: path.Clean(o.RootfsPath), Readonly: o.ReadOnly},
+		Process:     process,
+		Hostname:    hostname,
+		Mounts:      mounts,
+		Annotations: annotations,
+		Linux:       linux,
+	}, nil
+}
+
+// process is the container's process: the command, its directory, environment, user,
+// capabilities and rlimits.
+func (o *Options) process(img *ImageConfig, hostname string) (*specs.Process, error) {
 	args, err := command(img, o.Args)
 	if err != nil {
 		return nil, err
@@ -51,56 +85,51 @@ func Spec(o *Options) (*specs.Spec, error) {
 	if err := checkRlimits(o.Rlimits); err != nil {
 		return nil, err
 	}
+	return &specs.Process{
+		Terminal: o.TTY,
+		User:     usr,
+		Args:     args,
+		Env:      env,
+		Cwd:      cwd,
+		// No inheritable or ambient sets: with them a program could regain, across execve,
+		// capabilities the container was not meant to pass on (CVE-2022-24769, docker's fix).
+		Capabilities: &specs.LinuxCapabilities{
+			Bounding:  slices.Clone(caps),
+			Effective: slices.Clone(caps),
+			Permitted: slices.Clone(caps),
+		},
+		Rlimits: slices.Clone(o.Rlimits),
+		// Docker leaves no_new_privs off, so set-uid programs (su, ping on old images) work.
+		NoNewPrivileges: false,
+	}, nil
+}
+
+// network is --network, or none when it is not given.
+func (o *Options) network() (Network, error) {
 	network := o.Network
 	if network == "" {
 		network = NetworkNone
 	}
 	if _, err := ParseNetwork(string(network)); err != nil {
-		return nil, err
+		return "", err
 	}
-	mounts, err := o.mounts()
-	if err != nil {
-		return nil, err
-	}
+	return network, nil
+}
+
+// linux is the spec's Linux section: the namespaces and sysctls for network, the cgroup and its
+// limits, and runc's masked and read-only paths.
+func (o *Options) linux(network Network) (*specs.Linux, error) {
 	resources, err := o.resources()
 	if err != nil {
 		return nil, err
 	}
-	annotations, err := o.annotations(img)
-	if err != nil {
-		return nil, err
-	}
-	return &specs.Spec{
-		Version: specs.Version,
-		Root:    &specs.Root{Path: path.Clean(o.RootfsPath), Readonly: o.ReadOnly},
-		Process: &specs.Process{
-			Terminal: o.TTY,
-			User:     usr,
-			Args:     args,
-			Env:      env,
-			Cwd:      cwd,
-			// No inheritable or ambient sets: with them a program could regain, across execve,
-			// capabilities the container was not meant to pass on (CVE-2022-24769, docker's fix).
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding:  slices.Clone(caps),
-				Effective: slices.Clone(caps),
-				Permitted: slices.Clone(caps),
-			},
-			Rlimits: slices.Clone(o.Rlimits),
-			// Docker leaves no_new_privs off, so set-uid programs (su, ping on old images) work.
-			NoNewPrivileges: false,
-		},
-		Hostname:    hostname,
-		Mounts:      mounts,
-		Annotations: annotations,
-		Linux: &specs.Linux{
-			Namespaces:    namespaces(network),
-			Sysctl:        sysctls(network),
-			Resources:     resources,
-			CgroupsPath:   o.CgroupsPath,
-			MaskedPaths:   defaultMaskedPaths(),
-			ReadonlyPaths: defaultReadonlyPaths(),
-		},
+	return &specs.Linux{
+		Namespaces:    namespaces(network),
+		Sysctl:        sysctls(network),
+		Resources:     resources,
+		CgroupsPath:   o.CgroupsPath,
+		MaskedPaths:   defaultMaskedPaths(),
+		ReadonlyPaths: defaultReadonlyPaths(),
 	}, nil
 }
 
