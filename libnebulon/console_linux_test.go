@@ -58,6 +58,7 @@ func TestRecvConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	const consoleName = "/dev/ptmx" // what the init sends, as runc does (initproc's setupConsole)
 	if err := unix.Sendmsg(int(sock.Fd()), []byte(consoleName), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -75,7 +77,7 @@ func (c *Container) Status() specs.ContainerState {
 }
 
 func statusOf(dir string, s *State) specs.ContainerState {
-	if s.Creating || !alive(s.InitPid, s.InitStartTime) {
+	if s.Creating || !proc.Alive(s.InitPid, s.InitStartTime) {
 		return specs.StateStopped
 	}
 	status := specs.StateRunning
@@ -165,7 +167,7 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 	if all {
 		return c.signalAll(sig)
 	}
-	fd, err := pidfdFor(c.state.InitPid, c.state.InitStartTime)
+	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
 	if errors.Is(err, unix.ESRCH) {
 		return ErrNotRunning
 	}
@@ -246,20 +248,27 @@ func (c *Container) Delete(force bool) error {
 	if err := c.destroy(); err != nil {
 		return err
 	}
-	if h := c.state.Hooks; h != nil {
-		st := hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations)
-		runHooksWarn("poststop", h.Poststop, st)
-	}
+	c.poststop()
 	return nil
+}
+
+// poststop runs the poststop hooks of a container that is gone. Their failure is only logged
+// (runtime-spec runtime.md#lifecycle, step 13). Delete runs them, and so do a create and a start
+// whose hook failed, as the lifecycle goes on to delete there (steps 5 and 7).
+func (c *Container) poststop() {
+	if h := c.state.Hooks; h != nil {
+		st := hooks.State(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations)
+		hooks.RunWarn("poststop", h.Poststop, st)
+	}
 }
 
 // destroy kills what is left of the container, waits for it, and removes its cgroup and state.
 func (c *Container) destroy() error {
 	s := c.state
-	if fd, err := pidfdFor(s.InitPid, s.InitStartTime); err == nil {
+	if fd, err := proc.PidfdFor(s.InitPid, s.InitStartTime); err == nil {
 		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 		c.thaw() // a frozen process dies only once thawed
-		waitExit(fd)
+		proc.WaitExit(fd)
 		unix.Close(fd)
 	}
 	var errs []error
@@ -323,9 +332,7 @@ func (c *Container) startFailed(status []byte) error {
 	if derr := c.destroy(); derr != nil {
 		return errors.Join(err, derr)
 	}
-	if h := c.state.Hooks; h != nil {
-		runHooksWarn("poststop", h.Poststop, hookState(c.ID, c.state.Bundle, 0, specs.StateStopped, c.state.Annotations))
-	}
+	c.poststop()
 	return err
 }
 
@@ -375,8 +382,8 @@ func (c *Container) Start() error {
 	}
 	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
 		waitFirstRun(c.state.InitPid, c.state.InitStartTime)
-		st := hookState(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
-		runHooksWarn("poststart", h.Poststart, st)
+		st := hooks.State(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
+		hooks.RunWarn("poststart", h.Poststart, st)
 	}
 	return nil
 }
@@ -388,7 +395,7 @@ func (c *Container) Start() error {
 func waitFirstRun(pid int, startTime uint64) {
 	deadline := time.Now().Add(10 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		st, err := readProcStat(pid)
+		st, err := proc.ReadStat(pid)
 		if err != nil || st.StartTime != startTime || (st.State != 'R' && st.State != 'D') {
 			return
 		}

@@ -5,22 +5,17 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 )
 
 // Features is what `nebulon features` prints (runtime-spec features.md). It claims only what this
 // build really does: a feature is listed once the code that honours it exists.
 func Features() *features.Features {
 	yes, no := true, false
-	var opts []string
-	for o := range mountFlags {
-		opts = append(opts, o)
-	}
-	for o := range propagationFlags {
-		opts = append(opts, o)
-	}
-	sort.Strings(opts)
 	var ns []string
-	for t := range NamespaceFlags {
+	for t := range linuxspec.NamespaceFlags {
 		ns = append(ns, string(t))
 	}
 	sort.Strings(ns)
@@ -33,7 +28,7 @@ func Features() *features.Features {
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
 		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions:  opts,
+		MountOptions:  mountopt.Names(),
 		Linux: &features.Linux{
 			Namespaces:   ns,
 			Capabilities: caps,

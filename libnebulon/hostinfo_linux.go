@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 )
 
 // HostInfo is what this host offers containers, for `nb info`.
@@ -33,7 +34,7 @@ func Host() *HostInfo {
 		h.Kernel = string(bytes.TrimRight(u.Release[:], "\x00"))
 	}
 	h.Controllers = hostControllers()
-	for t, name := range nsFile {
+	for t, name := range linuxspec.NamespaceFiles {
 		if _, err := os.Lstat("/proc/self/ns/" + name); err == nil {
 			h.Namespaces = append(h.Namespaces, string(t))
 		}
@@ -65,3 +66,6 @@ func hostControllers() []string {
 	sort.Strings(out)
 	return out
 }
+
+// SystemdBooted reports whether systemd is PID 1 on this host.
+func SystemdBooted() bool { return cgroups.SystemdBooted() }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 )
 
 // checkApplicable refuses configuration this build cannot apply, naming the field: a container
@@ -15,19 +17,19 @@ func checkApplicable(s *specs.Spec) error {
 	p, l := s.Process, s.Linux
 	switch {
 	case p.Scheduler != nil:
-		return fieldErr("process.scheduler", "scheduling attributes are not applied by this build")
+		return linuxspec.Errorf("process.scheduler", "scheduling attributes are not applied by this build")
 	case p.IOPriority != nil:
-		return fieldErr("process.ioPriority", "I/O priorities are not applied by this build")
+		return linuxspec.Errorf("process.ioPriority", "I/O priorities are not applied by this build")
 	case p.ExecCPUAffinity != nil:
-		return fieldErr("process.execCPUAffinity", "CPU affinity is not applied by this build")
+		return linuxspec.Errorf("process.execCPUAffinity", "CPU affinity is not applied by this build")
 	case l.Personality != nil:
-		return fieldErr("linux.personality", "personalities are not applied by this build")
+		return linuxspec.Errorf("linux.personality", "personalities are not applied by this build")
 	case l.IntelRdt != nil:
-		return fieldErr("linux.intelRdt", "Intel RDT is not supported by this build")
+		return linuxspec.Errorf("linux.intelRdt", "Intel RDT is not supported by this build")
 	}
 	for i, m := range s.Mounts {
 		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
-			return fieldErr(fmt.Sprintf("mounts[%d].uidMappings", i), "id-mapped mounts are not supported by this build")
+			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].uidMappings", i), "id-mapped mounts are not supported by this build")
 		}
 	}
 	if err := checkLSM(p.ApparmorProfile, p.SelinuxLabel, l.MountLabel); err != nil {

@@ -66,8 +66,8 @@ func execAction(ctx *cli.Context) (int, error) {
 	if !detach {
 		// The process's parent (the nsexec stage) exits at once; as a subreaper we inherit
 		// the process and can wait for it. Signals are caught before it exists.
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return 0, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+		if err := libnebulon.BecomeSubreaper(); err != nil {
+			return 0, err
 		}
 		sigs = make(chan os.Signal, 64)
 		signal.Notify(sigs)

@@ -163,8 +163,7 @@ func checkSystemd(ctx *cli.Context) error {
 	if !ctx.Bool("systemd-cgroup") {
 		return nil
 	}
-	comm, _ := os.ReadFile("/proc/1/comm")
-	if strings.TrimSpace(string(comm)) != "systemd" {
+	if !libnebulon.SystemdBooted() {
 		return errors.New("--systemd-cgroup: systemd is not running as PID 1 on this host; use the cgroupfs driver (omit the flag)")
 	}
 	return errors.New("--systemd-cgroup: the systemd cgroup driver is not available yet; use the cgroupfs driver (omit the flag)")

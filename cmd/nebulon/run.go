@@ -6,7 +6,6 @@ import (
 	"os/signal"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/foreground"
 	"github.com/nebulon-dev/nebulon/libnebulon"
@@ -32,8 +31,8 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		if !detach {
 			// The init's parent (the nsexec stage) exits at once; as a subreaper we inherit the
 			// init and can wait for it.
-			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-				return os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+			if err := libnebulon.BecomeSubreaper(); err != nil {
+				return err
 			}
 			// Catch signals before the container exists, so none is lost to the default action.
 			sigs = make(chan os.Signal, 64)

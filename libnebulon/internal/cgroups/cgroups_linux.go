@@ -117,12 +117,18 @@ func (e *Entry) Close() {
 	}
 }
 
+// SystemdBooted reports whether systemd is PID 1, the one that would own the cgroup tree.
+func SystemdBooted() bool {
+	comm, _ := os.ReadFile("/proc/1/comm")
+	return strings.TrimSpace(string(comm)) == "systemd"
+}
+
 // New returns the manager for a container's cgroupsPath (absolute, or relative to the runtime's
 // own cgroup); an empty cgroupsPath means /<id>.
 func New(cgroupsPath, id string) (Manager, error) {
 	if strings.Contains(cgroupsPath, ":") && !strings.HasPrefix(cgroupsPath, "/") {
 		why := "nebulon has no systemd cgroup driver yet"
-		if comm, _ := os.ReadFile("/proc/1/comm"); strings.TrimSpace(string(comm)) != "systemd" {
+		if !SystemdBooted() {
 			why = "systemd is not running as PID 1 on this host"
 		}
 		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver: %s; give a cgroupfs path such as /mygroup/%s", cgroupsPath, why, id)

@@ -1,6 +1,9 @@
-// Package nsexec holds the C stage of `nebulon init` that joins and creates namespaces before the Go
-// runtime starts threads. Importing it (for its side effect) is enough: its constructor returns at
-// once unless the process was started as an init by the runtime (_NEBULON_INITPIPE is set).
+// Package nsexec is stage0: the C stage of `nebulon init`, which joins and creates namespaces
+// before the Go runtime starts threads, forks the init and exits. Importing it (for its side
+// effect) is enough: its constructor returns at once unless the process was started as an init
+// by the runtime (_NEBULON_INITPIPE is set). It speaks steps 1 to 5 of syncmsg's protocol, with
+// the numbers syncmsg generates into syncmsg.h; its bootstrap parser is tested from Go through
+// parse_linux.go.
 package nsexec
 
 /*

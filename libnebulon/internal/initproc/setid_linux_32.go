@@ -1,6 +1,6 @@
 //go:build linux && (386 || arm)
 
-package libnebulon
+package initproc
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package libnebulon
+package rootfs
 
 import (
 	"errors"

@@ -1,14 +1,17 @@
-package libnebulon
+// Package mountopt splits a spec mount's options the way mount(2) takes them. It is pure, used by
+// validation in the runtime, by the container's init that makes the mounts, and by features.
+package mountopt
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// MountOptions is a spec mount's options split the way mount(2) takes them.
-type MountOptions struct {
+// Options is a spec mount's options split the way mount(2) takes them.
+type Options struct {
 	Flags       uintptr // MS_* flags for the mount itself
 	ClearFlags  uintptr // flags asked off explicitly (rw, suid, ...), kept off on a bind remount
 	Propagation []uintptr
@@ -37,7 +40,8 @@ var mountFlags = map[string]flagOpt{
 	"sync": {false, unix.MS_SYNCHRONOUS},
 }
 
-var propagationFlags = map[string]uintptr{
+// Propagation maps the propagation options to their MS_* flags.
+var Propagation = map[string]uintptr{
 	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
 	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
 	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
@@ -50,10 +54,10 @@ var rejectedOptions = map[string]string{
 	"idmap": "id-mapped mounts", "ridmap": "id-mapped mounts",
 }
 
-// ParseMountOptions splits spec mount options into flags, propagation and data. It returns an
-// error for options nebulon cannot honour, so a mount is never made weaker than asked.
-func ParseMountOptions(opts []string) (MountOptions, error) {
-	var m MountOptions
+// Parse splits spec mount options into flags, propagation and data. It returns an error for
+// options nebulon cannot honour, so a mount is never made weaker than asked.
+func Parse(opts []string) (Options, error) {
+	var m Options
 	var data []string
 	for _, o := range opts {
 		if f, ok := mountFlags[o]; ok {
@@ -70,7 +74,7 @@ func ParseMountOptions(opts []string) (MountOptions, error) {
 			}
 			continue
 		}
-		if p, ok := propagationFlags[o]; ok {
+		if p, ok := Propagation[o]; ok {
 			m.Propagation = append(m.Propagation, p)
 			continue
 		}
@@ -95,11 +99,25 @@ func ParseMountOptions(opts []string) (MountOptions, error) {
 	return m, nil
 }
 
-func isBind(opts []string) bool {
+// IsBind reports whether the options make a bind mount.
+func IsBind(opts []string) bool {
 	for _, o := range opts {
 		if o == "bind" || o == "rbind" {
 			return true
 		}
 	}
 	return false
+}
+
+// Names lists every option Parse takes as a flag or a propagation, sorted, for features.
+func Names() []string {
+	var names []string
+	for o := range mountFlags {
+		names = append(names, o)
+	}
+	for o := range Propagation {
+		names = append(names, o)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -1,4 +1,7 @@
-package libnebulon
+// Package hooks runs the spec's hooks (config.md#posix-platform-hooks), in whichever process the
+// lifecycle puts them: prestart, createRuntime, poststart and poststop in the runtime;
+// createContainer and startContainer in the container's init, in its namespaces.
+package hooks
 
 import (
 	"bytes"
@@ -14,16 +17,23 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// HookError is the failure of a hook: the lifecycle then goes on to poststop (runtime-spec
+// Error is the failure of a hook: the lifecycle then goes on to poststop (runtime-spec
 // runtime.md#lifecycle), where other failures of create do not.
-type HookError struct{ Err error }
+type Error struct{ Err error }
 
-func (e *HookError) Error() string { return e.Err.Error() }
-func (e *HookError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
 
-// runHooks runs hooks in order with the container state on their stdin, stopping at the first
+// State is the state given to hooks on their stdin.
+func State(id, bundle string, pid int, status specs.ContainerState, annotations map[string]string) *specs.State {
+	return &specs.State{
+		Version: specs.Version, ID: id, Status: status, Pid: pid, Bundle: bundle, Annotations: annotations,
+	}
+}
+
+// Run runs hooks in order with the container state on their stdin, stopping at the first
 // that fails (runtime-spec config.md#posix-platform-hooks). A hook's timeout ends it with SIGKILL.
-func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
+func Run(kind string, hooks []specs.Hook, state *specs.State) error {
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -33,17 +43,17 @@ func runHooks(kind string, hooks []specs.Hook, state *specs.State) error {
 	}
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
-			return &HookError{fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)}
+			return &Error{fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)}
 		}
 	}
 	return nil
 }
 
-// runHooksWarn runs every hook even when one fails, logging the failures: poststart and poststop
+// RunWarn runs every hook even when one fails, logging the failures: poststart and poststop
 // hook failures must not change the lifecycle (runtime-spec runtime.md#lifecycle, steps 9 and 13).
-func runHooksWarn(kind string, hooks []specs.Hook, state *specs.State) {
+func RunWarn(kind string, hooks []specs.Hook, state *specs.State) {
 	for i, h := range hooks {
-		if err := runHooks(kind, []specs.Hook{h}, state); err != nil {
+		if err := Run(kind, []specs.Hook{h}, state); err != nil {
 			slog.Warn("hook failed", "kind", kind, "index", i, "error", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package libnebulon
+package rootfs
 
 import (
 	"errors"
@@ -8,6 +8,9 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 )
 
 // defaultDevices are the devices every container gets (runtime-spec config-linux.md#default-devices).
@@ -38,9 +41,9 @@ func devices(s *specs.Spec) []specs.LinuxDevice {
 	return append(out, s.Linux.Devices...)
 }
 
-// createDevices makes the container's device nodes. In a user namespace mknod(2) is not
+// CreateDevices makes the container's device nodes. In a user namespace mknod(2) is not
 // allowed, so the host's node is bind-mounted instead.
-func (r *rootfs) createDevices() error {
+func (r *Root) CreateDevices() error {
 	for _, d := range devices(r.cfg.Spec) {
 		var err error
 		if r.cfg.UserNS {
@@ -68,10 +71,10 @@ func deviceMode(d specs.LinuxDevice) (uint32, error) {
 	case "p":
 		return unix.S_IFIFO | perm, nil
 	}
-	return 0, fieldErr("linux.devices", "unknown device type %q for %s", d.Type, d.Path)
+	return 0, linuxspec.Errorf("linux.devices", "unknown device type %q for %s", d.Type, d.Path)
 }
 
-func (r *rootfs) mknodDevice(d specs.LinuxDevice) error {
+func (r *Root) mknodDevice(d specs.LinuxDevice) error {
 	mode, err := deviceMode(d)
 	if err != nil {
 		return err
@@ -111,17 +114,17 @@ func (r *rootfs) mknodDevice(d specs.LinuxDevice) error {
 	return nil
 }
 
-func (r *rootfs) bindDevice(d specs.LinuxDevice) error {
+func (r *Root) bindDevice(d specs.LinuxDevice) error {
 	host := d.Path
 	if _, err := os.Stat(host); err != nil {
 		return &os.PathError{Op: "bind device from host (user namespace)", Path: host, Err: err}
 	}
-	return r.bindMount(specs.Mount{Source: host, Destination: d.Path, Type: "bind"}, d.Path, MountOptions{Bind: true})
+	return r.bindMount(specs.Mount{Source: host, Destination: d.Path, Type: "bind"}, d.Path, mountopt.Options{Bind: true})
 }
 
 // devSymlinks makes the /dev links programs expect. /dev/ptmx points into the container's own
 // devpts instance when one is mounted.
-func (r *rootfs) devSymlinks() error {
+func (r *Root) devSymlinks() error {
 	links := [][2]string{
 		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
 		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
@@ -152,7 +155,7 @@ func (r *rootfs) devSymlinks() error {
 	return nil
 }
 
-func (r *rootfs) hasMount(dest string) bool {
+func (r *Root) hasMount(dest string) bool {
 	for _, m := range r.cfg.Spec.Mounts {
 		if filepath.Clean(m.Destination) == dest {
 			return true
@@ -162,7 +165,7 @@ func (r *rootfs) hasMount(dest string) bool {
 }
 
 // openDir makes a directory inside the root if needed and opens it for *at(2) calls.
-func (r *rootfs) openDir(path string) (*os.File, error) {
+func (r *Root) openDir(path string) (*os.File, error) {
 	dir, err := pathrs.MkdirAllHandle(r.root, path, 0o755)
 	if err != nil {
 		return nil, err

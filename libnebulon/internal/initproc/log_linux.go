@@ -1,4 +1,4 @@
-package libnebulon
+package initproc
 
 import (
 	"context"
@@ -45,8 +45,3 @@ func (h *syncLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *syncLogHandler) WithGroup(string) slog.Handler { return h }
-
-// logFromInit writes a Log message of the init's to the runtime's log.
-func logFromInit(l *syncmsg.Log) {
-	slog.Log(context.Background(), l.Level, "init: "+l.Msg)
-}

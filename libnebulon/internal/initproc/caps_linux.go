@@ -1,4 +1,4 @@
-package libnebulon
+package initproc
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 )
 
 // setUserAndCaps switches to process.user and leaves exactly the capability sets the spec asks
@@ -32,7 +34,7 @@ func setUserAndCaps(p *specs.Process) error {
 			capability.INHERITABLE: c.Inheritable, capability.PERMITTED: c.Permitted, capability.AMBIENT: c.Ambient,
 		} {
 			for _, n := range names {
-				cp := Capabilities[strings.ToUpper(n)]
+				cp := linuxspec.Capabilities[strings.ToUpper(n)]
 				if cp > last {
 					slog.Warn("capability unknown to this kernel, ignored", "capability", n)
 					continue
@@ -79,7 +81,7 @@ func raiseAmbient(c *specs.LinuxCapabilities) error {
 		return nil
 	}
 	for _, n := range c.Ambient {
-		cp := Capabilities[strings.ToUpper(n)]
+		cp := linuxspec.Capabilities[strings.ToUpper(n)]
 		err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(cp), 0, 0)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) {
 			slog.Warn("ambient capability not raised: it must be permitted and inheritable", "capability", n)

@@ -1,4 +1,4 @@
-package libnebulon
+package initproc
 
 import "golang.org/x/sys/unix"
 

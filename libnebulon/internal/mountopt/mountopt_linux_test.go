@@ -1,4 +1,4 @@
-package libnebulon
+package mountopt
 
 import (
 	"testing"
@@ -23,12 +23,12 @@ func TestParseMountOptionsSplitsFlagsPropagationAndData(t *testing.T) {
 		{"relatime is a flag", []string{"relatime"}, unix.MS_RELATIME, "", false, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := ParseMountOptions(tc.opts)
+			m, err := Parse(tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if m.Flags != tc.flags || m.Data != tc.data || m.Bind != tc.bind || m.Recursive != tc.rec || len(m.Propagation) != tc.propagates {
-				t.Errorf("ParseMountOptions(%q) = %+v", tc.opts, m)
+				t.Errorf("Parse(%q) = %+v", tc.opts, m)
 			}
 		})
 	}
@@ -36,19 +36,19 @@ func TestParseMountOptionsSplitsFlagsPropagationAndData(t *testing.T) {
 
 func TestParseMountOptionsRejectsWhatItCannotHonour(t *testing.T) {
 	for _, opts := range [][]string{{"idmap"}, {"rnoexec"}} {
-		if _, err := ParseMountOptions(opts); err == nil {
-			t.Errorf("ParseMountOptions(%q) succeeded, want an error", opts)
+		if _, err := Parse(opts); err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", opts)
 		}
 	}
 }
 
 // podman's --read-only tmpfs options: tmpcopyup is ours to act on, never mount(2) data.
 func TestParseMountOptionsTmpCopyUp(t *testing.T) {
-	m, err := ParseMountOptions([]string{"rw", "rprivate", "nosuid", "nodev", "tmpcopyup"})
+	m, err := Parse([]string{"rw", "rprivate", "nosuid", "nodev", "tmpcopyup"})
 	if err != nil || !m.TmpCopyUp || m.Data != "" || m.Flags != unix.MS_NOSUID|unix.MS_NODEV {
 		t.Errorf("got %+v, %v; want TmpCopyUp, no data, nosuid|nodev", m, err)
 	}
-	if m, _ := ParseMountOptions([]string{"tmpcopyup", "notmpcopyup"}); m.TmpCopyUp || m.Data != "" {
+	if m, _ := Parse([]string{"tmpcopyup", "notmpcopyup"}); m.TmpCopyUp || m.Data != "" {
 		t.Errorf("notmpcopyup after tmpcopyup: %+v", m)
 	}
 }

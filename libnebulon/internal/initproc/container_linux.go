@@ -1,0 +1,174 @@
+package initproc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/rootfs"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// containerInit is a container's init: steps 5a to 9 of syncmsg's create flow, then the wait for
+// `start` on exec.fifo (syncmsg's start.go) and the exec of the container's process. Failures
+// before Ready are create's, reported on the sync socket; later ones are start's, reported on
+// exec.status.
+func containerInit(f *files) error {
+	if f.joinLate {
+		if err := f.conn.Send(&syncmsg.JoinCgroup{}); err != nil {
+			return err
+		}
+	}
+	path, cfg, err := setupContainer(f.conn, f.cgroups, f.console)
+	if err != nil {
+		return report(f.conn, err)
+	}
+	if err := f.conn.Send(&syncmsg.Ready{}); err != nil {
+		return err
+	}
+	f.conn.Close()
+	// From here on the runtime is gone; failures are reported to `start` through exec.status.
+	err = waitAndExec(f.fifo, path, cfg)
+	var hookErr *hooks.Error
+	msg, _ := json.Marshal(syncmsg.StartFailure{Hook: errors.As(err, &hookErr), Error: err.Error()})
+	if _, werr := f.status.Write(msg); werr == nil {
+		return fmt.Errorf("%w: %w", ErrReported, err)
+	}
+	return err
+}
+
+// setupContainer does everything that can fail before the container is "created", so that such
+// failures are create's errors. It returns the resolved program path.
+func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.InitConfig, error) {
+	cfg, err := syncmsg.Expect[*syncmsg.InitConfig](conn)
+	if err != nil {
+		return "", nil, err
+	}
+	s := cfg.Spec
+	if err := joinKeyring(cfg); err != nil {
+		return "", nil, err
+	}
+	// Everything from here on, hooks included, happens in the container's cgroups, but for the
+	// v1 memory hierarchy: the init's memory is the container's only from joinMemory on, after
+	// the hooks.
+	memory, err := joinCgroups(tasks, cfg.CgroupMemory, cfg.CgroupNS)
+	if err != nil {
+		return "", nil, err
+	}
+	defer closeMemory(memory)
+	r := rootfs.New(cfg)
+	if err := buildRoot(conn, r, cfg); err != nil {
+		return "", nil, err
+	}
+	if err := r.Pivot(); err != nil {
+		return "", nil, err
+	}
+	if err := setupInRoot(s, cfg.MountNS, console); err != nil {
+		return "", nil, err
+	}
+	path, err := applyProcess(s.Process, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, cfg, nil
+}
+
+// joinKeyring gives the container a session keyring of its own, so it cannot read the host's
+// keys (unless --no-new-keyring).
+func joinKeyring(cfg *syncmsg.InitConfig) error {
+	if cfg.NoNewKeyring {
+		return nil
+	}
+	if err := setKeyLabel(cfg.Spec.Process.SelinuxLabel); err != nil {
+		return err
+	}
+	if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("join session keyring: %w", err)
+	}
+	return nil
+}
+
+// buildRoot makes the container's mounts and devices, lets the runtime run prestart and
+// createRuntime hooks (steps 7 and 8), runs createContainer hooks, and makes the working
+// directory: all before pivot_root, as the spec orders them.
+func buildRoot(conn *syncmsg.Conn, r *rootfs.Root, cfg *syncmsg.InitConfig) error {
+	s := cfg.Spec
+	if err := r.Prepare(); err != nil {
+		return err
+	}
+	if err := r.CreateDevices(); err != nil {
+		return err
+	}
+	if needsHookSync(s) {
+		if err := conn.Send(&syncmsg.Hooks{}); err != nil {
+			return err
+		}
+		if _, err := syncmsg.Expect[*syncmsg.HooksDone](conn); err != nil {
+			return err
+		}
+	}
+	if s.Hooks != nil {
+		// In the container's namespaces the pid is the one seen there, as runc gives it.
+		st := hooks.State(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreating, s.Annotations)
+		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, st); err != nil {
+			return err
+		}
+	}
+	// A missing working directory is made, as runc does, inside the root.
+	if err := r.MkdirAll(s.Process.Cwd); err != nil {
+		return fmt.Errorf("process.cwd %s: %w", s.Process.Cwd, err)
+	}
+	return nil
+}
+
+// needsHookSync reports whether the init must stop before pivot_root for the runtime to run
+// prestart and createRuntime hooks.
+func needsHookSync(s *specs.Spec) bool {
+	//nolint:staticcheck // Prestart is deprecated but still honoured.
+	return s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
+}
+
+// setupInRoot sets up, after pivot_root, what needs the container's own root and namespaces:
+// hostname, sysctls, loopback, the terminal, then masked and read-only paths.
+func setupInRoot(s *specs.Spec, mountNS bool, console *os.File) error {
+	if err := setKernelNames(s); err != nil {
+		return err
+	}
+	if linuxspec.NewNamespace(s.Linux, specs.NetworkNamespace) {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if s.Process.Terminal {
+		// Before rootfs.Finish: /dev/console is made and mounted on while / is still writable.
+		// Without a mount namespace of its own, the host's /dev/console is left alone.
+		if err := setupConsole(console, s.Process, mountNS); err != nil {
+			return err
+		}
+	}
+	return rootfs.Finish(s)
+}
+
+// waitAndExec blocks until `start` writes to the exec fifo, runs startContainer hooks and execs
+// the container's process. It returns only with an error.
+func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
+	buf := make([]byte, 1)
+	if _, err := fifo.Read(buf); err != nil {
+		return fmt.Errorf("wait for start: %w", err)
+	}
+	s := cfg.Spec
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		st := hooks.State(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreated, s.Annotations)
+		if err := hooks.Run("startContainer", s.Hooks.StartContainer, st); err != nil {
+			return err
+		}
+	}
+	err := unix.Exec(path, s.Process.Args, os.Environ())
+	return fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
+}

@@ -1,0 +1,47 @@
+package initproc
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// execInit is the init of a process exec'd into a running container: steps 6 and 7 of syncmsg's
+// exec flow. Stage0 joined the container's namespaces; this joins its cgroups, sets the process
+// up as a container's init does, and execs. It returns only on failure, after telling the
+// runtime why.
+func execInit(f *files) error {
+	path, cfg, err := setupExec(f.conn, f.cgroups, f.console)
+	if err != nil {
+		return report(f.conn, err)
+	}
+	// The sync socket is close-on-exec: its closing tells the runtime the process runs.
+	err = unix.Exec(path, cfg.Process.Args, os.Environ())
+	return report(f.conn, fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err)))
+}
+
+func setupExec(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.ExecConfig, error) {
+	cfg, err := syncmsg.Expect[*syncmsg.ExecConfig](conn)
+	if err != nil {
+		return "", nil, err
+	}
+	// The container's cgroup namespace was joined by stage0: nothing to unshare.
+	memory, err := joinCgroups(tasks, cfg.CgroupMemory, false)
+	if err != nil {
+		return "", nil, err
+	}
+	defer closeMemory(memory)
+	if cfg.Process.Terminal {
+		if err := setupConsole(console, cfg.Process, false); err != nil {
+			return "", nil, err
+		}
+	}
+	path, err := applyProcess(cfg.Process, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, cfg, nil
+}

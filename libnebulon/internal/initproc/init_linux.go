@@ -1,0 +1,131 @@
+// Package initproc runs in the init: the process stage0 (internal/nsexec) forks inside the
+// container's namespaces, for a container (its init, pid 1 of the container) or for a process
+// exec'd into a running container. It joins the container's cgroups, sets up the container
+// (rootfs, devices, console, hostname and sysctls) or only the process, applies the process's
+// user, capabilities, LSM labels and seccomp filter, and execs the process. It talks to the
+// runtime over the sync socket (syncmsg), and after create to `start` through exec.fifo.
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	// Stage0, in C, runs as a constructor before the Go runtime (see nsexec_linux.c).
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
+	_ "github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// IsInit reports whether this process was started by the runtime as an init.
+func IsInit() bool { return os.Getenv(syncmsg.EnvInitPipe) != "" }
+
+// The init's main goroutine must run on the main thread, the thread group leader: the init moves
+// that thread alone into the container's cgroups, and the memory controller charges a process's
+// memory to the cgroup of its leader. Locking in a package init function is what guarantees it.
+func init() {
+	if IsInit() {
+		runtime.LockOSThread()
+	}
+}
+
+// ErrReported wraps an init error that already reached the runtime (over the sync socket, or
+// exec.status for start): the caller need not print it again.
+var ErrReported = errors.New("reported to the runtime")
+
+// Init is the body of `nebulon init`: the Go half of an init, which stage0 forked inside the
+// container's namespaces. It sets up the container or the exec'd process and execs the process;
+// it returns only on failure, after telling the runtime why.
+//
+// It must run on one locked OS thread for its whole life: credentials, capabilities and
+// no_new_privs are per thread, and execve(2) keeps those of the calling thread.
+func Init() error {
+	runtime.LockOSThread()
+	f, err := inheritedFiles()
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn}))
+	if f.exec {
+		return execInit(f)
+	}
+	return containerInit(f)
+}
+
+// files is what the runtime handed the init, as the environment names it (syncmsg's config.go).
+type files struct {
+	conn         *syncmsg.Conn
+	fifo, status *os.File   // exec.fifo and exec.status; a container's init only
+	console      *os.File   // the console socket (process.terminal), or nil
+	cgroups      []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
+	exec         bool       // the init of an exec'd process
+	joinLate     bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
+}
+
+// inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
+// environment of the runtime's variables.
+func inheritedFiles() (*files, error) {
+	f := &files{exec: os.Getenv(syncmsg.EnvExec) != "", joinLate: os.Getenv(syncmsg.EnvJoinLate) != ""}
+	names := []string{syncmsg.EnvInitPipe}
+	if !f.exec {
+		names = append(names, syncmsg.EnvFifoFd, syncmsg.EnvStatusFd)
+	}
+	if os.Getenv(syncmsg.EnvConsoleFd) != "" {
+		names = append(names, syncmsg.EnvConsoleFd)
+	}
+	names = append(names, syncmsg.EnvCgroupFds)
+	fds := make(map[string]int, len(names))
+	for _, e := range names {
+		n, err := strconv.Atoi(os.Getenv(e))
+		if err != nil {
+			return nil, fmt.Errorf("init: bad %s: %w", e, err)
+		}
+		fds[e] = n
+	}
+	last := 0
+	file := func(e, name string) *os.File {
+		last = fds[e]
+		unix.CloseOnExec(last)
+		return os.NewFile(uintptr(last), name)
+	}
+	f.conn = syncmsg.NewConn(file(syncmsg.EnvInitPipe, "sync"))
+	if !f.exec {
+		f.fifo, f.status = file(syncmsg.EnvFifoFd, syncmsg.ExecFifo), file(syncmsg.EnvStatusFd, syncmsg.ExecStatus)
+	}
+	if _, ok := fds[syncmsg.EnvConsoleFd]; ok {
+		f.console = file(syncmsg.EnvConsoleFd, "console socket")
+	}
+	// The cgroup fds are the last ones, after all the others (EnvCgroupFds is their count).
+	for i := 0; i < fds[syncmsg.EnvCgroupFds]; i++ {
+		fd := last + 1 + i
+		unix.CloseOnExec(fd)
+		f.cgroups = append(f.cgroups, os.NewFile(uintptr(fd), "cgroup tasks"))
+	}
+	for _, e := range syncmsg.Env {
+		os.Unsetenv(e)
+	}
+	return f, nil
+}
+
+// report tells the runtime why setup failed, as a HookError for a failed hook; the error comes
+// back wrapped in ErrReported once the runtime has it.
+func report(conn *syncmsg.Conn, err error) error {
+	if errors.Is(err, syncmsg.ErrClosed) {
+		// The runtime gave up on this process (and said why); nobody is listening.
+		return fmt.Errorf("%w: %w", ErrReported, err)
+	}
+	var msg syncmsg.Message = syncmsg.NewError(err)
+	var hookErr *hooks.Error
+	if errors.As(err, &hookErr) {
+		msg = syncmsg.NewHookError(err)
+	}
+	if conn.Send(msg) == nil {
+		return fmt.Errorf("%w: %w", ErrReported, err)
+	}
+	return err
+}

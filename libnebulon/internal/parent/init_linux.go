@@ -1,0 +1,183 @@
+package parent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// Init is a container's init to start.
+type Init struct {
+	Process
+	Rootfs                string // root.path, absolute
+	NoPivot, NoNewKeyring bool   // --no-pivot, --no-new-keyring
+	CgroupPaths           map[string]string
+	// Fifo and Status are exec.fifo and exec.status, open read-write: the init keeps them
+	// (syncmsg's start.go).
+	Fifo, Status *os.File
+	// Started is called once the init exists, with its pid and start time, before it gets its
+	// config: the caller saves them, so that a create that fails or is killed from then on can
+	// still be cleaned up, init included.
+	Started func(pid int, startTime uint64) error
+}
+
+// StartInit starts a container's init and drives it through syncmsg's create flow. When it
+// returns nil the container is created: its init waits for start. A failed createContainer,
+// prestart or createRuntime hook comes back as a *hooks.Error.
+func StartInit(in *Init) error {
+	slog.Debug("starting init", "id", in.ID)
+	joinLate := lateV2Join(in.Spec)
+	base := 3 + in.PreserveFds // the sync socket; the fifos follow it
+	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1), syncmsg.EnvStatusFd + "=" + strconv.Itoa(base+2)}
+	if joinLate {
+		env = append(env, syncmsg.EnvJoinLate+"=1")
+	}
+	l, err := in.launch(joinLate, env, in.Fifo, in.Status)
+	if err != nil {
+		return err
+	}
+	defer l.conn.Close()
+	slog.Debug("namespaces ready", "id", in.ID, "pid", l.pid)
+	if err := in.Started(l.pid, l.startTime); err != nil {
+		return err
+	}
+	return in.configure(l, joinLate)
+}
+
+// lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
+const lateJoinBelow = 16 << 20
+
+// lateV2Join reports whether the init should be moved into its cgroup v2 cgroup once its Go
+// runtime is up, rather than be born there (CLONE_INTO_CGROUP).
+//
+// On v2 a page is charged to the cgroup its process is in when the page is first touched, and
+// the charge stays there. An init born in the cgroup has its namespaces, its Go runtime and its
+// setup charged to the container: about 3 MiB, which a small memory limit cannot hold (v1 does
+// without, see cgroups.Entry). Moving a running process costs an RCU grace period (several ms),
+// so only containers whose memory limit is small pay it: with a 16 MiB limit or more, the
+// runtime's share is noise, and starting fast matters more.
+func lateV2Join(s *specs.Spec) bool {
+	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil || s.Linux.Resources.Memory == nil {
+		return false
+	}
+	l := s.Linux.Resources.Memory.Limit
+	return l != nil && *l > 0 && *l < lateJoinBelow
+}
+
+// configure runs steps 5a-9 of the create flow: sends the init its config, runs prestart and
+// createRuntime hooks when it reaches them, passes on its seccomp listener, and waits until it
+// is ready.
+func (in *Init) configure(l *launched, joinLate bool) error {
+	cfg, err := in.initConfig(l)
+	if err != nil {
+		return err
+	}
+	if joinLate {
+		if _, err := syncmsg.Expect[*syncmsg.JoinCgroup](l.conn); err != nil {
+			return err
+		}
+		if err := in.Cgroup.EnterV2(l.pid); err != nil {
+			return err
+		}
+	}
+	if err := l.conn.Send(cfg); err != nil {
+		return err
+	}
+	for {
+		m, err := l.conn.Recv()
+		if errors.Is(err, syncmsg.ErrClosed) {
+			return in.exitedEarly()
+		}
+		if err != nil {
+			return err
+		}
+		switch m := m.(type) {
+		case *syncmsg.SeccompFd:
+			err = in.passSeccompFd(l.conn, m, l.pid, l.pid, specs.StateCreating)
+		case *syncmsg.Hooks:
+			if err = in.runCreateHooks(l.pid); err == nil {
+				err = l.conn.Send(&syncmsg.HooksDone{})
+			}
+		case *syncmsg.Log:
+			logFromInit(m)
+		case *syncmsg.Ready:
+			slog.Debug("init ready", "id", in.ID)
+			return nil
+		case *syncmsg.Error:
+			return m
+		case *syncmsg.HookError:
+			return &hooks.Error{Err: m}
+		default:
+			return fmt.Errorf("sync: unexpected %s from init", m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// exitedEarly is the error for an init gone before it said why.
+func (in *Init) exitedEarly() error {
+	if in.Seccomp != nil {
+		// Once loaded, the filter applies to the init too: a deny of write, capset or the like
+		// ends it before it can say so.
+		return errors.New("container init exited before it was ready, after loading linux.seccomp: does the filter deny a syscall the init makes before exec (write, capset, setresuid, execve)?")
+	}
+	return errors.New("container init exited before it was ready")
+}
+
+// initConfig is what the init needs (syncmsg.InitConfig).
+func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
+	// The init has no use for linux.resources (cgroups are the runtime's), and every struct type
+	// in its input costs it reflection work on first decode.
+	initSpec := *in.Spec
+	linux := *in.Spec.Linux
+	linux.Resources = nil
+	linux.Seccomp = nil // compiled: syncmsg.InitConfig.Seccomp
+	initSpec.Linux = &linux
+	cfg := &syncmsg.InitConfig{
+		ID: in.ID, Bundle: in.Bundle, Rootfs: in.Rootfs, Spec: &initSpec,
+		NoPivot: in.NoPivot, NoNewKeyring: in.NoNewKeyring, PreserveFds: in.PreserveFds,
+		InitPid: l.pid, CgroupPaths: in.CgroupPaths,
+		CgroupNS:     linuxspec.NewNamespace(in.Spec.Linux, specs.CgroupNamespace),
+		CgroupMemory: l.cgMemory,
+		UserNS:       linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace),
+		MountNS:      linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
+		Seccomp:      in.Seccomp,
+	}
+	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(in.Spec) {
+		var err error
+		if cfg.CgroupHierarchies, err = cgroups.V1Hierarchies(); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func (in *Init) runCreateHooks(pid int) error {
+	h := in.Spec.Hooks
+	st := hooks.State(in.ID, in.Bundle, pid, specs.StateCreating, in.Spec.Annotations)
+	//nolint:staticcheck // Prestart is deprecated but still honoured, before createRuntime.
+	if err := hooks.Run("prestart", h.Prestart, st); err != nil {
+		return err
+	}
+	return hooks.Run("createRuntime", h.CreateRuntime, st)
+}
+
+func hasCgroupMount(s *specs.Spec) bool {
+	for _, m := range s.Mounts {
+		if m.Type == "cgroup" {
+			return true
+		}
+	}
+	return false
+}

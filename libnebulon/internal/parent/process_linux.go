@@ -1,0 +1,98 @@
+// Package parent runs in the runtime (nebulon create, run and exec): it is the parent of stage0.
+// It starts stage0 from a read-only mount of this binary, in the container's cgroups, runs the
+// bootstrap with it (namespaces, id maps, the init's pid), then drives the init through the rest
+// of syncmsg's create or exec flow: its config, prestart and createRuntime hooks, the seccomp
+// listener fd and its log lines, until the container is created or the exec'd process runs.
+package parent
+
+import (
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// Process is what the runtime starts through stage0: a container's init (Init) or a process
+// exec'd into a running container (Exec).
+type Process struct {
+	ID     string      // the container's id
+	Bundle string      // the container's bundle, absolute
+	Spec   *specs.Spec // the container's spec; for an exec, with the process to run
+	// Cgroup is the cgroups the process joins, made and limited by the caller.
+	Cgroup cgroups.Manager
+	// Namespaces is what stage0 joins and creates (NamespacePlan).
+	Namespaces *syncmsg.Bootstrap
+	// Stdin, Stdout and Stderr become the process's stdio; nil means the runtime's own.
+	Stdin, Stdout, Stderr *os.File
+	PreserveFds           int // fds 3 to 3+PreserveFds-1 are passed on (--preserve-fds)
+	// Console is the socket the init sends its pty master to (process.terminal), or nil.
+	Console *os.File
+	Seccomp *seccomp.Filter // linux.seccomp, compiled; nil without a filter
+}
+
+// launched is a process stage0 forked: its pid, the runtime's end of the sync socket, and
+// whether its cgroup fds end with the memory pair (syncmsg.InitConfig.CgroupMemory).
+type launched struct {
+	pid       int
+	startTime uint64
+	conn      *syncmsg.Conn
+	cgMemory  bool
+}
+
+// launch starts stage0 with the sync socket, the files given and the cgroup fds, runs the
+// bootstrap (steps 1-5 of syncmsg's flows) and reaps stage0. env names the files for the init
+// (syncmsg's config.go); joinLate leaves the cgroup v2 join to the init (lateV2Join). The
+// process stage0 forked (a container's init, or an exec'd process's) is killed if anything
+// failed.
+func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launched, error) {
+	entry, err := p.Cgroup.Entry()
+	if err != nil {
+		return nil, err
+	}
+	defer entry.Close()
+	runtimeEnd, child, err := syncmsg.Pair()
+	if err != nil {
+		return nil, err
+	}
+	conn := syncmsg.NewConn(runtimeEnd)
+	cgFds := entry.Tasks
+	if entry.Memory {
+		cgFds = append(cgFds, entry.MemoryHome)
+	}
+	if p.Console != nil {
+		files = append(files, p.Console) // last before the cgroup fds (syncmsg's config.go)
+	}
+	v2dir := entry.V2Dir
+	if joinLate {
+		v2dir = nil
+	}
+	s0, err := p.spawn(env, append(append([]*os.File{child}, files...), cgFds...), len(cgFds), v2dir)
+	child.Close()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start nsexec stage: %w", err)
+	}
+	l, err := p.bootstrap(s0.pid, conn)
+	if err != nil {
+		// Stage0 may be waiting for a message from us: closing the socket ends its recv.
+		conn.Close()
+	}
+	// Stage0 exits after reporting the pid, or on its own error; reap it either way.
+	if werr := s0.wait(); err == nil && werr != nil {
+		conn.Close()
+		err = fmt.Errorf("nsexec stage: %w", werr)
+	}
+	if err != nil {
+		if l != nil {
+			unix.Kill(l.pid, unix.SIGKILL)
+		}
+		return nil, err
+	}
+	l.conn, l.cgMemory = conn, entry.Memory
+	return l, nil
+}

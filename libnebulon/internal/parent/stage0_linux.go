@@ -1,0 +1,124 @@
+package parent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+)
+
+// stage0 is the process of the C stage (internal/nsexec). It is started with syscall.StartProcess, not os/exec:
+// the os package's first start of a process probes pidfd support by forking a throwaway child,
+// a cost on every create and exec for a process that is only ever waited for once.
+type stage0 struct{ pid int }
+
+// wait reaps stage0; anything but exit status 0 is an error.
+func (s stage0) wait() error {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(s.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("wait4", err)
+		}
+		break
+	}
+	switch {
+	case ws.Signaled():
+		return fmt.Errorf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	case ws.ExitStatus() != 0:
+		return fmt.Errorf("exit status %d", ws.ExitStatus())
+	}
+	return nil
+}
+
+// spawn starts stage0 in the v2 cgroup (when there is one) with clone3 CLONE_INTO_CGROUP.
+// Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
+// anything, the slower way.
+func (p *Process) spawn(env []string, extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
+	exe, err := readonlyExe()
+	if err != nil {
+		return stage0{}, err
+	}
+	defer exe.Close()
+	s, err := p.startStage0(exe, env, extra, ncg, v2dir)
+	if !errors.Is(err, unix.ENOSYS) || v2dir == nil {
+		return s, err
+	}
+	if s, err = p.startStage0(exe, env, extra, ncg, nil); err != nil {
+		return s, err
+	}
+	if err := p.Cgroup.EnterV2(s.pid); err != nil {
+		unix.Kill(s.pid, unix.SIGKILL)
+		s.wait()
+		return stage0{}, err
+	}
+	return s, nil
+}
+
+// startStage0 starts stage0 from exe (readonlyExe): extra are its fds after stdio and the
+// preserved ones (the sync socket, the fifos, the console socket, then ncg v1 cgroup tasks
+// files), which env names as syncmsg's config.go lays out; v2dir, when not nil, is the cgroup
+// v2 directory it is born in.
+func (p *Process) startStage0(exe *os.File, env []string, extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
+	files := []uintptr{
+		orDefault(p.Stdin, os.Stdin).Fd(),
+		orDefault(p.Stdout, os.Stdout).Fd(),
+		orDefault(p.Stderr, os.Stderr).Fd(),
+	}
+	for i := 0; i < p.PreserveFds; i++ {
+		files = append(files, uintptr(3+i))
+	}
+	base := 3 + p.PreserveFds
+	for _, f := range extra {
+		files = append(files, f.Fd())
+	}
+	env = append([]string{
+		syncmsg.EnvInitPipe + "=" + strconv.Itoa(base),
+		syncmsg.EnvCgroupFds + "=" + strconv.Itoa(ncg),
+		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
+		"GOMAXPROCS=1",
+	}, env...)
+	if p.Console != nil {
+		env = append(env, syncmsg.EnvConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
+	}
+	sys := &syscall.SysProcAttr{}
+	if v2dir != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, int(v2dir.Fd())
+	}
+	// The child execs /proc/self/fd/N after moving the files into place: N must be above every
+	// fd that fork shuffles them through, which start above both len(files) and the largest of
+	// them (syscall's forkAndExecInChild).
+	top := len(files)
+	for _, f := range files {
+		top = max(top, int(f))
+	}
+	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, top+len(files)+2)
+	if err != nil {
+		return stage0{}, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+	}
+	defer unix.Close(fd)
+	path := fmt.Sprintf("/proc/self/fd/%d", fd)
+	pid, err := syscall.ForkExec(path, []string{"nebulon:[0:PARENT]", "init"},
+		&syscall.ProcAttr{Env: env, Files: files, Sys: sys})
+	runtime.KeepAlive(extra)
+	if err != nil {
+		return stage0{}, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe (read-only)", Err: err}
+	}
+	return stage0{pid: pid}, nil
+}
+
+func orDefault(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}

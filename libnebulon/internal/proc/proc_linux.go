@@ -1,0 +1,110 @@
+// Package proc reads and writes /proc for the runtime: a process's stat (its state, parent and
+// start time, which tells it from a later process that reused its pid), pidfds checked against
+// that start time, and writes through verified procfs handles (CVE-2025-52881). The init uses
+// the writes too.
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stat is what the runtime reads of /proc/<pid>/stat: the state letter and the start time,
+// which tells a process from a later one that reused its pid.
+type Stat struct {
+	State     byte
+	PPid      int
+	StartTime uint64
+}
+
+// ReadStat reads /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return Stat{}, err
+	}
+	return parseStat(data)
+}
+
+// parseStat parses proc_pid_stat(5). The command name may hold spaces and parentheses, so the
+// fields are counted from its last ')'.
+func parseStat(data []byte) (Stat, error) {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 >= len(data) {
+		return Stat{}, errors.New("malformed /proc/<pid>/stat")
+	}
+	fields := bytes.Fields(data[i+2:])
+	// fields[0] is field 3 (state); start time is field 22.
+	if len(fields) < 20 {
+		return Stat{}, errors.New("short /proc/<pid>/stat")
+	}
+	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return Stat{}, fmt.Errorf("parse start time in /proc/<pid>/stat: %w", err)
+	}
+	ppid, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return Stat{}, fmt.Errorf("parse ppid in /proc/<pid>/stat: %w", err)
+	}
+	return Stat{State: fields[0][0], PPid: ppid, StartTime: start}, nil
+}
+
+// Alive reports whether pid is still the process that started at startTime and has not exited.
+func Alive(pid int, startTime uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := ReadStat(pid)
+	if err != nil {
+		return false
+	}
+	return st.StartTime == startTime && st.State != 'Z' && st.State != 'X'
+}
+
+// PidfdFor opens a pidfd on pid and checks it is still the process that started at startTime;
+// signals sent through it cannot reach a process that reused the pid.
+func PidfdFor(pid int, startTime uint64) (int, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("pidfd_open", err)
+	}
+	if !Alive(pid, startTime) {
+		unix.Close(fd)
+		return -1, unix.ESRCH
+	}
+	return fd, nil
+}
+
+// WaitExit waits until the process behind pidfd has exited.
+func WaitExit(pidfd int) error {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return os.NewSyscallError("poll pidfd", err)
+		}
+	}
+}
+
+// Write writes value to a procfs file h opened through a verified procfs handle (pathrs-lite's
+// procfs): it is reopened for writing through h, never by a path the container's /proc could
+// redirect (CVE-2025-52881).
+func Write(h *os.File, value string) error {
+	f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(value)
+	return err
+}

@@ -1,0 +1,86 @@
+package rootfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
+)
+
+// mountCgroup gives the container its cgroups at dest. With a cgroup namespace of its own the
+// container mounts the hierarchies, whose root is then its own cgroup; without one it gets bind
+// mounts of its own cgroup directories, never the host's whole tree. The v2 hierarchy of a hybrid
+// host is always bound: mounting cgroup2 from the host's cgroup namespace would reset the host's
+// cgroup2 mount options.
+func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
+	if cgroups.DetectMode() == cgroups.Unified {
+		if r.cfg.CgroupNS {
+			t, err := r.target(dest, true)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			if err := unix.Mount("cgroup2", procFd(t), "cgroup2", opts.Flags, ""); err != nil {
+				return &os.PathError{Op: "mount cgroup2", Path: dest, Err: err}
+			}
+			return nil
+		}
+		return r.bindCgroupDir(r.cfg.CgroupPaths[""], dest, opts.Flags)
+	}
+	t, err := r.target(dest, true)
+	if err != nil {
+		return err
+	}
+	err = unix.Mount("tmpfs", procFd(t), "tmpfs", opts.Flags&^unix.MS_RDONLY, "mode=755")
+	t.Close()
+	if err != nil {
+		return &os.PathError{Op: "mount tmpfs for cgroups", Path: dest, Err: err}
+	}
+	for _, h := range r.cfg.CgroupHierarchies {
+		key := strings.Join(h.Subsystems, ",")
+		sub := filepath.Join(dest, filepath.Base(h.Mountpoint))
+		if !r.cfg.CgroupNS {
+			if err := r.bindCgroupDir(r.cfg.CgroupPaths[key], sub, opts.Flags); err != nil {
+				return err
+			}
+			continue
+		}
+		t, err := r.target(sub, true)
+		if err != nil {
+			return err
+		}
+		err = unix.Mount("cgroup", procFd(t), "cgroup", opts.Flags, key)
+		t.Close()
+		if err != nil {
+			return &os.PathError{Op: "mount cgroup " + key, Path: sub, Err: err}
+		}
+	}
+	if unified := r.cfg.CgroupPaths[""]; unified != "" {
+		if err := r.bindCgroupDir(unified, filepath.Join(dest, "unified"), opts.Flags); err != nil {
+			return err
+		}
+	}
+	if opts.Flags&unix.MS_RDONLY != 0 {
+		t, err := pathrs.OpenatInRoot(r.root, dest)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return remountFd(t, dest, opts.Flags, 0)
+	}
+	return nil
+}
+
+func (r *Root) bindCgroupDir(host, dest string, flags uintptr) error {
+	if host == "" {
+		return nil
+	}
+	bind := mountopt.Options{Bind: true, Flags: flags}
+	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind)
+}
