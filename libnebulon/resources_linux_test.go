@@ -59,7 +59,7 @@ func TestWithDependentsCarriesTheValuesSharingAFile(t *testing.T) {
 	upd := &specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: p(int64(256 << 20))},
 		CPU:    &specs.LinuxCPU{Period: p(uint64(200000))},
-		Pids:   &specs.LinuxPids{Limit: 10},
+		Pids:   &specs.LinuxPids{Limit: p(int64(10))},
 	}
 	a := withDependents(upd, MergeResources(base, upd))
 	if *a.CPU.Quota != 50000 || *a.CPU.Period != 200000 || a.CPU.Shares != nil {
@@ -68,7 +68,7 @@ func TestWithDependentsCarriesTheValuesSharingAFile(t *testing.T) {
 	if *a.Memory.Limit != 256<<20 || *a.Memory.Swap != 1<<30 || !*a.Memory.CheckBeforeUpdate {
 		t.Errorf("memory to apply = %+v, want the new limit with the kept swap and check", a.Memory)
 	}
-	if a.Pids.Limit != 10 || a.BlockIO != nil {
+	if a.Pids.Limit == nil || *a.Pids.Limit != 10 || a.BlockIO != nil {
 		t.Errorf("to apply: pids %+v, blockIO %+v; want only what the update names", a.Pids, a.BlockIO)
 	}
 }

@@ -114,7 +114,8 @@ func TestCheckApplicableRefusesWhatIsNotApplied(t *testing.T) {
 		}
 	}
 	s := specconv.Example()
-	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: 10}
+	limit := int64(10)
+	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
 	s.Linux.Resources.Memory = &specs.LinuxMemory{}
 	s.Linux.Resources.CPU = &specs.LinuxCPU{}
 	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}

@@ -336,7 +336,7 @@ func (o *Options) resources() (*specs.LinuxResources, error) {
 	case n < -1:
 		return nil, fmt.Errorf("--pids-limit: %d is not a number of tasks", n)
 	case n > 0:
-		r.Pids = &specs.LinuxPids{Limit: n}
+		r.Pids = &specs.LinuxPids{Limit: &n}
 	}
 	return r, nil
 }

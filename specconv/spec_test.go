@@ -226,7 +226,7 @@ var specCases = []specCase{
 		if r.CPU == nil || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 {
 			t.Errorf("cpu = %+v; want 50000/100000", r.CPU)
 		}
-		if r.Pids == nil || r.Pids.Limit != 100 {
+		if r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit != 100 {
 			t.Errorf("pids = %+v; want 100", r.Pids)
 		}
 	}},

@@ -41,7 +41,7 @@ is unlimited. If a limit cannot be set, the ones set before it are restored. Exa
 		&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit, -1 for unlimited swap"},
 		&cli.StringFlag{Name: "kernel-memory", Usage: "kernel memory limit (cgroup v1 only; obsolete)"},
 		&cli.StringFlag{Name: "kernel-memory-tcp", Usage: "kernel TCP memory limit (cgroup v1 only; obsolete)"},
-		&cli.StringFlag{Name: "pids-limit", Usage: "most processes at once, 0 or -1 for no limit"},
+		&cli.StringFlag{Name: "pids-limit", Usage: "most processes at once, -1 for no limit"},
 		&cli.StringFlag{Name: "l3-cache-schema", Usage: "Intel RDT L3 cache schema"},
 		&cli.StringFlag{Name: "mem-bw-schema", Usage: "Intel RDT memory bandwidth schema"},
 	},
@@ -105,7 +105,7 @@ func updateResources(ctx *cli.Context) (*specs.LinuxResources, error) {
 		r.CPU = cpu
 	}
 	if n := p.int("pids-limit"); n != nil {
-		r.Pids = &specs.LinuxPids{Limit: *n}
+		r.Pids = &specs.LinuxPids{Limit: n}
 	}
 	if w := p.uint("blkio-weight"); w != nil {
 		if *w < 10 || *w > 1000 {

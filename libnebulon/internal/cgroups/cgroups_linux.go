@@ -255,7 +255,8 @@ func writeFile(dir, file, val string) error {
 }
 
 func pidsMax(limit int64) string {
-	if limit <= 0 {
+	// 0 is a limit like any other (runtime-spec 1.3, config-linux.md#pids): no new task at all.
+	if limit < 0 {
 		return "max"
 	}
 	return strconv.FormatInt(limit, 10)

@@ -454,10 +454,10 @@ func v2UnifiedWrites(r *specs.LinuxResources) ([]write, error) {
 
 // pidsWrites is the same on v1 and v2: pids.max.
 func pidsWrites(r *specs.LinuxResources) ([]write, error) {
-	if r.Pids == nil {
+	if r.Pids == nil || r.Pids.Limit == nil {
 		return nil, nil
 	}
-	return []write{one("pids.limit", "pids", "pids.max", pidsMax(r.Pids.Limit))}, nil
+	return []write{one("pids.limit", "pids", "pids.max", pidsMax(*r.Pids.Limit))}, nil
 }
 
 // hugetlbWrites are the hugetlb limits, one file per page size: hugetlb.<size>.<suffix>, where

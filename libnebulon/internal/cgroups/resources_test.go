@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestV1AndV2Writes(t *testing.T) {
 		Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(128 << 20)), Reservation: ptr(int64(32 << 20))},
 		CPU: &specs.LinuxCPU{Shares: ptr(uint64(1024)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)),
 			Cpus: "0", Mems: "0", Idle: ptr(int64(1)), Burst: ptr(uint64(1000))},
-		Pids:           &specs.LinuxPids{Limit: 10},
+		Pids:           &specs.LinuxPids{Limit: ptr(int64(10))},
 		BlockIO:        &specs.LinuxBlockIO{Weight: ptr(uint16(500)), ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{Rate: 1 << 20}}},
 		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
 		Rdma:           map[string]specs.LinuxRdma{"mlx5_0": {HcaHandles: ptr(uint32(3))}},
@@ -147,6 +148,32 @@ func TestWritesRefuseWhatTheVersionLacks(t *testing.T) {
 		var re *ResourceError
 		if !errors.As(err, &re) || re.Field != tc.field {
 			t.Errorf("%s: error %v, want a ResourceError for %s", tc.name, err, tc.field)
+		}
+	}
+}
+
+// pids.limit 0 is a limit (runtime-spec 1.3): no task may be added. Below 0 is none; no limit
+// given writes nothing.
+func TestPidsLimitZeroIsALimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit *int64
+		want  []string
+	}{
+		{ptr(int64(0)), []string{"pids.max=0"}},
+		{ptr(int64(-1)), []string{"pids.max=max"}},
+		{ptr(int64(7)), []string{"pids.max=7"}},
+		{nil, nil},
+	} {
+		ws, err := pidsWrites(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: tc.limit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.files[0]+"="+w.vals[0])
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("limit %v: writes %v, want %v", tc.limit, got, tc.want)
 		}
 	}
 }
