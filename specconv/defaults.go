@@ -19,14 +19,20 @@ func defaultMounts() []specs.Mount {
 	}
 }
 
-// defaultMaskedPaths are runc's: files under /proc and /sys that leak host state or let a
-// container poke the host's hardware, hidden behind /dev/null or an empty tmpfs.
-func defaultMaskedPaths() []string {
+// runcMaskedPaths are runc's (`runc spec`): files under /proc and /sys that leak host state or
+// let a container poke the host's hardware, hidden behind /dev/null or an empty tmpfs.
+func runcMaskedPaths() []string {
 	return []string{
 		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-		"/proc/scsi", "/sys/devices/virtual/powercap",
+		"/proc/scsi",
 	}
+}
+
+// defaultMaskedPaths are docker's: runc's, and /sys/devices/virtual/powercap, whose RAPL energy
+// counters let a container infer what the host's CPUs compute (CVE-2020-8694, "Platypus").
+func defaultMaskedPaths() []string {
+	return append(runcMaskedPaths(), "/sys/devices/virtual/powercap")
 }
 
 // defaultReadonlyPaths are runc's: host-wide kernel knobs a container may read but not set.
@@ -34,13 +40,19 @@ func defaultReadonlyPaths() []string {
 	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 }
 
+// runcNamespaces are the namespaces of runc's example (`runc spec`), which adds a cgroup
+// namespace only on a cgroup v2 host.
+func runcNamespaces() []specs.LinuxNamespace {
+	return []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+		{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+	}
+}
+
 // defaultNamespaces are the namespaces of a container of its own: docker's set, with a cgroup
 // namespace as docker gives one on cgroup v2 (on v1 the runtime may still create one).
 func defaultNamespaces() []specs.LinuxNamespace {
-	return []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-		{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-	}
+	return append(runcNamespaces(), specs.LinuxNamespace{Type: specs.CgroupNamespace})
 }
 
 // denyAllDevices is the cgroup device rule list a container starts from: nothing. The runtime

@@ -199,13 +199,8 @@ setup_signal_recorder() {
 	[ "$(jq -r .root.path "$dir/config.json")" = rootfs ]
 	[ "$(jq -r .root.readonly "$dir/config.json")" = true ]
 	[ "$(jq -c .process.args "$dir/config.json")" = '["sh"]' ]
-	# runc's default asks for a terminal; nebulon's, with no terminal support yet, does not, so
-	# that what it writes runs as it is.
-	if is_runc; then
-		[ "$(jq -r .process.terminal "$dir/config.json")" = true ]
-	else
-		[ "$(jq -r ".process.terminal // false" "$dir/config.json")" = false ]
-	fi
+	# runc's default, and so nebulon's, is sh at a terminal.
+	[ "$(jq -r .process.terminal "$dir/config.json")" = true ]
 	[ "$(jq -r .process.cwd "$dir/config.json")" = / ]
 	[[ "$(jq -r .ociVersion "$dir/config.json")" =~ ^1\.[0-9]+\.[0-9]+ ]]
 	for ns in pid network ipc uts mount; do
@@ -218,9 +213,48 @@ setup_signal_recorder() {
 	[ "$(jq '.linux.readonlyPaths | length' "$dir/config.json")" -gt 0 ]
 	if ! is_runc; then
 		cp -a "$BUNDLE/rootfs" "$dir/rootfs"
-		jq '.process.args = ["true"]' "$dir/config.json" >"$dir/c.json" && mv "$dir/c.json" "$dir/config.json"
+		# bats gives the runtime no terminal to relay.
+		jq '.process.args = ["true"] | .process.terminal = false' "$dir/config.json" >"$dir/c.json" &&
+			mv "$dir/c.json" "$dir/config.json"
 		runtime run --bundle "$dir" "$CT"
 	fi
+}
+
+# runc_spec_is_nebulon_spec [--rootless]: `runc spec` and `$RUNTIME spec` (with the flag) write
+# the same config.json, but for the hostname and for what the installed runc writes unlike runc 1.5.
+# Every field of the runtime's is compared with runc's or checked here, so a change to it fails.
+runc_spec_is_nebulon_spec() {
+	local runc=$1 flag=${2:-} dir="$TEST_DIR/spec${2:-}"
+	mkdir -p "$dir/runc" "$dir/runtime"
+	# ${flag:+"$flag"}: the flag, or no argument at all.
+	run --separate-stderr "$runc" spec --bundle "$dir/runc" ${flag:+"$flag"}
+	[ "$status" -eq 0 ] || fail "runc spec $flag: $stderr"
+	run --separate-stderr "$RUNTIME" spec --bundle "$dir/runtime" ${flag:+"$flag"}
+	[ "$status" -eq 0 ] || fail "$RUNTIME spec $flag: $stderr"
+	# runc 1.5 writes what the installed runc 1.1.5 (Debian 12's) writes, but for:
+	#  - .process.capabilities.ambient: 1.1.5 lists the three capabilities there too; runc 1.2
+	#    dropped them (opencontainers/runc#4367): an ambient capability must also be
+	#    inheritable, and the example has had no inheritable ones since 1.1.2 (CVE-2022-29162).
+	#  - .ociVersion: each runc writes the version of the runtime-spec it is built with, 1.1.5
+	#    "1.0.2-dev" and 1.5 "1.3.0"; the runtime writes its own, checked below.
+	# Deleting a path a newer runc does not write changes nothing.
+	diff -u <(jq -S 'del(.hostname, .ociVersion, .process.capabilities.ambient)' "$dir/runc/config.json") \
+		<(jq -S 'del(.hostname, .ociVersion)' "$dir/runtime/config.json")
+	[ "$(jq -r .hostname "$dir/runc/config.json")" = runc ]
+	[ "$(jq -r .hostname "$dir/runtime/config.json")" = nebulon ]
+	[ "$(jq -r .ociVersion "$dir/runtime/config.json")" = 1.3.0 ]
+	# The version of the spec the runtime implements, as features reports it.
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .ociVersion "$dir/runtime/config.json")" = "$(jq -r .ociVersionMax <<<"$output")" ]
+}
+
+@test "spec is runc's spec but for the hostname" {
+	skip_if_runc "compares the runtime's spec with runc's"
+	local runc
+	runc="$(type -P runc)" || skip "runc is not installed: no spec to compare with"
+	runc_spec_is_nebulon_spec "$runc"
+	runc_spec_is_nebulon_spec "$runc" --rootless
 }
 
 @test "spec --bundle writes config.json into the given directory" {
