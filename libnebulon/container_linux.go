@@ -272,6 +272,9 @@ func (c *Container) destroy() error {
 		unix.Close(fd)
 	}
 	var errs []error
+	if s.IntelRdt != nil {
+		errs = append(errs, s.IntelRdt.Destroy())
+	}
 	if len(s.CgroupPaths) > 0 {
 		cg := cgroups.Load(s.CgroupPaths)
 		// Without a pid namespace of its own, the container's processes outlive its init. They
@@ -329,11 +332,7 @@ func (c *Container) startFailed(status []byte) error {
 	if !msg.Hook {
 		return err
 	}
-	if derr := c.destroy(); derr != nil {
-		return errors.Join(err, derr)
-	}
-	c.poststop()
-	return err
+	return c.hookFailed(err)
 }
 
 // Start lets a created container's init exec the user's process, then runs poststart hooks.
@@ -383,9 +382,22 @@ func (c *Container) Start() error {
 	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
 		waitFirstRun(c.state.InitPid, c.state.InitStartTime)
 		st := hooks.State(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
-		hooks.RunWarn("poststart", h.Poststart, st)
+		if err := hooks.Run("poststart", h.Poststart, st); err != nil {
+			return c.hookFailed(err)
+		}
 	}
 	return nil
+}
+
+// hookFailed stops and destroys a container whose startContainer or poststart hook failed, and
+// runs the poststop hooks: the lifecycle goes on at its step 12 (runtime-spec 1.3, runtime.md
+// #lifecycle, steps 7 and 9). It returns err.
+func (c *Container) hookFailed(err error) error {
+	if derr := c.destroy(); derr != nil {
+		return errors.Join(err, derr)
+	}
+	c.poststop()
+	return err
 }
 
 // waitFirstRun waits, at most 10 ms, until the just-exec'd container process has run: it is no

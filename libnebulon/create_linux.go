@@ -16,7 +16,9 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/netdev"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/parent"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -140,6 +142,7 @@ type createPlan struct {
 	namespaces     *syncmsg.Bootstrap
 	seccomp        *seccomp.Filter // linux.seccomp compiled, or nil
 	cgroup         cgroups.Manager
+	resctrl        string // the resctrl mount, for linux.intelRdt
 }
 
 func planCreate(id string, opts CreateOpts) (*createPlan, error) {
@@ -164,7 +167,45 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if p.cgroup, err = cgroups.New(spec.Linux.CgroupsPath, id); err != nil {
 		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
 	}
+	if rdt := spec.Linux.IntelRdt; rdt != nil {
+		if p.resctrl, err = checkIntelRdt(rdt); err != nil {
+			return nil, err
+		}
+	}
+	newNet := linuxspec.NewNamespace(spec.Linux, specs.NetworkNamespace)
+	if err := netdev.Check(spec.Linux.NetDevices, newNet); err != nil {
+		return nil, netDevicesErr(err)
+	}
 	return p, nil
+}
+
+// netDevicesErr names the linux.netDevices entry a netdev error is about.
+func netDevicesErr(err error) error {
+	var fe *netdev.FieldError
+	if !errors.As(err, &fe) {
+		return linuxspec.Errorf("linux.netDevices", "%v", err)
+	}
+	field := "linux.netDevices"
+	if fe.Field != "" {
+		field += "." + fe.Field
+	}
+	return linuxspec.Errorf(field, "%s", fe.Msg)
+}
+
+// checkIntelRdt checks linux.intelRdt and finds the resctrl mount it needs.
+func checkIntelRdt(r *specs.LinuxIntelRdt) (string, error) {
+	if err := resctrl.Check(r); err != nil {
+		var fe *resctrl.FieldError
+		if errors.As(err, &fe) {
+			return "", linuxspec.Errorf("linux.intelRdt."+fe.Field, "%s", fe.Msg)
+		}
+		return "", linuxspec.Errorf("linux.intelRdt", "%v", err)
+	}
+	root, err := resctrl.Root()
+	if err != nil {
+		return "", linuxspec.Errorf("linux.intelRdt", "%v", err)
+	}
+	return root, nil
 }
 
 // newContainer makes the state directory of a new container, locked, and saves its state as
@@ -215,9 +256,35 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 		CgroupPaths: c.state.CgroupPaths, Fifo: fifo, Status: status,
 		Started: func(pid int, startTime uint64) error {
 			c.state.InitPid, c.state.InitStartTime = pid, startTime
+			if err := c.joinIntelRdt(p, pid); err != nil {
+				return err
+			}
+			// Before anything of the container runs, in the namespace the init made.
+			if err := netdev.Move(p.spec.Linux.NetDevices, pid); err != nil {
+				return netDevicesErr(err)
+			}
 			return c.saveStarted(p)
 		},
 	})
+}
+
+// joinIntelRdt puts the init in its resctrl group (linux.intelRdt), before it runs anything of
+// the container's; its children inherit the group.
+func (c *Container) joinIntelRdt(p *createPlan, pid int) error {
+	rdt := p.spec.Linux.IntelRdt
+	if rdt == nil {
+		return nil
+	}
+	g, err := resctrl.Apply(p.resctrl, c.ID, rdt, pid)
+	if err != nil {
+		var fe *resctrl.FieldError
+		if errors.As(err, &fe) {
+			return linuxspec.Errorf("linux.intelRdt."+fe.Field, "%s", fe.Msg)
+		}
+		return linuxspec.Errorf("linux.intelRdt", "%v", err)
+	}
+	c.state.IntelRdt = g
+	return nil
 }
 
 // saveStarted saves what a container whose init exists needs: the state with the init's pid,

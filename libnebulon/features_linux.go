@@ -36,7 +36,8 @@ func Features() *features.Features {
 			Seccomp:      seccompFeature(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},
 			Selinux:      &features.Selinux{Enabled: &yes},
-			IntelRdt:     &features.IntelRdt{Enabled: &no},
+			IntelRdt:     &features.IntelRdt{Enabled: &yes, Schemata: &yes, Monitoring: &yes},
+			NetDevices:   &features.NetDevices{Enabled: &yes},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &no},
 			},

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
 // Stats is a container's resource usage, as `events` prints it.
@@ -265,4 +266,26 @@ func pick[T any](old, new *T) *T {
 		return new
 	}
 	return old
+}
+
+// UpdateIntelRdt writes new Intel RDT schemata for a live container (update --l3-cache-schema,
+// --mem-bw-schema). A container created without linux.intelRdt gets a resctrl group of its own
+// now, with its init in it, as runc does.
+func (c *Container) UpdateIntelRdt(r *specs.LinuxIntelRdt) error {
+	if c.Status() == specs.StateStopped {
+		return ErrNotRunning
+	}
+	root, err := checkIntelRdt(r)
+	if err != nil {
+		return err
+	}
+	if g := c.state.IntelRdt; g != nil {
+		return g.Update(r)
+	}
+	g, err := resctrl.Apply(root, c.ID, r, c.state.InitPid)
+	if err != nil {
+		return fmt.Errorf("linux.intelRdt: %w", err)
+	}
+	c.state.IntelRdt = g
+	return c.store.save(c.state)
 }

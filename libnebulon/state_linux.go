@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
 // Files in a container's state directory, --root/<id>/; beside them the two fifos through which
@@ -54,6 +55,8 @@ type State struct {
 	RootfsMountID int               `json:"rootfs_mount_id,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 	Hooks         *specs.Hooks      `json:"hooks,omitempty"` // for start and delete
+	// IntelRdt is the container's resctrl group (linux.intelRdt): what delete removes.
+	IntelRdt *resctrl.Group `json:"intel_rdt,omitempty"`
 }
 
 // store is the state directory of one container, locked while a command works on it.

@@ -24,8 +24,6 @@ func checkApplicable(s *specs.Spec) error {
 		return linuxspec.Errorf("process.execCPUAffinity", "CPU affinity is not applied by this build")
 	case l.Personality != nil:
 		return linuxspec.Errorf("linux.personality", "personalities are not applied by this build")
-	case l.IntelRdt != nil:
-		return linuxspec.Errorf("linux.intelRdt", "Intel RDT is not supported by this build")
 	}
 	for i, m := range s.Mounts {
 		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {

@@ -261,15 +261,20 @@ check_failing_create_hook() {
 	[ "$(kinds)" = "startContainer poststop" ]
 }
 
-@test "a failing poststart hook only warns: start succeeds, the container runs, later poststart hooks run" {
+@test "a failing poststart hook fails start, stops and destroys the container, skips later poststart hooks, runs poststop" {
 	skip_if_runc "1.1.5 runs poststart during create and fails create when it fails"
+	snapshot_host
 	add_hook poststart 'exit 7'
 	add_hook poststart
+	add_hook poststop
+	set_cmd 'sleep 1000'
 	create_ct
 	run --separate-stderr runtime start "$CT"
-	[ "$status" -eq 0 ]
-	[ "$(status_of)" = running ]
-	[ "$(kinds | tr ' ' '\n' | grep -c poststart)" -eq 2 ]
+	[ "$status" -ne 0 ] || fail "start succeeded"
+	[[ "$stderr" == *"poststart hook #0"* ]] || fail "stderr does not name the hook: $stderr"
+	# runtime-spec 1.3, runtime.md#lifecycle step 9: stop, destroy (step 12), poststop (step 13).
+	assert_nothing_left
+	[ "$(kinds)" = "poststart poststop" ]
 }
 
 @test "a failing poststop hook only warns: delete succeeds and the container is gone" {
