@@ -16,14 +16,6 @@ import (
 func checkApplicable(s *specs.Spec) error {
 	p, l := s.Process, s.Linux
 	switch {
-	case p.Scheduler != nil:
-		return linuxspec.Errorf("process.scheduler", "scheduling attributes are not applied by this build")
-	case p.IOPriority != nil:
-		return linuxspec.Errorf("process.ioPriority", "I/O priorities are not applied by this build")
-	case p.ExecCPUAffinity != nil:
-		return linuxspec.Errorf("process.execCPUAffinity", "CPU affinity is not applied by this build")
-	case l.Personality != nil:
-		return linuxspec.Errorf("linux.personality", "personalities are not applied by this build")
 	case l.IntelRdt != nil:
 		return linuxspec.Errorf("linux.intelRdt", "Intel RDT is not supported by this build")
 	}

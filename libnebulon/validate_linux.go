@@ -80,6 +80,9 @@ func validateProcess(p *specs.Process) error {
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return linuxspec.Errorf("process.oomScoreAdj", "%d is outside -1000..1000", *p.OOMScoreAdj)
 	}
+	if err := validateProcessKernel(p); err != nil {
+		return err
+	}
 	if c := p.Capabilities; c != nil {
 		for set, names := range map[string][]string{
 			"bounding": c.Bounding, "effective": c.Effective, "inheritable": c.Inheritable,
@@ -90,6 +93,27 @@ func validateProcess(p *specs.Process) error {
 					return linuxspec.Errorf("process.capabilities."+set, "unknown capability %q", n)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// validateProcessKernel checks the fields handed to the kernel as they are: the scheduler, the
+// I/O priority and the exec CPU affinity, with the same conversions the init applies.
+func validateProcessKernel(p *specs.Process) error {
+	if p.Scheduler != nil {
+		if _, err := linuxspec.SchedAttr(p.Scheduler); err != nil {
+			return err
+		}
+	}
+	if p.IOPriority != nil {
+		if _, err := linuxspec.IOPrio(p.IOPriority); err != nil {
+			return err
+		}
+	}
+	if p.ExecCPUAffinity != nil {
+		if _, _, err := linuxspec.ExecCPUAffinity(p.ExecCPUAffinity); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -152,6 +176,16 @@ func validateLinux(s *specs.Spec) error {
 	}
 	if s.Domainname != "" && !have[specs.UTSNamespace] {
 		return linuxspec.Errorf("domainname", "setting the domainname needs a uts namespace")
+	}
+	if l.Personality != nil {
+		if _, err := linuxspec.Personality(l.Personality); err != nil {
+			return err
+		}
+	}
+	if l.MemoryPolicy != nil {
+		if _, _, err := linuxspec.MemPolicy(l.MemoryPolicy); err != nil {
+			return err
+		}
 	}
 	for key := range l.Sysctl {
 		if err := validateSysctl(key, have); err != nil {

@@ -71,6 +71,15 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "z"}}
 		}, "linux.devices[0].type", `"z"`},
 		{"relative masked path", func(s *specs.Spec) { s.Linux.MaskedPaths = []string{"proc/kcore"} }, "linux.maskedPaths[0]", `"proc/kcore"`},
+		{"unknown scheduler policy", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FOO"} }, "process.scheduler.policy", `"SCHED_FOO"`},
+		{"unknown io priority class", func(s *specs.Spec) {
+			s.Process.IOPriority = &specs.LinuxIOPriority{Class: "IOPRIO_CLASS_X"}
+		}, "process.ioPriority.class", `"IOPRIO_CLASS_X"`},
+		{"bad exec cpu list", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1-a"} }, "process.execCPUAffinity.final", `"1-a"`},
+		{"unknown personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} }, "linux.personality.domain", `"LINUX64"`},
+		{"unknown memory policy mode", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_X"}
+		}, "linux.memoryPolicy.mode", `"MPOL_X"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := specconv.Example()
@@ -98,13 +107,28 @@ func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 	}
 }
 
+func TestValidateAcceptsProcessKernelFields(t *testing.T) {
+	s := specconv.Example()
+	s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedRR, Priority: 10}
+	s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE}
+	s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0", Final: "0-1"}
+	s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}
+	if err := Validate(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkApplicable(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCheckApplicableRefusesWhatIsNotApplied(t *testing.T) {
 	for _, tc := range []struct {
 		mutate func(*specs.Spec)
 		field  string
 	}{
 		{func(s *specs.Spec) { s.Process.ApparmorProfile = "p" }, "process.apparmorProfile"},
-		{func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{} }, "linux.personality"},
+		{func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }, "linux.intelRdt"},
 	} {
 		s := specconv.Example()
 		tc.mutate(s)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
@@ -34,12 +35,16 @@ func setupExec(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, 
 		return "", nil, err
 	}
 	defer closeMemory(memory)
+	if err := applyFinalAffinity(cfg.Process.ExecCPUAffinity); err != nil {
+		return "", nil, err
+	}
 	if cfg.Process.Terminal {
 		if err := setupConsole(console, cfg.Process, false); err != nil {
 			return "", nil, err
 		}
 	}
-	path, err := applyProcess(cfg.Process, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	linux := &specs.Linux{Personality: cfg.Personality, MemoryPolicy: cfg.MemoryPolicy}
+	path, err := applyProcess(cfg.Process, linux, cfg.PreserveFds, cfg.Seccomp, conn, memory)
 	if err != nil {
 		return "", nil, err
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
-// setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
+// setupProcess applies process: rlimits, the scheduler, I/O priority, personality and memory
+// policy (applyKernelAttrs), user and groups, capabilities, no_new_privs, umask and
 // cwd, finds the program in the container's PATH, and loads the seccomp filter. It needs the
 // init's locked main thread: credentials, capabilities, no_new_privs and the filter are per
 // thread, and that thread execs.
@@ -24,12 +25,15 @@ import (
 // needs CAP_SYS_ADMIN, so before the capabilities are dropped. A listener fd (SCMP_ACT_NOTIFY)
 // goes to the parent at once, which passes it on to linux.seccomp.listenerPath: until then a
 // notified syscall of the init's would wait for an agent that does not have the fd.
-func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
+func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := unix.Prlimit(0, linuxspec.Rlimits[rl.Type], &lim, nil); err != nil {
 			return "", fmt.Errorf("process.rlimits %s: %w", rl.Type, os.NewSyscallError("prlimit", err))
 		}
+	}
+	if err := applyKernelAttrs(p, l); err != nil {
+		return "", err
 	}
 	os.Clearenv()
 	for _, kv := range p.Env {
