@@ -222,3 +222,29 @@ CONFIGS
 	update_config '.process.scheduler = {"policy": "SCHED_ISO"}'
 	refused '*process.scheduler*sched_setattr*' create --bundle "$BUNDLE" "$CT"
 }
+
+# --- behaviours scripts written for runc rely on ----------------------------
+
+@test "an unknown capability is warned about and ignored; the known ones are applied" {
+	update_config '.process.capabilities = {"bounding": ["CAP_KILL", "CAP_FOO"],
+		"effective": ["CAP_KILL", "CAP_FOO"], "permitted": ["CAP_KILL", "CAP_FOO"]}'
+	set_cmd 'grep -E "^Cap(Bnd|Eff):" /proc/self/status'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	echo "status $status, stdout: $output, stderr: $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *warn*'ignoring unknown or unavailable capabilities'*CAP_FOO* ]]
+	[ "$(awk '/^CapBnd:/ {print $2}' <<<"$output")" = "$(cap_mask CAP_KILL)" ]
+	[ "$(awk '/^CapEff:/ {print $2}' <<<"$output")" = "$(cap_mask CAP_KILL)" ]
+}
+
+@test "an ambient capability missing from the inheritable set is warned about, not raised" {
+	update_config '.process.user = {"uid": 1000, "gid": 1000}
+		| .process.capabilities = {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+			"permitted": ["CAP_KILL"], "inheritable": [], "ambient": ["CAP_KILL"]}'
+	set_cmd 'grep -E "^CapAmb:" /proc/self/status'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	echo "status $status, stdout: $output, stderr: $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(awk '{print $2}' <<<"$output")" = 0000000000000000 ]
+	is_runc || [[ "$stderr" == *warn*'ambient capability CAP_KILL'*'inheritable'* ]]
+}
