@@ -248,3 +248,11 @@ CONFIGS
 	[ "$(awk '{print $2}' <<<"$output")" = 0000000000000000 ]
 	is_runc || [[ "$stderr" == *warn*'ambient capability CAP_KILL'*'inheritable'* ]]
 }
+
+@test "an empty HOME in process.env is set from the user's passwd entry, as a missing one is" {
+	skip_if_runc "1.1.5 keeps an empty HOME"
+	update_config '.process.env = ["PATH=/bin", "HOME="]'
+	ct_run 'echo "[$HOME]"'
+	[ "$status" -eq 0 ]
+	[ "$output" = "[/root]" ]
+}

@@ -40,7 +40,8 @@ func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *sec
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
-	if _, ok := os.LookupEnv("HOME"); !ok {
+	// runc's rule: an empty HOME is no HOME either (libcontainer/env.go).
+	if home, ok := os.LookupEnv("HOME"); !ok || home == "" {
 		os.Setenv("HOME", homeOf(int(p.User.UID)))
 	}
 	// Before the filter: close_range is newer than many profiles, which deny it.
@@ -135,8 +136,8 @@ func closeExecFrom(minFd int) error {
 	return nil
 }
 
-// homeOf is HOME for a process that has none in process.env: the user's home in the container's
-// /etc/passwd, or /.
+// homeOf is HOME for a process that has none, or an empty one, in process.env: the user's
+// home in the container's /etc/passwd, or /.
 func homeOf(uid int) string {
 	users, err := user.ParsePasswdFileFilter("/etc/passwd", func(u user.User) bool { return u.Uid == uid })
 	if err != nil || len(users) == 0 || users[0].Home == "" {
