@@ -256,3 +256,23 @@ CONFIGS
 	[ "$status" -eq 0 ]
 	[ "$output" = "[/root]" ]
 }
+
+@test "exec failures read as runc's: exec: \"x\": ... for a program not found, exec <path>: ... for execve" {
+	printf '\177ELFgarbage' >"$BUNDLE/rootfs/bin/badfmt"
+	chmod 0755 "$BUNDLE/rootfs/bin/badfmt"
+	update_config '.process.args = ["/bin/badfmt"]'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	echo "run: status $status, stderr: $stderr"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *'exec /bin/badfmt: exec format error'* ]]
+	runtime delete -f "$CT"
+	update_config '.process.args = ["nosuch"]'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *'exec: \"nosuch\": executable file not found in $PATH'* ]] || fail "run: $stderr"
+	runtime delete -f "$CT" 2>/dev/null || true
+	start_sleeper
+	exec_fails 'exec /bin/badfmt: exec format error' "$CT" /bin/badfmt
+	# The log quotes the message: its " are \".
+	exec_fails 'exec: \\?"nosuch\\?": executable file not found in \$PATH' "$CT" nosuch
+}

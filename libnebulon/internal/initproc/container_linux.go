@@ -172,6 +172,5 @@ func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
 			return err
 		}
 	}
-	err := unix.Exec(path, s.Process.Args, os.Environ())
-	return fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
+	return execve(path, s.Process.Args, os.Environ())
 }

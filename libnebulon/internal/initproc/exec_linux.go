@@ -1,11 +1,9 @@
 package initproc
 
 import (
-	"fmt"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -20,8 +18,7 @@ func execInit(f *files) error {
 		return report(f.conn, err)
 	}
 	// The sync socket is close-on-exec: its closing tells the runtime the process runs.
-	err = unix.Exec(path, cfg.Process.Args, os.Environ())
-	return report(f.conn, fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err)))
+	return report(f.conn, execve(path, cfg.Process.Args, os.Environ()))
 }
 
 func setupExec(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.ExecConfig, error) {

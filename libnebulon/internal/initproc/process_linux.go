@@ -85,9 +85,11 @@ func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *sec
 			return "", fmt.Errorf("process.noNewPrivileges: %w", os.NewSyscallError("prctl", err))
 		}
 	}
+	// Unwrapped: exec.LookPath's words are runc's (`exec: "x": executable file not found in
+	// $PATH`), which engines match to answer 127 or 126.
 	path, err := exec.LookPath(p.Args[0])
 	if err != nil {
-		return "", fmt.Errorf("process.args[0]: %w", err)
+		return "", err
 	}
 	if filter != nil && p.NoNewPrivileges {
 		if err := loadSeccomp(filter, conn); err != nil {
@@ -144,4 +146,15 @@ func homeOf(uid int) string {
 		return "/"
 	}
 	return users[0].Home
+}
+
+// execve execs path, as runc does, with its error in runc's words: "exec <path>: <errno>",
+// which engines parse. It returns only with an error.
+func execve(path string, args, env []string) error {
+	for {
+		err := unix.Exec(path, args, env)
+		if err != unix.EINTR {
+			return &os.PathError{Op: "exec", Path: path, Err: err}
+		}
+	}
 }
