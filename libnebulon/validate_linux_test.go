@@ -106,6 +106,21 @@ func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 	}
 }
 
+func TestUserSysctlsNeedAUserNamespace(t *testing.T) {
+	s := specconv.Example()
+	s.Linux.Sysctl = map[string]string{"user.max_user_namespaces": "5"}
+	var fe *FieldError
+	if err := Validate(s); !errors.As(err, &fe) || fe.Field != "linux.sysctl.user.max_user_namespaces" {
+		t.Fatalf("Validate without a user namespace = %v, want an error naming the sysctl", err)
+	}
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	if err := Validate(s); err != nil {
+		t.Fatalf("Validate with a user namespace: %v", err)
+	}
+}
+
 func TestValidateAcceptsUnknownCapabilities(t *testing.T) {
 	s := specconv.Example()
 	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_FOO")

@@ -276,3 +276,21 @@ CONFIGS
 	# The log quotes the message: its " are \".
 	exec_fails 'exec: \\?"nosuch\\?": executable file not found in \$PATH' "$CT" nosuch
 }
+
+@test "user.* sysctls are set in a container with its own user namespace, not on the host" {
+	skip_if_runc "1.1.5 refuses user.* sysctls"
+	add_userns
+	chown -R 100000:200000 "$BUNDLE/rootfs"
+	host="$(cat /proc/sys/user/max_user_namespaces)"
+	update_config '.linux.sysctl = {"user.max_user_namespaces": "7"}'
+	ct_run 'cat /proc/sys/user/max_user_namespaces'
+	[ "$status" -eq 0 ]
+	[ "$output" = 7 ]
+	[ "$(cat /proc/sys/user/max_user_namespaces)" = "$host" ]
+}
+
+@test "user.* sysctls without a user namespace of the container's own are refused" {
+	skip_if_runc "1.1.5 words it differently"
+	update_config '.linux.sysctl = {"user.max_user_namespaces": "7"}'
+	refused '*linux.sysctl.user.max_user_namespaces*user namespace*' create --bundle "$BUNDLE" "$CT"
+}

@@ -103,6 +103,10 @@ func SysctlNamespace(key string) specs.LinuxNamespaceType {
 		return specs.NetworkNamespace
 	case key == "kernel.hostname", key == "kernel.domainname":
 		return specs.UTSNamespace
+	case strings.HasPrefix(key, "user."):
+		// The ucount limits (max_user_namespaces, max_*_namespaces, max_inotify_*) are
+		// per user namespace: a write sets the limits of the writer's (kernel/ucount.c).
+		return specs.UserNamespace
 	}
 	return ""
 }
