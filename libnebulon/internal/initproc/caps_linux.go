@@ -105,7 +105,7 @@ func raiseAmbient(c *specs.LinuxCapabilities) error {
 			continue // warned about by setUserAndCaps
 		}
 		if missing := missingFor(c, n); missing != "" {
-			slog.Warn(fmt.Sprintf("ambient capability %s not raised: it is not in the %s set", n, missing))
+			slog.Warn(fmt.Sprintf("ambient capability not raised: %s is not in the %s set", n, missing))
 			continue
 		}
 		err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(cp), 0, 0)
