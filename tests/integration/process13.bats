@@ -250,7 +250,6 @@ CONFIGS
 }
 
 @test "an empty HOME in process.env is set from the user's passwd entry, as a missing one is" {
-	skip_if_runc "1.1.5 keeps an empty HOME"
 	update_config '.process.env = ["PATH=/bin", "HOME="]'
 	ct_run 'echo "[$HOME]"'
 	[ "$status" -eq 0 ]
