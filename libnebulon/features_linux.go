@@ -38,6 +38,7 @@ func Features() *features.Features {
 			Selinux:      &features.Selinux{Enabled: &yes},
 			IntelRdt:     &features.IntelRdt{Enabled: &yes, Schemata: &yes, Monitoring: &yes},
 			NetDevices:   &features.NetDevices{Enabled: &yes},
+			MemoryPolicy: memoryPolicyFeature(),
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &no},
 			},
@@ -51,4 +52,18 @@ func seccompFeature() *features.Seccomp {
 		Enabled: &enabled, Actions: actions, Operators: operators, Archs: archs,
 		KnownFlags: known, SupportedFlags: supported,
 	}
+}
+
+// memoryPolicyFeature lists the linux.memoryPolicy modes and flags this build applies.
+func memoryPolicyFeature() *features.MemoryPolicy {
+	mp := &features.MemoryPolicy{}
+	for m := range linuxspec.MemPolicyModes {
+		mp.Modes = append(mp.Modes, string(m))
+	}
+	for f := range linuxspec.MemPolicyFlags {
+		mp.Flags = append(mp.Flags, string(f))
+	}
+	sort.Strings(mp.Modes)
+	sort.Strings(mp.Flags)
+	return mp
 }

@@ -15,16 +15,6 @@ import (
 // the host (SELinux).
 func checkApplicable(s *specs.Spec) error {
 	p, l := s.Process, s.Linux
-	switch {
-	case p.Scheduler != nil:
-		return linuxspec.Errorf("process.scheduler", "scheduling attributes are not applied by this build")
-	case p.IOPriority != nil:
-		return linuxspec.Errorf("process.ioPriority", "I/O priorities are not applied by this build")
-	case p.ExecCPUAffinity != nil:
-		return linuxspec.Errorf("process.execCPUAffinity", "CPU affinity is not applied by this build")
-	case l.Personality != nil:
-		return linuxspec.Errorf("linux.personality", "personalities are not applied by this build")
-	}
 	for i, m := range s.Mounts {
 		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
 			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].uidMappings", i), "id-mapped mounts are not supported by this build")

@@ -80,16 +80,31 @@ func validateProcess(p *specs.Process) error {
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return linuxspec.Errorf("process.oomScoreAdj", "%d is outside -1000..1000", *p.OOMScoreAdj)
 	}
-	if c := p.Capabilities; c != nil {
-		for set, names := range map[string][]string{
-			"bounding": c.Bounding, "effective": c.Effective, "inheritable": c.Inheritable,
-			"permitted": c.Permitted, "ambient": c.Ambient,
-		} {
-			for _, n := range names {
-				if _, ok := Capabilities[strings.ToUpper(n)]; !ok {
-					return linuxspec.Errorf("process.capabilities."+set, "unknown capability %q", n)
-				}
-			}
+	if err := validateProcessKernel(p); err != nil {
+		return err
+	}
+	// An unknown capability name is not an error: runc warns and ignores it (the init does the
+	// same), so that a config written for a newer kernel, or library, still runs here, as the
+	// spec asks of capabilities that cannot be granted (config.md).
+	return nil
+}
+
+// validateProcessKernel checks the fields handed to the kernel as they are: the scheduler, the
+// I/O priority and the exec CPU affinity, with the same conversions the init applies.
+func validateProcessKernel(p *specs.Process) error {
+	if p.Scheduler != nil {
+		if _, err := linuxspec.SchedAttr(p.Scheduler); err != nil {
+			return err
+		}
+	}
+	if p.IOPriority != nil {
+		if _, err := linuxspec.IOPrio(p.IOPriority); err != nil {
+			return err
+		}
+	}
+	if p.ExecCPUAffinity != nil {
+		if _, _, err := linuxspec.ExecCPUAffinity(p.ExecCPUAffinity); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -152,6 +167,16 @@ func validateLinux(s *specs.Spec) error {
 	}
 	if s.Domainname != "" && !have[specs.UTSNamespace] {
 		return linuxspec.Errorf("domainname", "setting the domainname needs a uts namespace")
+	}
+	if l.Personality != nil {
+		if _, err := linuxspec.Personality(l.Personality); err != nil {
+			return err
+		}
+	}
+	if l.MemoryPolicy != nil {
+		if _, _, err := linuxspec.MemPolicy(l.MemoryPolicy); err != nil {
+			return err
+		}
 	}
 	for key := range l.Sysctl {
 		if err := validateSysctl(key, have); err != nil {

@@ -40,7 +40,6 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 		{"soft above hard", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
 		}, "process.rlimits[0]", "10"},
-		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FOO"} }, "process.capabilities.bounding", `"CAP_FOO"`},
 		{"oom score out of range", func(s *specs.Spec) { v := 1001; s.Process.OOMScoreAdj = &v }, "process.oomScoreAdj", "1001"},
 		{"mount without destination", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Type: "tmpfs"}) }, "mounts[7].destination", ""},
 		{"mount without type", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x"}) }, "mounts[7].type", "/x"},
@@ -71,6 +70,15 @@ func TestValidateNamesTheFieldAndValue(t *testing.T) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "z"}}
 		}, "linux.devices[0].type", `"z"`},
 		{"relative masked path", func(s *specs.Spec) { s.Linux.MaskedPaths = []string{"proc/kcore"} }, "linux.maskedPaths[0]", `"proc/kcore"`},
+		{"unknown scheduler policy", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FOO"} }, "process.scheduler.policy", `"SCHED_FOO"`},
+		{"unknown io priority class", func(s *specs.Spec) {
+			s.Process.IOPriority = &specs.LinuxIOPriority{Class: "IOPRIO_CLASS_X"}
+		}, "process.ioPriority.class", `"IOPRIO_CLASS_X"`},
+		{"bad exec cpu list", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1-a"} }, "process.execCPUAffinity.final", `"1-a"`},
+		{"unknown personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} }, "linux.personality.domain", `"LINUX64"`},
+		{"unknown memory policy mode", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_X"}
+		}, "linux.memoryPolicy.mode", `"MPOL_X"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := specconv.Example()
@@ -98,13 +106,51 @@ func TestValidateAcceptsNamespacedSysctls(t *testing.T) {
 	}
 }
 
+func TestUserSysctlsNeedAUserNamespace(t *testing.T) {
+	s := specconv.Example()
+	s.Linux.Sysctl = map[string]string{"user.max_user_namespaces": "5"}
+	var fe *FieldError
+	if err := Validate(s); !errors.As(err, &fe) || fe.Field != "linux.sysctl.user.max_user_namespaces" {
+		t.Fatalf("Validate without a user namespace = %v, want an error naming the sysctl", err)
+	}
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	if err := Validate(s); err != nil {
+		t.Fatalf("Validate with a user namespace: %v", err)
+	}
+}
+
+func TestValidateAcceptsUnknownCapabilities(t *testing.T) {
+	s := specconv.Example()
+	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_FOO")
+	if err := Validate(s); err != nil {
+		t.Fatalf("an unknown capability is warned about by the init, not refused: %v", err)
+	}
+}
+
+func TestValidateAcceptsProcessKernelFields(t *testing.T) {
+	s := specconv.Example()
+	s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedRR, Priority: 10}
+	s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE}
+	s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0", Final: "0-1"}
+	s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}
+	if err := Validate(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkApplicable(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCheckApplicableRefusesWhatIsNotApplied(t *testing.T) {
 	for _, tc := range []struct {
 		mutate func(*specs.Spec)
 		field  string
 	}{
 		{func(s *specs.Spec) { s.Process.ApparmorProfile = "p" }, "process.apparmorProfile"},
-		{func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{} }, "linux.personality"},
+		{func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }, "linux.intelRdt"},
 	} {
 		s := specconv.Example()
 		tc.mutate(s)

@@ -273,7 +273,7 @@ run_errors() {
 	echo "$output"
 	assert_nebulon_ran "$before"
 	# conmon read it from nebulon's JSON log: the message alone, no log framing.
-	[[ "$(sed -n 1p <<<"$output")" == 'Error: '*'nebulon: process.args[0]: exec: "/nonexistent": stat /nonexistent: no such file or directory'* ]]
+	[[ "$(sed -n 1p <<<"$output")" == 'Error: '*'nebulon: exec: "/nonexistent": stat /nonexistent: no such file or directory'* ]]
 	[ "$(sed -n 2p <<<"$output")" = rc=127 ]
 	[[ "$(sed -n 3p <<<"$output")" == *'/etc/passwd'*'permission denied'* ]]
 	[ "$(sed -n 4p <<<"$output")" = rc=126 ]

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -29,18 +31,24 @@ func setUserAndCaps(p *specs.Process) error {
 		return fmt.Errorf("capabilities: %w", err)
 	}
 	if c := p.Capabilities; c != nil {
+		unknown := map[string]bool{}
 		for which, names := range map[capability.CapType][]string{
 			capability.BOUNDING: c.Bounding, capability.EFFECTIVE: c.Effective,
 			capability.INHERITABLE: c.Inheritable, capability.PERMITTED: c.Permitted, capability.AMBIENT: c.Ambient,
 		} {
 			for _, n := range names {
-				cp := linuxspec.Capabilities[strings.ToUpper(n)]
-				if cp > last {
-					slog.Warn("capability unknown to this kernel, ignored", "capability", n)
+				cp, ok := lookupCap(n, last)
+				if !ok {
+					unknown[n] = true
 					continue
 				}
 				caps.Set(which, cp)
 			}
+		}
+		if len(unknown) > 0 {
+			// runc's words: a config for a newer kernel (CAP_CHECKPOINT_RESTORE on 5.8-) or
+			// with a typo still runs, without them (config.md: runtimes SHOULD NOT fail).
+			slog.Warn(fmt.Sprintf("ignoring unknown or unavailable capabilities: %v", slices.Sorted(maps.Keys(unknown))))
 		}
 	}
 	if err := caps.Apply(capability.BOUNDING); err != nil {
@@ -73,6 +81,13 @@ func setUserAndCaps(p *specs.Process) error {
 	return raiseAmbient(p.Capabilities)
 }
 
+// lookupCap is the capability a name of process.capabilities names, if both the library and
+// the running kernel (whose last is last) know it.
+func lookupCap(name string, last capability.Cap) (capability.Cap, bool) {
+	cp, ok := linuxspec.Capabilities[strings.ToUpper(name)]
+	return cp, ok && cp <= last
+}
+
 // raiseAmbient raises the ambient capabilities one by one. The kernel allows only those both
 // permitted and inheritable (PR_CAP_AMBIENT_RAISE); like runc, others are logged and skipped, as
 // configs such as `runc spec`'s list ambient capabilities without inheritable ones.
@@ -80,11 +95,22 @@ func raiseAmbient(c *specs.LinuxCapabilities) error {
 	if c == nil {
 		return nil
 	}
+	last, err := capability.LastCap()
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
 	for _, n := range c.Ambient {
-		cp := linuxspec.Capabilities[strings.ToUpper(n)]
+		cp, ok := lookupCap(n, last)
+		if !ok {
+			continue // warned about by setUserAndCaps
+		}
+		if missing := missingFor(c, n); missing != "" {
+			slog.Warn(fmt.Sprintf("ambient capability not raised: %s is not in the %s set", n, missing))
+			continue
+		}
 		err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(cp), 0, 0)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) {
-			slog.Warn("ambient capability not raised: it must be permitted and inheritable", "capability", n)
+			slog.Warn(fmt.Sprintf("can't raise ambient capability %s: %v", n, err))
 			continue
 		}
 		if err != nil {
@@ -92,4 +118,24 @@ func raiseAmbient(c *specs.LinuxCapabilities) error {
 		}
 	}
 	return nil
+}
+
+// missingFor names the set, inheritable or permitted, that lacks the ambient capability name:
+// PR_CAP_AMBIENT_RAISE needs it in both (capabilities(7)).
+func missingFor(c *specs.LinuxCapabilities, name string) string {
+	has := func(set []string) bool {
+		for _, n := range set {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case !has(c.Inheritable):
+		return "inheritable"
+	case !has(c.Permitted):
+		return "permitted"
+	}
+	return ""
 }

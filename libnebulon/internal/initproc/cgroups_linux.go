@@ -68,8 +68,8 @@ func joinMemory(memory *os.File) error {
 // applyProcess applies the process's settings (setupProcess), then, last of all, joins the
 // container's memory cgroup (joinMemory), so that the init's own setup is not charged there.
 // It returns the path of the program to exec.
-func applyProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn, memory *os.File) (string, error) {
-	path, err := setupProcess(p, preserveFds, filter, conn)
+func applyProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn, memory *os.File) (string, error) {
+	path, err := setupProcess(p, l, preserveFds, filter, conn)
 	if err != nil {
 		return "", err
 	}

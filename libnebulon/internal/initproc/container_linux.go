@@ -62,6 +62,9 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 		return "", nil, err
 	}
 	defer closeMemory(memory)
+	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
+	// exec'd processes only, runtime-spec config.md).
+	resetAffinity()
 	r := rootfs.New(cfg)
 	if err := buildRoot(conn, r, cfg); err != nil {
 		return "", nil, err
@@ -72,7 +75,7 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	if err := setupInRoot(s, cfg.MountNS, console); err != nil {
 		return "", nil, err
 	}
-	path, err := applyProcess(s.Process, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	path, err := applyProcess(s.Process, s.Linux, cfg.PreserveFds, cfg.Seccomp, conn, memory)
 	if err != nil {
 		return "", nil, err
 	}
@@ -169,6 +172,5 @@ func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
 			return err
 		}
 	}
-	err := unix.Exec(path, s.Process.Args, os.Environ())
-	return fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err))
+	return execve(path, s.Process.Args, os.Environ())
 }

@@ -1,10 +1,9 @@
 package initproc
 
 import (
-	"fmt"
 	"os"
 
-	"golang.org/x/sys/unix"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -19,8 +18,7 @@ func execInit(f *files) error {
 		return report(f.conn, err)
 	}
 	// The sync socket is close-on-exec: its closing tells the runtime the process runs.
-	err = unix.Exec(path, cfg.Process.Args, os.Environ())
-	return report(f.conn, fmt.Errorf("exec %s: %w", path, os.NewSyscallError("execve", err)))
+	return report(f.conn, execve(path, cfg.Process.Args, os.Environ()))
 }
 
 func setupExec(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.ExecConfig, error) {
@@ -34,12 +32,16 @@ func setupExec(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, 
 		return "", nil, err
 	}
 	defer closeMemory(memory)
+	if err := applyFinalAffinity(cfg.Process.ExecCPUAffinity); err != nil {
+		return "", nil, err
+	}
 	if cfg.Process.Terminal {
 		if err := setupConsole(console, cfg.Process, false); err != nil {
 			return "", nil, err
 		}
 	}
-	path, err := applyProcess(cfg.Process, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	linux := &specs.Linux{Personality: cfg.Personality, MemoryPolicy: cfg.MemoryPolicy}
+	path, err := applyProcess(cfg.Process, linux, cfg.PreserveFds, cfg.Seccomp, conn, memory)
 	if err != nil {
 		return "", nil, err
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
-// setupProcess applies process: rlimits, user and groups, capabilities, no_new_privs, umask and
+// setupProcess applies process: rlimits, the scheduler, I/O priority, personality and memory
+// policy (applyKernelAttrs), user and groups, capabilities, no_new_privs, umask and
 // cwd, finds the program in the container's PATH, and loads the seccomp filter. It needs the
 // init's locked main thread: credentials, capabilities, no_new_privs and the filter are per
 // thread, and that thread execs.
@@ -24,19 +25,23 @@ import (
 // needs CAP_SYS_ADMIN, so before the capabilities are dropped. A listener fd (SCMP_ACT_NOTIFY)
 // goes to the parent at once, which passes it on to linux.seccomp.listenerPath: until then a
 // notified syscall of the init's would wait for an agent that does not have the fd.
-func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
+func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := unix.Prlimit(0, linuxspec.Rlimits[rl.Type], &lim, nil); err != nil {
 			return "", fmt.Errorf("process.rlimits %s: %w", rl.Type, os.NewSyscallError("prlimit", err))
 		}
 	}
+	if err := applyKernelAttrs(p, l); err != nil {
+		return "", err
+	}
 	os.Clearenv()
 	for _, kv := range p.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
-	if _, ok := os.LookupEnv("HOME"); !ok {
+	// runc's rule: an empty HOME is no HOME either (libcontainer/env.go).
+	if home, ok := os.LookupEnv("HOME"); !ok || home == "" {
 		os.Setenv("HOME", homeOf(int(p.User.UID)))
 	}
 	// Before the filter: close_range is newer than many profiles, which deny it.
@@ -80,9 +85,11 @@ func setupProcess(p *specs.Process, preserveFds int, filter *seccomp.Filter, con
 			return "", fmt.Errorf("process.noNewPrivileges: %w", os.NewSyscallError("prctl", err))
 		}
 	}
+	// Unwrapped: exec.LookPath's words are runc's (`exec: "x": executable file not found in
+	// $PATH`), which engines match to answer 127 or 126.
 	path, err := exec.LookPath(p.Args[0])
 	if err != nil {
-		return "", fmt.Errorf("process.args[0]: %w", err)
+		return "", err
 	}
 	if filter != nil && p.NoNewPrivileges {
 		if err := loadSeccomp(filter, conn); err != nil {
@@ -131,12 +138,23 @@ func closeExecFrom(minFd int) error {
 	return nil
 }
 
-// homeOf is HOME for a process that has none in process.env: the user's home in the container's
-// /etc/passwd, or /.
+// homeOf is HOME for a process that has none, or an empty one, in process.env: the user's
+// home in the container's /etc/passwd, or /.
 func homeOf(uid int) string {
 	users, err := user.ParsePasswdFileFilter("/etc/passwd", func(u user.User) bool { return u.Uid == uid })
 	if err != nil || len(users) == 0 || users[0].Home == "" {
 		return "/"
 	}
 	return users[0].Home
+}
+
+// execve execs path, as runc does, with its error in runc's words: "exec <path>: <errno>",
+// which engines parse. It returns only with an error.
+func execve(path string, args, env []string) error {
+	for {
+		err := unix.Exec(path, args, env)
+		if err != unix.EINTR {
+			return &os.PathError{Op: "exec", Path: path, Err: err}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package linuxspec is what nebulon knows of config.json's Linux names: the tables that map the
 // spec's namespace types, rlimits and capabilities to the kernel's values, the namespace each
-// sysctl belongs to, and the error that names a config.json field. It is pure, and used on both
+// sysctl belongs to, the checked conversions of the scheduler, I/O priority, personality, memory
+// policy and CPU lists (process_linux.go), and the error that names a config.json field. It is pure, and used on both
 // sides: by validation in the runtime and by the container's init.
 package linuxspec
 
@@ -103,6 +104,10 @@ func SysctlNamespace(key string) specs.LinuxNamespaceType {
 		return specs.NetworkNamespace
 	case key == "kernel.hostname", key == "kernel.domainname":
 		return specs.UTSNamespace
+	case strings.HasPrefix(key, "user."):
+		// The ucount limits (max_user_namespaces, max_*_namespaces, max_inotify_*) are
+		// per user namespace: a write sets the limits of the writer's (kernel/ucount.c).
+		return specs.UserNamespace
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -25,12 +26,23 @@ type Exec struct {
 // or reports why not. It returns the process's pid; the caller must be a child subreaper to wait
 // for it, as stage0, its parent, exits at once.
 func StartExec(e *Exec) (int, error) {
+	if a := e.Spec.Process.ExecCPUAffinity; a != nil {
+		initial, _, err := linuxspec.ExecCPUAffinity(a)
+		if err != nil {
+			return 0, err
+		}
+		e.InitialCPUs = initial
+	}
 	l, err := e.launch(false, []string{syncmsg.EnvExec + "=1"})
 	if err != nil {
 		return 0, err
 	}
 	defer l.conn.Close()
-	err = l.conn.Send(&syncmsg.ExecConfig{Process: e.Spec.Process, PreserveFds: e.PreserveFds, CgroupMemory: l.cgMemory, Seccomp: e.Seccomp})
+	cfg := &syncmsg.ExecConfig{Process: e.Spec.Process, PreserveFds: e.PreserveFds, CgroupMemory: l.cgMemory, Seccomp: e.Seccomp}
+	if e.Spec.Linux != nil {
+		cfg.Personality, cfg.MemoryPolicy = e.Spec.Linux.Personality, e.Spec.Linux.MemoryPolicy
+	}
+	err = l.conn.Send(cfg)
 	if err == nil {
 		err = e.wait(l)
 	}

@@ -33,6 +33,9 @@ type Process struct {
 	// Console is the socket the init sends its pty master to (process.terminal), or nil.
 	Console *os.File
 	Seccomp *seccomp.Filter // linux.seccomp, compiled; nil without a filter
+	// InitialCPUs is the CPU affinity stage0 is born with (process.execCPUAffinity.initial, an
+	// exec's only), or nil for the runtime's.
+	InitialCPUs *unix.CPUSet
 }
 
 // launched is a process stage0 forked: its pid, the runtime's end of the sync socket, and

@@ -107,13 +107,39 @@ func (p *Process) startStage0(exe *os.File, env []string, extra []*os.File, ncg 
 	}
 	defer unix.Close(fd)
 	path := fmt.Sprintf("/proc/self/fd/%d", fd)
-	pid, err := syscall.ForkExec(path, []string{"nebulon:[0:PARENT]", "init"},
+	pid, err := forkExecOn(p.InitialCPUs, path, []string{"nebulon:[0:PARENT]", "init"},
 		&syscall.ProcAttr{Env: env, Files: files, Sys: sys})
 	runtime.KeepAlive(extra)
 	if err != nil {
 		return stage0{}, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe (read-only)", Err: err}
 	}
 	return stage0{pid: pid}, nil
+}
+
+// forkExecOn is syscall.ForkExec, from a thread of its own whose CPU affinity is cpus (when not
+// nil): the child inherits it, so stage0 runs on those CPUs from its first instruction
+// (process.execCPUAffinity.initial: "before the transition to container's cgroup"). The thread
+// is left locked, so the Go runtime ends it rather than reuse it with that affinity.
+func forkExecOn(cpus *unix.CPUSet, path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	if cpus == nil {
+		return syscall.ForkExec(path, argv, attr)
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.SchedSetaffinity(0, cpus); err != nil {
+			done <- result{err: fmt.Errorf("process.execCPUAffinity.initial: %w", os.NewSyscallError("sched_setaffinity", err))}
+			return
+		}
+		pid, err := syscall.ForkExec(path, argv, attr)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
 }
 
 func orDefault(f, def *os.File) *os.File {

@@ -74,6 +74,10 @@ type ExecConfig struct {
 	CgroupMemory bool `json:"cgroup_memory"`
 	// Seccomp is the container's linux.seccomp, compiled (InitConfig's).
 	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
+	// Personality and MemoryPolicy are the container's linux.personality and
+	// linux.memoryPolicy: they are per process, and an exec'd process gets them too, as in runc.
+	Personality  *specs.LinuxPersonality  `json:"personality,omitempty"`
+	MemoryPolicy *specs.LinuxMemoryPolicy `json:"memory_policy,omitempty"`
 }
 
 func (*ExecConfig) msgType() Type             { return typeExecConfig }
