@@ -150,7 +150,6 @@ func TestCheckApplicableRefusesWhatIsNotApplied(t *testing.T) {
 		field  string
 	}{
 		{func(s *specs.Spec) { s.Process.ApparmorProfile = "p" }, "process.apparmorProfile"},
-		{func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }, "linux.intelRdt"},
 	} {
 		s := specconv.Example()
 		tc.mutate(s)
