@@ -30,7 +30,15 @@ func main() {
 		return
 	}
 	recordInheritedFds()
-	app := &cli.App{
+	app := newApp()
+	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
+		fatal(err)
+	}
+}
+
+// newApp is nebulon's command line: runc's commands and flags.
+func newApp() *cli.App {
+	return &cli.App{
 		Name:    "nebulon",
 		Usage:   "OCI container runtime",
 		Version: version,
@@ -57,9 +65,6 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			eventsCommand, psCommand, execCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fatal(err)
 	}
 }
 
