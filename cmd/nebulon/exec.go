@@ -180,10 +180,15 @@ func execProcess(ctx *cli.Context, c *libnebulon.Container) (*specs.Process, err
 		if p.Capabilities != nil {
 			c = *p.Capabilities
 		}
-		// Not inheritable (CVE-2022-29162), hence not ambient either, as in runc.
+		// Never inheritable (CVE-2022-29162). Ambient too only when process.capabilities has an
+		// inheritable set, as runc's exec does: an ambient capability must be inheritable
+		// (capabilities(7)), and a spec that set inheritable chose to pass capabilities on.
 		c.Bounding = append(append([]string(nil), c.Bounding...), caps...)
 		c.Effective = append(append([]string(nil), c.Effective...), caps...)
 		c.Permitted = append(append([]string(nil), c.Permitted...), caps...)
+		if c.Inheritable != nil {
+			c.Ambient = append(append([]string(nil), c.Ambient...), caps...)
+		}
 		p.Capabilities = &c
 	}
 	if ctx.Bool("no-new-privs") {
