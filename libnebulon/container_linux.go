@@ -487,3 +487,16 @@ func topMountID(path string) (int, error) {
 	}
 	return 0, nil
 }
+
+// InitPidfd returns a pidfd of the container's init, checked against its start time so a
+// reused pid is never handed out (runc's --pidfd-socket). The caller closes it.
+func (c *Container) InitPidfd() (*os.File, error) {
+	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return nil, ErrNotRunning
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", c.state.InitPid)), nil
+}
