@@ -155,17 +155,40 @@ func List(root string) ([]*OCIState, error) {
 var ErrNotRunning = errors.New("container not running")
 
 // Signal sends sig to the container's init, or with all to every process in its cgroup.
+//
+// As in runc (libcontainer's Container.Signal), SIGKILL to a container without a pid namespace
+// of its own goes to every process in its cgroup: only the death of a namespace's pid 1 takes
+// the namespace's other processes with it (pid_namespaces(7)), so without one, processes
+// started by exec outlive the init. The same holds once the init has exited: a stopped
+// container's leftovers are killed, and with all that is no error, as runc's kill --all
+// returns 0 there (containerd kills a pod's containers so when they share its pid namespace).
+// A stopped container with nothing to signal is ErrNotRunning, whose text engines match.
 func (c *Container) Signal(sig unix.Signal, all bool) error {
+	whole := all || (sig == unix.SIGKILL && !c.ownPidNamespace())
 	if c.Status() == specs.StateStopped {
-		return ErrNotRunning
+		if !whole {
+			return ErrNotRunning
+		}
+		n, err := c.signalAll(sig)
+		if all {
+			return err
+		}
+		if err == nil && n == 0 {
+			return ErrNotRunning
+		}
+		return err
 	}
 	if sig == unix.SIGKILL {
 		// A frozen process takes SIGKILL only when thawed: a paused container is killed, then
 		// thawed, as in runc, not left frozen with the kill pending.
 		defer c.thaw()
 	}
-	if all {
-		return c.signalAll(sig)
+	if whole {
+		if _, err := c.signalAll(sig); err == nil || all {
+			return err
+		}
+		// A cgroup create did not make, shared with others, without a pid namespace to tell
+		// the container's processes apart: only the init is surely the container's.
 	}
 	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
 	if errors.Is(err, unix.ESRCH) {
@@ -184,13 +207,33 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 	return nil
 }
 
-// signalAll signals every process in the container's cgroup. A cgroupsPath naming a cgroup
-// create did not make may hold other processes: then only those in the container's own pid
-// namespace are the container's, and without one nothing tells them apart.
+// ownPidNamespace reports whether the container's init made a pid namespace of its own (runc's
+// IsPrivate: a pid namespace without a path). A container whose spec cannot be read counts as
+// having one, so only its init is signalled.
+func (c *Container) ownPidNamespace() bool {
+	spec, err := c.Spec()
+	if err != nil || spec.Linux == nil {
+		return err != nil
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// signalAll signals every process in the container's cgroup and returns how many it signalled.
+// A cgroupsPath naming a cgroup create did not make may hold other processes: then only those
+// in the container's own pid namespace are the container's, and without one nothing tells them
+// apart.
 //
 // The cgroup is frozen while its processes are listed and signalled, as runc does, so none can
 // fork a child that the list misses; a cgroup shared with others is not the container's to freeze.
-func (c *Container) signalAll(sig unix.Signal) error {
+func (c *Container) signalAll(sig unix.Signal) (int, error) {
+	if len(c.state.CgroupPaths) == 0 {
+		return 0, nil
+	}
 	cg := cgroups.Load(c.state.CgroupPaths)
 	owned := len(c.state.CgroupMade) == len(c.state.CgroupPaths)
 	if frozen, _ := cg.Frozen(); owned && !frozen {
@@ -199,20 +242,28 @@ func (c *Container) signalAll(sig unix.Signal) error {
 		}
 	}
 	pids, err := cg.Pids()
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil // removed with its last process: nothing is left to signal
+	}
 	if err != nil {
-		return fmt.Errorf("list container processes: %w", err)
+		return 0, fmt.Errorf("list container processes: %w", err)
 	}
 	if !owned {
 		if pids, err = c.inPidNamespace(pids); err != nil {
-			return err
+			return 0, err
 		}
 	}
+	n := 0
 	for _, pid := range pids {
-		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("signal pid %d: %w", pid, err)
+		err := unix.Kill(pid, sig)
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return n, fmt.Errorf("signal pid %d: %w", pid, err)
+		}
+		if err == nil {
+			n++
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // inPidNamespace keeps the pids that live in the container init's pid namespace.
@@ -447,4 +498,17 @@ func topMountID(path string) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// InitPidfd returns a pidfd of the container's init, checked against its start time so a
+// reused pid is never handed out (runc's --pidfd-socket). The caller closes it.
+func (c *Container) InitPidfd() (*os.File, error) {
+	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return nil, ErrNotRunning
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", c.state.InitPid)), nil
 }

@@ -337,6 +337,9 @@ func (c *Container) abortCreate(err error) {
 // makeCgroups makes the container's cgroups, saving which it made (for delete), and applies the
 // limits.
 func (c *Container) makeCgroups(p *createPlan) error {
+	if err := checkCgroupEmpty(p); err != nil {
+		return err
+	}
 	made, err := p.cgroup.Create()
 	c.state.CgroupMade = made
 	if err == nil && len(made) > 0 {
@@ -351,6 +354,24 @@ func (c *Container) makeCgroups(p *createPlan) error {
 			return linuxspec.Errorf("linux.resources."+re.Field, "%v", re.Err)
 		}
 		return fmt.Errorf("linux.resources: %w", err)
+	}
+	return nil
+}
+
+// checkCgroupEmpty refuses a cgroupsPath whose cgroup already holds processes, as runc does
+// (libcontainer's Create): they would count against the container's limits, be frozen by its
+// pause and killed with it. Only one hierarchy is read on v1, as in runc. Nothing is made yet,
+// and the cgroup is not the container's: a failed create leaves it and its processes alone.
+func checkCgroupEmpty(p *createPlan) error {
+	pids, err := p.cgroup.Pids()
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+		return nil // not there yet (or removed as we read it): create makes it
+	}
+	if err != nil {
+		return fmt.Errorf("linux.cgroupsPath %q: list its processes: %w", p.spec.Linux.CgroupsPath, err)
+	}
+	if len(pids) > 0 {
+		return linuxspec.Errorf("linux.cgroupsPath", "%q: container's cgroup is not empty: %d process(es) found", p.spec.Linux.CgroupsPath, len(pids))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -133,18 +134,24 @@ func (c *Container) NotifyOOM() (<-chan struct{}, func(), error) {
 
 // Processes lists the pids of the container's processes, as the host sees them.
 func (c *Container) Processes() ([]int, error) {
-	if c.Status() == specs.StateStopped {
-		return nil, ErrNotRunning
-	}
+	// A stopped container may still hold processes (without a pid namespace of its own they
+	// outlive the init), and has none once they are gone: neither is an error, as in runc.
+	stopped := c.Status() == specs.StateStopped
 	cg, err := c.cgroup()
 	if err != nil {
 		return nil, err
 	}
 	pids, err := cg.Pids()
+	if stopped && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	if len(c.state.CgroupMade) != len(c.state.CgroupPaths) {
+		if stopped {
+			return nil, nil // no live init names the container's pid namespace
+		}
 		return c.inPidNamespace(pids)
 	}
 	return pids, nil

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/libnebulon"
@@ -13,6 +16,7 @@ var createFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring"},
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the container"},
 	&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send the pty master to, for a process with process.terminal"},
+	&cli.StringFlag{Name: "pidfd-socket", Usage: "unix socket to send a pidfd of the container's init to"},
 }
 
 var createCommand = &cli.Command{
@@ -44,7 +48,11 @@ func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 	if err := checkPreservedFds(listen + ctx.Int("preserve-fds")); err != nil {
 		return nil, err
 	}
-	return libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
+	pidfdConn, err := dialPidfdSocket(ctx.String("pidfd-socket"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
 		Bundle:        ctx.String("bundle"),
 		PidFile:       ctx.String("pid-file"),
 		NoPivot:       ctx.Bool("no-pivot"),
@@ -54,4 +62,27 @@ func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 		ConsoleSocket: ctx.String("console-socket"),
 		Foreground:    foreground,
 	})
+	if err != nil || pidfdConn == nil {
+		if pidfdConn != nil {
+			pidfdConn.Close()
+		}
+		return c, err
+	}
+	if err := sendInitPidfd(pidfdConn, c); err != nil {
+		c.Delete(true)
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// sendInitPidfd sends a pidfd of the container's init over --pidfd-socket.
+func sendInitPidfd(conn *net.UnixConn, c *libnebulon.Container) error {
+	pidfd, err := c.InitPidfd()
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("--pidfd-socket: %w", err)
+	}
+	defer pidfd.Close()
+	return sendPidfd(conn, pidfdNameInit, pidfd)
 }

@@ -41,6 +41,7 @@ Examples:
 		&cli.StringFlag{Name: "process-label", Usage: "SELinux label"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "console-socket", Usage: "unix socket to send the pty master to (with --tty)"},
+		&cli.StringFlag{Name: "pidfd-socket", Usage: "unix socket to send a pidfd of the new process to"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
 		&cli.StringFlag{Name: "pid-file", Usage: "file to write the process's pid to"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio (3, 4, ...) to the process"},
@@ -71,6 +72,13 @@ func execAction(ctx *cli.Context) (int, error) {
 		}
 		sigs = make(chan os.Signal, 64)
 		signal.Notify(sigs)
+	} else if ctx.String("pidfd-socket") != "" {
+		// Detached too, the process is then our child until we exit: a process that exits at
+		// once stays a zombie, whose pidfd can still be opened, instead of being reaped by
+		// the host's init before we send it.
+		if err := libnebulon.BecomeSubreaper(); err != nil {
+			return 0, err
+		}
 	}
 	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
 	if err != nil {
@@ -91,12 +99,25 @@ func execAction(ctx *cli.Context) (int, error) {
 	for _, kv := range env {
 		proc.Env = setEnv(proc.Env, kv)
 	}
+	pidfdConn, err := dialPidfdSocket(ctx.String("pidfd-socket"))
+	if err != nil {
+		return 0, err
+	}
 	pid, master, err := c.Exec(proc, libnebulon.ExecOpts{
 		PreserveFds: preserve, IgnorePaused: ctx.Bool("ignore-paused"),
 		Cgroup: ctx.StringSlice("cgroup"), ConsoleSocket: ctx.String("console-socket"), Foreground: !detach,
 	})
 	if err != nil {
+		if pidfdConn != nil {
+			pidfdConn.Close()
+		}
 		return 0, err
+	}
+	if pidfdConn != nil {
+		if err := sendPidfdOf(pidfdConn, pidfdNameExec, pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return 0, err
+		}
 	}
 	if path := ctx.String("pid-file"); path != "" {
 		if err := libnebulon.WritePidFile(path, pid); err != nil {
@@ -180,10 +201,15 @@ func execProcess(ctx *cli.Context, c *libnebulon.Container) (*specs.Process, err
 		if p.Capabilities != nil {
 			c = *p.Capabilities
 		}
-		// Not inheritable (CVE-2022-29162), hence not ambient either, as in runc.
+		// Never inheritable (CVE-2022-29162). Ambient too only when process.capabilities has an
+		// inheritable set, as runc's exec does: an ambient capability must be inheritable
+		// (capabilities(7)), and a spec that set inheritable chose to pass capabilities on.
 		c.Bounding = append(append([]string(nil), c.Bounding...), caps...)
 		c.Effective = append(append([]string(nil), c.Effective...), caps...)
 		c.Permitted = append(append([]string(nil), c.Permitted...), caps...)
+		if c.Inheritable != nil {
+			c.Ambient = append(append([]string(nil), c.Ambient...), caps...)
+		}
 		p.Capabilities = &c
 	}
 	if ctx.Bool("no-new-privs") {

@@ -23,6 +23,16 @@ var listCommand = &cli.Command{
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the container ids"},
 	},
 	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 0, "[flags]"); err != nil {
+			return err
+		}
+		// A missing default root means no container was made yet; a missing --root the
+		// caller named is an error, as in runc ("open /x: no such file or directory").
+		if ctx.IsSet("root") {
+			if _, err := os.ReadDir(ctx.String("root")); err != nil {
+				return err
+			}
+		}
 		states, err := libnebulon.List(ctx.String("root"))
 		if err != nil {
 			return err

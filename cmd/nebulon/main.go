@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +31,15 @@ func main() {
 		return
 	}
 	recordInheritedFds()
-	app := &cli.App{
+	app := newApp()
+	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
+		fatal(err)
+	}
+}
+
+// newApp is nebulon's command line: runc's commands and flags.
+func newApp() *cli.App {
+	return &cli.App{
 		Name:    "nebulon",
 		Usage:   "OCI container runtime",
 		Version: version,
@@ -43,10 +52,17 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd to manage cgroups (needs systemd as PID 1)"},
+			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "ignore cgroup permission errors ('true', 'false', or 'auto')"},
+			// runc 1.1's path of the criu binary, for checkpoint and restore, which nebulon
+			// does not have; accepted so that callers written for runc 1.1 still work.
+			&cli.StringFlag{Name: "criu", Value: "criu", Hidden: true, Usage: "path to the criu binary (ignored)"},
 		},
 		Before: func(ctx *cli.Context) error {
 			if err := setupLogging(ctx); err != nil {
 				return err
+			}
+			if _, err := parseBoolOrAuto(ctx.String("rootless")); err != nil {
+				return fmt.Errorf("--rootless: %w", err)
 			}
 			slog.Debug("nebulon started", "args", os.Args[1:])
 			return nil
@@ -57,9 +73,6 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			eventsCommand, psCommand, execCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fatal(err)
 	}
 }
 
@@ -175,4 +188,18 @@ func runInit() {
 		fmt.Fprintln(os.Stderr, "nebulon init:", err)
 	}
 	os.Exit(1)
+}
+
+// parseBoolOrAuto reads --rootless as runc does: "auto" (or "") is nil, else a strconv bool.
+// nebulon runs containers as root in the initial user namespace, where "auto" means false and
+// cgroup writes are not refused for permission, so the value changes nothing it does.
+func parseBoolOrAuto(s string) (*bool, error) {
+	if s == "" || strings.EqualFold(s, "auto") {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return nil, fmt.Errorf("want true, false or auto: %w", err)
+	}
+	return &b, nil
 }

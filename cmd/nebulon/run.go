@@ -6,6 +6,7 @@ import (
 	"os/signal"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/foreground"
 	"github.com/nebulon-dev/nebulon/libnebulon"
@@ -18,9 +19,12 @@ var runCommand = &cli.Command{
 	Description: `In the foreground, run forwards the signals it gets to the container, deletes it when it
 exits and exits with its status (128+N when signal N killed it). Examples:
    nebulon run --bundle /mycontainer mycontainer
-   nebulon run -d --bundle /mycontainer mycontainer`,
+   nebulon run -d --bundle /mycontainer mycontainer
+   nebulon run --keep --bundle /mycontainer mycontainer; nebulon delete mycontainer`,
 	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the container"},
+		&cli.BoolFlag{Name: "keep", Usage: "do not delete the container after it exits"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "do not reap the container's orphaned processes (they go to the host's reaper)"},
 	}, createFlags...),
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 1, "[flags] <container-id>"); err != nil {
@@ -41,6 +45,16 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		c, err := create(ctx, !detach)
 		if err != nil {
 			return err
+		}
+		if !detach && ctx.Bool("no-subreaper") {
+			// The init is our child now (stage0, its parent, has exited): it needs the
+			// subreaper no more. Processes it orphans go to the host's reaper, as under runc's
+			// --no-subreaper, where runc is the init's parent.
+			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+				c.Delete(true)
+				c.Close()
+				return os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+			}
 		}
 		var tty *foreground.Relay
 		if master := c.Console(); master != nil {
@@ -65,6 +79,11 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		slog.Debug("started", "pid", pid)
 		code := foreground.ForwardAndWait(pid, sigs, tty)
 		slog.Debug("exited", "code", code)
+		if ctx.Bool("keep") {
+			// The stopped container stays, for state and delete (runc's --keep).
+			tty.Finish()
+			return exitCode(code)
+		}
 		var delErr error
 		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
 			delErr = c.Delete(true)

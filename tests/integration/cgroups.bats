@@ -821,9 +821,10 @@ start_three() {
 	sleep 1000 &
 	local host_pid=$!
 	BG_PIDS+=("$host_pid")
-	echo "$host_pid" >"$cg/cgroup.procs"
 	update_config '.linux.cgroupsPath = $p | .process.args = ["sleep", "1001"]' --arg p "/$CT-shared"
 	run_detached
+	# The host process joins after create, which refuses a cgroup that is not empty.
+	echo "$host_pid" >"$cg/cgroup.procs"
 	run --separate-stderr runtime ps --format json "$CT"
 	[ "$status" -eq 0 ]
 	[ "$(jq -c . <<<"$output")" = "[$(state_of | jq -r .pid)]" ]
@@ -831,15 +832,6 @@ start_three() {
 	[ "$status" -eq 0 ]
 	! grep -q "sleep 1000" <<<"$output"
 	grep -q "sleep 1001" <<<"$output"
-}
-
-@test "ps of a stopped container fails" {
-	skip_if_runc "1.1.5 prints the ps header alone for a stopped container and exits 0"
-	run_detached
-	wait_for_status "$CT" stopped
-	run --separate-stderr runtime ps "$CT"
-	[ "$status" -ne 0 ]
-	[[ "$stderr" == *"not running"* ]]
 }
 
 # --- kill --all ---------------------------------------------------------------

@@ -69,6 +69,9 @@ setup_bundle() {
 	CLEANUP=()
 	BG_PIDS=()
 	mkdir -p "$BUNDLE" "$HOST_DIR" "$TEST_DIR/io"
+	# The state root exists, as an engine's does: runc 1.2+ and nebulon fail
+	# list on a --root that does not exist.
+	mkdir -m 0711 "$ROOT"
 	cp -a "$(template_rootfs)" "$BUNDLE/rootfs"
 	rm -f "$BUNDLE/rootfs/.done"
 	(cd "$BUNDLE" && "$RUNTIME" spec) || fail "$RUNTIME spec failed"

@@ -310,9 +310,10 @@ setup_waiting_container() {
 	sleep 100 &
 	host_pid=$!
 	BG_PIDS+=("$host_pid")
-	echo "$host_pid" >"$cg/cgroup.procs"
 	update_config '.linux.cgroupsPath = $p | .process.args = ["sleep", "100"]' --arg p "/nbt-shared-$$"
 	run_detached
+	# The host process joins after create, which refuses a cgroup that is not empty.
+	echo "$host_pid" >"$cg/cgroup.procs"
 	runtime kill --all "$CT" KILL
 	wait_for_status "$CT" stopped
 	kill -0 "$host_pid"

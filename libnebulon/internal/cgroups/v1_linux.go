@@ -222,22 +222,51 @@ func (m *v1Manager) Destroy(made []string) error { return removeMade(m.paths, ma
 
 func (m *v1Manager) Paths() map[string]string { return m.paths }
 
-// mkdirCpuset makes one level of a v1 cpuset cgroup and copies cpus and mems from its parent:
-// a new cpuset cgroup starts with none, and no process can join it then (cpuset(7)).
+// mkdirCpuset makes one level of a v1 cpuset cgroup and fills its cpus and mems: a new cpuset
+// cgroup starts with none, and no process can join it then (cpuset(7); the write to tasks
+// fails with ENOSPC).
 func mkdirCpuset(dir string) error {
 	if err := mkdirOne(dir); err != nil {
 		return err
 	}
+	return fillCpuset(dir)
+}
+
+// fillCpuset gives dir, and each ancestor on the way up whose own are empty, the cpuset.cpus and
+// cpuset.mems of the nearest ancestor that has them, as runc does: a parent made by someone
+// else (or with cgroup.clone_children off) may have none, and its children inherit nothing.
+// Ancestors are filled top down, since a cgroup's cpus must be a subset of its parent's.
+func fillCpuset(dir string) error {
 	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-		val, err := os.ReadFile(filepath.Join(filepath.Dir(dir), f))
-		if err != nil {
-			return fmt.Errorf("read %s of the parent cgroup: %w", f, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), val, 0); err != nil {
-			return fmt.Errorf("copy %s into %s: %w", f, dir, err)
+		if _, err := fillCpusetFile(dir, f); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// fillCpusetFile returns dir's value of file, first filled from its ancestors when empty.
+func fillCpusetFile(dir, file string) (string, error) {
+	path := filepath.Join(dir, file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if val := strings.TrimSpace(string(data)); val != "" {
+		return val, nil
+	}
+	parent := filepath.Dir(dir)
+	if parent == dir {
+		return "", fmt.Errorf("%s is empty up to the root of the hierarchy", file)
+	}
+	val, err := fillCpusetFile(parent, file)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(val), 0); err != nil {
+		return "", fmt.Errorf("copy %s %q into %s: %w", file, val, dir, err)
+	}
+	return val, nil
 }
 
 func (m *v1Manager) Set(r *specs.LinuxResources) error {

@@ -33,6 +33,9 @@ func State(id, bundle string, pid int, status specs.ContainerState, annotations 
 
 // Run runs hooks in order with the container state on their stdin, stopping at the first
 // that fails (runtime-spec config.md#posix-platform-hooks). A hook's timeout ends it with SIGKILL.
+//
+// The error reads as runc's, "error running prestart hook #0: exit status 1, stdout: ...,
+// stderr: ...": engines and people match those words.
 func Run(kind string, hooks []specs.Hook, state *specs.State) error {
 	if len(hooks) == 0 {
 		return nil
@@ -43,18 +46,30 @@ func Run(kind string, hooks []specs.Hook, state *specs.State) error {
 	}
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
-			return &Error{fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)}
+			return hookError(kind, i, err)
 		}
 	}
 	return nil
 }
 
+func hookError(kind string, i int, err error) *Error {
+	return &Error{fmt.Errorf("error running %s hook #%d: %w", kind, i, err)}
+}
+
 // RunWarn runs every hook even when one fails, logging the failures: poststart and poststop
 // hook failures must not change the lifecycle (runtime-spec runtime.md#lifecycle, steps 9 and 13).
 func RunWarn(kind string, hooks []specs.Hook, state *specs.State) {
+	if len(hooks) == 0 {
+		return
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		slog.Warn("encode state for hooks", "kind", kind, "error", err)
+		return
+	}
 	for i, h := range hooks {
-		if err := Run(kind, []specs.Hook{h}, state); err != nil {
-			slog.Warn("hook failed", "kind", kind, "index", i, "error", err)
+		if err := runHook(h, data); err != nil {
+			slog.Warn(hookError(kind, i, err).Error(), "path", h.Path)
 		}
 	}
 }
@@ -74,20 +89,18 @@ func runHook(h specs.Hook, state []byte) error {
 	cmd.Args = args
 	cmd.Env = h.Env
 	cmd.Stdin = bytes.NewReader(state)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A hook that forks a daemon keeping stdout open must not hold us past its own exit.
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("timed out after %ds", *h.Timeout)
+		return fmt.Errorf("hook ran past specified timeout of %.1fs", float64(*h.Timeout))
 	}
-	if err != nil {
-		var exitErr *exec.ExitError
-		if msg := strings.TrimSpace(out.String()); msg != "" && errors.As(err, &exitErr) {
-			return fmt.Errorf("%w: %s", err, msg)
-		}
-		return err
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return fmt.Errorf("%w, stdout: %s, stderr: %s", err,
+			strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	return err // could not start it: exec's error names the path
 }
