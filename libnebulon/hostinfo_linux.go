@@ -11,6 +11,7 @@ import (
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
 // HostInfo is what this host offers containers, for `nb info`.
@@ -69,3 +70,9 @@ func hostControllers() []string {
 
 // SystemdBooted reports whether systemd is PID 1 on this host.
 func SystemdBooted() bool { return cgroups.SystemdBooted() }
+
+// ResctrlRoot is where the resctrl filesystem (Intel RDT) is mounted, "" where it is not.
+func ResctrlRoot() string {
+	root, _ := resctrl.Root()
+	return root
+}

@@ -21,7 +21,9 @@ func TestCheckRDT(t *testing.T) {
 		{"", "MB:0=50", "", mba},
 		{"L3:0=f", "MB:0=50", "", cat},
 		{"", "MB:0=50", onlyL3, mba},
-		{"L3:0=f", "", full, "update: --l3-cache-schema: nebulon cannot apply Intel RDT schemas (linux.intelRdt)"},
+		{"L3:0=f", "", full, ""},
+		{"L3:0=f", "MB:0=50", full, ""},
+		{"L3:0=f", "MB:0=50", onlyL3, mba},
 	} {
 		got := ""
 		if err := checkRDT(tc.l3, tc.mb, tc.resctrl); err != nil {

@@ -60,13 +60,19 @@ is unlimited. If a limit cannot be set, the ones set before it are restored. Exa
 			return err
 		}
 		defer c.Close()
-		return c.Update(r)
+		if err := c.Update(r); err != nil {
+			return err
+		}
+		if l3, mb := ctx.String("l3-cache-schema"), ctx.String("mem-bw-schema"); l3 != "" || mb != "" {
+			return c.UpdateIntelRdt(&specs.LinuxIntelRdt{L3CacheSchema: l3, MemBwSchema: mb})
+		}
+		return nil
 	},
 }
 
 // updateResources reads --resources, or else builds the resources from the flags, as runc does.
 func updateResources(ctx *cli.Context) (*specs.LinuxResources, error) {
-	if err := checkRDT(ctx.String("l3-cache-schema"), ctx.String("mem-bw-schema"), resctrlMount()); err != nil {
+	if err := checkRDT(ctx.String("l3-cache-schema"), ctx.String("mem-bw-schema"), libnebulon.ResctrlRoot()); err != nil {
 		return nil, err
 	}
 	r := &specs.LinuxResources{}
@@ -196,8 +202,7 @@ func parseBytes(s string) (int64, error) {
 
 // checkRDT refuses --l3-cache-schema and --mem-bw-schema with runc's words when the host has no
 // Intel RDT feature for them: CAT needs resctrl's info/L3, MBA its info/MB (Documentation/
-// filesystems/resctrl.rst). Where the feature is there, the library cannot apply a schema yet
-// (linux.intelRdt is refused at create), and says so.
+// filesystems/resctrl.rst).
 func checkRDT(l3, memBw, resctrl string) error {
 	for _, f := range []struct{ flag, val, info, err string }{
 		{"l3-cache-schema", l3, "L3", "Intel RDT/CAT: l3 cache schema is not enabled"},
@@ -209,23 +214,6 @@ func checkRDT(l3, memBw, resctrl string) error {
 		if _, err := os.Stat(filepath.Join(resctrl, "info", f.info)); resctrl == "" || err != nil {
 			return errors.New(f.err)
 		}
-		return fmt.Errorf("update: --%s: nebulon cannot apply Intel RDT schemas (linux.intelRdt)", f.flag)
 	}
 	return nil
-}
-
-// resctrlMount is where the resctrl filesystem is mounted, or "" when it is not.
-func resctrlMount() string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		// ... mountpoint ... - fstype source options
-		pre, post, ok := strings.Cut(line, " - ")
-		if f, p := strings.Fields(post), strings.Fields(pre); ok && len(f) > 0 && f[0] == "resctrl" && len(p) > 4 {
-			return p[4]
-		}
-	}
-	return ""
 }
