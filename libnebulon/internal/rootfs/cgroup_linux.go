@@ -72,7 +72,7 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 			return err
 		}
 		defer t.Close()
-		return remountFd(t, dest, opts.Flags, 0)
+		return setAttrsFd(t, dest, unix.MOUNT_ATTR_RDONLY, 0, false)
 	}
 	return nil
 }

@@ -144,6 +144,19 @@ func (r *Root) mount(m specs.Mount) error {
 	if err := r.checkProcSysLinks(filepath.Clean(dest)); err != nil {
 		return err
 	}
+	if err := r.mountOne(m, dest, opts); err != nil {
+		return err
+	}
+	// Recursive attributes reach the submounts an rbind brought along, which mount(2) flags
+	// never do (mount_setattr(2), AT_RECURSIVE).
+	if err := r.setAttrs(dest, opts.RecAttrSet, opts.RecAttrClr, true); err != nil {
+		return err
+	}
+	return r.propagate(dest, opts)
+}
+
+// mountOne makes the mount m at dest with its flags and data.
+func (r *Root) mountOne(m specs.Mount, dest string, opts mountopt.Options) error {
 	switch {
 	case opts.Bind:
 		return r.bindMount(m, dest, opts)
@@ -172,7 +185,7 @@ func (r *Root) mount(m specs.Mount) error {
 			return fmt.Errorf("tmpcopyup: %w", err)
 		}
 	}
-	return r.propagate(dest, opts)
+	return nil
 }
 
 // openBindSource opens a bind mount's source. One inside the rootfs is resolved inside it, race
@@ -306,43 +319,32 @@ func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options) erro
 	if err := unix.Mount(procFd(src), procFd(t), "", flags, ""); err != nil {
 		return &os.PathError{Op: "bind mount " + source, Path: dest, Err: err}
 	}
-	if opts.Flags&^(unix.MS_REMOUNT) != 0 {
-		if err := r.remountBind(dest, opts.Flags, opts.ClearFlags); err != nil {
-			return err
-		}
-	}
-	return r.propagate(dest, opts)
+	set, clr := opts.BindAttrs()
+	return r.setAttrs(dest, set, clr, false)
 }
 
-// remountBind applies flags to a bind mount, keeping the flags the source mount already has
-// unless they were asked off: in a user namespace they are locked, and dropping them is EPERM.
-func (r *Root) remountBind(dest string, flags, clear uintptr) error {
+// setAttrs changes the attributes of the mount at dest with mount_setattr(2): only those in
+// set and clr, so the flags the mount already has (those the kernel locked in a user namespace,
+// those of a read-only or nodev source) stay as they are. recursive reaches every mount below it.
+func (r *Root) setAttrs(dest string, set, clr uint64, recursive bool) error {
+	if set == 0 && clr == 0 {
+		return nil
+	}
 	t, err := pathrs.OpenatInRoot(r.root, dest)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	return remountFd(t, dest, flags, clear)
+	return setAttrsFd(t, dest, set, clr, recursive)
 }
 
-func remountFd(t *os.File, dest string, flags, clear uintptr) error {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(t.Fd()), &sfs); err != nil {
-		return &os.PathError{Op: "statfs", Path: dest, Err: err}
+func setAttrsFd(t *os.File, dest string, set, clr uint64, recursive bool) error {
+	at := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		at |= unix.AT_RECURSIVE
 	}
-	kept := uintptr(0)
-	for st, ms := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-		unix.ST_RDONLY: unix.MS_RDONLY,
-	} {
-		if sfs.Flags&st != 0 && clear&ms == 0 {
-			kept |= ms
-		}
-	}
-	all := unix.MS_BIND | unix.MS_REMOUNT | flags | kept
-	if err := unix.Mount("", procFd(t), "", all, ""); err != nil {
-		return &os.PathError{Op: "remount", Path: dest, Err: err}
+	if err := unix.MountSetattr(int(t.Fd()), "", at, &unix.MountAttr{Attr_set: set, Attr_clr: clr}); err != nil {
+		return &os.PathError{Op: "mount_setattr", Path: dest, Err: err}
 	}
 	return nil
 }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# mounts[]: options (recursive attributes, unknown options), id-mapped mounts,
+# and the smaller mount behaviours scripts written for runc rely on.
+
+load helpers
+
+# add_mount DEST TYPE SOURCE [OPTION...]
+add_mount() {
+	local dest="$1" type="$2" src="$3"
+	shift 3
+	update_config '.mounts += [{"destination": $d, "type": $t, "source": $s, "options": $o}]' \
+		--arg d "$dest" --arg t "$type" --arg s "$src" --argjson o "$(jq -cn '$ARGS.positional' --args "$@")"
+}
+
+# host_tmpfs DIR [OPTIONS]: a tmpfs at DIR on the host, unmounted at teardown;
+# OPTIONS are its per-mount flags (set by a bind remount: the superblock stays rw).
+host_tmpfs() {
+	mkdir -p "$1"
+	mount -t tmpfs tmpfs "$1" || fail "mount tmpfs on $1"
+	on_teardown "umount -l '$1'"
+	mount -o "remount,bind,${2:-rw}" "$1" || fail "remount $1 with $2"
+}
+
+# opts_of MOUNTPOINT: the per-mount options of the topmost mount at
+# MOUNTPOINT in $output (a mountinfo).
+opts_of() {
+	awk -v mp="$1" '$5 == mp { v = $6 } END { print v }' <<<"$output"
+}
+
+has_opt() { # LIST OPT: comma-separated LIST contains OPT
+	[[ ",$1," == *",$2,"* ]]
+}
+
+# src_with_submount: $TEST_DIR/src holds a file, and a tmpfs submount at
+# sub/ made with host mount options $1.
+src_with_submount() {
+	mkdir -p "$TEST_DIR/src"
+	echo top >"$TEST_DIR/src/file"
+	host_tmpfs "$TEST_DIR/src/sub" "${1:-rw}"
+}
+
+@test "rro makes the nested submount of an rbind read-only too" {
+	skip_if_runc "1.1.5 has no recursive mount attributes"
+	src_with_submount
+	add_mount /data bind "$TEST_DIR/src" rbind rro
+	ct_run 'touch /data/sub/x; touch /data/y; cat /data/file'
+	[ "$(grep -c 'Read-only file system' <<<"$output")" -eq 2 ] || fail "both writes must fail with EROFS"
+	[[ "$output" == *top* ]]
+	# The host's mounts are untouched: still writable there.
+	touch "$TEST_DIR/src/sub/host-ok" "$TEST_DIR/src/host-ok"
+}
+
+@test "each recursive attribute is set on the mount and its submounts (mountinfo)" {
+	skip_if_runc "1.1.5 has no recursive mount attributes"
+	src_with_submount
+	add_mount /data bind "$TEST_DIR/src" rbind rro rnosuid rnodev rnoexec rnodiratime rnoatime rnosymfollow
+	ct_run 'cat /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	local mp o
+	for mp in /data /data/sub; do
+		o="$(opts_of "$mp")"
+		for want in ro nosuid nodev noexec nodiratime noatime nosymfollow; do
+			has_opt "$o" "$want" || fail "$mp: $o lacks $want"
+		done
+	done
+	# And on the host, nothing changed.
+	o="$(awk -v mp="$TEST_DIR/src/sub" '$5 == mp {print $6}' /proc/self/mountinfo)"
+	has_opt "$o" rw || fail "host's submount became $o"
+}
+
+@test "the recursive attributes that clear a flag clear it on the submounts too" {
+	skip_if_runc "1.1.5 has no recursive mount attributes"
+	src_with_submount ro,nosuid,nodev,noexec,nodiratime,noatime,nosymfollow
+	add_mount /data bind "$TEST_DIR/src" rbind rrw rsuid rdev rexec rdiratime ratime rsymfollow
+	ct_run 'touch /data/sub/x && echo written; cat /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *written* ]]
+	local o
+	o="$(opts_of /data/sub)"
+	[[ "$o" == rw,relatime ]] || fail "/data/sub: $o, want rw,relatime"
+	o="$(awk -v mp="$TEST_DIR/src/sub" '$5 == mp {print $6}' /proc/self/mountinfo)"
+	has_opt "$o" ro || fail "host's submount became $o"
+}
+
+@test "rstrictatime and rrelatime set the access-time mode of every submount" {
+	skip_if_runc "1.1.5 has no recursive mount attributes"
+	src_with_submount noatime
+	add_mount /a bind "$TEST_DIR/src" rbind rstrictatime
+	add_mount /b bind "$TEST_DIR/src" rbind rnoatime rrelatime
+	ct_run 'cat /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	local o
+	o="$(opts_of /a/sub)"
+	if has_opt "$o" noatime || has_opt "$o" relatime; then fail "/a/sub: $o, want strictatime"; fi
+	[[ "$(opts_of /b/sub)" == rw,relatime ]] || fail "/b/sub: $(opts_of /b/sub)"
+}
+
+@test "an unknown bind mount option is refused, naming the mount and the option" {
+	skip_if_runc "1.1.5 ignores unknown bind mount options"
+	add_mount /data bind "$HOST_DIR" bind noexce
+	refused '*mounts\[*/data*noexce*' run --bundle "$BUNDLE" "$CT"
+}
+
+@test "unknown options of a filesystem mount are its data (tmpfs size=)" {
+	add_mount /t tmpfs tmpfs nosuid size=64k
+	ct_run 'df -k /t | tail -1; grep " /t " /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *size=64k* ]]
+	[[ "$output" == *nosuid* ]]
+}
+
+@test "a bind of a read-only nodev noexec mount keeps its flags in a user namespace" {
+	host_tmpfs "$TEST_DIR/locked" ro,nodev,noexec,nosuid,strictatime
+	add_userns
+	mkdir "$BUNDLE/rootfs/data"
+	add_mount /data bind "$TEST_DIR/locked" bind nosuid
+	ct_run 'grep " /data " /proc/self/mountinfo; touch /data/x'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Read-only file system"* ]]
+	local o
+	o="$(opts_of /data)"
+	for want in ro nosuid nodev noexec; do
+		has_opt "$o" "$want" || fail "/data: $o lacks $want"
+	done
+}
+
+@test "features lists every recursive attribute and nosymfollow" {
+	skip_if_runc "1.1.5 lists no recursive attributes"
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	local o
+	for o in rro rrw rnosuid rsuid rnodev rdev rnoexec rexec rnodiratime rdiratime rrelatime rnorelatime \
+		rnoatime ratime rstrictatime rnostrictatime rnosymfollow rsymfollow nosymfollow symfollow tmpcopyup; do
+		jq -e --arg o "$o" '.mountOptions | index($o)' <<<"$output" >/dev/null || fail "mountOptions lacks $o"
+	done
+}
