@@ -7,6 +7,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 )
 
@@ -14,6 +15,7 @@ import (
 // build really does: a feature is listed once the code that honours it exists.
 func Features() *features.Features {
 	yes, no := true, false
+	idmap := mountfd.CanIDMap()
 	var ns []string
 	for t := range linuxspec.NamespaceFlags {
 		ns = append(ns, string(t))
@@ -38,7 +40,8 @@ func Features() *features.Features {
 			Selinux:      &features.Selinux{Enabled: &yes},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{
-				IDMap: &features.IDMap{Enabled: &no},
+				// Engines id-map only when this says yes (containerd's user-namespaced pods).
+				IDMap: &features.IDMap{Enabled: &idmap},
 			},
 		},
 	}

@@ -134,3 +134,90 @@ src_with_submount() {
 		jq -e --arg o "$o" '.mountOptions | index($o)' <<<"$output" >/dev/null || fail "mountOptions lacks $o"
 	done
 }
+
+# idmap_src: $TEST_DIR/idsrc holds "file", owned by 1000:1000 on the host.
+idmap_src() {
+	mkdir -p "$TEST_DIR/idsrc"
+	echo mapped >"$TEST_DIR/idsrc/file"
+	chown 1000:1000 "$TEST_DIR/idsrc/file"
+	mkdir -p "$BUNDLE/rootfs/data"
+}
+
+# add_idmapped DEST SOURCE UID_MAPS GID_MAPS [OPTION...]: a bind mount with
+# its own id maps (JSON arrays, [] for none).
+add_idmapped() {
+	local dest="$1" src="$2" uids="$3" gids="$4"
+	shift 4
+	update_config '.mounts += [{"destination": $d, "type": "bind", "source": $s, "options": $o}
+		+ (if $u == [] then {} else {"uidMappings": $u, "gidMappings": $g} end)]' \
+		--arg d "$dest" --arg s "$src" --argjson u "$uids" --argjson g "$gids" \
+		--argjson o "$(jq -cn '$ARGS.positional' --args "$@")"
+}
+
+@test "uidMappings and gidMappings id-map a bind mount without a user namespace" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	idmap_src
+	# As in a user namespace's maps (and runc's): containerID is the id on the
+	# source filesystem, hostID the id the mount shows.
+	add_idmapped /data "$TEST_DIR/idsrc" '[{"containerID": 1000, "hostID": 2000, "size": 10}]' \
+		'[{"containerID": 1000, "hostID": 3000, "size": 10}]' bind idmap
+	ct_run 'stat -c %u:%g /data/file; cat /data/file; grep " /data " /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 2000:3000 ]
+	[ "${lines[1]}" = mapped ]
+	[[ "${lines[2]}" == *idmapped* ]] || fail "/data is not id-mapped in mountinfo"
+	# On the host the file keeps its owner.
+	[ "$(stat -c %u:%g "$TEST_DIR/idsrc/file")" = 1000:1000 ]
+}
+
+@test "idmap without maps of its own takes the container's user namespace" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	idmap_src
+	add_userns
+	add_idmapped /data "$TEST_DIR/idsrc" '[]' '[]' bind idmap
+	ct_run 'stat -c %u:%g /data/file; touch /data/new && echo created'
+	[ "$status" -eq 0 ]
+	# Host 1000 shows as 1000 inside (not as the overflow id 65534), and what
+	# the container's root creates is root's on the host (not 100000's).
+	[ "${lines[0]}" = 1000:1000 ]
+	[ "${lines[1]}" = created ]
+	[ "$(stat -c %u:%g "$TEST_DIR/idsrc/new")" = 0:0 ]
+	[ "$(stat -c %u:%g "$TEST_DIR/idsrc/file")" = 1000:1000 ]
+}
+
+@test "a mount's own maps apply inside a container user namespace" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	idmap_src
+	add_userns
+	# The mount maps host 1000 to 100005/200005, the container's 5.
+	add_idmapped /data "$TEST_DIR/idsrc" '[{"containerID": 1000, "hostID": 100005, "size": 1}]' \
+		'[{"containerID": 1000, "hostID": 200005, "size": 1}]' bind ridmap
+	ct_run 'stat -c %u:%g /data/file'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 5:5 ]
+	[ "$(stat -c %u:%g "$TEST_DIR/idsrc/file")" = 1000:1000 ]
+}
+
+@test "a filesystem that cannot be id-mapped is refused, naming the mount" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	mkdir -p "$BUNDLE/rootfs/data"
+	# sysfs does not allow id-mapped mounts.
+	add_idmapped /data /sys/kernel '[{"containerID": 0, "hostID": 1000, "size": 1}]' \
+		'[{"containerID": 0, "hostID": 1000, "size": 1}]' rbind idmap
+	refused '*mounts\[*/data*cannot be id-mapped*' run --bundle "$BUNDLE" "$CT"
+}
+
+@test "idmap without maps or a user namespace is refused, naming the mount" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	idmap_src
+	add_idmapped /data "$TEST_DIR/idsrc" '[]' '[]' bind idmap
+	refused '*mounts\[*options*/data*user namespace*' run --bundle "$BUNDLE" "$CT"
+}
+
+@test "features reports id-mapped mounts and the idmap options" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .linux.mountExtensions.idmap.enabled <<<"$output")" = true ]
+	jq -e '.mountOptions | index("idmap") and index("ridmap") and index("rro")' <<<"$output" >/dev/null
+}

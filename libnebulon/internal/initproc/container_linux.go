@@ -63,6 +63,13 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	}
 	defer closeMemory(memory)
 	r := rootfs.New(cfg)
+	if cfg.MountFds { // step 6a: the id-mapped mounts the runtime made
+		fds, err := syncmsg.Expect[*syncmsg.MountFds](conn)
+		if err != nil {
+			return "", nil, err
+		}
+		r.UseMountFds(fds)
+	}
 	if err := buildRoot(conn, r, cfg); err != nil {
 		return "", nil, err
 	}

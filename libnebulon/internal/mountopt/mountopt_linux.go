@@ -84,6 +84,8 @@ var Propagation = map[string]uintptr{
 var extensions = map[string]func(*Options){
 	"tmpcopyup":   func(m *Options) { m.TmpCopyUp = true },
 	"notmpcopyup": func(m *Options) { m.TmpCopyUp = false },
+	"idmap":       func(m *Options) { m.IDMap, m.IDMapRecursive = true, false },
+	"ridmap":      func(m *Options) { m.IDMap, m.IDMapRecursive = true, true },
 }
 
 // Parse splits spec mount options into flags, recursive attributes, propagation and data. As in
@@ -109,9 +111,6 @@ func Parse(opts []string) (Options, error) {
 		if ext, ok := extensions[o]; ok {
 			ext(&m)
 			continue
-		}
-		if o == "idmap" || o == "ridmap" {
-			return m, fmt.Errorf("option %q: id-mapped mounts are not supported", o)
 		}
 		data = append(data, o)
 	}

@@ -125,3 +125,21 @@ func TestParseMountOptionsTmpCopyUp(t *testing.T) {
 		t.Errorf("notmpcopyup after tmpcopyup: %+v", m)
 	}
 }
+
+// idmap and ridmap are the runtime's to act on, never mount(2) data.
+func TestParseMountOptionsIDMap(t *testing.T) {
+	for _, tc := range []struct {
+		opts       []string
+		idmap, rec bool
+	}{
+		{[]string{"bind"}, false, false},
+		{[]string{"bind", "idmap"}, true, false},
+		{[]string{"rbind", "ridmap"}, true, true},
+		{[]string{"rbind", "ridmap", "idmap"}, true, false},
+	} {
+		m, err := Parse(tc.opts)
+		if err != nil || m.IDMap != tc.idmap || m.IDMapRecursive != tc.rec || m.Data != "" {
+			t.Errorf("Parse(%q) = %+v, %v", tc.opts, m, err)
+		}
+	}
+}

@@ -82,5 +82,5 @@ func (r *Root) bindCgroupDir(host, dest string, flags uintptr) error {
 		return nil
 	}
 	bind := mountopt.Options{Bind: true, Flags: flags}
-	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind)
+	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind, -1, false)
 }

@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -27,10 +28,22 @@ import (
 type Root struct {
 	cfg  *syncmsg.InitConfig
 	root *os.File // O_PATH handle on the rootfs
+	// trees are the id-mapped mounts the runtime made (syncmsg.MountFds), by index in mounts[]:
+	// attached in place of a bind of their source.
+	trees map[int]int
 }
 
 // New starts setting up the root described by cfg.
 func New(cfg *syncmsg.InitConfig) *Root { return &Root{cfg: cfg} }
+
+// UseMountFds takes the id-mapped mount trees the runtime made for this root; Prepare attaches
+// them and closes any it did not use.
+func (r *Root) UseMountFds(m *syncmsg.MountFds) {
+	r.trees = make(map[int]int, len(m.Mounts))
+	for i, idx := range m.Mounts {
+		r.trees[idx] = m.Fds[i]
+	}
+}
 
 // MkdirAll makes a directory inside the root, and the directories above it, as a mount point is
 // made (the working directory of the process, say).
@@ -76,8 +89,14 @@ func (r *Root) Prepare() error {
 		return err
 	}
 	r.root = root
+	defer func() {
+		for _, fd := range r.trees {
+			unix.Close(fd)
+		}
+		r.trees = nil
+	}()
 	for i, m := range r.cfg.Spec.Mounts {
-		if err := r.mount(m); err != nil {
+		if err := r.mount(i, m); err != nil {
 			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
@@ -132,7 +151,7 @@ func (r *Root) target(dest string, dir bool) (*os.File, error) {
 	return pathrs.OpenatInRoot(r.root, dest)
 }
 
-func (r *Root) mount(m specs.Mount) error {
+func (r *Root) mount(i int, m specs.Mount) error {
 	opts, err := mountopt.Parse(m.Options)
 	if err != nil {
 		return err
@@ -144,7 +163,7 @@ func (r *Root) mount(m specs.Mount) error {
 	if err := r.checkProcSysLinks(filepath.Clean(dest)); err != nil {
 		return err
 	}
-	if err := r.mountOne(m, dest, opts); err != nil {
+	if err := r.mountOne(i, m, dest, opts); err != nil {
 		return err
 	}
 	// Recursive attributes reach the submounts an rbind brought along, which mount(2) flags
@@ -156,10 +175,12 @@ func (r *Root) mount(m specs.Mount) error {
 }
 
 // mountOne makes the mount m at dest with its flags and data.
-func (r *Root) mountOne(m specs.Mount, dest string, opts mountopt.Options) error {
+func (r *Root) mountOne(i int, m specs.Mount, dest string, opts mountopt.Options) error {
 	switch {
 	case opts.Bind:
-		return r.bindMount(m, dest, opts)
+		tree, ok := r.trees[i]
+		delete(r.trees, i)
+		return r.bindMount(m, dest, opts, tree, ok)
 	case m.Type == "cgroup":
 		return r.mountCgroup(dest, opts)
 	}
@@ -293,10 +314,15 @@ func (r *Root) checkProcTarget(t *os.File, m specs.Mount, src *os.File) error {
 	return nil
 }
 
-func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options) error {
+// bindMount binds m's source at dest; with idmapped, tree is the id-mapped copy of the source the
+// runtime made, attached instead (it is closed here).
+func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options, tree int, idmapped bool) error {
 	source := m.Source
-	src, err := r.openBindSource(source)
-	if err != nil {
+	var src *os.File
+	var err error
+	if idmapped {
+		src = os.NewFile(uintptr(tree), "id-mapped "+source)
+	} else if src, err = r.openBindSource(source); err != nil {
 		return fmt.Errorf("open bind source: %w", err)
 	}
 	defer src.Close()
@@ -312,15 +338,22 @@ func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options) erro
 	if err := r.checkProcTarget(t, m, src); err != nil {
 		return err
 	}
-	flags := uintptr(unix.MS_BIND)
-	if opts.Recursive {
-		flags |= unix.MS_REC
-	}
-	if err := unix.Mount(procFd(src), procFd(t), "", flags, ""); err != nil {
+	if idmapped {
+		if err := mountfd.Attach(tree, t); err != nil {
+			return fmt.Errorf("attach id-mapped %s on %s: %w", source, dest, err)
+		}
+	} else if err := unix.Mount(procFd(src), procFd(t), "", bindFlags(opts), ""); err != nil {
 		return &os.PathError{Op: "bind mount " + source, Path: dest, Err: err}
 	}
 	set, clr := opts.BindAttrs()
 	return r.setAttrs(dest, set, clr, false)
+}
+
+func bindFlags(opts mountopt.Options) uintptr {
+	if opts.Recursive {
+		return unix.MS_BIND | unix.MS_REC
+	}
+	return unix.MS_BIND
 }
 
 // setAttrs changes the attributes of the mount at dest with mount_setattr(2): only those in
