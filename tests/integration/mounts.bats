@@ -221,3 +221,65 @@ add_idmapped() {
 	[ "$(jq -r .linux.mountExtensions.idmap.enabled <<<"$output")" = true ]
 	jq -e '.mountOptions | index("idmap") and index("ridmap") and index("rro")' <<<"$output" >/dev/null
 }
+
+@test "a destination that is a dangling symlink is made where it points, inside the root" {
+	echo "10.0.0.1 mapped" >"$TEST_DIR/hosts"
+	rm -f "$BUNDLE/rootfs/etc/hosts"
+	ln -s "/tmp/dangling-$CT/bar/baz/hosts" "$BUNDLE/rootfs/etc/hosts"
+	add_mount /etc/hosts bind "$TEST_DIR/hosts" bind ro
+	ct_run 'cat /etc/hosts; readlink /etc/hosts; cat /tmp/dangling-*/bar/baz/hosts'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "10.0.0.1 mapped" ]
+	[ "${lines[1]}" = "/tmp/dangling-$CT/bar/baz/hosts" ]
+	[ "${lines[2]}" = "10.0.0.1 mapped" ]
+	# Made in the rootfs, never on the host.
+	[ -f "$BUNDLE/rootfs/tmp/dangling-$CT/bar/baz/hosts" ]
+	[ ! -e "/tmp/dangling-$CT" ] || fail "the symlink's target was made on the host"
+}
+
+@test "a relative destination is relative to the root" {
+	echo rel >"$HOST_DIR/file"
+	add_mount data/rel bind "$HOST_DIR" rbind ro
+	add_mount scratch tmpfs tmpfs size=64k
+	ct_run 'cat /data/rel/file; grep -E " /(data/rel|scratch) " /proc/self/mountinfo | wc -l'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = rel ]
+	[ "${lines[1]}" = 2 ]
+	[ -d "$BUNDLE/rootfs/data/rel" ]
+}
+
+@test "a tmpfs takes the mode of the directory it covers, unless mode= is given" {
+	mkdir -p "$BUNDLE/rootfs/covered" "$BUNDLE/rootfs/explicit"
+	chmod 0750 "$BUNDLE/rootfs/covered"
+	chmod 0750 "$BUNDLE/rootfs/explicit"
+	add_mount /covered tmpfs tmpfs nosuid
+	add_mount /explicit tmpfs tmpfs mode=0711
+	add_mount /fresh tmpfs tmpfs
+	ct_run 'stat -c %a /covered /explicit /fresh; grep " /covered " /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 750 ]
+	[ "${lines[1]}" = 711 ]
+	[ "${lines[2]}" = 1777 ]
+	[[ "${lines[3]}" == *mode=750* ]]
+	# The image's directory itself is left as it was.
+	[ "$(stat -c %a "$BUNDLE/rootfs/covered")" = 750 ]
+}
+
+@test "masked directories share one read-only tmpfs, and a duplicate entry is fine" {
+	skip_if_runc "1.1.5 masks each directory with a tmpfs of its own"
+	mkdir -p "$BUNDLE/rootfs/m1" "$BUNDLE/rootfs/m2"
+	echo secret >"$BUNDLE/rootfs/m1/s"
+	echo secret >"$BUNDLE/rootfs/m2/s"
+	update_config '.linux.maskedPaths += ["/m1", "/m2", "/m1"]'
+	ct_run 'ls -A /m1 /m2 | grep -c s; touch /m2/x; grep -E " /m[12] " /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 0 ] || fail "a masked directory shows its files"
+	[[ "${lines[1]}" == *"Read-only file system"* ]]
+	[ "${#lines[@]}" -eq 4 ] || fail "want one mount on each of /m1 and /m2"
+	local d1 d2
+	d1="$(awk '$5 == "/m1" {print $3}' <<<"$output")"
+	d2="$(awk '$5 == "/m2" {print $3}' <<<"$output")"
+	[ -n "$d1" ] && [ "$d1" = "$d2" ] || fail "/m1 ($d1) and /m2 ($d2) are not one tmpfs"
+	# The image keeps its files.
+	[ "$(cat "$BUNDLE/rootfs/m1/s")" = secret ]
+}

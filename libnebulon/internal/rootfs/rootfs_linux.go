@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -128,13 +129,24 @@ func makeParentMountPrivate(path string) error {
 }
 
 // target opens (making it first if needed) a mount destination inside the root; dir says
-// whether it must be a directory or a file.
+// whether it must be a directory or a file. A destination that is a dangling symlink in the image
+// (/etc/hosts -> /tmp/foo/bar/baz/hosts) is made where it points, inside the root, as runc does.
 func (r *Root) target(dest string, dir bool) (*os.File, error) {
-	if dir {
-		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
-	}
 	if f, err := pathrs.OpenatInRoot(r.root, dest); err == nil {
 		return f, nil
+	}
+	// Resolved in the root as the kernel would resolve it there; what follows opens every
+	// component through the root's fd again, with no symlink followed out of it.
+	resolved, err := securejoin.SecureJoin(r.cfg.Rootfs, dest)
+	if err != nil {
+		return nil, err
+	}
+	if dest, err = filepath.Rel(r.cfg.Rootfs, resolved); err != nil {
+		return nil, err
+	}
+	dest = "/" + dest
+	if dir {
+		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
 	}
 	parent, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(dest), 0o755)
 	if err != nil {
@@ -184,16 +196,24 @@ func (r *Root) mountOne(i int, m specs.Mount, dest string, opts mountopt.Options
 	case m.Type == "cgroup":
 		return r.mountCgroup(dest, opts)
 	}
+	covered, _ := pathrs.OpenatInRoot(r.root, dest)
 	t, err := r.target(dest, true)
 	if err != nil {
+		closeIfOpen(covered)
 		return err
 	}
 	defer t.Close()
 	if err := r.checkProcTarget(t, m, nil); err != nil {
+		closeIfOpen(covered)
 		return err
 	}
+	data := opts.Data
+	if m.Type == "tmpfs" {
+		data = tmpfsData(covered, data)
+	}
+	closeIfOpen(covered)
 	mountLabel := r.cfg.Spec.Linux.MountLabel
-	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(opts.Data, m.Type, mountLabel)); err != nil {
+	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(data, m.Type, mountLabel)); err != nil {
 		return &os.PathError{Op: "mount " + m.Type, Path: dest, Err: err}
 	}
 	if m.Type == "mqueue" {
@@ -207,6 +227,27 @@ func (r *Root) mountOne(i int, m specs.Mount, dest string, opts mountopt.Options
 		}
 	}
 	return nil
+}
+
+func closeIfOpen(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// tmpfsData gives a tmpfs the mode of the directory it covers, if there was one, as runc does:
+// an image's /tmp stays 1777 and its /run 755, where tmpfs alone would make both 1777. An
+// explicit mode= in data comes after it, and tmpfs takes the last one given.
+func tmpfsData(covered *os.File, data string) string {
+	var st unix.Stat_t
+	if covered == nil || unix.Fstat(int(covered.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return data
+	}
+	mode := fmt.Sprintf("mode=%04o", st.Mode&0o7777)
+	if data == "" {
+		return mode
+	}
+	return mode + "," + data
 }
 
 // openBindSource opens a bind mount's source. One inside the rootfs is resolved inside it, race
