@@ -283,3 +283,32 @@ add_idmapped() {
 	# The image keeps its files.
 	[ "$(cat "$BUNDLE/rootfs/m1/s")" = secret ]
 }
+
+@test "--no-pivot hides the host's procfs: a nested user namespace cannot mount a fresh procfs" {
+	# In a user namespace of its own, a process may mount procfs only where
+	# the kernel sees a fully visible one in its mount namespace
+	# (mount_too_revealing): the container's /proc is masked, and the host's,
+	# left under the moved rootfs by --no-pivot, must be out of reach too.
+	update_config '.process.capabilities.bounding += ["CAP_SETFCAP", "CAP_SETUID", "CAP_SETGID"]
+		| .process.capabilities.effective = .process.capabilities.bounding
+		| .process.capabilities.permitted = .process.capabilities.bounding'
+	set_cmd 'exec 2>&1; unshare -Urmpf --mount-proc true && echo mounted || echo refused'
+	run runtime run --no-pivot --bundle "$BUNDLE" "$CT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"can't mount proc"* ]] || fail "unshare did not get as far as mounting procfs"
+	[[ "$output" == *refused* ]] || fail "a fresh procfs was mounted: the host's /proc is reachable"
+	# The host's /proc is untouched.
+	grep -q ' /proc proc ' /proc/mounts
+}
+
+@test "--no-pivot works in a user namespace, where the host's procfs is covered rather than unmounted" {
+	add_userns
+	set_cmd 'exec 2>&1; cat /proc/self/uid_map; ls /proc/self/fd >/dev/null && echo ok'
+	run runtime run --no-pivot --bundle "$BUNDLE" "$CT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *100000* ]]
+	[[ "$output" == *ok* ]]
+	grep -q ' /proc proc ' /proc/mounts
+}
