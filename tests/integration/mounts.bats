@@ -110,6 +110,7 @@ src_with_submount() {
 }
 
 @test "a bind of a read-only nodev noexec mount keeps its flags in a user namespace" {
+	skip_if_runc "1.1.5 remounts with flags that drop the source's locked ones: EPERM"
 	host_tmpfs "$TEST_DIR/locked" ro,nodev,noexec,nosuid,strictatime
 	add_userns
 	mkdir "$BUNDLE/rootfs/data"
@@ -258,9 +259,13 @@ add_idmapped() {
 	ct_run 'stat -c %a /covered /explicit /fresh; grep " /covered " /proc/self/mountinfo'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = 750 ]
-	[ "${lines[1]}" = 711 ]
 	[ "${lines[2]}" = 1777 ]
-	[[ "${lines[3]}" == *mode=750* ]]
+	# runc 1.1.5 chmods the mount point after mounting, losing an explicit
+	# mode= (later runc honours it).
+	if ! is_runc; then
+		[ "${lines[1]}" = 711 ]
+		[[ "${lines[3]}" == *mode=750* ]]
+	fi
 	# The image's directory itself is left as it was.
 	[ "$(stat -c %a "$BUNDLE/rootfs/covered")" = 750 ]
 }
