@@ -7,6 +7,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 )
 
@@ -14,6 +15,7 @@ import (
 // build really does: a feature is listed once the code that honours it exists.
 func Features() *features.Features {
 	yes, no := true, false
+	idmap := mountfd.CanIDMap()
 	var ns []string
 	for t := range linuxspec.NamespaceFlags {
 		ns = append(ns, string(t))
@@ -40,7 +42,8 @@ func Features() *features.Features {
 			NetDevices:   &features.NetDevices{Enabled: &yes},
 			MemoryPolicy: memoryPolicyFeature(),
 			MountExtensions: &features.MountExtensions{
-				IDMap: &features.IDMap{Enabled: &no},
+				// Engines id-map only when this says yes (containerd's user-namespaced pods).
+				IDMap: &features.IDMap{Enabled: &idmap},
 			},
 		},
 	}

@@ -42,7 +42,7 @@ func Validate(s *specs.Spec) error {
 			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].destination", i), "missing")
 		}
 		if _, err := mountopt.Parse(m.Options); err != nil {
-			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].options", i), "%v", err)
+			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].options", i), "%s: %v", m.Destination, err)
 		}
 		if m.Type == "" && !mountopt.IsBind(m.Options) {
 			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].type", i), "missing for %s (only bind mounts may omit it)", m.Destination)

@@ -66,6 +66,13 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	// exec'd processes only, runtime-spec config.md).
 	resetAffinity()
 	r := rootfs.New(cfg)
+	if cfg.MountFds { // step 6a: the id-mapped mounts the runtime made
+		fds, err := syncmsg.Expect[*syncmsg.MountFds](conn)
+		if err != nil {
+			return "", nil, err
+		}
+		r.UseMountFds(fds)
+	}
 	if err := buildRoot(conn, r, cfg); err != nil {
 		return "", nil, err
 	}

@@ -34,10 +34,83 @@ func TestParseMountOptionsSplitsFlagsPropagationAndData(t *testing.T) {
 	}
 }
 
-func TestParseMountOptionsRejectsWhatItCannotHonour(t *testing.T) {
-	for _, opts := range [][]string{{"idmap"}, {"rnoexec"}} {
+func TestParseMountOptionsRejectsUnknownBindOptions(t *testing.T) {
+	for _, opts := range [][]string{{"bind", "noexce"}, {"rbind", "size=64k"}, {"mode=755", "bind"}} {
 		if _, err := Parse(opts); err == nil {
-			t.Errorf("Parse(%q) succeeded, want an error", opts)
+			t.Errorf("Parse(%q) succeeded, want an error naming the option", opts)
+		}
+	}
+	// For other mounts an unknown option is filesystem data, as in runc.
+	if m, err := Parse([]string{"newinstance", "ptmxmode=0666"}); err != nil || m.Data != "newinstance,ptmxmode=0666" {
+		t.Errorf("devpts data: %+v, %v", m, err)
+	}
+}
+
+func TestParseMountOptionsRecursiveAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		opts     []string
+		set, clr uint64
+	}{
+		{[]string{"rro"}, unix.MOUNT_ATTR_RDONLY, 0},
+		{[]string{"rro", "rrw"}, 0, unix.MOUNT_ATTR_RDONLY},
+		{[]string{"rnosuid", "rnodev", "rnoexec"}, unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, 0},
+		{[]string{"rsuid", "rdev", "rexec"}, 0, unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC},
+		{[]string{"rnodiratime"}, unix.MOUNT_ATTR_NODIRATIME, 0},
+		{[]string{"rdiratime"}, 0, unix.MOUNT_ATTR_NODIRATIME},
+		{[]string{"rnosymfollow"}, unix.MOUNT_ATTR_NOSYMFOLLOW, 0},
+		{[]string{"rsymfollow"}, 0, unix.MOUNT_ATTR_NOSYMFOLLOW},
+		// The access time is one field: the last option wins, always with all of __ATIME cleared.
+		{[]string{"rnoatime"}, unix.MOUNT_ATTR_NOATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"rnoatime", "rstrictatime"}, unix.MOUNT_ATTR_STRICTATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"rrelatime"}, unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"rnoatime", "ratime"}, unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"rnorelatime"}, unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"rstrictatime", "rnostrictatime"}, unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+	} {
+		m, err := Parse(append([]string{"rbind"}, tc.opts...))
+		if err != nil || m.RecAttrSet != tc.set || m.RecAttrClr != tc.clr || m.Flags != 0 {
+			t.Errorf("Parse(%q) = set %#x clr %#x flags %#x, %v; want set %#x clr %#x", tc.opts, m.RecAttrSet, m.RecAttrClr, m.Flags, err, tc.set, tc.clr)
+		}
+	}
+}
+
+// A bind mount changes only the attributes its options name, keeping the source's others.
+func TestBindAttrsChangeOnlyWhatIsNamed(t *testing.T) {
+	for _, tc := range []struct {
+		opts     []string
+		set, clr uint64
+	}{
+		{[]string{"bind"}, 0, 0},
+		{[]string{"bind", "ro"}, unix.MOUNT_ATTR_RDONLY, 0},
+		{[]string{"bind", "rw", "suid"}, 0, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID},
+		{[]string{"bind", "nosuid", "nodev", "noexec", "nosymfollow"}, unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_NOSYMFOLLOW, 0},
+		{[]string{"bind", "noatime"}, unix.MOUNT_ATTR_NOATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"bind", "strictatime"}, unix.MOUNT_ATTR_STRICTATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"bind", "atime"}, unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+		{[]string{"bind", "sync", "dirsync"}, 0, 0},
+	} {
+		m, err := Parse(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set, clr := m.BindAttrs(); set != tc.set || clr != tc.clr {
+			t.Errorf("%q: BindAttrs() = %#x, %#x; want %#x, %#x", tc.opts, set, clr, tc.set, tc.clr)
+		}
+	}
+}
+
+// features' mountOptions is every option Parse knows, and Parse knows every option it lists.
+func TestNamesAreEveryOptionParseKnows(t *testing.T) {
+	names := map[string]bool{}
+	for _, n := range Names() {
+		names[n] = true
+		if m, err := Parse([]string{"bind", n}); err != nil || m.Data != "" {
+			t.Errorf("Names() lists %q but Parse takes it as data: %+v, %v", n, m, err)
+		}
+	}
+	for _, want := range []string{"rro", "rrw", "rnosymfollow", "nosymfollow", "symfollow", "tmpcopyup", "rbind", "rprivate", "lazytime", "acl"} {
+		if !names[want] {
+			t.Errorf("Names() lacks %q", want)
 		}
 	}
 }
@@ -50,5 +123,23 @@ func TestParseMountOptionsTmpCopyUp(t *testing.T) {
 	}
 	if m, _ := Parse([]string{"tmpcopyup", "notmpcopyup"}); m.TmpCopyUp || m.Data != "" {
 		t.Errorf("notmpcopyup after tmpcopyup: %+v", m)
+	}
+}
+
+// idmap and ridmap are the runtime's to act on, never mount(2) data.
+func TestParseMountOptionsIDMap(t *testing.T) {
+	for _, tc := range []struct {
+		opts       []string
+		idmap, rec bool
+	}{
+		{[]string{"bind"}, false, false},
+		{[]string{"bind", "idmap"}, true, false},
+		{[]string{"rbind", "ridmap"}, true, true},
+		{[]string{"rbind", "ridmap", "idmap"}, true, false},
+	} {
+		m, err := Parse(tc.opts)
+		if err != nil || m.IDMap != tc.idmap || m.IDMapRecursive != tc.rec || m.Data != "" {
+			t.Errorf("Parse(%q) = %+v, %v", tc.opts, m, err)
+		}
 	}
 }

@@ -20,6 +20,7 @@ enum {
 	MSG_SECCOMP_FD = 14,
 	MSG_SECCOMP_FD_DONE = 15,
 	MSG_EXEC_CONFIG = 16,
+	MSG_MOUNT_FDS = 17,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
@@ -89,7 +90,7 @@ func (in *Init) configure(l *launched, joinLate bool) error {
 			return err
 		}
 	}
-	if err := l.conn.Send(cfg); err != nil {
+	if err := in.sendConfig(l, cfg); err != nil {
 		return err
 	}
 	for {
@@ -161,6 +162,26 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// sendConfig sends the init its config (step 6) and the id-mapped mounts made for it (6a).
+func (in *Init) sendConfig(l *launched, cfg *syncmsg.InitConfig) error {
+	fds, err := idmappedMounts(in.Spec, l.pid)
+	if err != nil {
+		return err
+	}
+	cfg.MountFds = fds != nil
+	if err := l.conn.Send(cfg); err != nil || fds == nil {
+		return err
+	}
+	defer closeAll(fds.Fds)
+	return l.conn.Send(fds)
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func (in *Init) runCreateHooks(pid int) error {

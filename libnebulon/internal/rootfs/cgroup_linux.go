@@ -72,7 +72,7 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 			return err
 		}
 		defer t.Close()
-		return remountFd(t, dest, opts.Flags, 0)
+		return setAttrsFd(t, dest, unix.MOUNT_ATTR_RDONLY, 0, false)
 	}
 	return nil
 }
@@ -82,5 +82,5 @@ func (r *Root) bindCgroupDir(host, dest string, flags uintptr) error {
 		return nil
 	}
 	bind := mountopt.Options{Bind: true, Flags: flags}
-	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind)
+	return r.bindMount(specs.Mount{Source: host, Destination: dest, Type: "bind"}, dest, bind, -1, false)
 }

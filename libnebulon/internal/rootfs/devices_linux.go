@@ -119,7 +119,7 @@ func (r *Root) bindDevice(d specs.LinuxDevice) error {
 	if _, err := os.Stat(host); err != nil {
 		return &os.PathError{Op: "bind device from host (user namespace)", Path: host, Err: err}
 	}
-	return r.bindMount(specs.Mount{Source: host, Destination: d.Path, Type: "bind"}, d.Path, mountopt.Options{Bind: true})
+	return r.bindMount(specs.Mount{Source: host, Destination: d.Path, Type: "bind"}, d.Path, mountopt.Options{Bind: true}, -1, false)
 }
 
 // devSymlinks makes the /dev links programs expect. /dev/ptmx points into the container's own

@@ -25,13 +25,18 @@ func Finish(s *specs.Spec) error {
 		}
 	}
 	if len(s.Linux.MaskedPaths) > 0 {
-		null, err := openDevNull()
+		m, err := newMasker(s.Linux.MountLabel)
 		if err != nil {
 			return fmt.Errorf("linux.maskedPaths: %w", err)
 		}
-		defer null.Close()
+		defer m.close()
+		seen := map[string]bool{}
 		for _, p := range s.Linux.MaskedPaths {
-			if err := maskPath(p, null, s.Linux.MountLabel); err != nil {
+			if seen[p] { // a path given twice is masked once, as runc does
+				continue
+			}
+			seen[p] = true
+			if err := m.mask(p); err != nil {
 				return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
 			}
 		}
@@ -97,9 +102,31 @@ func openDevNull() (*os.File, error) {
 	return f, nil
 }
 
-// maskPath hides a path: the null device over a file, an empty read-only tmpfs over a
-// directory.
-func maskPath(p string, null *os.File, mountLabel string) error {
+// masker hides paths: the null device over a file, a read-only empty tmpfs over a directory.
+// Every directory gets a copy of the same tmpfs, as runc 1.5 does: one superblock, however
+// many directories are masked.
+type masker struct {
+	null       *os.File
+	tmpfs      int // the detached tmpfs, or -1 until a directory needs it
+	mountLabel string
+}
+
+func newMasker(mountLabel string) (*masker, error) {
+	null, err := openDevNull()
+	if err != nil {
+		return nil, err
+	}
+	return &masker{null: null, tmpfs: -1, mountLabel: mountLabel}, nil
+}
+
+func (m *masker) close() {
+	m.null.Close()
+	if m.tmpfs >= 0 {
+		unix.Close(m.tmpfs)
+	}
+}
+
+func (m *masker) mask(p string) error {
 	f, err := openIfExists(p)
 	if f == nil || err != nil {
 		return err
@@ -109,15 +136,18 @@ func maskPath(p string, null *os.File, mountLabel string) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return &os.PathError{Op: "stat", Path: p, Err: err}
 	}
-	var tree int
+	src := int(m.null.Fd())
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		tree, err = emptyTmpfs(mountLabel)
-	} else {
-		tree, err = unix.OpenTree(int(null.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
-		err = os.NewSyscallError("open_tree /dev/null", err)
+		if m.tmpfs < 0 {
+			if m.tmpfs, err = emptyTmpfs(m.mountLabel); err != nil {
+				return err
+			}
+		}
+		src = m.tmpfs
 	}
+	tree, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
 	if err != nil {
-		return err
+		return os.NewSyscallError("open_tree", err)
 	}
 	defer unix.Close(tree)
 	return mountfd.Attach(tree, f)

@@ -1,7 +1,13 @@
 package rootfs
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"sort"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
 
 	"golang.org/x/sys/unix"
 
@@ -45,6 +51,9 @@ func (r *Root) Pivot() error {
 // moveRoot is --no-pivot: move the rootfs over / and chroot into it, for roots (like an
 // initramfs) that pivot_root cannot leave.
 func (r *Root) moveRoot() error {
+	if err := hideHostProcSys(r.cfg.Rootfs); err != nil {
+		return err
+	}
 	if err := unix.Fchdir(int(r.root.Fd())); err != nil {
 		return &os.PathError{Op: "chdir", Path: r.cfg.Rootfs, Err: err}
 	}
@@ -79,6 +88,46 @@ func (r *Root) enterRoot() error {
 	if p := r.cfg.Spec.Linux.RootfsPropagation; p != "" && r.cfg.MountNS {
 		if err := unix.Mount("", "/", "", mountopt.Propagation[p], ""); err != nil {
 			return &os.PathError{Op: "set rootfs propagation " + p, Path: "/", Err: err}
+		}
+	}
+	return nil
+}
+
+// hideHostProcSys detaches (or, where that is refused, covers with a tmpfs) every full procfs
+// and sysfs mount outside the rootfs, before --no-pivot's chroot. Without pivot_root the old root
+// stays in the container's mount namespace, under the rootfs: its /proc is out of the chroot's
+// reach by path, but the kernel still counts it when it decides whether a procfs or sysfs mount
+// in a user namespace would reveal more than is visible (mount_too_revealing, fs/namespace.c),
+// so a container could mount a fresh, unmasked procfs. runc's msMoveRoot does the same.
+func hideHostProcSys(rootfs string) error {
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		inRoot := m.Mountpoint == rootfs || strings.HasPrefix(m.Mountpoint, rootfs+"/")
+		return m.Root != "/" || (m.FSType != "proc" && m.FSType != "sysfs") || inRoot, false
+	})
+	if err != nil {
+		return fmt.Errorf("--no-pivot: list mounts: %w", err)
+	}
+	// Deepest first: a sysfs under a procfs (or the reverse) goes before its parent.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		// The unmount must not reach the host: the container's mounts are slaves already
+		// (Prepare), this makes sure of it for these.
+		if err := unix.Mount("", m.Mountpoint, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return &os.PathError{Op: "--no-pivot: make slave", Path: m.Mountpoint, Err: err}
+		}
+		err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
+			return &os.PathError{Op: "--no-pivot: unmount", Path: m.Mountpoint, Err: err}
+		}
+		// Locked in a user namespace: cover it instead.
+		if err := unix.Mount("tmpfs", m.Mountpoint, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return &os.PathError{Op: "--no-pivot: cover", Path: m.Mountpoint, Err: err}
 		}
 	}
 	return nil

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -27,10 +29,22 @@ import (
 type Root struct {
 	cfg  *syncmsg.InitConfig
 	root *os.File // O_PATH handle on the rootfs
+	// trees are the id-mapped mounts the runtime made (syncmsg.MountFds), by index in mounts[]:
+	// attached in place of a bind of their source.
+	trees map[int]int
 }
 
 // New starts setting up the root described by cfg.
 func New(cfg *syncmsg.InitConfig) *Root { return &Root{cfg: cfg} }
+
+// UseMountFds takes the id-mapped mount trees the runtime made for this root; Prepare attaches
+// them and closes any it did not use.
+func (r *Root) UseMountFds(m *syncmsg.MountFds) {
+	r.trees = make(map[int]int, len(m.Mounts))
+	for i, idx := range m.Mounts {
+		r.trees[idx] = m.Fds[i]
+	}
+}
 
 // MkdirAll makes a directory inside the root, and the directories above it, as a mount point is
 // made (the working directory of the process, say).
@@ -76,8 +90,14 @@ func (r *Root) Prepare() error {
 		return err
 	}
 	r.root = root
+	defer func() {
+		for _, fd := range r.trees {
+			unix.Close(fd)
+		}
+		r.trees = nil
+	}()
 	for i, m := range r.cfg.Spec.Mounts {
-		if err := r.mount(m); err != nil {
+		if err := r.mount(i, m); err != nil {
 			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
@@ -109,13 +129,24 @@ func makeParentMountPrivate(path string) error {
 }
 
 // target opens (making it first if needed) a mount destination inside the root; dir says
-// whether it must be a directory or a file.
+// whether it must be a directory or a file. A destination that is a dangling symlink in the image
+// (/etc/hosts -> /tmp/foo/bar/baz/hosts) is made where it points, inside the root, as runc does.
 func (r *Root) target(dest string, dir bool) (*os.File, error) {
-	if dir {
-		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
-	}
 	if f, err := pathrs.OpenatInRoot(r.root, dest); err == nil {
 		return f, nil
+	}
+	// Resolved in the root as the kernel would resolve it there; what follows opens every
+	// component through the root's fd again, with no symlink followed out of it.
+	resolved, err := securejoin.SecureJoin(r.cfg.Rootfs, dest)
+	if err != nil {
+		return nil, err
+	}
+	if dest, err = filepath.Rel(r.cfg.Rootfs, resolved); err != nil {
+		return nil, err
+	}
+	dest = "/" + dest
+	if dir {
+		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
 	}
 	parent, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(dest), 0o755)
 	if err != nil {
@@ -132,7 +163,7 @@ func (r *Root) target(dest string, dir bool) (*os.File, error) {
 	return pathrs.OpenatInRoot(r.root, dest)
 }
 
-func (r *Root) mount(m specs.Mount) error {
+func (r *Root) mount(i int, m specs.Mount) error {
 	opts, err := mountopt.Parse(m.Options)
 	if err != nil {
 		return err
@@ -144,22 +175,45 @@ func (r *Root) mount(m specs.Mount) error {
 	if err := r.checkProcSysLinks(filepath.Clean(dest)); err != nil {
 		return err
 	}
+	if err := r.mountOne(i, m, dest, opts); err != nil {
+		return err
+	}
+	// Recursive attributes reach the submounts an rbind brought along, which mount(2) flags
+	// never do (mount_setattr(2), AT_RECURSIVE).
+	if err := r.setAttrs(dest, opts.RecAttrSet, opts.RecAttrClr, true); err != nil {
+		return err
+	}
+	return r.propagate(dest, opts)
+}
+
+// mountOne makes the mount m at dest with its flags and data.
+func (r *Root) mountOne(i int, m specs.Mount, dest string, opts mountopt.Options) error {
 	switch {
 	case opts.Bind:
-		return r.bindMount(m, dest, opts)
+		tree, ok := r.trees[i]
+		delete(r.trees, i)
+		return r.bindMount(m, dest, opts, tree, ok)
 	case m.Type == "cgroup":
 		return r.mountCgroup(dest, opts)
 	}
+	covered, _ := pathrs.OpenatInRoot(r.root, dest)
 	t, err := r.target(dest, true)
 	if err != nil {
+		closeIfOpen(covered)
 		return err
 	}
 	defer t.Close()
 	if err := r.checkProcTarget(t, m, nil); err != nil {
+		closeIfOpen(covered)
 		return err
 	}
+	data := opts.Data
+	if m.Type == "tmpfs" {
+		data = tmpfsData(covered, data)
+	}
+	closeIfOpen(covered)
 	mountLabel := r.cfg.Spec.Linux.MountLabel
-	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(opts.Data, m.Type, mountLabel)); err != nil {
+	if err := unix.Mount(m.Source, procFd(t), m.Type, opts.Flags, mountLabelData(data, m.Type, mountLabel)); err != nil {
 		return &os.PathError{Op: "mount " + m.Type, Path: dest, Err: err}
 	}
 	if m.Type == "mqueue" {
@@ -172,7 +226,28 @@ func (r *Root) mount(m specs.Mount) error {
 			return fmt.Errorf("tmpcopyup: %w", err)
 		}
 	}
-	return r.propagate(dest, opts)
+	return nil
+}
+
+func closeIfOpen(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// tmpfsData gives a tmpfs the mode of the directory it covers, if there was one, as runc does:
+// an image's /tmp stays 1777 and its /run 755, where tmpfs alone would make both 1777. An
+// explicit mode= in data comes after it, and tmpfs takes the last one given.
+func tmpfsData(covered *os.File, data string) string {
+	var st unix.Stat_t
+	if covered == nil || unix.Fstat(int(covered.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return data
+	}
+	mode := fmt.Sprintf("mode=%04o", st.Mode&0o7777)
+	if data == "" {
+		return mode
+	}
+	return mode + "," + data
 }
 
 // openBindSource opens a bind mount's source. One inside the rootfs is resolved inside it, race
@@ -280,10 +355,15 @@ func (r *Root) checkProcTarget(t *os.File, m specs.Mount, src *os.File) error {
 	return nil
 }
 
-func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options) error {
+// bindMount binds m's source at dest; with idmapped, tree is the id-mapped copy of the source the
+// runtime made, attached instead (it is closed here).
+func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options, tree int, idmapped bool) error {
 	source := m.Source
-	src, err := r.openBindSource(source)
-	if err != nil {
+	var src *os.File
+	var err error
+	if idmapped {
+		src = os.NewFile(uintptr(tree), "id-mapped "+source)
+	} else if src, err = r.openBindSource(source); err != nil {
 		return fmt.Errorf("open bind source: %w", err)
 	}
 	defer src.Close()
@@ -299,50 +379,46 @@ func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options) erro
 	if err := r.checkProcTarget(t, m, src); err != nil {
 		return err
 	}
-	flags := uintptr(unix.MS_BIND)
-	if opts.Recursive {
-		flags |= unix.MS_REC
-	}
-	if err := unix.Mount(procFd(src), procFd(t), "", flags, ""); err != nil {
+	if idmapped {
+		if err := mountfd.Attach(tree, t); err != nil {
+			return fmt.Errorf("attach id-mapped %s on %s: %w", source, dest, err)
+		}
+	} else if err := unix.Mount(procFd(src), procFd(t), "", bindFlags(opts), ""); err != nil {
 		return &os.PathError{Op: "bind mount " + source, Path: dest, Err: err}
 	}
-	if opts.Flags&^(unix.MS_REMOUNT) != 0 {
-		if err := r.remountBind(dest, opts.Flags, opts.ClearFlags); err != nil {
-			return err
-		}
-	}
-	return r.propagate(dest, opts)
+	set, clr := opts.BindAttrs()
+	return r.setAttrs(dest, set, clr, false)
 }
 
-// remountBind applies flags to a bind mount, keeping the flags the source mount already has
-// unless they were asked off: in a user namespace they are locked, and dropping them is EPERM.
-func (r *Root) remountBind(dest string, flags, clear uintptr) error {
+func bindFlags(opts mountopt.Options) uintptr {
+	if opts.Recursive {
+		return unix.MS_BIND | unix.MS_REC
+	}
+	return unix.MS_BIND
+}
+
+// setAttrs changes the attributes of the mount at dest with mount_setattr(2): only those in
+// set and clr, so the flags the mount already has (those the kernel locked in a user namespace,
+// those of a read-only or nodev source) stay as they are. recursive reaches every mount below it.
+func (r *Root) setAttrs(dest string, set, clr uint64, recursive bool) error {
+	if set == 0 && clr == 0 {
+		return nil
+	}
 	t, err := pathrs.OpenatInRoot(r.root, dest)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	return remountFd(t, dest, flags, clear)
+	return setAttrsFd(t, dest, set, clr, recursive)
 }
 
-func remountFd(t *os.File, dest string, flags, clear uintptr) error {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(t.Fd()), &sfs); err != nil {
-		return &os.PathError{Op: "statfs", Path: dest, Err: err}
+func setAttrsFd(t *os.File, dest string, set, clr uint64, recursive bool) error {
+	at := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		at |= unix.AT_RECURSIVE
 	}
-	kept := uintptr(0)
-	for st, ms := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-		unix.ST_RDONLY: unix.MS_RDONLY,
-	} {
-		if sfs.Flags&st != 0 && clear&ms == 0 {
-			kept |= ms
-		}
-	}
-	all := unix.MS_BIND | unix.MS_REMOUNT | flags | kept
-	if err := unix.Mount("", procFd(t), "", all, ""); err != nil {
-		return &os.PathError{Op: "remount", Path: dest, Err: err}
+	if err := unix.MountSetattr(int(t.Fd()), "", at, &unix.MountAttr{Attr_set: set, Attr_clr: clr}); err != nil {
+		return &os.PathError{Op: "mount_setattr", Path: dest, Err: err}
 	}
 	return nil
 }

@@ -60,6 +60,8 @@ type InitConfig struct {
 	// Seccomp is linux.seccomp compiled by the runtime (nil: no filter); Spec carries no
 	// linux.seccomp.
 	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
+	// MountFds: a MountFds message follows, with the id-mapped mounts the runtime made.
+	MountFds bool `json:"mount_fds,omitempty"`
 }
 
 func (*InitConfig) msgType() Type             { return typeInitConfig }

@@ -28,6 +28,7 @@ const (
 	typeSeccompFd     Type = 14
 	typeSeccompFdDone Type = 15
 	typeExecConfig    Type = 16
+	typeMountFds      Type = 17
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -53,6 +54,7 @@ var messages = []struct {
 	{typeSeccompFd, "seccomp-fd", func() Message { return &SeccompFd{} }},
 	{typeSeccompFdDone, "seccomp-fd-done", func() Message { return &SeccompFdDone{} }},
 	{typeExecConfig, "exec-config", func() Message { return &ExecConfig{} }},
+	{typeMountFds, "mount-fds", func() Message { return &MountFds{} }},
 }
 
 func (t Type) String() string {
@@ -200,3 +202,16 @@ type Log struct {
 func (*Log) msgType() Type             { return typeLog }
 func (m *Log) encode() ([]byte, error) { return json.Marshal(m) }
 func (m *Log) decode(p []byte) error   { return json.Unmarshal(p, m) }
+
+// MountFds (runtime -> init) carries detached mount trees the runtime made because the init
+// cannot: id-mapped mounts, which need CAP_SYS_ADMIN in the user namespace of the source's
+// filesystem (the host's). Mounts[i] is the index in mounts[] of the tree in Fds[i]; the fds
+// travel as SCM_RIGHTS, the indexes as JSON.
+type MountFds struct {
+	Mounts []int `json:"mounts"`
+	Fds    []int `json:"-"`
+}
+
+func (*MountFds) msgType() Type             { return typeMountFds }
+func (m *MountFds) encode() ([]byte, error) { return json.Marshal(m) }
+func (m *MountFds) decode(p []byte) error   { return json.Unmarshal(p, m) }

@@ -17,6 +17,8 @@
 //	5a    init -> runtime    JoinCgroup     -                    late cgroup v2 join only: the init's Go
 //	                                                             runtime is up, move it into the cgroup
 //	6     runtime -> init    InitConfig     JSON                 what the init must set up
+//	6a    runtime -> init    MountFds       JSON + SCM_RIGHTS    only if InitConfig.MountFds: the
+//	                                                             id-mapped mount trees the runtime made
 //	7     init -> runtime    Hooks          -                    mounts done, before pivot_root: run
 //	                                                             prestart and createRuntime hooks
 //	8     runtime -> init    HooksDone      -                    (only after step 7)
@@ -94,8 +96,31 @@ func (c *Conn) Send(m Message) error {
 	buf := make([]byte, 4+len(payload))
 	binary.LittleEndian.PutUint32(buf, uint32(t))
 	copy(buf[4:], payload)
+	if mf, ok := m.(*MountFds); ok {
+		return c.sendFds(t, buf, mf.Fds)
+	}
 	if _, err := c.f.Write(buf); err != nil {
 		return fmt.Errorf("send %s: %w", t, err)
+	}
+	return nil
+}
+
+// sendFds sends one packet with fds as SCM_RIGHTS.
+func (c *Conn) sendFds(t Type, buf []byte, fds []int) error {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), buf, unix.UnixRights(fds...), nil, 0)
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("send %s: %w", t, os.NewSyscallError("sendmsg", err))
 	}
 	return nil
 }
@@ -110,7 +135,7 @@ func (c *Conn) Recv() (Message, error) {
 		return nil, fmt.Errorf("receive from sync socket: message of %d bytes is over %d", size, maxPacket)
 	}
 	buf := make([]byte, max(size, 4))
-	n, err := c.f.Read(buf)
+	n, fds, err := c.read(buf)
 	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 		return nil, ErrClosed
 	}
@@ -118,9 +143,63 @@ func (c *Conn) Recv() (Message, error) {
 		return nil, fmt.Errorf("receive from sync socket: %w", err)
 	}
 	if n < 4 {
+		closeFds(fds)
 		return nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
 	}
-	return decode(Type(binary.LittleEndian.Uint32(buf)), buf[4:n])
+	m, err := decode(Type(binary.LittleEndian.Uint32(buf)), buf[4:n])
+	if mf, ok := m.(*MountFds); ok && err == nil {
+		if len(fds) != len(mf.Mounts) {
+			closeFds(fds)
+			return nil, fmt.Errorf("receive %s: %d fds for %d mounts", mf.msgType(), len(fds), len(mf.Mounts))
+		}
+		mf.Fds = fds
+		return m, nil
+	}
+	closeFds(fds) // only MountFds carries fds: any other is closed, never leaked into the container
+	return m, err
+}
+
+// maxFds bounds the fds one message carries (SCM_MAX_FD is 253).
+const maxFds = 253
+
+// read receives one packet and the fds it carries (close-on-exec).
+func (c *Conn) read(buf []byte) (int, []int, error) {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return 0, nil, err
+	}
+	oob := make([]byte, unix.CmsgSpace(maxFds*4))
+	var n, oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, nil, os.NewSyscallError("recvmsg", err)
+	}
+	var fds []int
+	if oobn > 0 {
+		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, cm := range cmsgs {
+			if r, err := unix.ParseUnixRights(&cm); err == nil {
+				fds = append(fds, r...)
+			}
+		}
+	}
+	return n, fds, nil
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func (c *Conn) peekSize() (int, error) {

@@ -3,11 +3,13 @@ package syncmsg
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func pair(t *testing.T) (runtime, child *Conn) {
@@ -96,5 +98,59 @@ func TestCHeaderIsUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(have, CHeader()) {
 		t.Fatalf("libnebulon/internal/nsexec/syncmsg.h is stale: run go generate ./libnebulon/internal/syncmsg\nhave:\n%s\nwant:\n%s", have, CHeader())
+	}
+}
+
+// MountFds carries its fds as SCM_RIGHTS: the init gets working fds on the same files, in order.
+func TestMountFdsCarryTheirFds(t *testing.T) {
+	runtime, child := pair(t)
+	dir := t.TempDir()
+	var sent []int
+	for _, name := range []string{"a", "b"} {
+		f, err := os.Create(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sent = append(sent, int(f.Fd()))
+	}
+	if err := runtime.Send(&MountFds{Mounts: []int{3, 7}, Fds: sent}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Expect[*MountFds](child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m.Mounts, []int{3, 7}) || len(m.Fds) != 2 {
+		t.Fatalf("got %+v", m)
+	}
+	for i, name := range []string{"a", "b"} {
+		got, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", m.Fds[i]))
+		if err != nil || got != dir+"/"+name {
+			t.Errorf("fd %d names %q (%v), want %s", i, got, err, dir+"/"+name)
+		}
+		unix.Close(m.Fds[i])
+	}
+}
+
+// Fds sent with any other message are closed, not handed on.
+func TestFdsOnOtherMessagesAreDropped(t *testing.T) {
+	runtime, child := pair(t)
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := []byte{byte(typeReady), 0, 0, 0}
+	if err := runtime.sendFds(typeReady, buf, []int{int(f.Fd())}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir("/proc/self/fd")
+	if _, err := Expect[*Ready](child); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir("/proc/self/fd")
+	if len(after) > len(before) {
+		t.Errorf("%d fds open after the receive, %d before", len(after), len(before))
 	}
 }
