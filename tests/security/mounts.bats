@@ -55,6 +55,21 @@ host_untouched() {
 	host_untouched
 }
 
+@test "CVE-2021-30465: an id-mapped bind source inside the rootfs is resolved inside it too, though the runtime opens it" {
+	skip_if_runc "1.1.5 has no id-mapped mounts"
+	# The runtime, not the init, opens an id-mapped mount's source: on the host's side.
+	ln -s "$HOSTDIR" "$BUNDLE/rootfs/src"
+	mkdir -p "$BUNDLE/rootfs$HOSTDIR"
+	echo decoy >"$BUNDLE/rootfs$HOSTDIR/decoy"
+	update_config '.mounts += [{"destination": "/data", "type": "bind", "source": $s, "options": ["bind"],
+		"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+		"gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]' --arg s "$BUNDLE/rootfs/src"
+	ct_run 'ls /data'
+	[ "$status" -eq 0 ]
+	[ "$output" = decoy ]
+	host_untouched
+}
+
 @test "CVE-2024-45310: a destination swapped between a directory and a host symlink during create never reaches the host" {
 	update_config '.mounts += [{"destination": "/vol/a/b", "type": "tmpfs", "source": "tmpfs"}]'
 	set_cmd true

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -147,4 +150,18 @@ func probeIDMap() bool {
 	}
 	defer unix.Close(tree)
 	return idmap(tree, false, userns) == nil
+}
+
+// OpenBindSource opens a bind mount's source. One inside the container's root filesystem, which
+// roots names (as resolved, and as the config names it), is resolved inside rootFd, race free:
+// a symlink the container's image, or a process sharing a volume, put there cannot point it at
+// the host (CVE-2021-30465). Any other source is the host's, opened as the config names it.
+func OpenBindSource(source string, rootFd *os.File, roots ...string) (*os.File, error) {
+	for _, root := range roots {
+		rel, err := filepath.Rel(root, filepath.Clean(source))
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return pathrs.OpenatInRoot(rootFd, rel)
+		}
+	}
+	return os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
 }

@@ -19,8 +19,9 @@ import (
 // user namespace of the source's filesystem, the host's, which an init in a user namespace has
 // lost; and a user namespace with host ids in its maps can only be made from outside. A mount
 // with maps of its own is mapped through a user namespace made for them; one without, through
-// the container's (pid is the init, already in it). It returns nil if s has none.
-func idmappedMounts(s *specs.Spec, pid int) (m *syncmsg.MountFds, retErr error) {
+// the container's (pid is the init, already in it). A source inside the container's root
+// filesystem (rootfs: its names) is resolved inside it. It returns nil if s has none.
+func idmappedMounts(s *specs.Spec, rootfs []string, pid int) (m *syncmsg.MountFds, retErr error) {
 	m = &syncmsg.MountFds{}
 	defer func() {
 		if retErr != nil {
@@ -37,7 +38,7 @@ func idmappedMounts(s *specs.Spec, pid int) (m *syncmsg.MountFds, retErr error) 
 		if !opts.IDMap && len(mnt.UIDMappings) == 0 {
 			continue
 		}
-		tree, err := idmappedMount(mnt, opts, pid)
+		tree, err := idmappedMount(mnt, opts, rootfs, pid)
 		if err != nil {
 			return m, fmt.Errorf("mounts[%d] (%s on %s): id-mapped mount: %w", i, mnt.Source, mnt.Destination, err)
 		}
@@ -50,7 +51,7 @@ func idmappedMounts(s *specs.Spec, pid int) (m *syncmsg.MountFds, retErr error) 
 	return m, nil
 }
 
-func idmappedMount(mnt specs.Mount, opts mountopt.Options, pid int) (int, error) {
+func idmappedMount(mnt specs.Mount, opts mountopt.Options, rootfs []string, pid int) (int, error) {
 	var userns *os.File
 	var err error
 	if len(mnt.UIDMappings) > 0 {
@@ -62,7 +63,14 @@ func idmappedMount(mnt specs.Mount, opts mountopt.Options, pid int) (int, error)
 		return -1, err
 	}
 	defer userns.Close()
-	src, err := os.OpenFile(mnt.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	root, err := os.OpenFile(rootfs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer root.Close()
+	// The runtime sees the host: a source in the rootfs must not follow the image's symlinks
+	// out of it (CVE-2021-30465).
+	src, err := mountfd.OpenBindSource(mnt.Source, root, rootfs...)
 	if err != nil {
 		return -1, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -164,9 +165,19 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 	return cfg, nil
 }
 
+// rootfsNames are the names of the container's root filesystem: as resolved, and as the config
+// names it (a bundle reached through a symlink names its rootfs by another path).
+func (in *Init) rootfsNames() []string {
+	names := []string{in.Rootfs, in.Spec.Root.Path}
+	if !filepath.IsAbs(in.Spec.Root.Path) {
+		names[1] = filepath.Join(in.Bundle, in.Spec.Root.Path)
+	}
+	return names
+}
+
 // sendConfig sends the init its config (step 6) and the id-mapped mounts made for it (6a).
 func (in *Init) sendConfig(l *launched, cfg *syncmsg.InitConfig) error {
-	fds, err := idmappedMounts(in.Spec, l.pid)
+	fds, err := idmappedMounts(in.Spec, in.rootfsNames(), l.pid)
 	if err != nil {
 		return err
 	}

@@ -260,13 +260,7 @@ func (r *Root) openBindSource(source string) (*os.File, error) {
 	if !filepath.IsAbs(r.cfg.Spec.Root.Path) {
 		roots[1] = filepath.Join(r.cfg.Bundle, r.cfg.Spec.Root.Path)
 	}
-	for _, root := range roots {
-		rel, err := filepath.Rel(root, filepath.Clean(source))
-		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return pathrs.OpenatInRoot(r.root, rel)
-		}
-	}
-	return os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	return mountfd.OpenBindSource(source, r.root, roots...)
 }
 
 // copyUp fills the tmpfs just mounted at dest with a copy of the directory it covers, which under
