@@ -132,21 +132,39 @@ func validateHooks(h *specs.Hooks) error {
 }
 
 func validateLinux(s *specs.Spec) error {
-	l := s.Linux
+	have, err := validateNamespaces(s.Linux)
+	if err != nil {
+		return err
+	}
+	if err := validateInNamespaces(s, have); err != nil {
+		return err
+	}
+	return validateFiles(s.Linux)
+}
+
+// validateNamespaces checks linux.namespaces and returns the types it lists.
+func validateNamespaces(l *specs.Linux) (map[specs.LinuxNamespaceType]bool, error) {
 	have := map[specs.LinuxNamespaceType]bool{}
 	for i, ns := range l.Namespaces {
 		field := fmt.Sprintf("linux.namespaces[%d]", i)
 		if _, ok := linuxspec.NamespaceFlags[ns.Type]; !ok {
-			return linuxspec.Errorf(field+".type", "unknown namespace type %q", ns.Type)
+			return nil, linuxspec.Errorf(field+".type", "unknown namespace type %q", ns.Type)
 		}
 		if have[ns.Type] {
-			return linuxspec.Errorf(field+".type", "namespace %q given twice", ns.Type)
+			return nil, linuxspec.Errorf(field+".type", "namespace %q given twice", ns.Type)
 		}
 		have[ns.Type] = true
 		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
-			return linuxspec.Errorf(field+".path", "%q is not an absolute path", ns.Path)
+			return nil, linuxspec.Errorf(field+".path", "%q is not an absolute path", ns.Path)
 		}
 	}
+	return have, nil
+}
+
+// validateInNamespaces checks what applies inside the namespaces: id mappings, time offsets,
+// names, personality, memory policy and sysctls, each against the namespaces it needs.
+func validateInNamespaces(s *specs.Spec, have map[specs.LinuxNamespaceType]bool) error {
+	l := s.Linux
 	userNS := have[specs.UserNamespace]
 	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !userNS {
 		return linuxspec.Errorf("linux.uidMappings", "mappings are given but there is no user namespace")
@@ -183,6 +201,12 @@ func validateLinux(s *specs.Spec) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateFiles checks the root's propagation, devices and device rules, and masked and
+// read-only paths.
+func validateFiles(l *specs.Linux) error {
 	switch l.RootfsPropagation {
 	case "", "shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable":
 	default:

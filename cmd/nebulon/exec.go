@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -63,22 +64,9 @@ func execAction(ctx *cli.Context) (int, error) {
 		return 0, fmt.Errorf("exec: needs a container id and a command (or --process); usage: nebulon exec [flags] <container-id> <command> [args...]")
 	}
 	detach := ctx.Bool("detach")
-	var sigs chan os.Signal
-	if !detach {
-		// The process's parent (the nsexec stage) exits at once; as a subreaper we inherit
-		// the process and can wait for it. Signals are caught before it exists.
-		if err := libnebulon.BecomeSubreaper(); err != nil {
-			return 0, err
-		}
-		sigs = make(chan os.Signal, 64)
-		signal.Notify(sigs)
-	} else if ctx.String("pidfd-socket") != "" {
-		// Detached too, the process is then our child until we exit: a process that exits at
-		// once stays a zombie, whose pidfd can still be opened, instead of being reaped by
-		// the host's init before we send it.
-		if err := libnebulon.BecomeSubreaper(); err != nil {
-			return 0, err
-		}
+	sigs, err := becomeReaper(ctx, detach)
+	if err != nil {
+		return 0, err
 	}
 	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
 	if err != nil {
@@ -113,18 +101,10 @@ func execAction(ctx *cli.Context) (int, error) {
 		}
 		return 0, err
 	}
-	if pidfdConn != nil {
-		if err := sendPidfdOf(pidfdConn, pidfdNameExec, pid); err != nil {
-			unix.Kill(pid, unix.SIGKILL)
-			return 0, err
-		}
-	}
-	if path := ctx.String("pid-file"); path != "" {
-		if err := libnebulon.WritePidFile(path, pid); err != nil {
-			// Nobody would know the pid of what runs: end it, as runc does.
-			unix.Kill(pid, unix.SIGKILL)
-			return 0, err
-		}
+	if err := announce(ctx, pidfdConn, pid); err != nil {
+		// Nobody would know the pid of what runs: end it, as runc does.
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, err
 	}
 	if detach {
 		return 0, nil
@@ -139,6 +119,41 @@ func execAction(ctx *cli.Context) (int, error) {
 	code := foreground.ForwardAndWait(pid, sigs, tty)
 	tty.Finish()
 	return code, nil
+}
+
+// becomeReaper makes this process a child subreaper where exec needs to be one, and in the
+// foreground catches signals, to forward them, before the process exists.
+func becomeReaper(ctx *cli.Context, detach bool) (chan os.Signal, error) {
+	if detach && ctx.String("pidfd-socket") == "" {
+		return nil, nil
+	}
+	// In the foreground: the process's parent (the nsexec stage) exits at once; as a subreaper
+	// we inherit the process and can wait for it. Detached with a pidfd socket: the process is
+	// our child until we exit, so one that exits at once stays a zombie, whose pidfd can still
+	// be opened, instead of being reaped by the host's init before we send it.
+	if err := libnebulon.BecomeSubreaper(); err != nil {
+		return nil, err
+	}
+	if detach {
+		return nil, nil
+	}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	return sigs, nil
+}
+
+// announce hands the exec'd process's pid to whoever asked for it: a pidfd to --pidfd-socket,
+// the number to --pid-file.
+func announce(ctx *cli.Context, pidfdConn *net.UnixConn, pid int) error {
+	if pidfdConn != nil {
+		if err := sendPidfdOf(pidfdConn, pidfdNameExec, pid); err != nil {
+			return err
+		}
+	}
+	if path := ctx.String("pid-file"); path != "" {
+		return libnebulon.WritePidFile(path, pid)
+	}
+	return nil
 }
 
 // execProcess is the process to exec: --process, or the container's own process with the
