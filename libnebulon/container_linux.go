@@ -18,6 +18,7 @@ import (
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -433,6 +434,13 @@ func (c *Container) Start() error {
 	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
 		waitFirstRun(c.state.InitPid, c.state.InitStartTime)
 		st := hooks.State(c.ID, c.state.Bundle, c.state.InitPid, specs.StateRunning, c.state.Annotations)
+		// Up to runtime-spec 1.2 a failing poststart hook is a warning and the rest run
+		// (runtime.md#lifecycle step 9); from 1.3 on it fails start. The config's version says
+		// which rule it was written for (the runtime-tools suite checks the 1.0 one).
+		if !linuxspec.VersionAtLeast(c.state.OCIVersion, 1, 3) {
+			hooks.RunWarn("poststart", h.Poststart, st)
+			return nil
+		}
 		if err := hooks.Run("poststart", h.Poststart, st); err != nil {
 			return c.hookFailed(err)
 		}

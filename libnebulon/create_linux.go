@@ -217,7 +217,7 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		return nil, err
 	}
 	c := &Container{ID: id, store: st, state: &State{
-		ID: id, Bundle: p.bundle, Rootfs: p.rootfs, Created: time.Now().UTC(),
+		ID: id, Bundle: p.bundle, Rootfs: p.rootfs, Created: time.Now().UTC(), OCIVersion: p.spec.Version,
 		Annotations: p.spec.Annotations, Hooks: p.spec.Hooks, Creating: true,
 		CgroupPaths: p.cgroup.Paths(), HostMounts: !linuxspec.HasNamespace(p.spec.Linux, specs.MountNamespace),
 	}}

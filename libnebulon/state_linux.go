@@ -55,6 +55,9 @@ type State struct {
 	RootfsMountID int               `json:"rootfs_mount_id,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 	Hooks         *specs.Hooks      `json:"hooks,omitempty"` // for start and delete
+	// OCIVersion is the config's ociVersion: a failing poststart hook fails start only from
+	// runtime-spec 1.3 on (see Start).
+	OCIVersion string `json:"oci_version,omitempty"`
 	// IntelRdt is the container's resctrl group (linux.intelRdt): what delete removes.
 	IntelRdt *resctrl.Group `json:"intel_rdt,omitempty"`
 }

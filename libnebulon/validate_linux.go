@@ -37,6 +37,9 @@ func Validate(s *specs.Spec) error {
 	if err := validateProcess(s.Process); err != nil {
 		return err
 	}
+	if err := checkCapabilityNames(s); err != nil {
+		return err
+	}
 	for i, m := range s.Mounts {
 		if m.Destination == "" {
 			return linuxspec.Errorf(fmt.Sprintf("mounts[%d].destination", i), "missing")
@@ -86,6 +89,28 @@ func validateProcess(p *specs.Process) error {
 	// An unknown capability name is not an error: runc warns and ignores it (the init does the
 	// same), so that a config written for a newer kernel, or library, still runs here, as the
 	// spec asks of capabilities that cannot be granted (config.md).
+	return nil
+}
+
+// checkCapabilityNames refuses an unknown capability name in a config for runtime-spec 1.0, whose
+// config.md says such a value "MUST cause an error". Since 1.1 it MUST be logged as a warning
+// and SHOULD NOT fail create, which is what the init does for a newer config, as runc does.
+func checkCapabilityNames(s *specs.Spec) error {
+	c := s.Process.Capabilities
+	if c == nil || linuxspec.VersionAtLeast(s.Version, 1, 1) {
+		return nil
+	}
+	for set, names := range map[string][]string{
+		"bounding": c.Bounding, "effective": c.Effective, "inheritable": c.Inheritable,
+		"permitted": c.Permitted, "ambient": c.Ambient,
+	} {
+		for _, n := range names {
+			if _, ok := linuxspec.Capabilities[strings.ToUpper(n)]; !ok {
+				return linuxspec.Errorf("process.capabilities."+set,
+					"unknown capability %q (ociVersion %s: runtime-spec 1.0 makes it an error; 1.1 and later a warning)", n, s.Version)
+			}
+		}
+	}
 	return nil
 }
 

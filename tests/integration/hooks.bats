@@ -277,6 +277,20 @@ check_failing_create_hook() {
 	[ "$(kinds)" = "poststart poststop" ]
 }
 
+@test "a failing poststart hook in a config for runtime-spec 1.2 only warns: start succeeds, later poststart hooks run" {
+	skip_if_runc "1.1.5 runs poststart during create and fails create when it fails"
+	update_config '.ociVersion = "1.2.0"'
+	add_hook poststart 'exit 7'
+	add_hook poststart
+	set_cmd 'sleep 1000'
+	create_ct
+	run --separate-stderr runtime start "$CT"
+	[ "$status" -eq 0 ] || fail "start failed: $stderr"
+	[[ "$stderr" == *"poststart hook #0"* ]] || fail "no warning naming the hook: $stderr"
+	[ "$(status_of)" = running ]
+	[ "$(kinds | tr ' ' '\n' | grep -c poststart)" -eq 2 ]
+}
+
 @test "a failing poststop hook only warns: delete succeeds and the container is gone" {
 	add_hook poststop 'exit 7'
 	run_detached

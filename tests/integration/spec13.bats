@@ -119,3 +119,13 @@ veth() {
 	grep -q "can't fork" "$HOST_DIR/err" || fail "the fork did not fail: $(cat "$HOST_DIR/err")"
 	[ ! -e "$HOST_DIR/forked" ] || fail "the shell went on after its fork"
 }
+
+@test "an unknown capability fails create in a config for runtime-spec 1.0, and is a warning from 1.1 on" {
+	skip_if_runc "1.1.5 refuses unknown capabilities whatever the version"
+	update_config '.ociVersion = "1.0.2" | .process.capabilities.bounding += ["CAP_TEST"]'
+	create_refused "config.json: process.capabilities.bounding:" "unknown capability" "CAP_TEST"
+	update_config '.ociVersion = "1.1.0"'
+	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
+	[ "$status" -eq 0 ] || fail "run failed: $stderr"
+	[[ "$stderr" == *"ignoring unknown or unavailable capabilities"*CAP_TEST* ]] || fail "no warning: $stderr"
+}

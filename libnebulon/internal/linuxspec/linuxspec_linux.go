@@ -111,3 +111,14 @@ func SysctlNamespace(key string) specs.LinuxNamespaceType {
 	}
 	return ""
 }
+
+// VersionAtLeast reports whether a config's ociVersion is major.minor or later. A few rules of
+// the spec changed between versions, and a config follows the version it names (config.md
+// "ociVersion"); one that does not parse is taken as the newest.
+func VersionAtLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return true
+	}
+	return ma > major || ma == major && mi >= minor
+}

@@ -114,8 +114,18 @@ func Parse(opts []string) (Options, error) {
 		}
 		data = append(data, o)
 	}
-	if m.Bind && len(data) > 0 {
-		return m, fmt.Errorf("option %q: unknown option for a bind mount", data[0])
+	if m.Bind {
+		// A bind mount takes no filesystem data: mount(2) ignores it, and so does mount(8)
+		// for --bind. A key=value option is such data (runtime-spec config.md: unknown
+		// options are filesystem-specific), harmless and dropped, as runc and the runtime-tools
+		// conformance suite (mode=755 on a bind) expect. A bare word is a flag this parser does
+		// not know: a typo such as "noexce" would make the mount weaker than asked.
+		for _, o := range data {
+			if !strings.Contains(o, "=") {
+				return m, fmt.Errorf("option %q: unknown option for a bind mount", o)
+			}
+		}
+		data = nil
 	}
 	m.Flags &^= unix.MS_BIND | unix.MS_REC
 	m.Data = strings.Join(data, ",")

@@ -35,9 +35,15 @@ func TestParseMountOptionsSplitsFlagsPropagationAndData(t *testing.T) {
 }
 
 func TestParseMountOptionsRejectsUnknownBindOptions(t *testing.T) {
-	for _, opts := range [][]string{{"bind", "noexce"}, {"rbind", "size=64k"}, {"mode=755", "bind"}} {
+	for _, opts := range [][]string{{"bind", "noexce"}, {"rbind", "nosiud"}, {"ro", "bind", "private-ish"}} {
 		if _, err := Parse(opts); err == nil {
 			t.Errorf("Parse(%q) succeeded, want an error naming the option", opts)
+		}
+	}
+	// Filesystem data (key=value) on a bind mount is dropped: mount(2) ignores it for a bind.
+	for _, opts := range [][]string{{"rbind", "size=64k"}, {"mode=755", "bind"}} {
+		if m, err := Parse(opts); err != nil || m.Data != "" {
+			t.Errorf("Parse(%q) = %+v, %v; want no error and no data", opts, m, err)
 		}
 	}
 	// For other mounts an unknown option is filesystem data, as in runc.
