@@ -107,7 +107,7 @@ func openDevNull() (*os.File, error) {
 // many directories are masked.
 type masker struct {
 	null       *os.File
-	tmpfs      int // the detached tmpfs, or -1 until a directory needs it
+	tmpfs      int // the tmpfs on the first masked directory, or -1 until one needs it
 	mountLabel string
 }
 
@@ -139,9 +139,7 @@ func (m *masker) mask(p string) error {
 	src := int(m.null.Fd())
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		if m.tmpfs < 0 {
-			if m.tmpfs, err = emptyTmpfs(m.mountLabel); err != nil {
-				return err
-			}
+			return m.maskFirstDir(p, f)
 		}
 		src = m.tmpfs
 	}
@@ -151,6 +149,28 @@ func (m *masker) mask(p string) error {
 	}
 	defer unix.Close(tree)
 	return mountfd.Attach(tree, f)
+}
+
+// maskFirstDir mounts the read-only tmpfs itself on the first directory to mask, and keeps that
+// mount for the others to clone: a detached mount can be cloned (open_tree OPEN_TREE_CLONE) only
+// by newer kernels, an attached one by every kernel with the mount API (Linux 6.1 refuses the
+// detached one with EINVAL).
+func (m *masker) maskFirstDir(p string, f *os.File) error {
+	tmpfs, err := emptyTmpfs(m.mountLabel)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tmpfs)
+	if err := mountfd.Attach(tmpfs, f); err != nil {
+		return err
+	}
+	// p now leads to the tmpfs's root: nothing of the container runs yet to move it.
+	top, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	m.tmpfs = top
+	return nil
 }
 
 // emptyTmpfs makes a detached, read-only, empty tmpfs, labelled with linux.mountLabel.
