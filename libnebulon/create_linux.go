@@ -174,32 +174,15 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	}
 	newNet := linuxspec.NewNamespace(spec.Linux, specs.NetworkNamespace)
 	if err := netdev.Check(spec.Linux.NetDevices, newNet); err != nil {
-		return nil, netDevicesErr(err)
+		return nil, err
 	}
 	return p, nil
-}
-
-// netDevicesErr names the linux.netDevices entry a netdev error is about.
-func netDevicesErr(err error) error {
-	var fe *netdev.FieldError
-	if !errors.As(err, &fe) {
-		return linuxspec.Errorf("linux.netDevices", "%v", err)
-	}
-	field := "linux.netDevices"
-	if fe.Field != "" {
-		field += "." + fe.Field
-	}
-	return linuxspec.Errorf(field, "%s", fe.Msg)
 }
 
 // checkIntelRdt checks linux.intelRdt and finds the resctrl mount it needs.
 func checkIntelRdt(r *specs.LinuxIntelRdt) (string, error) {
 	if err := resctrl.Check(r); err != nil {
-		var fe *resctrl.FieldError
-		if errors.As(err, &fe) {
-			return "", linuxspec.Errorf("linux.intelRdt."+fe.Field, "%s", fe.Msg)
-		}
-		return "", linuxspec.Errorf("linux.intelRdt", "%v", err)
+		return "", err
 	}
 	root, err := resctrl.Root()
 	if err != nil {
@@ -261,7 +244,7 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 			}
 			// Before anything of the container runs, in the namespace the init made.
 			if err := netdev.Move(p.spec.Linux.NetDevices, pid); err != nil {
-				return netDevicesErr(err)
+				return err
 			}
 			return c.saveStarted(p)
 		},
@@ -276,12 +259,12 @@ func (c *Container) joinIntelRdt(p *createPlan, pid int) error {
 		return nil
 	}
 	g, err := resctrl.Apply(p.resctrl, c.ID, rdt, pid)
+	var fe *linuxspec.FieldError
+	if err != nil && !errors.As(err, &fe) {
+		err = linuxspec.Errorf("linux.intelRdt", "%v", err)
+	}
 	if err != nil {
-		var fe *resctrl.FieldError
-		if errors.As(err, &fe) {
-			return linuxspec.Errorf("linux.intelRdt."+fe.Field, "%s", fe.Msg)
-		}
-		return linuxspec.Errorf("linux.intelRdt", "%v", err)
+		return err
 	}
 	c.state.IntelRdt = g
 	return nil

@@ -16,12 +16,18 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 )
 
-// FieldError names the linux.netDevices entry that is wrong.
-type FieldError struct{ Field, Msg string }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// fieldErr names the linux.netDevices entry that is wrong ("" for the field itself).
+func fieldErr(entry, msg string) error {
+	field := "linux.netDevices"
+	if entry != "" {
+		field += "." + entry
+	}
+	return linuxspec.Errorf(field, "%s", msg)
+}
 
 // checkName checks an interface name as the kernel does (dev_valid_name): 1 to 15 bytes, not
 // "." or "..", no "/", ":" or white space. A template's "%d" the kernel fills in.
@@ -37,19 +43,19 @@ func checkName(name string) error {
 // the container's own to move them to, and that each interface exists on the host.
 func Check(devs map[string]specs.LinuxNetDevice, newNetNS bool) error {
 	if len(devs) > 0 && !newNetNS {
-		return &FieldError{"", "moving interfaces needs a new network namespace (linux.namespaces has no network entry without a path)"}
+		return fieldErr("", "moving interfaces needs a new network namespace (linux.namespaces has no network entry without a path)")
 	}
 	for host, d := range devs {
 		if err := checkName(host); err != nil {
-			return &FieldError{host, err.Error()}
+			return fieldErr(host, err.Error())
 		}
 		if d.Name != "" {
 			if err := checkName(d.Name); err != nil {
-				return &FieldError{host + ".name", err.Error()}
+				return fieldErr(host+".name", err.Error())
 			}
 		}
 		if _, err := netlink.LinkByName(host); err != nil {
-			return &FieldError{host, fmt.Sprintf("no such interface on the host: %v", err)}
+			return fieldErr(host, fmt.Sprintf("no such interface on the host: %v", err))
 		}
 	}
 	return nil
@@ -65,17 +71,17 @@ func Move(devs map[string]specs.LinuxNetDevice, pid int) error {
 	}
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
-		return fmt.Errorf("open the container's network namespace: %w", err)
+		return fieldErr("", fmt.Sprintf("open the container's network namespace: %v", err))
 	}
 	defer ns.Close()
 	in, err := netlink.NewHandleAt(netnsHandle(ns))
 	if err != nil {
-		return fmt.Errorf("netlink in the container's network namespace: %w", err)
+		return fieldErr("", fmt.Sprintf("netlink in the container's network namespace: %v", err))
 	}
 	defer in.Close()
 	for host, d := range devs {
 		if err := move(in, ns, host, d.Name); err != nil {
-			return &FieldError{host, err.Error()}
+			return fieldErr(host, err.Error())
 		}
 	}
 	return nil

@@ -17,6 +17,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 )
 
 // ErrNotMounted is returned when no resctrl filesystem is mounted in the runtime's mount
@@ -41,26 +43,24 @@ func Root() (string, error) { return mountpoint() }
 func Check(r *specs.LinuxIntelRdt) error {
 	if strings.ContainsAny(r.ClosID, "\n") || strings.Contains(r.ClosID, "..") ||
 		(r.ClosID != "/" && strings.Contains(r.ClosID, "/")) {
-		return &FieldError{"closID", fmt.Sprintf("%q is not the name of a resctrl group (one path component, or / for the default group)", r.ClosID)}
+		return fieldErr("closID", fmt.Sprintf("%q is not the name of a resctrl group (one path component, or / for the default group)", r.ClosID))
 	}
 	if s := r.L3CacheSchema; s != "" && (!strings.HasPrefix(s, "L3") || strings.Contains(s, "\n")) {
-		return &FieldError{"l3CacheSchema", fmt.Sprintf("%q: want one line starting with L3", s)}
+		return fieldErr("l3CacheSchema", fmt.Sprintf("%q: want one line starting with L3", s))
 	}
 	if s := r.MemBwSchema; s != "" && (!strings.HasPrefix(s, "MB:") || strings.Contains(s, "\n")) {
-		return &FieldError{"memBwSchema", fmt.Sprintf("%q: want one line starting with MB:", s)}
+		return fieldErr("memBwSchema", fmt.Sprintf("%q: want one line starting with MB:", s))
 	}
 	for i, line := range r.Schemata {
 		if line == "" || strings.Contains(line, "\n") {
-			return &FieldError{fmt.Sprintf("schemata[%d]", i), fmt.Sprintf("%q: want one non-empty line", line)}
+			return fieldErr(fmt.Sprintf("schemata[%d]", i), fmt.Sprintf("%q: want one non-empty line", line))
 		}
 	}
 	return nil
 }
 
-// FieldError names the field of linux.intelRdt that is wrong.
-type FieldError struct{ Field, Msg string }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// fieldErr names the field of linux.intelRdt that is wrong.
+func fieldErr(field, msg string) error { return linuxspec.Errorf("linux.intelRdt."+field, "%s", msg) }
 
 // Group is a container's place in resctrl, as saved in its state: what Apply made is what
 // Destroy removes.
@@ -138,7 +138,7 @@ func (g *Group) enter(closID string, want []string) (bool, error) {
 	switch {
 	case err == nil && closID != "" && len(want) == 0:
 		os.Remove(g.Dir)
-		return false, &FieldError{"closID", fmt.Sprintf("no resctrl group %s: without a schema, the group must exist", g.Dir)}
+		return false, fieldErr("closID", fmt.Sprintf("no resctrl group %s: without a schema, the group must exist", g.Dir))
 	case err == nil:
 		// A group named by closID is kept at delete even when made here; the container's own
 		// group (no closID) is removed.
@@ -167,8 +167,8 @@ func checkSchemata(dir string, want []string) error {
 	for res, domains := range parseSchemata(want) {
 		for dom, val := range domains {
 			if !strings.EqualFold(strings.TrimLeft(have[res][dom], "0"), strings.TrimLeft(val, "0")) {
-				return &FieldError{"closID", fmt.Sprintf("resctrl group %s exists with %s:%s=%s, not the %s:%s=%s asked for",
-					dir, res, dom, have[res][dom], res, dom, val)}
+				return fieldErr("closID", fmt.Sprintf("resctrl group %s exists with %s:%s=%s, not the %s:%s=%s asked for",
+					dir, res, dom, have[res][dom], res, dom, val))
 			}
 		}
 	}

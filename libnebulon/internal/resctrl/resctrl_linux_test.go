@@ -137,7 +137,7 @@ func TestCheckNamesTheField(t *testing.T) {
 		{specs.LinuxIntelRdt{Schemata: []string{"L3:0=1", "MB:0=1\nL2:0=1"}}, "schemata[1]"},
 	} {
 		err := Check(&tc.r)
-		if err == nil || !strings.HasPrefix(err.Error(), tc.want+":") {
+		if err == nil || !strings.HasPrefix(err.Error(), "config.json: linux.intelRdt."+tc.want+":") {
 			t.Errorf("%+v: %v, want an error naming %s", tc.r, err, tc.want)
 		}
 	}
