@@ -190,6 +190,52 @@ hook_state() {
 	[ "$(field poststop 3)" = "HOOK_LOG=$LOG HOOK_VAR=hv-poststop" ]
 }
 
+@test "a startContainer hook without env gets the container process's environment" {
+	skip_if_runc "1.1.5 runs it with an empty environment (runc 1.4 gives it the process's, as here)"
+	update_config '.process.env = ["PATH=/usr/bin:/bin", "CT_VAR=from-config", "HOME="]
+		| .hooks.startContainer = [{"path": "/in-rootfs-only/hookbb",
+			"args": ["sh", "-c", "env > /host/hook.env"]}]'
+	create_ct
+	runtime start "$CT"
+	for _ in $(seq 50); do grep -q '^user|' "$LOG" && break; sleep 0.1; done
+	echo "hook env: $(cat "$HOST_DIR/hook.env")"
+	# The process's environment as it is at exec: the config's, HOME from passwd; and what sh
+	# adds itself (SHLVL, PWD).
+	[ "$(grep -v -e ^SHLVL= -e ^PWD= "$HOST_DIR/hook.env" | sort | tr '\n' ' ')" = "CT_VAR=from-config HOME=/root PATH=/usr/bin:/bin " ]
+	# A hook with env of its own gets exactly that (see above), the host's never.
+	! grep -q NBT_HOST_ONLY "$HOST_DIR/hook.env" || fail "the host's environment leaked"
+}
+
+@test "with noNewPrivileges, startContainer hooks run before the seccomp filter; the process runs under it" {
+	skip_if_runc "1.1.5 (and 1.5) load the filter first: a profile that kills a syscall the hook makes kills the hook"
+	update_config '.process.noNewPrivileges = true | .root.readonly = false
+		| .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]}'
+	add_hook startContainer 'mkdir /host/by-hook'
+	set_cmd 'echo "user|$$" >> /host/hooks.log; (mkdir /host/by-user); echo "rc=$?" > /host/user.rc'
+	create_ct
+	runtime start "$CT"
+	wait_for_file "$HOST_DIR/user.rc"
+	[ "$(kinds)" = "startContainer user" ]
+	[ -d "$HOST_DIR/by-hook" ]
+	# The container's own mkdir is killed by SIGSYS: 128 + 31.
+	[ "$(cat "$HOST_DIR/user.rc")" = rc=159 ]
+	[ ! -e "$HOST_DIR/by-user" ]
+}
+
+@test "with noNewPrivileges and a failing startContainer hook, start fails before the filter goes on" {
+	skip_if_runc "1.1.5 start exits 0 when a startContainer hook fails"
+	update_config '.process.noNewPrivileges = true
+		| .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]}'
+	add_hook startContainer 'exit 3'
+	create_ct
+	run --separate-stderr runtime start "$CT"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"error running startContainer hook #0"* ]]
+	! grep -q '^user|' "$LOG" || fail "user process ran"
+}
+
 @test "a hook that finishes within its timeout succeeds" {
 	add_hook createRuntime 'sleep 0.2' 5
 	create_ct

@@ -98,6 +98,33 @@ agent_bg() {
 	[ ! -d "$BUNDLE/rootfs/b" ]
 }
 
+@test "seccomp notify with noNewPrivileges and startContainer hooks: the listener reaches the agent at start, after the hooks" {
+	skip_if_runc "1.1.5 loads the filter before the startContainer hooks, at create"
+	agent_bg --errno mkdirat=ENOSPC --errno mkdir=ENOSPC
+	use_host_dir
+	update_config '.process.noNewPrivileges = true
+		| .hooks.startContainer = [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /by-hook"]}]'
+	set_cmd '(mkdir /by-user 2>/host/user.err); echo "rc=$?" > /host/user.rc'
+	runtime create -b "$BUNDLE" "$CT"
+	# The filter is not on yet: the agent has a connection, but nothing on it.
+	[ ! -e "$AGENT_DIR/state-1.json" ] || fail "the listener reached the agent at create"
+	runtime start "$CT"
+	wait_for_file "$HOST_DIR/user.rc"
+	local st
+	st="$(cat "$AGENT_DIR/state-1.json")"
+	echo "$st"
+	[ "$(cat "$AGENT_DIR/fds-1")" = 1 ]
+	[ "$(jq -r .state.status <<<"$st")" = created ]
+	[ "$(jq -r .pid <<<"$st")" = "$(jq -r .state.pid <<<"$st")" ]
+	[ "$(jq -r .metadata <<<"$st")" = nebulon-test-metadata ]
+	# The hook's mkdir ran unfiltered; the process's was answered by the agent.
+	[ -d "$BUNDLE/rootfs/by-hook" ]
+	[ "$(cat "$HOST_DIR/user.rc")" = rc=1 ]
+	grep -q "No space left on device" "$HOST_DIR/user.err"
+	[ ! -e "$BUNDLE/rootfs/by-user" ]
+	[ ! -e "$AGENT_DIR/state-2.json" ]
+}
+
 @test "seccomp notify: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is accepted with a listener" {
 	skip_if_runc "1.1.5: seccomp flags are not yet supported by runc"
 	grep -q SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV <<<"$(runtime features)" || skip "kernel $(uname -r) lacks it"

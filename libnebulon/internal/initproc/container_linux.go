@@ -12,6 +12,7 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/rootfs"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -25,7 +26,7 @@ func containerInit(f *files) error {
 			return err
 		}
 	}
-	path, cfg, err := setupContainer(f.conn, f.cgroups, f.console)
+	path, cfg, agent, err := setupContainer(f.conn, f.cgroups, f.console)
 	if err != nil {
 		return report(f.conn, err)
 	}
@@ -34,7 +35,7 @@ func containerInit(f *files) error {
 	}
 	f.conn.Close()
 	// From here on the runtime is gone; failures are reported to `start` through exec.status.
-	err = waitAndExec(f.fifo, path, cfg)
+	err = waitAndExec(f.fifo, path, cfg, agent)
 	var hookErr *hooks.Error
 	msg, _ := json.Marshal(syncmsg.StartFailure{Hook: errors.As(err, &hookErr), Error: err.Error()})
 	if _, werr := f.status.Write(msg); werr == nil {
@@ -44,22 +45,24 @@ func containerInit(f *files) error {
 }
 
 // setupContainer does everything that can fail before the container is "created", so that such
-// failures are create's errors. It returns the resolved program path.
-func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (string, *syncmsg.InitConfig, error) {
-	cfg, err := syncmsg.Expect[*syncmsg.InitConfig](conn)
+// failures are create's errors. It returns the resolved program path, and the seccomp agent's
+// connection if the filter is loaded at start and notifies (step 6b). On failure the init exits,
+// which closes what it got.
+func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (path string, cfg *syncmsg.InitConfig, agent *syncmsg.SeccompAgent, err error) {
+	cfg, err = syncmsg.Expect[*syncmsg.InitConfig](conn)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	s := cfg.Spec
 	if err := joinKeyring(cfg); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	// Everything from here on, hooks included, happens in the container's cgroups, but for the
 	// v1 memory hierarchy: the init's memory is the container's only from joinMemory on, after
 	// the hooks.
 	memory, err := joinCgroups(tasks, cfg.CgroupMemory, cfg.CgroupNS)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	defer closeMemory(memory)
 	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
@@ -69,24 +72,33 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (str
 	if cfg.MountFds { // step 6a: the id-mapped mounts the runtime made
 		fds, err := syncmsg.Expect[*syncmsg.MountFds](conn)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		r.UseMountFds(fds)
 	}
+	filter := cfg.Seccomp
+	if cfg.SeccompAtStart() {
+		filter = nil // waitAndExec loads it
+		if cfg.Seccomp.Notify {
+			if agent, err = syncmsg.Expect[*syncmsg.SeccompAgent](conn); err != nil {
+				return "", nil, nil, err
+			}
+		}
+	}
 	if err := buildRoot(conn, r, cfg); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := r.Pivot(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := setupInRoot(s, cfg.MountNS, console); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	path, err := applyProcess(s.Process, s.Linux, cfg.PreserveFds, cfg.Seccomp, conn, memory)
+	path, err = applyProcess(s.Process, s.Linux, cfg.PreserveFds, filter, conn, memory)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return path, cfg, nil
+	return path, cfg, agent, nil
 }
 
 // joinKeyring gives the container a session keyring of its own, so it cannot read the host's
@@ -167,7 +179,12 @@ func setupInRoot(s *specs.Spec, mountNS bool, console *os.File) error {
 
 // waitAndExec blocks until `start` writes to the exec fifo, runs startContainer hooks and execs
 // the container's process. It returns only with an error.
-func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
+//
+// The hooks run as the container's process will, in its namespaces and root, with its user,
+// capabilities and no_new_privs; with noNewPrivileges, before its seccomp filter
+// (InitConfig.SeccompAtStart). A hook without env gets the process's environment, as runc gives
+// it.
+func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig, agent *syncmsg.SeccompAgent) error {
 	buf := make([]byte, 1)
 	if _, err := fifo.Read(buf); err != nil {
 		return fmt.Errorf("wait for start: %w", err)
@@ -175,9 +192,50 @@ func waitAndExec(fifo *os.File, path string, cfg *syncmsg.InitConfig) error {
 	s := cfg.Spec
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		st := hooks.State(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreated, s.Annotations)
-		if err := hooks.Run("startContainer", s.Hooks.StartContainer, st); err != nil {
+		if err := hooks.Run("startContainer", withEnv(s.Hooks.StartContainer, os.Environ()), st); err != nil {
+			return err
+		}
+	}
+	if cfg.SeccompAtStart() {
+		if err := loadAtStart(cfg.Seccomp, agent); err != nil {
 			return err
 		}
 	}
 	return execve(path, s.Process.Args, os.Environ())
+}
+
+// withEnv gives env to the hooks that have none.
+func withEnv(hs []specs.Hook, env []string) []specs.Hook {
+	out := make([]specs.Hook, len(hs))
+	for i, h := range hs {
+		if len(h.Env) == 0 {
+			h.Env = env
+		}
+		out[i] = h
+	}
+	return out
+}
+
+// loadAtStart loads the filter held back for the startContainer hooks, and sends its listener
+// fd, if it has one, to the agent the runtime connected to at create (syncmsg.SeccompAgent).
+// The send is made on another thread: the filter is this thread's only (a listener excludes
+// TSYNC), and it may notify sendmsg(2), which would then wait for an agent that has not got the
+// fd yet.
+func loadAtStart(filter *seccomp.Filter, agent *syncmsg.SeccompAgent) error {
+	fd, err := seccomp.Load(filter)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: %w", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	defer unix.Close(fd)
+	sent := make(chan error, 1)
+	go func() { // not locked to this thread, so on another one
+		sent <- unix.Sendmsg(agent.Conn, agent.State, unix.UnixRights(fd), nil, 0)
+	}()
+	if err := <-sent; err != nil {
+		return linuxspec.Errorf("linux.seccomp.listenerPath", "send the seccomp fd to the agent: %v", os.NewSyscallError("sendmsg", err))
+	}
+	return unix.Close(agent.Conn)
 }

@@ -21,6 +21,7 @@ enum {
 	MSG_SECCOMP_FD_DONE = 15,
 	MSG_EXEC_CONFIG = 16,
 	MSG_MOUNT_FDS = 17,
+	MSG_SECCOMP_AGENT = 18,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */

@@ -175,18 +175,33 @@ func (in *Init) rootfsNames() []string {
 	return names
 }
 
-// sendConfig sends the init its config (step 6) and the id-mapped mounts made for it (6a).
+// sendConfig sends the init its config (step 6), the id-mapped mounts made for it (6a) and the
+// seccomp agent's connection for a filter loaded at start (6b).
 func (in *Init) sendConfig(l *launched, cfg *syncmsg.InitConfig) error {
+	var msgs []syncmsg.Message
 	fds, err := idmappedMounts(in.Spec, in.rootfsNames(), l.pid)
 	if err != nil {
 		return err
 	}
-	cfg.MountFds = fds != nil
-	if err := l.conn.Send(cfg); err != nil || fds == nil {
-		return err
+	if fds != nil {
+		defer closeAll(fds.Fds)
+		msgs = append(msgs, fds)
 	}
-	defer closeAll(fds.Fds)
-	return l.conn.Send(fds)
+	if cfg.SeccompAtStart() && cfg.Seccomp.Notify {
+		agent, conn, err := in.seccompAgent(l.pid)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		msgs = append(msgs, agent)
+	}
+	cfg.MountFds = fds != nil
+	for _, m := range append([]syncmsg.Message{cfg}, msgs...) {
+		if err := l.conn.Send(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func closeAll(fds []int) {

@@ -46,8 +46,45 @@ func takeFd(pid, n int) (*os.File, error) {
 // linux.seccomp.listenerPath, with the state of the container process (config-linux.md,
 // "The Container Process State"): one sendmsg of the state JSON, the fd in SCM_RIGHTS.
 func (p *Process) sendSeccompFd(fd *os.File, pid, initPid int, status specs.ContainerState) error {
+	data, err := p.agentState(pid, initPid, status)
+	if err != nil {
+		return err
+	}
+	conn, err := p.dialAgent()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, _, err := conn.WriteMsgUnix(data, unix.UnixRights(int(fd.Fd())), nil); err != nil {
+		return linuxspec.Errorf("linux.seccomp.listenerPath", "send the seccomp fd to %s: %v", p.Spec.Linux.Seccomp.ListenerPath, err)
+	}
+	return nil
+}
+
+// seccompAgent connects to the agent for an init that loads its filter at start
+// (syncmsg.SeccompAgent): the agent gets the listener fd then, from the init, with status
+// created. The caller closes the returned file, the message's connection, once it is sent.
+func (p *Process) seccompAgent(pid int) (*syncmsg.SeccompAgent, *os.File, error) {
+	data, err := p.agentState(pid, pid, specs.StateCreated)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := p.dialAgent()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	f, err := conn.File() // a dup, blocking, close-on-exec
+	if err != nil {
+		return nil, nil, linuxspec.Errorf("linux.seccomp.listenerPath", "%v", err)
+	}
+	return &syncmsg.SeccompAgent{State: data, Conn: int(f.Fd())}, f, nil
+}
+
+// agentState is the container process state the agent gets with the listener fd.
+func (p *Process) agentState(pid, initPid int, status specs.ContainerState) ([]byte, error) {
 	s := p.Spec.Linux.Seccomp
-	state := specs.ContainerProcessState{
+	return json.Marshal(specs.ContainerProcessState{
 		Version:  specs.Version,
 		Fds:      []string{specs.SeccompFdName},
 		Pid:      pid,
@@ -56,18 +93,14 @@ func (p *Process) sendSeccompFd(fd *os.File, pid, initPid int, status specs.Cont
 			Version: specs.Version, ID: p.ID, Status: status, Pid: initPid,
 			Bundle: p.Bundle, Annotations: p.Spec.Annotations,
 		},
-	}
-	data, err := json.Marshal(state)
+	})
+}
+
+func (p *Process) dialAgent() (*net.UnixConn, error) {
+	path := p.Spec.Linux.Seccomp.ListenerPath
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return err
+		return nil, linuxspec.Errorf("linux.seccomp.listenerPath", "%v", err)
 	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: s.ListenerPath, Net: "unix"})
-	if err != nil {
-		return linuxspec.Errorf("linux.seccomp.listenerPath", "%v", err)
-	}
-	defer conn.Close()
-	if _, _, err := conn.WriteMsgUnix(data, unix.UnixRights(int(fd.Fd())), nil); err != nil {
-		return linuxspec.Errorf("linux.seccomp.listenerPath", "send the seccomp fd to %s: %v", s.ListenerPath, err)
-	}
-	return nil
+	return conn, nil
 }

@@ -64,6 +64,17 @@ type InitConfig struct {
 	MountFds bool `json:"mount_fds,omitempty"`
 }
 
+// SeccompAtStart reports whether the init loads the filter at start, after the startContainer
+// hooks, rather than at create. With noNewPrivileges the filter is the last thing before execve,
+// and the hooks, which the init forks at start, would run under it: a profile that kills a
+// syscall a hook makes would kill the hook. The hooks are the runtime's, not the container
+// process's; the filter is for the container process. Without noNewPrivileges the filter goes
+// on before the capabilities are dropped, at create, and the hooks run under it.
+func (m *InitConfig) SeccompAtStart() bool {
+	h := m.Spec.Hooks
+	return m.Seccomp != nil && m.Spec.Process.NoNewPrivileges && h != nil && len(h.StartContainer) > 0
+}
+
 func (*InitConfig) msgType() Type             { return typeInitConfig }
 func (m *InitConfig) encode() ([]byte, error) { return json.Marshal(m) }
 func (m *InitConfig) decode(p []byte) error   { return json.Unmarshal(p, m) }

@@ -29,6 +29,7 @@ const (
 	typeSeccompFdDone Type = 15
 	typeExecConfig    Type = 16
 	typeMountFds      Type = 17
+	typeSeccompAgent  Type = 18
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -55,6 +56,7 @@ var messages = []struct {
 	{typeSeccompFdDone, "seccomp-fd-done", func() Message { return &SeccompFdDone{} }},
 	{typeExecConfig, "exec-config", func() Message { return &ExecConfig{} }},
 	{typeMountFds, "mount-fds", func() Message { return &MountFds{} }},
+	{typeSeccompAgent, "seccomp-agent", func() Message { return &SeccompAgent{} }},
 }
 
 func (t Type) String() string {
@@ -215,3 +217,42 @@ type MountFds struct {
 func (*MountFds) msgType() Type             { return typeMountFds }
 func (m *MountFds) encode() ([]byte, error) { return json.Marshal(m) }
 func (m *MountFds) decode(p []byte) error   { return json.Unmarshal(p, m) }
+func (m *MountFds) files() []int            { return m.Fds }
+
+func (m *MountFds) setFiles(fds []int) error {
+	if len(fds) != len(m.Mounts) {
+		return fmt.Errorf("%d fds for %d mounts", len(fds), len(m.Mounts))
+	}
+	m.Fds = fds
+	return nil
+}
+
+// SeccompAgent (runtime -> init) is the agent at linux.seccomp.listenerPath, for a filter the
+// init loads only at start (InitConfig.SeccompAtStart): Conn is a socket connected to it, and
+// State the container process state to send it with the listener fd, but for the pid of the
+// process that loads the filter, which is the init's and known here already. The runtime is gone
+// by start, so it connects at create and the init sends.
+type SeccompAgent struct {
+	State json.RawMessage `json:"state"`
+	Conn  int             `json:"-"`
+}
+
+func (*SeccompAgent) msgType() Type             { return typeSeccompAgent }
+func (m *SeccompAgent) encode() ([]byte, error) { return json.Marshal(m) }
+func (m *SeccompAgent) decode(p []byte) error   { return json.Unmarshal(p, m) }
+func (m *SeccompAgent) files() []int            { return []int{m.Conn} }
+
+func (m *SeccompAgent) setFiles(fds []int) error {
+	if len(fds) != 1 {
+		return fmt.Errorf("%d fds for one agent connection", len(fds))
+	}
+	m.Conn = fds[0]
+	return nil
+}
+
+// withFiles is a message that carries fds, as SCM_RIGHTS.
+type withFiles interface {
+	Message
+	files() []int
+	setFiles([]int) error
+}

@@ -19,11 +19,16 @@
 //	6     runtime -> init    InitConfig     JSON                 what the init must set up
 //	6a    runtime -> init    MountFds       JSON + SCM_RIGHTS    only if InitConfig.MountFds: the
 //	                                                             id-mapped mount trees the runtime made
+//	6b    runtime -> init    SeccompAgent   JSON + SCM_RIGHTS    only if InitConfig.SeccompAtStart() and
+//	                                                             the filter notifies: a connection to
+//	                                                             listenerPath, for the init to send its
+//	                                                             listener fd at start
 //	7     init -> runtime    Hooks          -                    mounts done, before pivot_root: run
 //	                                                             prestart and createRuntime hooks
 //	8     runtime -> init    HooksDone      -                    (only after step 7)
 //	8a    init -> runtime    SeccompFd      uint32 fd            the filter is loaded (SCMP_ACT_NOTIFY
-//	                                                             only): the runtime copies that fd with
+//	                                                             only, and not SeccompAtStart()): the
+//	                                                             runtime copies that fd with
 //	                                                             pidfd_getfd, for listenerPath
 //	8b    runtime -> init    SeccompFdDone  -                    the init may close the fd
 //	9     init -> runtime    Ready          -                    waiting on the exec fifo (start.go)
@@ -96,8 +101,8 @@ func (c *Conn) Send(m Message) error {
 	buf := make([]byte, 4+len(payload))
 	binary.LittleEndian.PutUint32(buf, uint32(t))
 	copy(buf[4:], payload)
-	if mf, ok := m.(*MountFds); ok {
-		return c.sendFds(t, buf, mf.Fds)
+	if wf, ok := m.(withFiles); ok {
+		return c.sendFds(t, buf, wf.files())
 	}
 	if _, err := c.f.Write(buf); err != nil {
 		return fmt.Errorf("send %s: %w", t, err)
@@ -147,15 +152,14 @@ func (c *Conn) Recv() (Message, error) {
 		return nil, fmt.Errorf("receive from sync socket: short message of %d bytes", n)
 	}
 	m, err := decode(Type(binary.LittleEndian.Uint32(buf)), buf[4:n])
-	if mf, ok := m.(*MountFds); ok && err == nil {
-		if len(fds) != len(mf.Mounts) {
+	if wf, ok := m.(withFiles); ok && err == nil {
+		if err := wf.setFiles(fds); err != nil {
 			closeFds(fds)
-			return nil, fmt.Errorf("receive %s: %d fds for %d mounts", mf.msgType(), len(fds), len(mf.Mounts))
+			return nil, fmt.Errorf("receive %s: %w", wf.msgType(), err)
 		}
-		mf.Fds = fds
 		return m, nil
 	}
-	closeFds(fds) // only MountFds carries fds: any other is closed, never leaked into the container
+	closeFds(fds) // only a withFiles message carries fds: any other is closed, never leaked into the container
 	return m, err
 }
 

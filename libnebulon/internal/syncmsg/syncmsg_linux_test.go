@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -153,4 +154,54 @@ func TestFdsOnOtherMessagesAreDropped(t *testing.T) {
 	if len(after) > len(before) {
 		t.Errorf("%d fds open after the receive, %d before", len(after), len(before))
 	}
+}
+
+// SeccompAgent carries one connection and the state; a packet with another count of fds is
+// refused, and its fds closed.
+func TestSeccompAgentCarriesOneConnection(t *testing.T) {
+	runtime, child := pair(t)
+	a, b, err := socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(a)
+	defer unix.Close(b)
+	state := []byte(`{"ociVersion":"1.3.0","fds":["seccompFd"]}`)
+	if err := runtime.Send(&SeccompAgent{State: state, Conn: a}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Expect[*SeccompAgent](child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(m.Conn)
+	if string(m.State) != string(state) {
+		t.Errorf("state %s, want %s", m.State, state)
+	}
+	// The fd received is the same socket: what is written to it arrives at b.
+	if _, err := unix.Write(m.Conn, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1)
+	if n, err := unix.Read(b, got); err != nil || n != 1 || got[0] != 'x' {
+		t.Fatalf("read %q, %v from the other end", got[:n], err)
+	}
+
+	before, _ := os.ReadDir("/proc/self/fd")
+	buf := append([]byte{byte(typeSeccompAgent), 0, 0, 0}, `{"state":{}}`...)
+	if err := runtime.sendFds(typeSeccompAgent, buf, []int{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := child.Recv(); err == nil || !strings.Contains(err.Error(), "2 fds for one agent connection") {
+		t.Errorf("two fds: got %v, want an error naming them", err)
+	}
+	after, _ := os.ReadDir("/proc/self/fd")
+	if len(after) > len(before) {
+		t.Errorf("%d fds open after the refused receive, %d before", len(after), len(before))
+	}
+}
+
+func socketpair() (int, int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	return fds[0], fds[1], err
 }
