@@ -13,6 +13,11 @@ import (
 // up as a container's init does, and execs. It returns only on failure, after telling the
 // runtime why.
 func execInit(f *files) error {
+	if f.joinLate {
+		if err := f.conn.Send(&syncmsg.JoinCgroup{}); err != nil {
+			return err
+		}
+	}
 	path, cfg, err := setupExec(f.conn, f.cgroups, f.console)
 	if err != nil {
 		return report(f.conn, err)

@@ -38,6 +38,12 @@ func StartExec(e *Exec) (int, error) {
 		return 0, err
 	}
 	defer l.conn.Close()
+	if l.joinLate {
+		if err := e.joinLate(l); err != nil {
+			Kill(l.pid)
+			return 0, err
+		}
+	}
 	cfg := &syncmsg.ExecConfig{Process: e.Spec.Process, PreserveFds: e.PreserveFds, CgroupMemory: l.cgMemory, Seccomp: e.Seccomp}
 	if e.Spec.Linux != nil {
 		cfg.Personality, cfg.MemoryPolicy = e.Spec.Linux.Personality, e.Spec.Linux.MemoryPolicy

@@ -37,13 +37,9 @@ type Init struct {
 // prestart or createRuntime hook comes back as a *hooks.Error.
 func StartInit(in *Init) error {
 	slog.Debug("starting init", "id", in.ID)
-	joinLate := lateV2Join(in.Spec)
 	base := 3 + in.PreserveFds // the sync socket; the fifos follow it
 	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1), syncmsg.EnvStatusFd + "=" + strconv.Itoa(base+2)}
-	if joinLate {
-		env = append(env, syncmsg.EnvJoinLate+"=1")
-	}
-	l, err := in.launch(joinLate, env, in.Fifo, in.Status)
+	l, err := in.launch(lateV2Join(in.Spec), env, in.Fifo, in.Status)
 	if err != nil {
 		return err
 	}
@@ -52,11 +48,15 @@ func StartInit(in *Init) error {
 	if err := in.Started(l.pid, l.startTime); err != nil {
 		return err
 	}
-	return in.configure(l, joinLate)
+	return in.configure(l)
 }
 
-// lateJoinBelow is the memory limit under which a cgroup v2 init joins its cgroup late.
-const lateJoinBelow = 16 << 20
+// lateJoinBelow is the memory limit, and lateJoinPidsBelow the pids limit, under which a cgroup
+// v2 init joins its cgroup late.
+const (
+	lateJoinBelow     = 16 << 20
+	lateJoinPidsBelow = 16
+)
 
 // lateV2Join reports whether the init should be moved into its cgroup v2 cgroup once its Go
 // runtime is up, rather than be born there (CLONE_INTO_CGROUP).
@@ -67,27 +67,37 @@ const lateJoinBelow = 16 << 20
 // without, see cgroups.Entry). Moving a running process costs an RCU grace period (several ms),
 // so only containers whose memory limit is small pay it: with a 16 MiB limit or more, the
 // runtime's share is noise, and starting fast matters more.
+//
+// Tasks are counted the same way: being born in the cgroup (stage0, then the init and the
+// threads of its Go runtime, about 8) is a fork the pids limit refuses, while a move is not (the
+// pids controller charges a migration without checking the limit). A pids limit under 16, 0
+// included (runtime-spec 1.3), is met by moving the init in once its runtime is up, as runc
+// moves its init.
 func lateV2Join(s *specs.Spec) bool {
-	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil || s.Linux.Resources.Memory == nil {
+	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil {
 		return false
 	}
-	l := s.Linux.Resources.Memory.Limit
+	r := s.Linux.Resources
+	if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit >= 0 && *r.Pids.Limit < lateJoinPidsBelow {
+		return true
+	}
+	if r.Memory == nil {
+		return false
+	}
+	l := r.Memory.Limit
 	return l != nil && *l > 0 && *l < lateJoinBelow
 }
 
 // configure runs steps 5a-9 of the create flow: sends the init its config, runs prestart and
 // createRuntime hooks when it reaches them, passes on its seccomp listener, and waits until it
 // is ready.
-func (in *Init) configure(l *launched, joinLate bool) error {
+func (in *Init) configure(l *launched) error {
 	cfg, err := in.initConfig(l)
 	if err != nil {
 		return err
 	}
-	if joinLate {
-		if _, err := syncmsg.Expect[*syncmsg.JoinCgroup](l.conn); err != nil {
-			return err
-		}
-		if err := in.Cgroup.EnterV2(l.pid); err != nil {
+	if l.joinLate {
+		if err := in.joinLate(l); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@
 package parent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -45,12 +46,15 @@ type launched struct {
 	startTime uint64
 	conn      *syncmsg.Conn
 	cgMemory  bool
+	joinLate  bool // the init asks to be moved into its cgroup v2 cgroup (step 5a)
 }
 
 // launch starts stage0 with the sync socket, the files given and the cgroup fds, runs the
 // bootstrap (steps 1-5 of syncmsg's flows) and reaps stage0. env names the files for the init
-// (syncmsg's config.go); joinLate leaves the cgroup v2 join to the init (lateV2Join). The
-// process stage0 forked (a container's init, or an exec'd process's) is killed if anything
+// (syncmsg's config.go); joinLate leaves the cgroup v2 join to the init (lateV2Join). A cgroup
+// whose pids limit is reached refuses a birth in it (EAGAIN) but not a move: then the init joins
+// late too, as an exec'd process joins a container that uses all of its pids.max under runc.
+// The process stage0 forked (a container's init, or an exec'd process's) is killed if anything
 // failed.
 func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launched, error) {
 	entry, err := p.Cgroup.Entry()
@@ -70,11 +74,18 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 	if p.Console != nil {
 		files = append(files, p.Console) // last before the cgroup fds (syncmsg's config.go)
 	}
-	v2dir := entry.V2Dir
-	if joinLate {
-		v2dir = nil
+	extra := append(append([]*os.File{child}, files...), cgFds...)
+	var s0 stage0
+	if !joinLate && entry.V2Dir != nil {
+		s0, err = p.spawn(env, extra, len(cgFds), entry.V2Dir)
+		joinLate = errors.Is(err, unix.EAGAIN)
 	}
-	s0, err := p.spawn(env, append(append([]*os.File{child}, files...), cgFds...), len(cgFds), v2dir)
+	if joinLate || entry.V2Dir == nil {
+		if joinLate {
+			env = append(env, syncmsg.EnvJoinLate+"=1")
+		}
+		s0, err = p.spawn(env, extra, len(cgFds), nil)
+	}
 	child.Close()
 	if err != nil {
 		conn.Close()
@@ -96,6 +107,14 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 		}
 		return nil, err
 	}
-	l.conn, l.cgMemory = conn, entry.Memory
+	l.conn, l.cgMemory, l.joinLate = conn, entry.Memory, joinLate
 	return l, nil
+}
+
+// joinLate moves the init into its cgroup v2 cgroup when it asks (step 5a).
+func (p *Process) joinLate(l *launched) error {
+	if _, err := syncmsg.Expect[*syncmsg.JoinCgroup](l.conn); err != nil {
+		return err
+	}
+	return p.Cgroup.EnterV2(l.pid)
 }
