@@ -38,9 +38,20 @@ type Container struct {
 // terminal (CreateOpts.Foreground with process.terminal); the caller owns it. Otherwise nil.
 func (c *Container) Console() *os.File { return c.console }
 
-// Load opens an existing container and locks it against other commands until Close.
+// Load opens an existing container and locks it against other commands that change it, until
+// Close (see store).
 func Load(root, id string) (*Container, error) {
-	st, err := openStore(root, id)
+	return load(root, id, unix.LOCK_EX)
+}
+
+// Peek opens an existing container without a lock, to read it: state.json is replaced whole,
+// so what it reads is one state. Methods that change the container must not be called.
+func Peek(root, id string) (*Container, error) {
+	return load(root, id, 0)
+}
+
+func load(root, id string, how int) (*Container, error) {
+	st, err := openStore(root, id, how)
 	if err != nil {
 		return nil, err
 	}
@@ -70,20 +81,29 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	return c.spec, nil
 }
 
-// Status is the container's status now, read from the kernel: stopped when its init is gone (or
-// its create never finished: the caller holds the lock, so no create is under way), paused while
-// its cgroup is frozen, created while the init waits on the exec fifo, running after.
+// Status is the container's status now, read from the kernel: creating while the create that
+// makes it lives, stopped when its init is gone (or its create died part way), paused while its
+// cgroup is frozen, created while the init waits on the exec fifo (or a start is handing over),
+// running after.
 func (c *Container) Status() specs.ContainerState {
 	return statusOf(c.store.dir, c.state)
 }
 
 func statusOf(dir string, s *State) specs.ContainerState {
-	if s.Creating || !proc.Alive(s.InitPid, s.InitStartTime) {
+	if s.Creating {
+		if proc.Alive(s.Creator, s.CreatorStartTime) {
+			return specs.StateCreating
+		}
+		return specs.StateStopped
+	}
+	if !proc.Alive(s.InitPid, s.InitStartTime) {
 		return specs.StateStopped
 	}
 	status := specs.StateRunning
-	if _, err := os.Lstat(filepath.Join(dir, syncmsg.ExecFifo)); err == nil {
-		status = specs.StateCreated
+	for _, name := range []string{syncmsg.ExecFifo, execFifoStarting} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			status = specs.StateCreated
+		}
 	}
 	if len(s.CgroupPaths) > 0 {
 		if frozen, _ := cgroups.Load(s.CgroupPaths).Frozen(); frozen {
@@ -109,7 +129,7 @@ func (c *Container) OCIState() *OCIState {
 func ociState(dir string, s *State) *OCIState {
 	status := statusOf(dir, s)
 	pid := s.InitPid
-	if status == specs.StateStopped {
+	if status == specs.StateStopped || (status == specs.StateCreating && !proc.Alive(s.InitPid, s.InitStartTime)) {
 		pid = 0
 	}
 	return &OCIState{
@@ -141,15 +161,16 @@ func List(root string) ([]*OCIState, error) {
 			continue // just made, or being removed
 		}
 		cs := ociState(st.dir, s)
-		if s.Creating && st.busy() {
-			cs.Status = specs.StateCreating
-			cs.Pid = s.InitPid
-		}
 		cs.Owner = ownerOf(st.dir)
 		out = append(out, cs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// errCreating is the error of a command that needs the container's create to have finished.
+func (c *Container) errCreating() error {
+	return fmt.Errorf("container %s is still being created (by nebulon pid %d)", c.ID, c.state.Creator)
 }
 
 // ErrNotRunning is returned for operations that need a live container.
@@ -294,7 +315,7 @@ func (c *Container) Delete(force bool) error {
 		return nil
 	}
 	status := c.Status()
-	if (status == specs.StateRunning || status == StatePaused) && !force {
+	if (status == specs.StateRunning || status == StatePaused || status == specs.StateCreating) && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, status)
 	}
 	if err := c.destroy(); err != nil {
@@ -340,7 +361,11 @@ func (c *Container) destroy() error {
 			}
 		}
 		// A frozen cgroup keeps its killed processes, and cannot be removed until they are gone.
-		c.thaw()
+		// One the container neither made nor ran in (a create refused before its init) is not
+		// its to thaw.
+		if len(s.CgroupMade) > 0 || s.InitPid != 0 {
+			c.thaw()
+		}
 		errs = append(errs, cg.Destroy(s.CgroupMade))
 	}
 	if s.HostMounts {
@@ -387,44 +412,53 @@ func (c *Container) startFailed(status []byte) error {
 	return c.hookFailed(err)
 }
 
+// execFifoStarting is exec.fifo once a start has claimed it: a second start finds no exec.fifo.
+const execFifoStarting = syncmsg.ExecFifo + ".start"
+
+// startWait bounds start's wait for the init to exec, beyond the timeouts of the startContainer
+// hooks it runs first.
+const startWait = 60 * time.Second
+
 // Start lets a created container's init exec the user's process, then runs poststart hooks.
 //
-// The init holds exec.fifo and exec.status open read-write. Start opens exec.status for reading,
-// then exec.fifo for writing without blocking (ENXIO: no reader, the init is gone), writes a
+// The init holds exec.fifo and exec.status open read-write. Start, holding the container's lock,
+// checks the status and claims exec.fifo by renaming it (a second start finds none), then lets
+// the lock go: the wait and the hooks that follow hold none. It opens exec.status for reading,
+// then the fifo for writing without blocking (ENXIO: no reader, the init is gone), writes a
 // byte, and waits for POLLERR on the fifo: every reader is gone once the init has exec'd (its fd
 // is close-on-exec) or died. Anything the init wrote to exec.status says why it could not exec.
 func (c *Container) Start() error {
-	switch c.Status() {
-	case specs.StateStopped:
-		return errors.New("cannot start a container that has stopped")
-	case specs.StateRunning:
-		return errors.New("cannot start an already running container")
-	case StatePaused:
-		return errors.New("cannot start a container in the paused state")
+	if c.store.lock == nil { // Create returns the container unlocked
+		if err := c.store.relock(unix.LOCK_EX); err != nil {
+			return err
+		}
+	}
+	fifo, err := c.claimStart()
+	c.store.unlock()
+	if err != nil {
+		return err
 	}
 	status, err := os.OpenFile(c.store.path(syncmsg.ExecStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer status.Close()
-	fd, err := unix.Open(c.store.path(syncmsg.ExecFifo), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENXIO) {
+		os.Remove(fifo)
 		return errors.New("cannot start a container that has stopped")
 	}
 	if err != nil {
-		return &os.PathError{Op: "open", Path: c.store.path(syncmsg.ExecFifo), Err: err}
+		return &os.PathError{Op: "open", Path: fifo, Err: err}
 	}
 	defer unix.Close(fd)
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
-		return &os.PathError{Op: "write", Path: c.store.path(syncmsg.ExecFifo), Err: err}
+		return &os.PathError{Op: "write", Path: fifo, Err: err}
 	}
-	pfd := []unix.PollFd{{Fd: int32(fd)}}
-	for {
-		if _, err := unix.Poll(pfd, -1); err == nil || !errors.Is(err, unix.EINTR) {
-			break
-		}
+	if err := c.waitExec(fd); err != nil {
+		return err
 	}
-	os.Remove(c.store.path(syncmsg.ExecFifo))
+	os.Remove(fifo)
 	buf := make([]byte, 64<<10)
 	n, _ := unix.Read(int(status.Fd()), buf)
 	os.Remove(c.store.path(syncmsg.ExecStatus))
@@ -446,6 +480,60 @@ func (c *Container) Start() error {
 		}
 	}
 	return nil
+}
+
+// claimStart checks that the container can be started and renames its exec.fifo so that no
+// other start can: it returns the fifo's new path. The caller holds the lock.
+func (c *Container) claimStart() (string, error) {
+	switch c.Status() {
+	case specs.StateCreating:
+		return "", fmt.Errorf("cannot start container %s: it is still being created", c.ID)
+	case specs.StateStopped:
+		return "", errors.New("cannot start a container that has stopped")
+	case specs.StateRunning:
+		return "", errors.New("cannot start an already running container")
+	case StatePaused:
+		return "", errors.New("cannot start a container in the paused state")
+	}
+	to := c.store.path(execFifoStarting)
+	if err := os.Rename(c.store.path(syncmsg.ExecFifo), to); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("cannot start container %s: another start is under way", c.ID)
+		}
+		return "", err
+	}
+	return to, nil
+}
+
+// waitExec waits until the init has exec'd or died: no reader is left on the fifo (fd). The
+// init runs the startContainer hooks first, so the wait is bounded by startWait plus their
+// timeouts, or not at all when one has none: a hook may then run as long as it likes
+// (runtime-spec config.md#posix-platform-hooks).
+func (c *Container) waitExec(fd int) error {
+	limit, bounded := startWait, true
+	if h := c.state.Hooks; h != nil {
+		for _, hook := range h.StartContainer {
+			if hook.Timeout == nil {
+				bounded = false
+				break
+			}
+			limit += time.Duration(*hook.Timeout) * time.Second
+		}
+	}
+	deadline := time.Now().Add(limit)
+	pfd := []unix.PollFd{{Fd: int32(fd)}} // no events asked: POLLERR and POLLHUP come anyway
+	for {
+		if bounded && time.Now().After(deadline) {
+			return fmt.Errorf("start: the init of container %s (pid %d) neither exec'd nor exited within %v of being told to start", c.ID, c.state.InitPid, limit)
+		}
+		n, err := unix.Poll(pfd, 1000)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return os.NewSyscallError("poll", err)
+		}
+		if n > 0 {
+			return nil
+		}
+	}
 }
 
 // hookFailed stops and destroys a container whose startContainer or poststart hook failed, and

@@ -18,6 +18,7 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/netdev"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/parent"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/seccomp"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
@@ -90,7 +91,7 @@ func readConfig(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Create makes a container from a bundle and leaves it "created", locked until Close: namespaces
+// Create makes a container from a bundle and leaves it "created", unlocked: namespaces
 // and root filesystem ready, its init waiting for Start. On failure what it made is removed: the
 // init, the cgroups it made (not their parents), the state directory; mounts live in the init's
 // mount namespace and go with it.
@@ -191,17 +192,25 @@ func checkIntelRdt(r *specs.LinuxIntelRdt) (string, error) {
 	return root, nil
 }
 
-// newContainer makes the state directory of a new container, locked, and saves its state as
-// "creating" before anything else is made: if this process is killed part way, delete still
-// finds the container, as stopped, and removes what it made.
+// newContainer makes the state directory of a new container and saves its state as "creating",
+// with this process as its creator, before anything else is made: if this process is killed
+// part way, delete still finds the container, as stopped, and removes what it made. The
+// directory's lock is let go once the state is saved: the status says "creating" to the other
+// commands, and create's hooks may call them.
 func newContainer(root, id string, p *createPlan) (*Container, error) {
+	self, err := proc.ReadStat(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	st, err := createStore(root, id)
 	if err != nil {
 		return nil, err
 	}
+	defer st.unlock()
 	c := &Container{ID: id, store: st, state: &State{
 		ID: id, Bundle: p.bundle, Rootfs: p.rootfs, Created: time.Now().UTC(), OCIVersion: p.spec.Version,
-		Annotations: p.spec.Annotations, Hooks: p.spec.Hooks, Creating: true,
+		Annotations: p.spec.Annotations, Hooks: p.spec.Hooks,
+		Creating: true, Creator: os.Getpid(), CreatorStartTime: self.StartTime,
 		CgroupPaths: p.cgroup.Paths(), HostMounts: !linuxspec.HasNamespace(p.spec.Linux, specs.MountNamespace),
 	}}
 	if c.state.HostMounts {
@@ -305,12 +314,11 @@ func resolvePaths(bundle string, spec *specs.Spec) (string, error) {
 	return rootfs, nil
 }
 
-// abortCreate removes what a failed create made and releases its lock. A failed hook stops the
+// abortCreate removes what a failed create made. A failed hook stops the
 // container and the lifecycle goes on to poststop (runtime.md#lifecycle, steps 3-5); other
 // failures never made a container.
 func (c *Container) abortCreate(err error) {
 	c.destroy()
-	c.store.unlock()
 	var hookErr *hooks.Error
 	if errors.As(err, &hookErr) {
 		c.poststop()
@@ -318,15 +326,30 @@ func (c *Container) abortCreate(err error) {
 }
 
 // makeCgroups makes the container's cgroups, saving which it made (for delete), and applies the
-// limits.
+// limits. Those about to be made are saved first: a create killed between the mkdir and the save
+// would otherwise leave cgroups that delete does not know are the container's.
 func (c *Container) makeCgroups(p *createPlan) error {
 	if err := checkCgroupEmpty(p); err != nil {
 		return err
 	}
+	var missing []string
+	for key, dir := range p.cgroup.Paths() {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		c.state.CgroupMade = missing
+		if err := c.store.save(c.state); err != nil {
+			return err
+		}
+	}
 	made, err := p.cgroup.Create()
-	c.state.CgroupMade = made
-	if err == nil && len(made) > 0 {
-		err = c.store.save(c.state)
+	if !sameKeys(made, missing) {
+		c.state.CgroupMade = made
+		if serr := c.store.save(c.state); err == nil {
+			err = serr
+		}
 	}
 	if err != nil {
 		return err
@@ -341,11 +364,32 @@ func (c *Container) makeCgroups(p *createPlan) error {
 	return nil
 }
 
-// checkCgroupEmpty refuses a cgroupsPath whose cgroup already holds processes, as runc does
+// sameKeys reports whether a and b hold the same hierarchies.
+func sameKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[string]bool, len(a))
+	for _, k := range a {
+		set[k] = true
+	}
+	for _, k := range b {
+		if !set[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCgroupEmpty refuses a cgroupsPath whose cgroup already holds processes or is frozen, as runc does
 // (libcontainer's Create): they would count against the container's limits, be frozen by its
 // pause and killed with it. Only one hierarchy is read on v1, as in runc. Nothing is made yet,
 // and the cgroup is not the container's: a failed create leaves it and its processes alone.
 func checkCgroupEmpty(p *createPlan) error {
+	// An init that joins a frozen cgroup stops there and never answers; runc refuses it too.
+	if frozen, err := p.cgroup.Frozen(); err == nil && frozen {
+		return linuxspec.Errorf("linux.cgroupsPath", "%q: container's cgroup unexpectedly frozen", p.spec.Linux.CgroupsPath)
+	}
 	pids, err := p.cgroup.Pids()
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) {
 		return nil // not there yet (or removed as we read it): create makes it

@@ -34,6 +34,8 @@ func (c *Container) cgroup() (cgroups.Manager, error) {
 // Pause freezes every process of a created or running container.
 func (c *Container) Pause() error {
 	switch c.Status() {
+	case specs.StateCreating:
+		return c.errCreating()
 	case specs.StateStopped:
 		return ErrNotRunning
 	case StatePaused:
@@ -64,7 +66,10 @@ func (c *Container) Resume() error {
 // resources on each update, and rewriting a live v1 allowlist starts from deny-all, which for a
 // moment refuses even /dev/null to the running container.
 func (c *Container) Update(r *specs.LinuxResources) error {
-	if c.Status() == specs.StateStopped {
+	switch c.Status() {
+	case specs.StateCreating:
+		return c.errCreating()
+	case specs.StateStopped:
 		return ErrNotRunning
 	}
 	spec, err := c.Spec()
@@ -279,7 +284,10 @@ func pick[T any](old, new *T) *T {
 // --mem-bw-schema). A container created without linux.intelRdt gets a resctrl group of its own
 // now, with its init in it, as runc does.
 func (c *Container) UpdateIntelRdt(r *specs.LinuxIntelRdt) error {
-	if c.Status() == specs.StateStopped {
+	switch c.Status() {
+	case specs.StateCreating:
+		return c.errCreating()
+	case specs.StateStopped:
 		return ErrNotRunning
 	}
 	root, err := checkIntelRdt(r)

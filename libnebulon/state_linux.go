@@ -44,9 +44,13 @@ type State struct {
 	Owner         string            `json:"owner"`
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
 	CgroupMade    []string          `json:"cgroup_made"` // hierarchies whose cgroup create made
-	// Creating is set until create has finished: with create's lock still held the container is
-	// "creating"; with the lock free, create died part way and the container is stopped.
-	Creating bool `json:"creating,omitempty"`
+	// Creating is set until create has finished: while the create that set it (Creator, a pid
+	// and its start time) lives, the container is "creating"; once it is gone, create died part
+	// way and the container is stopped. Create holds no lock meanwhile: its hooks may run
+	// `nebulon state` and `nebulon kill` on the container.
+	Creating         bool   `json:"creating,omitempty"`
+	Creator          int    `json:"creator,omitempty"`
+	CreatorStartTime uint64 `json:"creator_start_time,omitempty"`
 	// HostMounts: the container shares the runtime's mount namespace, and its mounts hang off a
 	// bind mount of the rootfs onto itself in the host's mount table.
 	HostMounts bool `json:"host_mounts,omitempty"`
@@ -62,11 +66,22 @@ type State struct {
 	IntelRdt *resctrl.Group `json:"intel_rdt,omitempty"`
 }
 
-// store is the state directory of one container, locked while a command works on it.
+// store is the state directory of one container.
+//
+// Locking: state.json is always replaced whole (writeFileAtomic), so reading needs no lock:
+// state, list, ps, events, kill and exec take none. The commands that change a container's
+// status or limits (start, delete, pause, resume, update) hold an exclusive flock on the
+// directory while they check the status and change it, never across a hook or a wait on the
+// container's processes. Create holds it only while it makes the directory: from then on the
+// status "creating" (State.Creator) keeps the others off. A lock is waited for at most lockWait.
 type store struct {
 	dir  string
 	lock *os.File
 }
+
+// lockWait bounds the wait for a container's lock. Nothing holds it across hooks or waits on
+// the container, so a longer wait means a command is stuck.
+var lockWait = 30 * time.Second
 
 // createStore makes and locks the state directory of a new container.
 func createStore(root, id string) (*store, error) {
@@ -83,7 +98,7 @@ func createStore(root, id string) (*store, error) {
 		}
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	s, err := lockDir(dir)
+	s, err := lockDir(dir, unix.LOCK_EX)
 	if err != nil {
 		os.Remove(dir)
 		return nil, err
@@ -91,14 +106,15 @@ func createStore(root, id string) (*store, error) {
 	return s, nil
 }
 
-// openStore locks the state directory of an existing container. Commands on one container are
-// serialised by this lock; a container deleted while we waited for it is reported as not existing.
-func openStore(root, id string) (*store, error) {
+// openStore opens the state directory of an existing container and takes its lock: how is
+// unix.LOCK_EX, or 0 for none. A container deleted while we waited for it is
+// reported as not existing.
+func openStore(root, id string, how int) (*store, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	s, err := lockDir(dir)
+	s, err := lockDir(dir, how)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
 	}
@@ -112,26 +128,44 @@ func openStore(root, id string) (*store, error) {
 	return s, nil
 }
 
-func lockDir(dir string) (*store, error) {
-	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+func lockDir(dir string, how int) (*store, error) {
+	if how == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, err
+		}
+		return &store{dir: dir}, nil
+	}
+	s := &store{dir: dir}
+	if err := s.relock(how); err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
-	}
-	return &store{dir: dir, lock: f}, nil
+	return s, nil
 }
 
-// busy reports whether another command holds the container's lock, without waiting for it.
-func (s *store) busy() bool {
+// relock takes the directory's lock (how: unix.LOCK_EX or unix.LOCK_SH), waiting at most
+// lockWait.
+func (s *store) relock(how int) error {
 	f, err := os.OpenFile(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false
+		return err
 	}
-	defer f.Close()
-	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB), unix.EWOULDBLOCK)
+	deadline := time.Now().Add(lockWait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			s.lock = f
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return &os.PathError{Op: "flock", Path: s.dir, Err: err}
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return fmt.Errorf("container %s is busy: another nebulon command has held its lock (%s) for %v", filepath.Base(s.dir), s.dir, lockWait)
+		}
+		time.Sleep(delay)
+	}
 }
 
 func (s *store) unlock() {

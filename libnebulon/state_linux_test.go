@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStoreSaveLoadRoundTrip(t *testing.T) {
@@ -20,7 +23,7 @@ func TestStoreSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.unlock()
-	s2, err := openStore(root, "c1")
+	s2, err := openStore(root, "c1", unix.LOCK_EX)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +54,10 @@ func TestOpenStoreWithoutStateIsNotExist(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(root, "half"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openStore(root, "half"); !errors.Is(err, ErrNotExist) {
+	if _, err := openStore(root, "half", unix.LOCK_EX); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("openStore on a dir without state.json: %v, want ErrNotExist", err)
 	}
-	if _, err := openStore(root, "none"); !errors.Is(err, ErrNotExist) {
+	if _, err := openStore(root, "none", unix.LOCK_EX); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("openStore on a missing dir: %v, want ErrNotExist", err)
 	}
 }
@@ -72,7 +75,7 @@ func TestStoreLockSerialisesCommands(t *testing.T) {
 	var order []string
 	done := make(chan struct{})
 	go func() {
-		s2, err := openStore(root, "c")
+		s2, err := openStore(root, "c", unix.LOCK_EX)
 		if err == nil {
 			mu.Lock()
 			order = append(order, "second")
@@ -108,5 +111,37 @@ func TestValidateIDRejectsPathsAndOverlongIDs(t *testing.T) {
 		if err := ValidateID(id); err != nil {
 			t.Errorf("ValidateID(%q) = %v, want nil", id, err)
 		}
+	}
+}
+
+// A lock held elsewhere is waited for, up to lockWait, then refused with a message naming the
+// container; a reader (Peek's 0) does not wait at all.
+func TestLockWaitIsBounded(t *testing.T) {
+	root := t.TempDir()
+	s, err := createStore(root, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.save(&State{ID: "held"}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.unlock()
+	old := lockWait
+	lockWait = 100 * time.Millisecond
+	defer func() { lockWait = old }()
+	start := time.Now()
+	_, err = openStore(root, "held", unix.LOCK_EX)
+	if err == nil || !strings.Contains(err.Error(), "container held is busy") {
+		t.Fatalf("lock held elsewhere: %v, want a busy error naming the container", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waited %v for a 100ms lockWait", d)
+	}
+	r, err := openStore(root, "held", 0)
+	if err != nil {
+		t.Fatalf("open without a lock while another holds it: %v", err)
+	}
+	if _, err := r.load(); err != nil {
+		t.Errorf("read without a lock: %v", err)
 	}
 }

@@ -38,7 +38,7 @@ container stops. --stats prints one stats object and exits. Examples:
 		root, id := ctx.String("root"), ctx.Args().First()
 		enc := json.NewEncoder(os.Stdout)
 		stats := func() (bool, error) {
-			c, err := libnebulon.Load(root, id)
+			c, err := libnebulon.Peek(root, id)
 			if err != nil {
 				return false, err
 			}
@@ -53,7 +53,7 @@ container stops. --stats prints one stats object and exits. Examples:
 			_, err := stats()
 			return err
 		}
-		c, err := libnebulon.Load(root, id)
+		c, err := libnebulon.Peek(root, id)
 		if err != nil {
 			return err
 		}

@@ -68,13 +68,12 @@ func execAction(ctx *cli.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+	// exec reads the state without a lock: it changes nothing of the container's, and a
+	// process joining a frozen cgroup (--ignore-paused) waits until resume.
+	c, err := libnebulon.Peek(ctx.String("root"), ctx.Args().First())
 	if err != nil {
 		return 0, err
 	}
-	// The lock is only for reading the state: a process joining a frozen cgroup
-	// (--ignore-paused) waits until resume, which needs the lock.
-	c.Close()
 	proc, err := execProcess(ctx, c)
 	if err != nil {
 		return 0, err

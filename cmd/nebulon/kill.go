@@ -29,7 +29,7 @@ var killCommand = &cli.Command{
 				return err
 			}
 		}
-		c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+		c, err := libnebulon.Peek(ctx.String("root"), ctx.Args().First())
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,7 @@ container's processes; --format json prints their pids. Examples:
 		if format != "table" && format != "json" {
 			return fmt.Errorf("ps: --format: unknown format %q (table or json)", format)
 		}
-		c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+		c, err := libnebulon.Peek(ctx.String("root"), ctx.Args().First())
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ annotations, and runc's rootfs, created and owner. Example:
 		if err := checkArgs(ctx, 1, "<container-id>"); err != nil {
 			return err
 		}
-		c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
+		c, err := libnebulon.Peek(ctx.String("root"), ctx.Args().First())
 		if err != nil {
 			return err
 		}
