@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/parent"
@@ -38,6 +39,8 @@ type ExecOpts struct {
 func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error) {
 	status := c.Status()
 	switch status {
+	case specs.StateCreating:
+		return 0, nil, c.errCreating()
 	case specs.StateStopped:
 		return 0, nil, errors.New("cannot exec in a stopped container")
 	case StatePaused:
@@ -56,12 +59,21 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	namespaces, err := parent.NamespacePlan(spec, c.state.InitPid)
+	pidfd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return 0, nil, ErrNotRunning
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	initFd := os.NewFile(uintptr(pidfd), "pidfd")
+	defer initFd.Close()
+	namespaces, err := parent.ExecNamespacePlan(spec, initFd, c.state.InitPid)
 	if err != nil {
 		return 0, nil, err
 	}
 	if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
-		return 0, nil, ErrNotRunning // and the plan names a process that is not the init
+		return 0, nil, ErrNotRunning // and a plan by paths names a process that is not the init
 	}
 	paths, err := subCgroup(c.state.CgroupPaths, opts.Cgroup)
 	if err != nil {
@@ -82,7 +94,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 		Process: parent.Process{
 			ID: c.ID, Bundle: c.state.Bundle, Spec: &execSpec, Cgroup: cgroups.Load(paths), Namespaces: namespaces,
 			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, PreserveFds: opts.PreserveFds,
-			Console: tty.sock, Seccomp: filter,
+			Console: tty.sock, Seccomp: filter, InitPidfd: initFd,
 		},
 		InitPid: c.state.InitPid, Status: status,
 	})

@@ -2,8 +2,10 @@ package initproc
 
 import (
 	"os"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -13,6 +15,9 @@ import (
 // up as a container's init does, and execs. It returns only on failure, after telling the
 // runtime why.
 func execInit(f *files) error {
+	// The runtime tells by this name whether the process died before it exec'd (parent's
+	// diedBeforeExec). The init's thread is its main one: the process's name.
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(syncmsg.ExecComm), 0)[0])), 0, 0, 0)
 	if f.joinLate {
 		if err := f.conn.Send(&syncmsg.JoinCgroup{}); err != nil {
 			return err
@@ -23,6 +28,10 @@ func execInit(f *files) error {
 		return report(f.conn, err)
 	}
 	// The sync socket is close-on-exec: its closing tells the runtime the process runs.
+	// After the seccomp filter: a filter that kills write ends the process here, unreported.
+	if err := f.conn.Send(&syncmsg.Execing{}); err != nil {
+		return err
+	}
 	return report(f.conn, execve(path, cfg.Process.Args, os.Environ()))
 }
 

@@ -21,6 +21,11 @@ struct bootstrap {
 	const char *time_offsets; /* NULL, or text for /proc/self/timens_offsets */
 	struct join joins[MAX_JOIN];
 	int njoin;
+	/* A process to join the namespaces of, by pidfd (has_pidfd): first those of pidfd_first,
+	 * then those of pidfd_then (which holds the user namespace). */
+	int has_pidfd;
+	int32_t pidfd;
+	uint32_t pidfd_first, pidfd_then;
 };
 
 /*

@@ -113,6 +113,22 @@ static void join_namespaces(struct join *joins, int n)
 	}
 }
 
+/*
+ * join_pidfd joins the namespaces of the process pidfd refers to (setns(2) with a pidfd, Linux
+ * 5.8): a process that has exited is ESRCH, never a later one with its pid. Those owned by a
+ * user namespace other than the process's own (a network namespace an engine made, owned by
+ * the host's) are joined first, while this process still has the host's privileges over them;
+ * then the user namespace with those it owns.
+ */
+static void join_pidfd(int pidfd, uint32_t first, uint32_t then)
+{
+	if (first && setns(pidfd, (int)first) < 0)
+		bail("join namespaces 0x%x of the container's init (pidfd)", first);
+	if (then && setns(pidfd, (int)then) < 0)
+		bail("join namespaces 0x%x of the container's init (pidfd)", then);
+	close(pidfd);
+}
+
 static void write_time_offsets(const char *offsets)
 {
 	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
@@ -141,7 +157,8 @@ int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err,
 			snprintf(err, errlen, "malformed bootstrap record %u at %zu", rtype, off);
 			return -1;
 		}
-		if ((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) {
+		if (((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) ||
+		    (rtype == REC_NS_PIDFD && rlen < 13)) {
 			snprintf(err, errlen, "bootstrap record %u of %u bytes is too short", rtype, rlen);
 			return -1;
 		}
@@ -160,6 +177,16 @@ int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err,
 			break;
 		case REC_TIME_OFFSETS:
 			b->time_offsets = data;
+			break;
+		case REC_NS_PIDFD:
+			b->has_pidfd = 1;
+			memcpy(&b->pidfd, data, 4);
+			memcpy(&b->pidfd_first, data + 4, 4);
+			memcpy(&b->pidfd_then, data + 8, 4);
+			if (b->pidfd < 0) {
+				snprintf(err, errlen, "bootstrap pidfd %d is not an fd", b->pidfd);
+				return -1;
+			}
 			break;
 		}
 		off += 8 + (((size_t)rlen + 3) & ~(size_t)3);
@@ -182,6 +209,14 @@ void nsexec(int argc, char **argv)
 	const char *pipe_env = getenv(ENV_INITPIPE);
 	if (!pipe_env)
 		return;
+	/*
+	 * Not ptraceable from here until exec (CVE-2016-9962): joining a container's namespaces
+	 * puts this process within reach of the container's processes (a pid namespace shared with
+	 * the host, CAP_SYS_PTRACE in the container's user namespace) while it holds the host's
+	 * cgroup fds and the sync socket. The flag is inherited by the init.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		bail("prctl(PR_SET_DUMPABLE)");
 	sync_fd = atoi(pipe_env);
 
 	static char buf[BUF_SIZE];
@@ -204,6 +239,8 @@ void nsexec(int argc, char **argv)
 	}
 
 	join_namespaces(b.joins, b.njoin);
+	if (b.has_pidfd)
+		join_pidfd(b.pidfd, b.pidfd_first, b.pidfd_then);
 
 	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
@@ -215,7 +252,11 @@ void nsexec(int argc, char **argv)
 			bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
 		if (setresuid(0, 0, 0) < 0)
 			bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
-		/* A uid change leaves the process non-dumpable (suid_dumpable); be dumpable again for now. */
+		/*
+		 * A non-dumpable process's /proc files belong to the host's root, so it could not
+		 * write its own timens_offsets from a new user namespace. Dumpable for that only, in a
+		 * user namespace just made, where no other process is yet.
+		 */
 		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 			bail("prctl(PR_SET_DUMPABLE)");
 	}
@@ -226,12 +267,8 @@ void nsexec(int argc, char **argv)
 	if (b.time_offsets && (b.clone_flags & CLONE_NEWTIME))
 		write_time_offsets(b.time_offsets);
 
-	/*
-	 * Until exec, the init must not be ptraced by the container (CVE-2016-9962); the flag is
-	 * inherited by the child. Not earlier: a non-dumpable process's /proc files belong to the
-	 * host's root, so it could not write its own timens_offsets from a new user namespace.
-	 */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	/* Non-dumpable again, if the new user namespace needed it dumpable. */
+	if ((b.clone_flags & CLONE_NEWUSER) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		bail("prctl(PR_SET_DUMPABLE)");
 
 	/*

@@ -16,6 +16,12 @@ type parsed struct {
 	joins       []join
 	timeOffsets string
 	hasOffsets  bool
+	pidfd       *pidfdJoin
+}
+
+type pidfdJoin struct {
+	fd          int
+	first, then uint32
 }
 
 type join struct {
@@ -40,6 +46,9 @@ func parseBootstrap(payload []byte) (*parsed, error) {
 	}
 	if b.time_offsets != nil {
 		p.timeOffsets, p.hasOffsets = C.GoString(b.time_offsets), true
+	}
+	if b.has_pidfd != 0 {
+		p.pidfd = &pidfdJoin{fd: int(b.pidfd), first: uint32(b.pidfd_first), then: uint32(b.pidfd_then)}
 	}
 	return p, nil
 }

@@ -18,6 +18,7 @@ func TestCParserReadsWhatSyncmsgEncodes(t *testing.T) {
 		{CloneFlags: 0x20000, Join: []syncmsg.NsJoin{{Flag: 0x40000000, Path: "/proc/1/ns/net"}, {Flag: 0x10000000, Path: "/run/netns/x"}}},
 		{CloneFlags: 0x80, TimeOffsets: "boottime 86400 0\nmonotonic 1 500"},
 		{Join: []syncmsg.NsJoin{{Flag: 1, Path: "/a"}, {Flag: 2, Path: "/bb"}, {Flag: 4, Path: "/ccc"}, {Flag: 8, Path: "/dddd"}}},
+		{Pidfd: &syncmsg.PidfdJoin{Fd: 4, First: 0x40000000, Then: 0x10000000 | 0x20000}},
 	} {
 		got, err := parseBootstrap(b.Encode())
 		if err != nil {
@@ -33,6 +34,9 @@ func fromGo(b *syncmsg.Bootstrap) *parsed {
 	p := &parsed{cloneFlags: b.CloneFlags, timeOffsets: b.TimeOffsets, hasOffsets: b.TimeOffsets != ""}
 	for _, j := range b.Join {
 		p.joins = append(p.joins, join{flag: j.Flag, path: j.Path})
+	}
+	if j := b.Pidfd; j != nil {
+		p.pidfd = &pidfdJoin{fd: j.Fd, first: j.First, then: j.Then}
 	}
 	return p
 }
@@ -65,6 +69,8 @@ func TestCParserRefusesMalformedRecords(t *testing.T) {
 		{"length past the end", "malformed bootstrap record 255 at 16", append(record(1, []byte("\x01\x00\x00\x00\x00")), 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f)},
 		{"short clone flags", "bootstrap record 1 of 2 bytes is too short", record(1, []byte("\x01\x00"))},
 		{"too many joins", "too many namespaces to join", many},
+		{"short pidfd", "bootstrap record 4 of 9 bytes is too short", record(4, []byte("\x03\x00\x00\x00\x00\x00\x00\x40\x00"))},
+		{"negative pidfd", "bootstrap pidfd -1 is not an fd", record(4, []byte("\xff\xff\xff\xff\x00\x00\x00\x40\x00\x00\x00\x10\x00"))},
 	} {
 		if _, err := parseBootstrap(tc.buf); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)

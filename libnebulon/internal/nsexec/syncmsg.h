@@ -22,6 +22,7 @@ enum {
 	MSG_EXEC_CONFIG = 16,
 	MSG_MOUNT_FDS = 17,
 	MSG_SECCOMP_AGENT = 18,
+	MSG_EXECING = 19,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */
@@ -29,6 +30,7 @@ enum {
 	REC_CLONE_FLAGS = 1,
 	REC_NS_PATH = 2,
 	REC_TIME_OFFSETS = 3,
+	REC_NS_PIDFD = 4,
 };
 
 /* The environment variable naming the sync socket's fd: syncmsg's config.go. */

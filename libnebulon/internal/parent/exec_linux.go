@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -60,17 +62,66 @@ func StartExec(e *Exec) (int, error) {
 	return l.pid, nil
 }
 
-// wait waits for the exec'd process's init to exec (the socket closes) or fail.
+// execOutcome tells, once the init's end of the socket has closed, whether the process exec'd:
+// the close comes with execve (the socket is close-on-exec) or with its death. execve renames
+// the process after closing its close-on-exec files, so a process that still bears the init's
+// name (syncmsg.ExecComm) is either between the two or dying: one that is dying (an exit status
+// set, or dead) never exec'd (a seccomp filter that kills execve, a SIGKILL, the OOM killer).
+// One whose /proc entry is gone already (reaped: a detached exec has no subreaper) exec'd if it
+// said it was about to (execing).
+func execOutcome(pid int, execing bool) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := proc.ReadStat(pid)
+		switch {
+		case err != nil && execing:
+			return nil
+		case err != nil:
+			return fmt.Errorf("exec: the process (pid %d) ended before it could exec; how is not known: it is gone", pid)
+		case st.Comm != syncmsg.ExecComm:
+			return nil
+		case st.ExitCode != 0 || st.State == 'Z' || st.State == 'X':
+			return diedBeforeExec(pid, st)
+		case time.Now().After(deadline):
+			return fmt.Errorf("exec: the process (pid %d) closed its sync socket but neither exec'd nor exited within 5s", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// diedBeforeExec is the error for an exec'd process that ended before execve, with how it ended
+// (its exit status is set before it closes its files).
+func diedBeforeExec(pid int, st proc.Stat) error {
+	ws := unix.WaitStatus(st.ExitCode)
+	how := fmt.Sprintf("exit status %d", ws.ExitStatus())
+	if ws.Signaled() {
+		how = "killed by signal " + unix.SignalName(ws.Signal())
+		if ws.Signal() == unix.SIGSYS {
+			how += " (its seccomp filter?)"
+		}
+	}
+	return fmt.Errorf("exec: the process (pid %d) ended before it could exec: %s", pid, how)
+}
+
+// wait waits for the exec'd process's init to exec or fail. Success is positive: the init says
+// it is about to execve (Execing), its end of the socket closes, and the process no longer bears
+// the init's name (execOutcome).
 func (e *Exec) wait(l *launched) error {
+	execing := false
 	for {
 		m, err := l.conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
-			return nil
+			return execOutcome(l.pid, execing)
+		}
+		if errors.Is(err, syncmsg.ErrTimeout) {
+			return fmt.Errorf("exec: the process (pid %d) did not answer while setting up: %w", l.pid, err)
 		}
 		if err != nil {
 			return err
 		}
 		switch m := m.(type) {
+		case *syncmsg.Execing:
+			execing = true
 		case *syncmsg.SeccompFd:
 			if err := e.passSeccompFd(l.conn, m, l.pid, e.InitPid, e.Status); err != nil {
 				return err

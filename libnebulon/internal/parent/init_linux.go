@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -104,10 +105,15 @@ func (in *Init) configure(l *launched) error {
 	if err := in.sendConfig(l, cfg); err != nil {
 		return err
 	}
+	phase := "setting up its mounts and devices"
+	l.conn.SetTimeout(initWait(in.Spec))
 	for {
 		m, err := l.conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
 			return in.exitedEarly()
+		}
+		if errors.Is(err, syncmsg.ErrTimeout) {
+			return in.noAnswer(l.pid, phase, err)
 		}
 		if err != nil {
 			return err
@@ -115,10 +121,12 @@ func (in *Init) configure(l *launched) error {
 		switch m := m.(type) {
 		case *syncmsg.SeccompFd:
 			err = in.passSeccompFd(l.conn, m, l.pid, l.pid, specs.StateCreating)
+			phase = "finishing its setup after loading linux.seccomp"
 		case *syncmsg.Hooks:
 			if err = in.runCreateHooks(l.pid); err == nil {
 				err = l.conn.Send(&syncmsg.HooksDone{})
 			}
+			phase = "running createContainer hooks, pivot_root and setting up the process"
 		case *syncmsg.Log:
 			logFromInit(m)
 		case *syncmsg.Ready:
@@ -135,6 +143,37 @@ func (in *Init) configure(l *launched) error {
 			return err
 		}
 	}
+}
+
+// answerWait bounds each wait of the runtime for a message from stage0 or the init: none of
+// their steps takes more than milliseconds but the hooks the init runs, whose timeouts add to it.
+const answerWait = 60 * time.Second
+
+// initWait is how long the runtime waits for each message of a container's init: answerWait,
+// plus the timeouts of the createContainer hooks, which the init runs between two messages. It
+// is 0, no bound, when one of them has no timeout: a hook may then run as long as it likes
+// (runtime-spec config.md#posix-platform-hooks), and the wait is the hook's to bound.
+func initWait(s *specs.Spec) time.Duration {
+	d := answerWait
+	if s.Hooks == nil {
+		return d
+	}
+	for _, h := range s.Hooks.CreateContainer {
+		if h.Timeout == nil {
+			return 0
+		}
+		d += time.Duration(*h.Timeout) * time.Second
+	}
+	return d
+}
+
+// noAnswer is the error for an init that said nothing for as long as it was given.
+func (in *Init) noAnswer(pid int, phase string, err error) error {
+	msg := fmt.Sprintf("container init (pid %d) did not answer while %s: %v", pid, phase, err)
+	if in.Seccomp != nil && in.Seccomp.Notify {
+		msg += "; is a syscall the init makes notified by linux.seccomp, with no agent answering it?"
+	}
+	return errors.New(msg)
 }
 
 // exitedEarly is the error for an init gone before it said why.

@@ -120,3 +120,101 @@ func checkNamespacePath(path string, flag uint32) error {
 	}
 	return nil
 }
+
+// ExecNamespacePlan is what stage0 joins for a process exec'd into a running container: every
+// namespace of the container's init, through init, a pidfd of it, which StartExec passes to
+// stage0 (setns(2) with a pidfd, Linux 5.8). A pidfd names one process: an init that has exited
+// is ESRCH there, and a pid reused since is never joined.
+//
+// The namespaces that the init's user namespace does not own (a network namespace an engine made
+// before the container, owned by the host's) are joined first, while stage0 still has the
+// host's privileges over them; then the user namespace and those it owns. Joining the user
+// namespace first would leave stage0 without the right to join the others (EPERM).
+//
+// Kernels before 5.8 cannot setns through a pidfd: there the namespaces are joined by their
+// /proc/<initPid>/ns paths (NamespacePlan), which the caller checks against the pidfd.
+func ExecNamespacePlan(s *specs.Spec, init *os.File, initPid int) (*syncmsg.Bootstrap, error) {
+	if !pidfdSetns() {
+		return NamespacePlan(s, initPid)
+	}
+	owner, err := userNSOf(initPid)
+	if err != nil {
+		return nil, err
+	}
+	j := &syncmsg.PidfdJoin{} // Fd: set by StartExec, which lays out stage0's fds
+	for _, ns := range s.Linux.Namespaces {
+		flag := linuxspec.NamespaceFlags[ns.Type]
+		if owner == nil || ns.Type == specs.UserNamespace {
+			j.Then |= flag
+			continue
+		}
+		mine, err := ownedBy(initPid, ns.Type, owner)
+		if err != nil {
+			return nil, err
+		}
+		if mine {
+			j.Then |= flag
+		} else {
+			j.First |= flag
+		}
+	}
+	if owner == nil { // no user namespace of its own: everything in one setns
+		j.First, j.Then = j.Then, 0
+	}
+	// The files read were the init's if it is still alive: its pidfd says so.
+	if err := unix.PidfdSendSignal(int(init.Fd()), 0, nil, 0); err != nil {
+		return nil, fmt.Errorf("container init %d: %w", initPid, os.NewSyscallError("pidfd_send_signal", err))
+	}
+	return &syncmsg.Bootstrap{Pidfd: j}, nil
+}
+
+// nsID identifies a namespace: its nsfs inode.
+type nsID struct{ dev, ino uint64 }
+
+// userNSOf returns the user namespace of pid, or nil when it is the runtime's own (the container
+// has none of its own).
+func userNSOf(pid int) (*nsID, error) {
+	var theirs, ours unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &theirs); err != nil {
+		return nil, fmt.Errorf("container init %d: %w", pid, &os.PathError{Op: "stat", Path: "ns/user", Err: err})
+	}
+	if err := unix.Stat("/proc/self/ns/user", &ours); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: "/proc/self/ns/user", Err: err}
+	}
+	if theirs.Dev == ours.Dev && theirs.Ino == ours.Ino {
+		return nil, nil
+	}
+	return &nsID{theirs.Dev, theirs.Ino}, nil
+}
+
+// ownedBy reports whether pid's namespace of type t is owned by the user namespace owner
+// (ioctl NS_GET_USERNS).
+func ownedBy(pid int, t specs.LinuxNamespaceType, owner *nsID) (bool, error) {
+	path := fmt.Sprintf("/proc/%d/ns/%s", pid, linuxspec.NamespaceFiles[t])
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	ufd, err := unix.IoctlRetInt(fd, unix.NS_GET_USERNS)
+	if err != nil {
+		return false, &os.PathError{Op: "ioctl(NS_GET_USERNS)", Path: path, Err: err}
+	}
+	defer unix.Close(ufd)
+	var st unix.Stat_t
+	if err := unix.Fstat(ufd, &st); err != nil {
+		return false, os.NewSyscallError("fstat", err)
+	}
+	return st.Dev == owner.dev && st.Ino == owner.ino, nil
+}
+
+// pidfdSetns reports whether setns(2) takes a pidfd here (Linux 5.8).
+func pidfdSetns() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 5 || (major == 5 && minor >= 8)
+}

@@ -26,8 +26,10 @@ type Process struct {
 	Spec   *specs.Spec // the container's spec; for an exec, with the process to run
 	// Cgroup is the cgroups the process joins, made and limited by the caller.
 	Cgroup cgroups.Manager
-	// Namespaces is what stage0 joins and creates (NamespacePlan).
+	// Namespaces is what stage0 joins and creates (NamespacePlan, ExecNamespacePlan).
 	Namespaces *syncmsg.Bootstrap
+	// InitPidfd is the pidfd Namespaces.Pidfd joins through, if it does.
+	InitPidfd *os.File
 	// Stdin, Stdout and Stderr become the process's stdio; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
 	PreserveFds           int // fds 3 to 3+PreserveFds-1 are passed on (--preserve-fds)
@@ -67,6 +69,7 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 		return nil, err
 	}
 	conn := syncmsg.NewConn(runtimeEnd)
+	conn.SetTimeout(answerWait)
 	cgFds := entry.Tasks
 	if entry.Memory {
 		cgFds = append(cgFds, entry.MemoryHome)
@@ -75,6 +78,11 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 		files = append(files, p.Console) // last before the cgroup fds (syncmsg's config.go)
 	}
 	extra := append(append([]*os.File{child}, files...), cgFds...)
+	if j := p.Namespaces.Pidfd; j != nil {
+		// Last, after the fds the init finds by position: stage0 closes it once it has joined.
+		j.Fd = 3 + p.PreserveFds + len(extra) // as startStage0 lays them out
+		extra = append(extra, p.InitPidfd)
+	}
 	var s0 stage0
 	if !joinLate && entry.V2Dir != nil {
 		s0, err = p.spawn(env, extra, len(cgFds), entry.V2Dir)

@@ -19,9 +19,13 @@ import (
 // Stat is what the runtime reads of /proc/<pid>/stat: the state letter and the start time,
 // which tells a process from a later one that reused its pid.
 type Stat struct {
+	Comm      string // the command name, field 2, without its parentheses
 	State     byte
 	PPid      int
 	StartTime uint64
+	// ExitCode is the wait status the process exits with (field 52), set as it starts to
+	// exit, before it closes its files; 0 while it runs.
+	ExitCode int
 }
 
 // ReadStat reads /proc/<pid>/stat.
@@ -53,7 +57,14 @@ func parseStat(data []byte) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("parse ppid in /proc/<pid>/stat: %w", err)
 	}
-	return Stat{State: fields[0][0], PPid: ppid, StartTime: start}, nil
+	st := Stat{State: fields[0][0], PPid: ppid, StartTime: start}
+	if j := bytes.IndexByte(data, '('); j >= 0 && j < i {
+		st.Comm = string(data[j+1 : i])
+	}
+	if len(fields) >= 50 { // Linux 3.5 on
+		st.ExitCode, _ = strconv.Atoi(string(fields[49]))
+	}
+	return st, nil
 }
 
 // Alive reports whether pid is still the process that started at startTime and has not exited.

@@ -12,7 +12,16 @@ const (
 	recCloneFlags  = 1 // u32: the namespaces to create
 	recNsPath      = 2 // u32 clone flag, then the path of the namespace to join
 	recTimeOffsets = 3 // text for /proc/self/timens_offsets
+	recNsPidfd     = 4 // i32 fd, u32 flags joined first, u32 flags joined then: see PidfdJoin
 )
+
+// PidfdJoin is a process whose namespaces to join through a pidfd, which stage0 has as fd Fd:
+// First (namespaces the process's user namespace does not own), then Then (its user namespace
+// and those it owns). A pidfd names one process: a pid reused since cannot be joined.
+type PidfdJoin struct {
+	Fd          int
+	First, Then uint32
+}
 
 // NsJoin is a namespace to join: its clone flag and the path of its nsfs file.
 type NsJoin struct {
@@ -27,6 +36,7 @@ type Bootstrap struct {
 	CloneFlags  uint32   // namespaces to create
 	Join        []NsJoin // namespaces to join, by path, in this order but the user namespace first
 	TimeOffsets string   // /proc/self/timens_offsets content, for a new time namespace
+	Pidfd       *PidfdJoin
 }
 
 func (*Bootstrap) msgType() Type { return typeBootstrap }
@@ -57,6 +67,11 @@ func (b *Bootstrap) encode() ([]byte, error) {
 	}
 	if b.TimeOffsets != "" {
 		add(recTimeOffsets, []byte(b.TimeOffsets))
+	}
+	if j := b.Pidfd; j != nil {
+		data := binary.LittleEndian.AppendUint32(nil, uint32(int32(j.Fd)))
+		data = binary.LittleEndian.AppendUint32(data, j.First)
+		add(recNsPidfd, binary.LittleEndian.AppendUint32(data, j.Then))
 	}
 	return out, nil
 }

@@ -22,7 +22,7 @@ func CHeader() []byte {
 	for _, r := range []struct {
 		name string
 		n    int
-	}{{"clone-flags", recCloneFlags}, {"ns-path", recNsPath}, {"time-offsets", recTimeOffsets}} {
+	}{{"clone-flags", recCloneFlags}, {"ns-path", recNsPath}, {"time-offsets", recTimeOffsets}, {"ns-pidfd", recNsPidfd}} {
 		fmt.Fprintf(&b, "\tREC_%s = %d,\n", cName(r.name), r.n)
 	}
 	b.WriteString("};\n\n/* The environment variable naming the sync socket's fd: syncmsg's config.go. */\n")

@@ -31,6 +31,11 @@ const (
 	EnvExec = "_NEBULON_EXEC"
 )
 
+// ExecComm is the command name an exec'd process's init gives itself. execve gives a process the
+// base name of the file it runs, which cannot hold a '/': a process that still has this name
+// never exec'd.
+const ExecComm = "nebulon/exec"
+
 // Env lists every variable above, for the init to clear before the container's process sees them.
 var Env = []string{EnvInitPipe, EnvFifoFd, EnvStatusFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec}
 

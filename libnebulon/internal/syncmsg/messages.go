@@ -30,6 +30,7 @@ const (
 	typeExecConfig    Type = 16
 	typeMountFds      Type = 17
 	typeSeccompAgent  Type = 18
+	typeExecing       Type = 19
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -57,6 +58,7 @@ var messages = []struct {
 	{typeExecConfig, "exec-config", func() Message { return &ExecConfig{} }},
 	{typeMountFds, "mount-fds", func() Message { return &MountFds{} }},
 	{typeSeccompAgent, "seccomp-agent", func() Message { return &SeccompAgent{} }},
+	{typeExecing, "execing", func() Message { return &Execing{} }},
 }
 
 func (t Type) String() string {
@@ -119,6 +121,12 @@ type HooksDone struct{ signal }
 
 // Ready (init -> runtime): the container is created; the init waits for start.
 type Ready struct{ signal }
+
+// Execing (exec'd process's init -> runtime): everything is set up, the next syscall is execve.
+// Without it, the socket closing means the process died before it could exec.
+type Execing struct{ signal }
+
+func (*Execing) msgType() Type { return typeExecing }
 
 // SeccompFdDone (runtime -> init): the listener fd is passed on; the init may close it.
 type SeccompFdDone struct{ signal }

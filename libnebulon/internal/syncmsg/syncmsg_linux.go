@@ -39,7 +39,9 @@
 //	1-5   as create, but Bootstrap only joins namespaces, and there is no UserMap
 //	6     runtime -> init    ExecConfig     JSON                 the process to run
 //	6a,b  SeccompFd, SeccompFdDone as 8a and 8b
-//	7     the init's end closes on execve (it is close-on-exec): the process runs
+//	6c    init -> runtime    Execing        -                    set up; the next syscall is execve
+//	7     the init's end closes on execve (it is close-on-exec): the process runs. Closed
+//	      without Execing, the process died before it could exec (killed, or by its filter).
 //
 // At any step of either:
 //
@@ -57,6 +59,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,11 +71,22 @@ const maxPacket = 8 << 20
 // ErrClosed means the peer closed its end: for the runtime, the init died or exec'd.
 var ErrClosed = errors.New("sync socket closed by peer")
 
+// ErrTimeout means no message came within the Conn's timeout.
+var ErrTimeout = errors.New("no answer")
+
 // Conn is one end of the sync socket.
-type Conn struct{ f *os.File }
+type Conn struct {
+	f       *os.File
+	timeout time.Duration
+}
 
 // NewConn wraps an end of the socket pair.
 func NewConn(f *os.File) *Conn { return &Conn{f: f} }
+
+// SetTimeout bounds each Recv that follows to d (0: no bound): past it, Recv fails with an
+// error that wraps ErrTimeout. Only the runtime's end (Pair's first, which is non-blocking and
+// so in Go's poller) can be bounded.
+func (c *Conn) SetTimeout(d time.Duration) { c.timeout = d }
 
 // Pair makes the socket pair: the runtime keeps the first end, stage0 and the init get the second.
 func Pair() (runtime, child *os.File, err error) {
@@ -84,6 +98,14 @@ func Pair() (runtime, child *os.File, err error) {
 		// SO_SNDBUFFORCE passes the rmem/wmem sysctl caps; it needs CAP_NET_ADMIN, which the
 		// runtime has. Without it a large config fails to send with a clear EMSGSIZE error.
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, maxPacket)
+	}
+	// The runtime's end is non-blocking, so that os.File puts it in the poller and reads on it
+	// can have a deadline (SetTimeout). The child's end stays blocking: stage0 and the init
+	// read it with plain read(2).
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, os.NewSyscallError("fcntl(O_NONBLOCK)", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "sync-runtime"), os.NewFile(uintptr(fds[1]), "sync-init"), nil
 }
@@ -132,7 +154,15 @@ func (c *Conn) sendFds(t Type, buf []byte, fds []int) error {
 
 // Recv reads one message, into a buffer of its size (peeked with MSG_TRUNC), and decodes it.
 func (c *Conn) Recv() (Message, error) {
+	if c.timeout > 0 {
+		if err := c.f.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return nil, fmt.Errorf("receive from sync socket: %w", err)
+		}
+	}
 	size, err := c.peekSize()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("%w within %v", ErrTimeout, c.timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -204,4 +205,25 @@ func TestSeccompAgentCarriesOneConnection(t *testing.T) {
 func socketpair() (int, int, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	return fds[0], fds[1], err
+}
+
+// A bounded Recv on the runtime's end fails with ErrTimeout when nothing comes, and a message
+// sent in time still arrives.
+func TestRecvTimeout(t *testing.T) {
+	runtime, child := pair(t)
+	runtime.SetTimeout(50 * time.Millisecond)
+	start := time.Now()
+	_, err := runtime.Recv()
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Recv with nothing sent: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Recv took %v with a 50ms timeout", d)
+	}
+	if err := child.Send(&Ready{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Expect[*Ready](runtime); err != nil {
+		t.Errorf("Recv after a timeout: %v", err)
+	}
 }
