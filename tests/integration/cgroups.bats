@@ -423,8 +423,8 @@ throttle_json() {
 	echo "$list"
 	grep -qx "c 10:229 rw" <<<"$list"
 	grep -qx "c 1:3 rwm" <<<"$list"
-	! grep -q "^c 10:237 " <<<"$list"
-	! grep -qx "a \*:\* rwm" <<<"$list"
+	! grep -q "^c 10:237 " <<<"$list" || fail "loop-control (c 10:237) is allowed: $list"
+	! grep -qx "a \*:\* rwm" <<<"$list" || fail "every device is allowed: $list"
 }
 
 # --- what the host cannot honour -------------------------------------------
@@ -830,7 +830,7 @@ start_three() {
 	[ "$(jq -c . <<<"$output")" = "[$(state_of | jq -r .pid)]" ]
 	run --separate-stderr runtime ps "$CT"
 	[ "$status" -eq 0 ]
-	! grep -q "sleep 1000" <<<"$output"
+	! grep -q "sleep 1000" <<<"$output" || fail "ps lists the host's process: $output"
 	grep -q "sleep 1001" <<<"$output"
 }
 

@@ -328,7 +328,7 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	update_config '.linux.namespaces = [{"type": "user"}]
 		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 0}]
 		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 1}]'
-	! runtime create --bundle "$BUNDLE" "$CT"
+	! runtime create --bundle "$BUNDLE" "$CT" || fail "create with a size-0 uid mapping succeeded"
 	[ "$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)" = "$before" ]
 }
 

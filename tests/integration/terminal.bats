@@ -108,7 +108,7 @@ in_pty() {
 	[ "$(sed -n 3p <<<"$output")" = 1 ]
 	[ "$(sed -n 4p <<<"$output")" = hi ]
 	# The bind mount lives in the container's mount namespace only.
-	! grep -q " /dev/console " /proc/self/mountinfo
+	! grep -q " /dev/console " /proc/self/mountinfo || fail "the /dev/console bind mount is in the host's mount namespace"
 }
 
 @test "terminal: consoleSize sizes the pty; the receiver can resize it" {

@@ -71,7 +71,7 @@ latest" ]
 	# The root is an overlay while the container exists, and gone after rm.
 	grep -q " $STORE/containers/$a/rootfs " /proc/self/mountinfo
 	nb rm "$a" "$b" >/dev/null
-	! grep -q " $STORE/containers/" /proc/self/mountinfo
+	! grep -q " $STORE/containers/" /proc/self/mountinfo || fail "a container's root is still mounted after rm: $(grep " $STORE/containers/" /proc/self/mountinfo)"
 }
 
 @test "nb image rm refuses an image a container uses, unless -f; untags before it deletes" {

@@ -104,7 +104,7 @@ import inspect" ]
 		zsh -n <(nb completion zsh)
 	fi
 	# The monitor is nb's own business, not a command to complete.
-	! "$NB" --generate-bash-completion | grep -q monitor
+	! "$NB" --generate-bash-completion | grep -q monitor || fail "bash completion offers the monitor"
 	run --separate-stderr nb completion fish
 	[ "$stderr" = 'nb: completion: shell "fish": want bash or zsh' ]
 }
