@@ -30,6 +30,7 @@ selinux_enabled() {
 		}
 	EOF
 	on_teardown "printf %s $profile >/sys/kernel/security/apparmor/.remove || true"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.apparmorProfile = $p' --arg p "$profile"
 	ct_run 'cat /proc/self/attr/current'
 	[ "$status" -eq 0 ]
@@ -44,6 +45,7 @@ selinux_enabled() {
 	set_cmd 'grep " /dev " /proc/self/mountinfo; echo ran'
 	run --separate-stderr timeout 60 "$RUNTIME" --root "$ROOT" --debug --log "$TEST_DIR/log.json" --log-format json \
 		run -b "$BUNDLE" "$CT"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "$output $stderr"; cat "$TEST_DIR/log.json"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *ran* ]]
@@ -62,6 +64,7 @@ selinux_enabled() {
 	set_cmd 'touch /host/ready; exec sleep 1000'
 	run_detached
 	wait_for_file "$HOST_DIR/ready"
+	# shellcheck disable=SC2034 # read by helpers.bash (assert_exec_left_nothing)
 	INIT_PID="$(state_of | jq -r .pid)"
 	run runtime exec --process-label "system_u:system_r:container_t:s0" "$CT" echo labelled
 	[ "$status" -eq 0 ]

@@ -42,6 +42,7 @@ setup() {
 	# mkimage's config: Cmd ["sh"], Env PATH=/bin.
 	run nb image inspect localhost/app:v1
 	[ "$(jq -c '.[0].config.cmd' <<<"$output")" = '["sh"]' ]
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run nb create localhost/app:v1 sh -c 'echo $PATH'
 	run nb run "$output"
 	[ "$output" = /bin ]

@@ -20,6 +20,7 @@ load helpers
 		# shellcheck disable=SC2086
 		run --separate-stderr nb $cmd
 		[ "$status" -eq 1 ]
+		# shellcheck disable=SC2154 # set by bats' run
 		[ "$stderr" = "nb: no nb store at $STORE: run \`nb init\` (or \`nb --root $STORE init\`) first" ]
 	done
 	[ ! -e "$STORE" ]
