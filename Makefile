@@ -68,9 +68,18 @@ unit: shellcheck
 FUZZTIME ?= 10s
 FUZZ_TARGETS = \
 	./libnebulon:FuzzValidateConfig \
-	./libnebulon/internal/syncmsg:FuzzCParser \
+	./libnebulon/internal/nsexec:FuzzCParser \
 	./libnebulon/internal/seccomp:FuzzCompile \
 	./libnebulon/internal/mountopt:FuzzParse \
+	./specconv:FuzzParseMemory \
+	./specconv:FuzzParseCPUs \
+	./specconv:FuzzParsePidsLimit \
+	./specconv:FuzzParseNetwork \
+	./specconv:FuzzParseID \
+	./specconv:FuzzParseVolume \
+	./specconv:FuzzParseTmpfs \
+	./specconv:FuzzParseUser \
+	./specconv:FuzzParseCapabilities \
 	./internal/image:FuzzParseReference \
 	./internal/image:FuzzExtractLayer
 
