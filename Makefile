@@ -83,10 +83,14 @@ FUZZ_TARGETS = \
 	./internal/image:FuzzParseReference \
 	./internal/image:FuzzExtractLayer
 
+# go test -fuzz passes when no target matches: a renamed or missing target fails here instead.
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+		pkg=$${t%%:*} name=$${t#*:}; \
+		$(GO) test -list "^$$name\$$" "$$pkg" | grep -qx "$$name" || \
+			{ echo "fuzz: $$pkg has no $$name" >&2; exit 1; }; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 	done
 
 integration: build bin/recvtty bin/seccompagent
