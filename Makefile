@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit shellcheck fuzz integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
@@ -47,11 +47,51 @@ deps:
 # Everything: unit tests, the integration, security and engine suites, the OCI conformance suite
 # and the cgroup v2 suite.
 test: deps build
-	$(MAKE) unit integration security engines nb conformance cgroupv2
+	$(MAKE) unit fuzz integration security engines nb conformance cgroupv2
 
-unit:
+# Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
+# files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
+BATS_FILES = $(wildcard tests/*/*.bats tests/*/*/*.bats)
+SHELL_FILES = $(wildcard tests/*.sh tests/*/*.sh tests/*/*.bash tests/*/*/*.sh tests/*/*/*.bash) \
+	tests/conformance/crun-wrapper .ci/run
+
+shellcheck:
+	shellcheck -x -s bash $(BATS_FILES)
+	shellcheck -x $(SHELL_FILES)
+
+unit: shellcheck
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Go native fuzzing: each target runs for FUZZTIME, one after the other; its seed corpus (and
+# every crasher found so far) is under the package's testdata/fuzz and runs in `make unit` too.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = \
+	./libnebulon:FuzzValidateConfig \
+	./libnebulon/internal/nsexec:FuzzCParser \
+	./libnebulon/internal/seccomp:FuzzCompile \
+	./libnebulon/internal/mountopt:FuzzParse \
+	./specconv:FuzzParseMemory \
+	./specconv:FuzzParseCPUs \
+	./specconv:FuzzParsePidsLimit \
+	./specconv:FuzzParseNetwork \
+	./specconv:FuzzParseID \
+	./specconv:FuzzParseVolume \
+	./specconv:FuzzParseTmpfs \
+	./specconv:FuzzParseUser \
+	./specconv:FuzzParseCapabilities \
+	./internal/image:FuzzParseReference \
+	./internal/image:FuzzExtractLayer
+
+# go test -fuzz passes when no target matches: a renamed or missing target fails here instead.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*} name=$${t#*:}; \
+		$(GO) test -list "^$$name\$$" "$$pkg" | grep -qx "$$name" || \
+			{ echo "fuzz: $$pkg has no $$name" >&2; exit 1; }; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
 
 integration: build bin/recvtty bin/seccompagent
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/integration

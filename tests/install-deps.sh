@@ -7,7 +7,8 @@ set -euo pipefail
 demo=(busybox-static jq libseccomp-dev)
 # procps: `nebulon ps` runs ps(1) on the host; bsdutils: script(1), for the terminal tests.
 # xz-utils, zstd: tests/nb compresses images. podman, containerd: tests/engines drives them (containerd is started by the tests, not as a service).
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd)
+# `make unit` runs shellcheck, which checks every bats and shell file of the tests.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
 

@@ -35,6 +35,12 @@ var (
 
 func TestMain(m *testing.M) {
 	skipReason = checkHost()
+	// In the guest (NEBULON_CGROUPV2_TEST=1) the host check must hold: a guest that is not
+	// cgroup v2-only, or lacks root or the runtime, would otherwise skip every test and pass.
+	if skipReason != "" && os.Getenv("NEBULON_CGROUPV2_TEST") == "1" {
+		fmt.Fprintln(os.Stderr, "cgroupv2: NEBULON_CGROUPV2_TEST=1, but this host cannot run the suite:", skipReason)
+		os.Exit(1)
+	}
 	cleanup := func() {}
 	if skipReason == "" {
 		var err error

@@ -83,6 +83,7 @@ log "kernel: $(cat "$cache/kernel/package") (cached in $cache/kernel)"
 
 work=$(mktemp -d /tmp/nebulon-cgroupv2.XXXXXX)
 qemu_pid=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
 	rm -rf "$work"
@@ -181,8 +182,14 @@ status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
 if [ -n "$status" ]; then
 	log "guest tests exited with status $status after ${elapsed}s (boot and suite)"
 	# The count of top-level tests, as the last line, in the plain form CI reads.
-	echo "cgroupv2: $(grep -c '^--- PASS' "$console") passed, $(grep -c '^--- FAIL' "$console") failed, $(grep -c '^--- SKIP' "$console") skipped"
-	exit "$status"
+	summary=$(printf '%s passed, %s failed, %s skipped' "$(grep -c '^--- PASS' "$console" || true)" \
+		"$(grep -c '^--- FAIL' "$console" || true)" "$(grep -c '^--- SKIP' "$console" || true)")
+	echo "cgroupv2: $summary"
+	[ "$status" -eq 0 ] || exit "$status"
+	# A run where nothing passed (every test skipped, or -run matched none) tested nothing.
+	[[ "$summary" =~ ^([0-9]+)\ passed ]] || die "cannot parse the summary '$summary'"
+	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test passed ($summary): the run tested nothing"
+	exit 0
 fi
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	die "timeout: the guest did not finish within ${timeout_s}s (NEBULON_CGROUPV2_TIMEOUT)"

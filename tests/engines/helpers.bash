@@ -16,7 +16,9 @@ NEBULON="${NEBULON:-$REPO_ROOT/bin/nebulon}"
 RUNC="${RUNC:-$(command -v runc || true)}"
 ENGINE_TIMEOUT="${ENGINE_TIMEOUT:-60}"
 # shellcheck source=../lib/pty.bash
+# shellcheck source=../lib/pty.bash
 source "$ENGINES_DIR/../lib/pty.bash"
+# shellcheck disable=SC2034 # used by the bats files that load this
 IMAGE=localhost/nbtest:latest
 
 require_engine() {
@@ -72,7 +74,7 @@ assert_nebulon_ran() {
 # compare SCENARIO [ARGS...]: SCENARIO RUNTIME ARGS... with nebulon, then runc; their outputs
 # must match. Sets $output (nebulon's) and $status.
 compare() {
-	local fn="$1" rt out other st
+	local fn="$1" other st
 	shift
 	local before
 	before="$(calls_of nebulon)"

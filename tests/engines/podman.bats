@@ -74,6 +74,7 @@ exited 7" ]
 }
 
 process_flags() {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	pm "$1" run --rm -e FOO=bar -w /tmp -u 1000:1000 --hostname box "$IMAGE" sh -c 'echo $FOO; pwd; id; hostname'
 }
 
@@ -153,6 +154,7 @@ execs() {
 	echo "rc=$?"
 	in_pty "podman --root $E/storage --runroot $E/run --runtime $1 \
 		exec -t x-$1 sh -c 'tty; exit 6'; echo rc=\$?"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	pm "$1" exec -u 1000 -w /tmp -e A=b "x-$1" sh -c 'id -u; pwd; echo $A'
 	pm "$1" rm -f -t 0 "x-$1" >/dev/null
 }
@@ -238,9 +240,11 @@ more() {
 	sleep 0.3
 	pm "$1" exec "m-$1" ls /tmp
 	pm "$1" rm -f -t 0 "m-$1" >/dev/null
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	pm "$1" run --rm --pid host "$IMAGE" sh -c '[ "$(cat /proc/$$/status | grep -c ^NSpid)" = 1 ] && echo host-pid-ns'
 	pm "$1" run --rm "$IMAGE" grep ^Seccomp: /proc/self/status
 	pm "$1" run --rm --security-opt seccomp=unconfined "$IMAGE" grep ^Seccomp: /proc/self/status
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	pm "$1" run --rm --privileged "$IMAGE" sh -c 'ls /dev | wc -l | awk "{print (\$1 > 50 ? \"host devices\" : \"few devices\")}"'
 	pm "$1" run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMAGE" sh -c 'cat /proc/self/uid_map; touch /tmp/x && echo writable'
 	pm "$1" run --rm --init "$IMAGE" cat /proc/1/comm

@@ -7,6 +7,7 @@ load helpers
 # start_foreground_run: `$RUNTIME run` in the background of this shell, so
 # the test can signal the runtime process itself; sets RUN_PID.
 start_foreground_run() {
+	# shellcheck disable=SC2153 # BUNDLE is set by helpers.bash's setup
 	"$RUNTIME" --root "$ROOT" run --bundle "$BUNDLE" "$CT" \
 		>"$TEST_DIR/run.out" 2>"$TEST_DIR/run.err" </dev/null 3>&- &
 	RUN_PID=$!
@@ -17,6 +18,7 @@ start_foreground_run() {
 # "ready" once the traps are set, and exits 0 when /host/stop appears.
 setup_signal_recorder() {
 	use_host_dir
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'for s in TERM USR1 HUP; do trap "echo $s >> /host/signals" $s; done
 		echo ready > /host/ready
 		while [ ! -e /host/stop ]; do sleep 0.1; done'
@@ -74,7 +76,7 @@ setup_signal_recorder() {
 	wait_for_file "$HOST_DIR/ready"
 	[ "$(status_of)" = running ]
 	pid="$(state_of | jq -r .pid)"
-	[ "$(cat /proc/$pid/comm)" = sleep ]
+	[ "$(cat "/proc/$pid/comm")" = sleep ]
 }
 
 @test "kill with no signal sends SIGTERM" {
@@ -115,6 +117,7 @@ setup_signal_recorder() {
 	run_detached
 	run --separate-stderr runtime kill "$CT" NOTASIGNAL
 	[ "$status" -ne 0 ]
+	# shellcheck disable=SC2154 # set by bats' run
 	[[ "$stderr" == *NOTASIGNAL* || "$stderr" == *signal* ]]
 	[ "$(status_of)" = running ]
 }
@@ -123,6 +126,7 @@ setup_signal_recorder() {
 	use_host_dir
 	# Init traps TERM (so it survives) and reports whether its children,
 	# which keep the default TERM action, are gone.
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'trap "echo init-got-term >> /host/log" TERM
 		sleep 1000 & c1=$!; sleep 1000 & c2=$!
 		echo ready > /host/ready
@@ -146,13 +150,13 @@ setup_signal_recorder() {
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 3 ]
 	[[ "${lines[0]}" =~ ^ID\ +PID\ +STATUS\ +BUNDLE\ +CREATED\ +OWNER$ ]]
-	read -r id pid st bundle created owner <<<"${lines[1]}"
+	read -r id pid st bundle _ owner <<<"${lines[1]}"
 	[ "$id" = "$CT-a" ]
 	[ "$pid" = "$(state_of "$CT-a" | jq -r .pid)" ]
 	[ "$st" = running ]
 	[ "$bundle" = "$BUNDLE" ]
 	[ "$owner" = root ]
-	read -r id pid st bundle created owner <<<"${lines[2]}"
+	read -r id pid st bundle _ owner <<<"${lines[2]}"
 	[ "$id" = "$CT-b" ]
 	[ "$st" = created ]
 }
@@ -191,6 +195,7 @@ setup_signal_recorder() {
 	[[ "$(jq -c . <<<"$output")" == "[]" || "$(jq -c . <<<"$output")" == "null" ]]
 }
 
+# shellcheck disable=SC2030 # bats runs setup, the test and teardown in one process: nothing is lost
 @test "spec writes a runnable config.json into the current directory" {
 	dir="$TEST_DIR/specdir"
 	mkdir "$dir"
@@ -228,8 +233,10 @@ runc_spec_is_nebulon_spec() {
 	mkdir -p "$dir/runc" "$dir/runtime"
 	# ${flag:+"$flag"}: the flag, or no argument at all.
 	run --separate-stderr "$runc" spec --bundle "$dir/runc" ${flag:+"$flag"}
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	[ "$status" -eq 0 ] || fail "runc spec $flag: $stderr"
 	run --separate-stderr "$RUNTIME" spec --bundle "$dir/runtime" ${flag:+"$flag"}
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	[ "$status" -eq 0 ] || fail "$RUNTIME spec $flag: $stderr"
 	# runc 1.5 writes what the installed runc 1.1.5 (Debian 12's) writes, but for:
 	#  - .process.capabilities.ambient: 1.1.5 lists the three capabilities there too; runc 1.2
@@ -245,7 +252,9 @@ runc_spec_is_nebulon_spec() {
 	[ "$(jq -r .ociVersion "$dir/runtime/config.json")" = 1.3.0 ]
 	# The version of the spec the runtime implements, as features reports it.
 	run --separate-stderr "$RUNTIME" features
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	[ "$(jq -r .ociVersion "$dir/runtime/config.json")" = "$(jq -r .ociVersionMax <<<"$output")" ]
 }
 
@@ -304,7 +313,7 @@ runc_spec_is_nebulon_spec() {
 	runtime run -d --bundle "$BUNDLE" --pid-file "$TEST_DIR/ct.pid" "$CT"
 	pid="$(cat "$TEST_DIR/ct.pid")"
 	[ "$pid" = "$(state_of | jq -r .pid)" ]
-	[ "$(cat /proc/$pid/comm)" = sleep ]
+	[ "$(cat "/proc/$pid/comm")" = sleep ]
 }
 
 # assert_replaced FILE LINK: FILE holds a pid, and is a new inode: LINK, a
@@ -313,7 +322,7 @@ runc_spec_is_nebulon_spec() {
 assert_replaced() {
 	[[ "$(cat "$1")" =~ ^[1-9][0-9]*$ ]] || fail "$1 holds '$(cat "$1")', not a pid" || return 1
 	[ "$(cat "$2")" = old ] || fail "$1 was rewritten in place" || return 1
-	[ "$(ls -A "$(dirname "$1")" | grep -v -e "^$(basename "$1")\$" -e "^$(basename "$2")\$")" = "" ] ||
+	[ "$(find "$(dirname "$1")" -mindepth 1 -maxdepth 1 ! -name "$(basename "$1")" ! -name "$(basename "$2")")" = "" ] ||
 		fail "left beside $1: $(ls -A "$(dirname "$1")")"
 }
 
@@ -335,6 +344,7 @@ assert_replaced() {
 
 @test "a detached container keeps the fifos, pipe and file the caller gave as stdio, after the runtime exits" {
 	mkfifo "$TEST_DIR/in.fifo" "$TEST_DIR/out.fifo"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 't=$(for fd in 0 1 2; do stat -L -c "%F" /proc/$$/fd/$fd; done); echo "$t" >&2;
 		read -r line; echo "out:$line"; echo "err:$line" >&2'
 	# The shim's side: a reader on the out fifo, then a writer on the in fifo.
@@ -416,12 +426,14 @@ late" ]
 
 @test "a config of 300 KiB (large annotations) creates and runs" {
 	head -c 300000 /dev/zero | tr '\0' x >"$TEST_DIR/big"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.annotations = {"big": $v}' --rawfile v "$TEST_DIR/big"
 	run runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -eq 0 ]
 }
 
 @test "socket activation: the LISTEN_FDS fds reach the process from fd 3, told LISTEN_FDS and LISTEN_PID=1" {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.args = ["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3; cat <&4"]'
 	echo activated >"$TEST_DIR/listen-data"
 	echo preserved >"$TEST_DIR/preserved-data"
@@ -436,6 +448,7 @@ late" ]
 }
 
 @test "socket activation meant for another process passes nothing on" {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.args = ["sh", "-c", "echo [$LISTEN_FDS]; if cat 2>/dev/null <&3; then echo leaked; fi"]'
 	echo data >"$TEST_DIR/listen-data"
 	run bash -c 'exec 3<"$1"; export LISTEN_FDS=1 LISTEN_PID=1; exec "$2" --root "$3" run -b "$4" "$5"' \

@@ -21,6 +21,7 @@ host_cgroup() {
 	set_cmd 'exec sleep 100'
 	run_detached
 	run --separate-stderr runtime update "$CT" --pids-limit 12345
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "update: $status $stderr"
 	[ "$status" -eq 0 ]
 	[ "$(cat "$(host_cgroup pids)/pids.max")" = 12345 ]
@@ -57,6 +58,7 @@ host_cgroup() {
 		"$RUNTIME" --root "$ROOT" run $flag --bundle "$BUNDLE" "$CT" \
 			>"$TEST_DIR/run.out" 2>"$TEST_DIR/run.err" </dev/null 3>&- &
 		run_pid=$!
+		# shellcheck disable=SC2030 # bats runs setup, the test and teardown in one process: nothing is lost
 		BG_PIDS+=("$run_pid")
 		wait_for_file "$HOST_DIR/ready"
 		orphan="$(cat "$HOST_DIR/orphan")"
@@ -98,6 +100,7 @@ select.select([fd], [], [], 60)  # a pidfd is readable once its process exits
 with open(out, "a") as f:
     f.write("exited\n")
 PY
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	BG_PIDS+=("$!")
 	wait_for_file "$2.listening"
 }
@@ -191,10 +194,12 @@ PY
 	cg="/sys/fs/cgroup/pids/nbt-busy-$CT"
 	mkdir "$cg"
 	on_teardown "rmdir $cg"
+	# shellcheck disable=SC2217 # not input: detaches sleep from bats' stdin
 	sleep 100 </dev/null >/dev/null 2>&1 3>&- &
 	busy=$!
 	BG_PIDS+=("$busy")
 	echo "$busy" >"$cg/cgroup.procs"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.cgroupsPath = $p' --arg p "/nbt-busy-$CT"
 	snapshot_host
 	run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
@@ -214,6 +219,7 @@ PY
 	on_teardown "rmdir $parent"
 	echo 0 >"$parent/cgroup.clone_children"
 	[ -z "$(cat "$parent/cpuset.cpus")" ] || skip "the new parent cgroup already has cpus"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.cgroupsPath = $p' --arg p "/nbt-cpuset-$CT/$CT"
 	ct_run 'grep Cpus_allowed_list /proc/self/status'
 	[ "$status" -eq 0 ]

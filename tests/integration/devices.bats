@@ -5,6 +5,7 @@ load helpers
 
 # add_device PATH TYPE MAJOR MINOR MODE UID GID
 add_device() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.devices += [{"path": $p, "type": $t, "major": ($ma|tonumber),
 		"minor": ($mi|tonumber), "fileMode": ($mo|tonumber), "uid": ($u|tonumber), "gid": ($g|tonumber)}]' \
 		--arg p "$1" --arg t "$2" --arg ma "$3" --arg mi "$4" --arg mo "$5" --arg u "$6" --arg g "$7"
@@ -12,6 +13,7 @@ add_device() {
 
 # allow_device TYPE MAJOR MINOR: a devices-cgroup allow rule.
 allow_device() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.resources.devices += [{"allow": true, "type": $t,
 		"major": ($ma|tonumber), "minor": ($mi|tonumber), "access": "rwm"}]' \
 		--arg t "$1" --arg ma "$2" --arg mi "$3"
@@ -19,6 +21,7 @@ allow_device() {
 
 @test "default devices exist as character devices with the right major:minor and mode 666" {
 	# stat %t:%T prints major:minor in hex; all of these are < 10.
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'for d in null zero full random urandom tty; do stat -c "%n %F %t:%T %a" /dev/$d; done'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "/dev/null character special file 1:3 666" ]
@@ -42,6 +45,7 @@ allow_device() {
 }
 
 @test "/dev has the fd, stdin, stdout, stderr and ptmx symlinks" {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "fd -> /proc/self/fd" ]

@@ -52,32 +52,39 @@ create_fails() {
 }
 
 @test "a missing bundle directory fails, naming the path" {
-	BUNDLE="$TEST_DIR/no-such-bundle"
+	# shellcheck disable=SC2030 # bats runs setup, the test and teardown in one process: nothing is lost
+	local BUNDLE="$TEST_DIR/no-such-bundle"
 	create_fails "no-such-bundle"
 }
 
 @test "a missing config.json fails, naming config.json" {
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	rm "$BUNDLE/config.json"
 	create_fails "config.json"
 }
 
 @test "an unreadable config.json (a directory) fails, naming config.json" {
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	rm "$BUNDLE/config.json"
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	mkdir "$BUNDLE/config.json"
 	create_fails "config.json"
 }
 
 @test "invalid JSON in config.json fails with a JSON error" {
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	echo '{"ociVersion": "1.0.2", not json}' >"$BUNDLE/config.json"
 	create_fails "invalid character|json"
 }
 
 @test "truncated config.json fails" {
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	head -c 40 "$BUNDLE/config.json" >"$BUNDLE/c" && mv "$BUNDLE/c" "$BUNDLE/config.json"
 	create_fails "EOF|json"
 }
 
 @test "a missing rootfs fails, naming the rootfs" {
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	rm -rf "$BUNDLE/rootfs"
 	create_fails "rootfs"
 }
@@ -134,6 +141,7 @@ create_fails() {
 @test "run of a binary that does not exist fails, naming it, and leaves nothing" {
 	update_config '.process.args = ["/no/such/binary"]'
 	snapshot_host
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
 	[[ "$stderr" == */no/such/binary* ]]
@@ -143,6 +151,7 @@ create_fails() {
 @test "create then start of a binary that does not exist fails at one of them, naming it" {
 	update_config '.process.args = ["nosuchbinary"]'
 	snapshot_host
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	if [ "$status" -eq 0 ]; then
 		run --separate-stderr runtime start "$CT"
@@ -159,9 +168,11 @@ create_fails() {
 	# Without a pid namespace the init is not a namespace init, so SIGKILL
 	# from a process in its namespace is not ignored.
 	update_config '.linux.namespaces |= map(select(.type != "pid"))'
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks.createContainer = [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]'
 	snapshot_host
 	SECONDS=0
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	RUNTIME_TIMEOUT=20 run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
 	[ "$status" -ne 124 ] || fail "create hung (timed out)"
@@ -170,10 +181,12 @@ create_fails() {
 }
 
 @test "init killed from the host by a createRuntime hook: create fails, does not hang, leaves nothing" {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
 		"kill -9 $(sed -n \"s/.*\\\"pid\\\": *\\([0-9]*\\).*/\\1/p\")"]}]'
 	snapshot_host
 	SECONDS=0
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	RUNTIME_TIMEOUT=20 run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
 	[ "$status" -ne 124 ] || fail "create hung (timed out)"
@@ -186,6 +199,7 @@ create_fails() {
 		run --separate-stderr runtime $op
 		[ "$status" -ne 0 ] || fail "$op without id succeeded"
 	done
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	run --separate-stderr runtime create --bundle "$BUNDLE"
 	[ "$status" -ne 0 ]
 	assert_nothing_left

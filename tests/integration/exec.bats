@@ -107,6 +107,7 @@ ensure_cgroupns() {
 	update_config '.hostname = "exec-box"'
 	echo rootfs-only >"$BUNDLE/rootfs/only-in-rootfs"
 	start_ct
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec "$CT" sh -c 'hostname; cat /proc/1/comm; echo $$
 		cat /only-in-rootfs; test -e "$1" && echo host-visible || echo host-hidden' sh "$TEST_DIR"
 	echo "$output"
@@ -140,7 +141,9 @@ ensure_cgroupns() {
 	set_cmd 'touch /host/ready; exec sleep 1000'
 	runtime run -d --no-pivot --bundle "$BUNDLE" "$CT"
 	wait_for_file "$HOST_DIR/ready"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec "$CT" sh -c 'cat /only-in-rootfs; test -e "$1" && echo host-visible || echo host-hidden' sh "$TEST_DIR"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "$output" "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$output" = "rootfs-only"$'\n'"host-hidden" ]
@@ -162,8 +165,8 @@ ensure_cgroupns() {
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = 0 ]
 	[ "${lines[1]}" = 0 ]
-	[ "$(echo ${lines[2]})" = "0 100000 65536" ]
-	[ "$(echo ${lines[3]})" = "0 200000 65536" ]
+	[ "$(words_of "${lines[2]}")" = "0 100000 65536" ]
+	[ "$(words_of "${lines[3]}")" = "0 200000 65536" ]
 
 	# A non-root uid of the container is hostID + uid on the host.
 	run --separate-stderr runtime exec -d -u 1000:1000 --pid-file "$TEST_DIR/exec2.pid" "$CT" sleep 100
@@ -229,7 +232,7 @@ ensure_cgroupns() {
 	wait_rc "$EXEC_PID"
 	cat "$TEST_DIR/sig.out" "$TEST_DIR/sig.err"
 	[ "$RC" -eq 42 ]
-	[ "$(cat "$TEST_DIR/sig.out" | tr '\n' ' ')" = "got-HUP got-USR1 " ]
+	[ "$(tr '\n' ' ' <"$TEST_DIR/sig.out")" = "got-HUP got-USR1 " ]
 }
 
 @test "a foreground exec ends with 137 when the container's init is killed (its pid namespace goes)" {
@@ -268,6 +271,7 @@ ensure_cgroupns() {
 		| .process.noNewPrivileges = true
 		| .process.oomScoreAdj = 517'
 	start_ct
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec "$CT" sh -c 'echo "$FROM_CONFIG"; echo "$TERM"; pwd
 		ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep -E "^(Uid|Gid|Groups|CapEff|CapPrm|CapBnd|NoNewPrivs):" /proc/self/status'
 	echo "$output" "$stderr"
@@ -365,6 +369,7 @@ ensure_cgroupns() {
 
 @test "exec --user uid:gid and --additional-gids: id and /proc/self/status" {
 	start_ct
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec -u 1000:1001 --additional-gids 2000 --additional-gids 3000 "$CT" \
 		sh -c 'id -u; id -g; grep -E "^(Uid|Gid|Groups):" /proc/self/status; echo "$HOME"'
 	echo "$output"
@@ -378,13 +383,14 @@ ensure_cgroupns() {
 	[ "${lines[-1]}" = / ]
 	# A uid with an /etc/passwd entry gets its home directory.
 	echo 'app:x:1001:1001::/home/app:/bin/sh' >>"$BUNDLE/rootfs/etc/passwd"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec -u 1001:1001 "$CT" sh -c 'echo "$HOME"'
 	[ "$status" -eq 0 ]
 	[ "$output" = /home/app ]
 	# --user uid alone keeps the container's gid (0).
 	run --separate-stderr runtime exec -u 42 "$CT" sh -c 'id -u; id -g'
 	[ "$status" -eq 0 ]
-	[ "$(echo $output)" = "42 0" ]
+	[ "$(words_of "$output")" = "42 0" ]
 }
 
 @test "exec --cap adds the capability to the effective, permitted and bounding sets" {
@@ -410,10 +416,10 @@ ensure_cgroupns() {
 	start_ct
 	run --separate-stderr runtime exec "$CT" grep '^NoNewPrivs:' /proc/self/status
 	[ "$status" -eq 0 ]
-	[ "$(echo $output)" = "NoNewPrivs: 0" ]
+	[ "$(words_of "$output")" = "NoNewPrivs: 0" ]
 	run --separate-stderr runtime exec --no-new-privs "$CT" grep '^NoNewPrivs:' /proc/self/status
 	[ "$status" -eq 0 ]
-	[ "$(echo $output)" = "NoNewPrivs: 1" ]
+	[ "$(words_of "$output")" = "NoNewPrivs: 1" ]
 }
 
 @test "exec --process FILE runs that process (args, env, cwd, user); the other flags and args are ignored" {
@@ -458,7 +464,7 @@ ensure_cgroupns() {
 	container_pids | grep -qx "$pid"
 	[ "$(container_pids | wc -l)" -eq 2 ]
 	# Nothing else (a temporary file) next to the pid file.
-	[ "$(ls -A "$TEST_DIR" | grep -c pid)" -eq 1 ]
+	[ "$(find "$TEST_DIR" -mindepth 1 -maxdepth 1 -name '*pid*' | wc -l)" -eq 1 ]
 	# The runtime itself is gone: only the container's two processes remain.
 	[ -z "$(test_processes | awk -v n="$(basename "$RUNTIME")" '{split($2, a, "/"); if (index(a[length(a)], n) == 1) print}')" ]
 }
@@ -538,6 +544,7 @@ ensure_cgroupns() {
 	cmp "$TEST_DIR/in" "$TEST_DIR/out"
 	[ ! -s "$TEST_DIR/err" ]
 	# Through pipes, in order, and EOF on stdin reaches the process.
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr bash -c 'printf "one\ntwo\n" |
 		timeout -k 5 "$1" "$2" --root "$3" exec "$4" sh -c "read a; read b; echo \"\$b \$a\"; cat; echo err-line >&2"' \
 		_ "$RUNTIME_TIMEOUT" "$RUNTIME" "$ROOT" "$CT"

@@ -99,7 +99,7 @@ teardown_bundle() {
 	# Processes and cgroups a failed runtime left behind: anything in a
 	# cgroup named after this test's container ids is ours.
 	test_cgroups | sort -r | while read -r cg; do
-		for pid in $(cat "$cg/cgroup.procs"); do kill -KILL "$pid"; done
+		while read -r pid; do kill -KILL "$pid"; done <"$cg/cgroup.procs"
 		sleep 0.1
 		rmdir "$cg"
 	done 2>/dev/null
@@ -119,6 +119,14 @@ fail() {
 	return 1
 }
 
+# words_of STR: STR's words (split at blanks and newlines) joined by one space, as echo $STR
+# prints them, but without globbing.
+words_of() {
+	local -a w
+	read -r -d '' -a w <<<"$1" || true
+	echo "${w[*]}"
+}
+
 # update_config JQ_EXPR [jq args...]: edit the bundle's config.json in place.
 update_config() {
 	local expr="$1"
@@ -129,6 +137,7 @@ update_config() {
 
 # set_cmd SCRIPT: the container runs `sh -c SCRIPT`.
 set_cmd() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.args = ["sh", "-c", $s]' --arg s "$1"
 }
 
@@ -136,6 +145,7 @@ set_cmd() {
 use_host_dir() {
 	chmod 0777 "$HOST_DIR"
 	mkdir -p "$BUNDLE/rootfs/host"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": "/host", "type": "bind",
 		"source": $s, "options": ["rbind", "rw"]}]' --arg s "$HOST_DIR"
 }
@@ -215,7 +225,9 @@ ct_run() {
 	set_cmd "exec 2>&1; $1"
 	run runtime run --bundle "$BUNDLE" "$CT"
 	# bats shows a test's own output only when it fails: the container's then.
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "container exited $status, output:"
+	# shellcheck disable=SC2154 # set by bats' run
 	printf '%s\n' "$output"
 }
 
@@ -326,6 +338,7 @@ refused() {
 	shift
 	snapshot_host
 	run --separate-stderr runtime "$@"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "$*: status $status, stderr: $stderr"
 	[ "$status" -ne 0 ] || fail "succeeded" || return 1
 	# shellcheck disable=SC2053

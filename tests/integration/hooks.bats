@@ -14,6 +14,7 @@
 load helpers
 
 # The record: $0 is the hook kind (sh -c SCRIPT KIND ARGS...).
+# shellcheck disable=SC2016 # $ is for the shell that runs the script
 RECORD='state=$(cat | tr -d "\n")
 printf "%s|%s|%s|%s|%s\n" "$0" "$*" "$(tr "\0" " " </proc/$$/environ | sed "s/ $//")" \
 	"$(readlink /proc/self/ns/uts)" "$state" >> "$HOOK_LOG"'
@@ -39,6 +40,7 @@ add_hook() {
 		path=/in-rootfs-only/hookbb
 		log=/host/hooks.log
 	fi
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks[$k] += [{"path": $p, "args": ["sh", "-c", ($rec + "\n" + $s), $k, "arg one", "arg2"],
 		"env": ["HOOK_LOG=" + $l, "HOOK_VAR=hv-" + $k]}
 		+ (if $t == "" then {} else {"timeout": ($t | tonumber)} end)]' \
@@ -157,7 +159,7 @@ hook_state() {
 	add_hook startContainer
 	create_ct
 	pid="$(state_of | jq -r .pid)"
-	ct_uts="$(readlink /proc/$pid/ns/uts)"
+	ct_uts="$(readlink "/proc/$pid/ns/uts")"
 	[ "$ct_uts" != "$(readlink /proc/self/ns/uts)" ]
 	runtime start "$CT"
 	for _ in $(seq 50); do grep -q '^startContainer|' "$LOG" && break; sleep 0.1; done
@@ -232,6 +234,7 @@ hook_state() {
 	create_ct
 	run --separate-stderr runtime start "$CT"
 	[ "$status" -ne 0 ]
+	# shellcheck disable=SC2154 # set by bats' run
 	[[ "$stderr" == *"error running startContainer hook #0"* ]]
 	! grep -q '^user|' "$LOG" || fail "user process ran"
 }
@@ -242,6 +245,7 @@ hook_state() {
 	[ "$(kinds)" = createRuntime ]
 }
 
+# shellcheck disable=SC2030 # bats runs setup, the test and teardown in one process: nothing is lost
 @test "a hook running past its timeout fails create, within the timeout, leaving nothing behind" {
 	snapshot_host
 	add_hook createRuntime 'sleep 30' 1
@@ -265,6 +269,7 @@ check_failing_create_hook() {
 	add_hook createContainer
 	add_hook poststop
 	run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	[ "$status" -ne 0 ] || fail "create succeeded"
 	[[ "$stderr" == *hook* ]] || fail "stderr does not mention the hook: $stderr"
 	assert_nothing_left
@@ -358,6 +363,7 @@ check_failing_create_hook() {
 
 @test "poststop runs after the container is destroyed: its init is gone" {
 	# Alive means /proc/PID exists and is not a zombie awaiting its reaper.
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	add_hook poststop 'st=$(awk "{print \$3}" /proc/$(cat '"$TEST_DIR"'/pid)/stat 2>/dev/null)
 		echo "alive|$([ -n "$st" ] && [ "$st" != Z ] && echo yes || echo no)" >> "$HOOK_LOG"'
 	runtime run -d --bundle "$BUNDLE" --pid-file "$TEST_DIR/pid" "$CT"

@@ -21,7 +21,7 @@ setup_waiting_container() {
 	[ "$pid" -gt 0 ]
 	# The pid is the container's init: alive, in the container's pid namespace.
 	[ -d "/proc/$pid" ]
-	[ "$(readlink /proc/$pid/ns/pid)" != "$(readlink /proc/self/ns/pid)" ]
+	[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
 	sleep 0.5
 	[ ! -e "$HOST_DIR/started" ]
 }
@@ -79,6 +79,7 @@ setup_waiting_container() {
 
 	run --separate-stderr runtime start "$CT"
 	[ "$status" -ne 0 ]
+	# shellcheck disable=SC2154 # set by bats' run
 	[[ "$stderr" == *running* ]]
 	sleep 0.3
 	[ ! -e "$HOST_DIR/started" ] # the process was not run a second time
@@ -219,9 +220,9 @@ setup_waiting_container() {
 	pid="$(state_of | jq -r .pid)"
 	pids=()
 	for i in $(seq 10); do
-		(RUNTIME_TIMEOUT=30 runtime delete --force "$CT" >/dev/null 2>&1 && rc=0 || rc=$?; echo $rc >"$TEST_DIR/del.$i") 3>&- &
+		(RUNTIME_TIMEOUT=30 runtime delete --force "$CT" >/dev/null 2>&1 && rc=0 || rc=$?; echo "$rc" >"$TEST_DIR/del.$i") 3>&- &
 		pids+=($!)
-		(RUNTIME_TIMEOUT=30 runtime kill "$CT" KILL >/dev/null 2>&1 && rc=0 || rc=$?; echo $rc >"$TEST_DIR/kill.$i") 3>&- &
+		(RUNTIME_TIMEOUT=30 runtime kill "$CT" KILL >/dev/null 2>&1 && rc=0 || rc=$?; echo "$rc" >"$TEST_DIR/kill.$i") 3>&- &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
@@ -245,7 +246,7 @@ setup_waiting_container() {
 	set_cmd 'echo ran > /host/started; exec sleep 100'
 	pids=()
 	for i in $(seq 10); do
-		(RUNTIME_TIMEOUT=30 runtime create --bundle "$BUNDLE" "$CT" >/dev/null 2>"$TEST_DIR/err.$i" && rc=0 || rc=$?; echo $rc >"$TEST_DIR/create.$i") 3>&- &
+		(RUNTIME_TIMEOUT=30 runtime create --bundle "$BUNDLE" "$CT" >/dev/null 2>"$TEST_DIR/err.$i" && rc=0 || rc=$?; echo "$rc" >"$TEST_DIR/create.$i") 3>&- &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
@@ -258,7 +259,7 @@ setup_waiting_container() {
 	pid="$(state_of | jq -r .pid)"
 	kill -0 "$pid"
 	# Exactly one init is in the container's cgroup.
-	[ "$(cat "$(test_cgroups | grep /pids/ | head -n1)/cgroup.procs" | wc -l)" -eq 1 ]
+	[ "$(wc -l <"$(test_cgroups | grep /pids/ | head -n1)/cgroup.procs")" -eq 1 ]
 	runtime start "$CT"
 	wait_for_file "$HOST_DIR/started"
 	[ "$(status_of)" = running ]
@@ -290,6 +291,7 @@ setup_waiting_container() {
 	snapshot_host
 	"$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CT" >/dev/null 2>&1 </dev/null &
 	create_pid=$!
+	# shellcheck disable=SC2030 # bats runs setup, the test and teardown in one process: nothing is lost
 	BG_PIDS+=("$create_pid")
 	for _ in $(seq 50); do
 		[ "$(runtime list --format json | jq -r '.[0].status // empty')" = creating ] && break
@@ -309,7 +311,9 @@ setup_waiting_container() {
 	on_teardown "rmdir $cg"
 	sleep 100 &
 	host_pid=$!
+	# shellcheck disable=SC2031 # bats runs setup, the test and teardown in one process: nothing is lost
 	BG_PIDS+=("$host_pid")
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.cgroupsPath = $p | .process.args = ["sleep", "100"]' --arg p "/nbt-shared-$$"
 	run_detached
 	# The host process joins after create, which refuses a cgroup that is not empty.

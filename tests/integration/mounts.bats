@@ -8,6 +8,7 @@ load helpers
 add_mount() {
 	local dest="$1" type="$2" src="$3"
 	shift 3
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": $d, "type": $t, "source": $s, "options": $o}]' \
 		--arg d "$dest" --arg t "$type" --arg s "$src" --argjson o "$(jq -cn '$ARGS.positional' --args "$@")"
 }
@@ -149,6 +150,7 @@ idmap_src() {
 add_idmapped() {
 	local dest="$1" src="$2" uids="$3" gids="$4"
 	shift 4
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": $d, "type": "bind", "source": $s, "options": $o}
 		+ (if $u == [] then {} else {"uidMappings": $u, "gidMappings": $g} end)]' \
 		--arg d "$dest" --arg s "$src" --argjson u "$uids" --argjson g "$gids" \

@@ -5,12 +5,14 @@ load helpers
 
 # add_ns TYPE [PATH]: add (or replace) a namespace entry.
 add_ns() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.namespaces = ([.linux.namespaces[] | select(.type != $t)]
 		+ [{"type": $t} + (if $p == "" then {} else {"path": $p} end)])' \
 		--arg t "$1" --arg p "${2:-}"
 }
 
 remove_ns() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.namespaces |= map(select(.type != $t))' --arg t "$1"
 }
 
@@ -22,9 +24,9 @@ start_ns_holder() {
 	BG_PIDS+=("$pid")
 	for _ in $(seq 50); do
 		# With --fork, unshare waits for a child that is in the new pid ns.
-		child="$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')"
+		child="$(cat "/proc/$pid/task/"$pid/children 2>/dev/null | awk '{print $1}')"
 		HOLDER_PID="${child:-$pid}"
-		if [ "$(cat /proc/$HOLDER_PID/comm 2>/dev/null)" = sleep ]; then
+		if [ "$(cat "/proc/$HOLDER_PID/comm" 2>/dev/null)" = sleep ]; then
 			BG_PIDS+=("$HOLDER_PID")
 			return 0
 		fi
@@ -56,13 +58,13 @@ start_ns_holder() {
 	set_cmd 'exec sleep 100'
 	run_detached
 	pid="$(state_of | jq -r .pid)"
-	[ "$(awk '/^NSpid:/ {print $2, $3}' /proc/$pid/status)" = "$pid 1" ]
+	[ "$(awk '/^NSpid:/ {print $2, $3}' "/proc/$pid/status")" = "$pid 1" ]
 	for ns in pid net ipc uts mnt; do
-		[ "$(readlink /proc/$pid/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] || fail "$ns shared with the host"
+		[ "$(readlink "/proc/$pid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ] || fail "$ns shared with the host"
 	done
 	# Types not in the config are the host's.
 	for ns in user cgroup; do
-		[ "$(readlink /proc/$pid/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] || fail "$ns not shared with the host"
+		[ "$(readlink "/proc/$pid/ns/$ns")" = "$(readlink "/proc/self/ns/$ns")" ] || fail "$ns not shared with the host"
 	done
 }
 
@@ -145,12 +147,12 @@ start_ns_holder() {
 	run_detached
 	wait_for_file "$HOST_DIR/ready"
 	[ "$(awk '{print $1, $2, $3}' "$HOST_DIR/maps" | tr '\n' ';')" = "0 100000 65536;0 200000 65536;" ]
-	[ "$(cat "$HOST_DIR/id" | tr '\n' ' ')" = "0 0 " ]
+	[ "$(tr '\n' ' ' <"$HOST_DIR/id")" = "0 0 " ]
 	pid="$(state_of | jq -r .pid)"
-	[ "$(awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$pid/status)" = "100000 100000 100000 100000" ]
-	[ "$(awk '/^Gid:/ {print $2, $3, $4, $5}' /proc/$pid/status)" = "200000 200000 200000 200000" ]
-	[ "$(stat -c %u /proc/$pid)" = 100000 ]
-	[ "$(readlink /proc/$pid/ns/user)" != "$(readlink /proc/self/ns/user)" ]
+	[ "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" = "100000 100000 100000 100000" ]
+	[ "$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" = "200000 200000 200000 200000" ]
+	[ "$(stat -c %u "/proc/$pid")" = 100000 ]
+	[ "$(readlink "/proc/$pid/ns/user")" != "$(readlink /proc/self/ns/user)" ]
 	# A file the container creates on the bind mount belongs to the mapped ids.
 	[ "$(stat -c '%u %g' "$HOST_DIR/id")" = "100000 200000" ]
 }
@@ -166,7 +168,7 @@ start_ns_holder() {
 	wait_for_file "$HOST_DIR/ready"
 	[ "$(cat "$HOST_DIR/id")" = 1000 ]
 	pid="$(state_of | jq -r .pid)"
-	[ "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" = 101000 ]
+	[ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = 101000 ]
 }
 
 @test "cgroup namespace: /proc/self/cgroup shows / for every hierarchy" {
@@ -220,7 +222,7 @@ start_ns_holder() {
 @test "joining a uts namespace held by another process by /proc/PID/ns/uts" {
 	start_ns_holder --uts
 	nsenter -t "$HOLDER_PID" --uts hostname holder-host
-	want="$(readlink /proc/$HOLDER_PID/ns/uts)"
+	want="$(readlink "/proc/$HOLDER_PID/ns/uts")"
 	update_config 'del(.hostname)'
 	add_ns uts "/proc/$HOLDER_PID/ns/uts"
 	ct_run 'readlink /proc/self/ns/uts; hostname'
@@ -243,7 +245,7 @@ start_ns_holder() {
 
 @test "joining a pid namespace by path puts the process in that namespace" {
 	start_ns_holder --pid --fork --mount-proc
-	want="$(readlink /proc/$HOLDER_PID/ns/pid)"
+	want="$(readlink "/proc/$HOLDER_PID/ns/pid")"
 	add_ns pid "/proc/$HOLDER_PID/ns/pid"
 	ct_run 'readlink /proc/self/ns/pid; echo $$'
 	[ "$status" -eq 0 ]

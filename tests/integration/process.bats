@@ -7,6 +7,7 @@ load helpers
 # caps_config BOUNDING EFFECTIVE PERMITTED INHERITABLE AMBIENT: each a
 # comma-separated list of capability names (may be empty).
 caps_config() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.capabilities = {
 		"bounding": ($b | split(",") | map(select(. != ""))),
 		"effective": ($e | split(",") | map(select(. != ""))),
@@ -21,9 +22,11 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 }
 
 @test "args are passed verbatim, one argv entry each, args[0] found through PATH" {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.args = ["printf", "[%s]\n", "a b", "", "$HOME", "*", "c\"d"]'
 	run runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	[ "$output" = "$(printf '[%s]\n' "a b" "" '$HOME' '*' 'c"d')" ]
 }
 
@@ -43,6 +46,7 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 
 @test "HOME from process.env is kept" {
 	update_config '.process.env = ["PATH=/bin", "HOME=/custom"]'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'echo $HOME'
 	[ "$output" = /custom ]
 }
@@ -59,15 +63,15 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 	ct_run 'id; grep -E "^(Uid|Gid|Groups):" /proc/self/status'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "uid=1000 gid=1001 groups=2000,3000" ]
-	[ "$(echo ${lines[1]})" = "Uid: 1000 1000 1000 1000" ]
-	[ "$(echo ${lines[2]})" = "Gid: 1001 1001 1001 1001" ]
-	[ "$(echo ${lines[3]})" = "Groups: 2000 3000" ]
+	[ "$(words_of "${lines[1]}")" = "Uid: 1000 1000 1000 1000" ]
+	[ "$(words_of "${lines[2]}")" = "Gid: 1001 1001 1001 1001" ]
+	[ "$(words_of "${lines[3]}")" = "Groups: 2000 3000" ]
 }
 
 @test "root with no additionalGids has no supplementary groups" {
 	update_config '.process.user = {"uid": 0, "gid": 0}'
 	ct_run 'grep "^Groups:" /proc/self/status'
-	[ "$(echo $output)" = "Groups:" ]
+	[ "$(words_of "$output")" = "Groups:" ]
 }
 
 @test "user.umask sets the umask; the default is 0022" {
@@ -86,8 +90,8 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = 512 ]
 	[ "${lines[1]}" = 2048 ]
-	[ "$(echo ${lines[2]})" = "Max core file size 0 4096 bytes" ]
-	[ "$(echo ${lines[3]})" = "Max open files 512 2048 files" ]
+	[ "$(words_of "${lines[2]}")" = "Max core file size 0 4096 bytes" ]
+	[ "$(words_of "${lines[3]}")" = "Max open files 512 2048 files" ]
 }
 
 @test "oomScoreAdj is written to /proc/self/oom_score_adj" {
@@ -99,10 +103,10 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 @test "noNewPrivileges true sets NoNewPrivs, false leaves it clear" {
 	update_config '.process.noNewPrivileges = true'
 	ct_run 'grep NoNewPrivs /proc/self/status'
-	[ "$(echo $output)" = "NoNewPrivs: 1" ]
+	[ "$(words_of "$output")" = "NoNewPrivs: 1" ]
 	update_config '.process.noNewPrivileges = false'
 	ct_run 'grep NoNewPrivs /proc/self/status'
-	[ "$(echo $output)" = "NoNewPrivs: 0" ]
+	[ "$(words_of "$output")" = "NoNewPrivs: 0" ]
 }
 
 @test "capabilities for root: CapBnd/CapPrm/CapEff/CapInh/CapAmb are exactly the configured sets" {
@@ -155,6 +159,7 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 }
 
 @test "the container process leads a session of its own, apart from the caller's" {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'set -- $(cat /proc/1/stat); echo "sid=$6 pgrp=$5 pid=$1"'
 	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -eq 0 ]

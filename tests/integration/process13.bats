@@ -11,7 +11,7 @@ start_sleeper() {
 	update_config '.process.args = ["sleep", "1000"]'
 	run_detached
 	INIT_PID="$(state_of | jq -r .pid)"
-	[ -n "$INIT_PID" ] && [ "$INIT_PID" -gt 0 ] || fail "no init pid"
+	[[ "$INIT_PID" =~ ^[1-9][0-9]*$ ]] || fail "no init pid: '$INIT_PID'"
 }
 
 # stat_fields PID: "policy rt_priority nice" of /proc/PID/stat (fields 41, 40, 19).
@@ -30,7 +30,9 @@ stat_fields() {
 	[ "$(stat_fields "$INIT_PID")" = "2 10 0" ]
 	chrt -p "$INIT_PID" | grep -q 'SCHED_RR'
 	chrt -p "$INIT_PID" | grep -q 'priority: 10'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run --separate-stderr runtime exec "$CT" awk '{print $41, $40}' /proc/self/stat
+	# shellcheck disable=SC2154 # set by bats' run
 	[ "$status" -eq 0 ] || fail "exec: $stderr"
 	[ "$output" = "2 10" ]
 }
@@ -38,6 +40,7 @@ stat_fields() {
 @test "scheduler SCHED_BATCH nice 7, seen inside and from the host" {
 	skip_if_runc "1.1.5 has no process.scheduler (runc 1.2)"
 	update_config '.process.scheduler = {"policy": "SCHED_BATCH", "nice": 7}'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'awk "{print \$41, \$19}" /proc/self/stat'
 	[ "$status" -eq 0 ]
 	[ "$output" = "3 7" ]
@@ -251,6 +254,7 @@ CONFIGS
 
 @test "an empty HOME in process.env is set from the user's passwd entry, as a missing one is" {
 	update_config '.process.env = ["PATH=/bin", "HOME="]'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'echo "[$HOME]"'
 	[ "$status" -eq 0 ]
 	[ "$output" = "[/root]" ]
@@ -268,11 +272,13 @@ CONFIGS
 	update_config '.process.args = ["nosuch"]'
 	run --separate-stderr runtime run --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ]
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	[[ "$stderr" == *'exec: \"nosuch\": executable file not found in $PATH'* ]] || fail "run: $stderr"
 	runtime delete -f "$CT" 2>/dev/null || true
 	start_sleeper
 	exec_fails 'exec /bin/badfmt: exec format error' "$CT" /bin/badfmt
 	# The log quotes the message: its " are \".
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	exec_fails 'exec: \\?"nosuch\\?": executable file not found in \$PATH' "$CT" nosuch
 }
 

@@ -7,6 +7,7 @@ load helpers
 add_mount() {
 	local dest="$1" type="$2" src="$3"
 	shift 3
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": $d, "type": $t, "source": $s, "options": $o}]' \
 		--arg d "$dest" --arg t "$type" --arg s "$src" --argjson o "$(jq -cn '$ARGS.positional' --args "$@")"
 }
@@ -53,6 +54,7 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 @test "root.path may be absolute" {
 	mv "$BUNDLE/rootfs" "$TEST_DIR/elsewhere"
 	echo abs >"$TEST_DIR/elsewhere/marker"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.root.path = $p' --arg p "$TEST_DIR/elsewhere"
 	ct_run 'cat /marker'
 	[ "$status" -eq 0 ]
@@ -284,6 +286,7 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	echo secret >"$BUNDLE/rootfs/secret-dir/file"
 	echo secret >"$BUNDLE/rootfs/secret-file"
 	update_config '.linux.maskedPaths = ["/secret-file", "/secret-dir", "/proc/cmdline", "/does-not-exist"]'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'echo "[$(cat /secret-file)]"; ls -A /secret-dir | wc -l; touch /secret-dir/x 2>&1; echo "rc=$?"
 		echo "[$(head -c 10 /proc/cmdline)]"'
 	[ "$status" -eq 0 ]
@@ -328,7 +331,7 @@ has_opt() { # LIST OPT: comma-separated LIST contains OPT
 	update_config '.linux.namespaces = [{"type": "user"}]
 		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 0}]
 		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 1}]'
-	! runtime create --bundle "$BUNDLE" "$CT"
+	! runtime create --bundle "$BUNDLE" "$CT" || fail "create with a size-0 uid mapping succeeded"
 	[ "$(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)" = "$before" ]
 }
 

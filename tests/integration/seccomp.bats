@@ -12,6 +12,7 @@ setup() {
 
 # seccomp JSON: set linux.seccomp.
 seccomp() {
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.seccomp = $s' --argjson s "$1"
 }
 
@@ -87,12 +88,14 @@ deny_mkdir() {
 			{"index": 2, "value": 511, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 448, "op": "SCMP_CMP_EQ"}]},
 		{"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "args": [
 			{"index": 1, "value": 511, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 448, "op": "SCMP_CMP_EQ"}]}]}'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'touch /f; for m in 777 700 755; do chmod $m /f && echo "$m ok" || echo "$m denied"; done'
 	[[ "$output" == *"777 denied"*"700 denied"*"755 ok"* ]]
 	# Conditions on both arguments of kill(pid, sig): only kill(1, 0) is denied.
 	seccomp '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
 		{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
 			{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]}'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	ct_run 'sleep 100 & p=$!; kill -0 1 && echo "1,0 ok" || echo "1,0 denied";
 		kill -0 $p && echo "p,0 ok"; kill -CONT 1 && echo "1,CONT ok"; kill $p'
 	[[ "$output" == *"1,0 denied"*"p,0 ok"*"1,CONT ok"* ]]

@@ -14,6 +14,7 @@ setup() {
 	AGENT_DIR="$TEST_DIR/agent"
 	mkdir -p "$AGENT_DIR"
 	SOCK="$TEST_DIR/agent.sock"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
 		"listenerPath": $sock, "listenerMetadata": "nebulon-test-metadata",
 		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}' --arg sock "$SOCK"
@@ -137,6 +138,7 @@ agent_bg() {
 @test "seccomp notify: a listenerPath nobody listens on fails create, naming it, and leaves nothing" {
 	snapshot_host
 	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "$stderr"
 	[ "$status" -ne 0 ]
 	if ! is_runc; then

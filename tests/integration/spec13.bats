@@ -12,6 +12,7 @@ create_refused() {
 	run --separate-stderr runtime create --bundle "$BUNDLE" "$CT"
 	[ "$status" -ne 0 ] || fail "create succeeded"
 	for text in "$@"; do
+		# shellcheck disable=SC2154 # set by bats' run
 		[[ "$stderr" == *"$text"* ]] || fail "stderr does not say '$text': $stderr"
 	done
 	assert_nothing_left
@@ -58,6 +59,7 @@ veth() {
 	local dev="nbd${BATS_TEST_NUMBER}x$$"
 	dev="${dev:0:14}"
 	veth "$dev"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.netDevices = {($d): {"name": "ctr0"}}' --arg d "$dev"
 	set_cmd 'ip -o addr show dev ctr0; ip -o link show dev ctr0; sleep 1000'
 	run_detached
@@ -81,6 +83,7 @@ veth() {
 	local dev="nbd${BATS_TEST_NUMBER}x$$"
 	dev="${dev:0:14}"
 	veth "$dev"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.netDevices = {($d): {"name": "lo%d"}}' --arg d "$dev"
 	set_cmd 'sleep 1000'
 	run_detached
@@ -96,9 +99,11 @@ veth() {
 	local dev="nbd${BATS_TEST_NUMBER}x$$"
 	dev="${dev:0:14}"
 	veth "$dev"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.netDevices = {($d): {"name": "lo"}}' --arg d "$dev"
 	create_refused "config.json: linux.netDevices.$dev: the container has an interface named lo already"
 	ip link show "$dev" >/dev/null || fail "$dev did not stay on the host"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.netDevices = {($d): {}} | .linux.namespaces |= map(select(.type != "network"))' --arg d "$dev"
 	create_refused "config.json: linux.netDevices: moving interfaces needs a new network namespace"
 	update_config '.linux.netDevices = {"a/b": {}} | .linux.namespaces += [{"type": "network"}]'

@@ -75,6 +75,7 @@ in_pty() {
 
 @test "create --console-socket: the master goes to the socket; the pty is the process's stdio and controlling terminal" {
 	recvtty_bg --no-stdin
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'tty; for fd in 0 1 2; do readlink /proc/self/fd/$fd; done;
 		set -- $(cat /proc/$$/stat); echo "session=$6 pid=$1 tty_nr=$7";
 		stat -c "dev=%t,%T" "$(tty)"'
@@ -97,6 +98,7 @@ in_pty() {
 @test "terminal: /dev/console is the process's pty, also with a read-only root" {
 	recvtty_bg --no-stdin
 	update_config '.root.readonly = true'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'stat -c "%t,%T %F" /dev/console "$(tty)"; grep " /dev/console " /proc/self/mountinfo | wc -l;
 		echo hi >/dev/console'
 	runtime create --console-socket "$SOCK" -b "$BUNDLE" "$CT"
@@ -108,7 +110,7 @@ in_pty() {
 	[ "$(sed -n 3p <<<"$output")" = 1 ]
 	[ "$(sed -n 4p <<<"$output")" = hi ]
 	# The bind mount lives in the container's mount namespace only.
-	! grep -q " /dev/console " /proc/self/mountinfo
+	! grep -q " /dev/console " /proc/self/mountinfo || fail "the /dev/console bind mount is in the host's mount namespace"
 }
 
 @test "terminal: consoleSize sizes the pty; the receiver can resize it" {
@@ -133,6 +135,7 @@ in_pty() {
 @test "terminal: input typed at the receiver reaches the process; the line discipline is the container's" {
 	printf 'hello\n' >"$TEST_DIR/recv.in"
 	recvtty_bg
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'read -r line; echo "got <$line>"'
 	runtime run -d --console-socket "$SOCK" -b "$BUNDLE" "$CT"
 	recv_wait
@@ -145,6 +148,7 @@ got <hello>" ]
 @test "terminal: a non-root process owns its pty and can open /dev/tty" {
 	recvtty_bg --no-stdin
 	update_config '.process.user = {"uid": 1000, "gid": 1000}'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'id -u; stat -c "%u %g %a" "$(tty)"; echo via-dev-tty >/dev/tty'
 	runtime run -d --console-socket "$SOCK" -b "$BUNDLE" "$CT"
 	recv_wait
@@ -159,6 +163,7 @@ via-dev-tty" ]
 	recvtty_bg --no-stdin
 	add_userns
 	chown -R 100000:200000 "$BUNDLE/rootfs"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'tty; id -u; stat -c "%u" "$(tty)"; stty size'
 	update_config '.process.consoleSize = {"height": 5, "width": 6}'
 	runtime run -d --console-socket "$SOCK" -b "$BUNDLE" "$CT"
@@ -190,6 +195,7 @@ via-dev-tty" ]
 }
 
 @test "run in the foreground relays the terminal: output, input, size and exit status" {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'tty; stty size; echo ready; read -r line; echo "got <$line>"; exit 3'
 	in_pty "stty rows 20 cols 70; $RUNTIME --root $ROOT run -b $BUNDLE $CT" 'typed\r'
 	[ "$status" -eq 3 ]
@@ -203,6 +209,7 @@ ready" ]
 @test "run in the foreground: the caller's terminal is raw while relayed, restored after" {
 	# With the caller's terminal raw, ^C reaches the container as a byte (its
 	# own terminal is raw too); cooked, it would be SIGINT to the runtime.
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	set_cmd 'stty raw -echo; echo ready; c=$(dd bs=1 count=1 2>/dev/null | od -An -tx1); stty sane; echo "byte:$c"'
 	in_pty "stty -g; $RUNTIME --root $ROOT run -b $BUNDLE $CT; echo rc=\$?; stty -g" '\003'
 	[ "$status" -eq 0 ]
@@ -276,6 +283,7 @@ ready" ]
 @test "exec -t -u: the exec'd process owns its pty, a new one beside the container's" {
 	skip_if_runc "it needs a terminal on the caller's side (open /dev/tty: no such device or address)"
 	start_plain
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run runtime exec -t -u 1000:1000 "$CT" sh -c 'tty; stat -c "%u" "$(tty)"; ls -l /proc/self/fd/0 | awk "{print \$NF}"'
 	[ "$status" -eq 0 ]
 	[ "$(tr -d '\r' <<<"$output")" = "/dev/pts/0
@@ -295,6 +303,7 @@ from-exec" ]
 
 @test "exec: -d -t without a console socket, or a console socket without -t, fails with 255 and leaves nothing" {
 	start_plain
+	# shellcheck disable=SC2034 # read by helpers.bash (assert_exec_left_nothing)
 	INIT_PID="$(state_of | jq -r .pid)"
 	exec_fails 'console' -d -t "$CT" true
 	recvtty_bg --no-stdin --timeout 0

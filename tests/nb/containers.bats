@@ -52,6 +52,7 @@ $ROOTFS" ]
 }
 
 @test "nb create flags, proven from inside: hostname, workdir, env, user, memory, cpus, pids, caps" {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	nb_run_cmd 'hostname; pwd; echo $A $B; id; cat /sys/fs/cgroup/memory/memory.limit_in_bytes;
 		cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; grep ^CapEff /proc/self/status' \
 		--hostname box -w /tmp -e A=1 -e B=two --user app --memory 64m --cpus 0.5 --pids-limit 40 \
@@ -87,6 +88,7 @@ end" ]
 	# A volume a container mounts cannot be removed.
 	run --separate-stderr nb volume rm data
 	[ "$status" -eq 1 ]
+	# shellcheck disable=SC2154 # set by bats' run
 	[[ "$stderr" == "nb: volume data is in use by container nb-"* ]]
 }
 
@@ -94,7 +96,7 @@ end" ]
 	nb_run_cmd 'ls /sys/class/net | tr "\n" " "' --network none
 	[ "$output" = "lo " ]
 	nb_run_cmd 'ls /sys/class/net | wc -l' --network host
-	[ "$output" = "$(ls /sys/class/net | wc -l)" ]
+	[ "$output" = "$(find /sys/class/net -mindepth 1 -maxdepth 1 | wc -l)" ]
 }
 
 @test "nb run -t gives the process a terminal nb relays" {
@@ -193,7 +195,7 @@ sh -c trap \"echo term; exit 4\" TERM; while :; do sleep 0.1; done " ]
 	run --separate-stderr nb create --rootfs "$ROOTFS" -v nosuchvolume:/x true
 	[[ "$stderr" == "nb: -v nosuchvolume:/x: no such volume: nosuchvolume" ]]
 	[ "$(nb ps -aq | wc -l)" = 1 ]
-	[ "$(ls "$STORE/containers" | wc -l)" = 1 ]
+	[ "$(find "$STORE/containers" -mindepth 1 -maxdepth 1 | wc -l)" = 1 ]
 }
 
 @test "nb exec -t gives the command a terminal, sized like the caller's" {

@@ -7,6 +7,7 @@ NB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$NB_DIR/../.." && pwd)"
 NB="${NB:-$REPO_ROOT/bin/nb}"
 # shellcheck source=../lib/pty.bash
+# shellcheck source=../lib/pty.bash
 source "$NB_DIR/../lib/pty.bash"
 
 # setup_store: the test's directory ($TEST_DIR) and its store path ($STORE, not initialised).

@@ -42,6 +42,7 @@ setup() {
 	# mkimage's config: Cmd ["sh"], Env PATH=/bin.
 	run nb image inspect localhost/app:v1
 	[ "$(jq -c '.[0].config.cmd' <<<"$output")" = '["sh"]' ]
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
 	run nb create localhost/app:v1 sh -c 'echo $PATH'
 	run nb run "$output"
 	[ "$output" = /bin ]
@@ -71,7 +72,7 @@ latest" ]
 	# The root is an overlay while the container exists, and gone after rm.
 	grep -q " $STORE/containers/$a/rootfs " /proc/self/mountinfo
 	nb rm "$a" "$b" >/dev/null
-	! grep -q " $STORE/containers/" /proc/self/mountinfo
+	! grep -q " $STORE/containers/" /proc/self/mountinfo || fail "a container's root is still mounted after rm: $(grep " $STORE/containers/" /proc/self/mountinfo)"
 }
 
 @test "nb image rm refuses an image a container uses, unless -f; untags before it deletes" {

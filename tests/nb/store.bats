@@ -20,6 +20,7 @@ load helpers
 		# shellcheck disable=SC2086
 		run --separate-stderr nb $cmd
 		[ "$status" -eq 1 ]
+		# shellcheck disable=SC2154 # set by bats' run
 		[ "$stderr" = "nb: no nb store at $STORE: run \`nb init\` (or \`nb --root $STORE init\`) first" ]
 	done
 	[ ! -e "$STORE" ]
@@ -104,7 +105,7 @@ import inspect" ]
 		zsh -n <(nb completion zsh)
 	fi
 	# The monitor is nb's own business, not a command to complete.
-	! "$NB" --generate-bash-completion | grep -q monitor
+	! "$NB" --generate-bash-completion | grep -q monitor || fail "bash completion offers the monitor"
 	run --separate-stderr nb completion fish
 	[ "$stderr" = 'nb: completion: shell "fish": want bash or zsh' ]
 }

@@ -25,11 +25,13 @@ tree_of() {
 	[ ! -e /tmp/escape ]
 	# The refusal names the rule.
 	run --separate-stderr runtime create -b "$BUNDLE" ../escape
+	# shellcheck disable=SC2154 # set by bats' run
 	[[ "$stderr" == *'../escape'*'only letters, digits and _+-. are allowed'* ]] || is_runc
 }
 
 @test "a hook path that is not absolute, or names nothing, fails create, naming the field, and leaves nothing" {
 	skip_if_runc "1.1.5 accepts a relative hook path"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks.prestart = [{"path": "../../../bin/sh", "args": ["sh", "-c", ("touch " + $f)]}]' \
 		--arg f "$TEST_DIR/hooked"
 	snapshot_host
@@ -40,6 +42,7 @@ tree_of() {
 	assert_nothing_left
 	[ ! -e "$TEST_DIR/hooked" ]
 
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks.prestart[0].path = $p' --arg p "$TEST_DIR/no-such-hook"
 	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
 	echo "$stderr"

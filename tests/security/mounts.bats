@@ -25,6 +25,7 @@ host_untouched() {
 	update_config '.mounts += [{"destination": "/vol/sub", "type": "tmpfs", "source": "tmpfs"}]'
 	set_cmd 'ls -d /vol/sub'
 	run --separate-stderr runtime run -b "$BUNDLE" "$CT"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "status $status, stdout: $output, stderr: $stderr"
 	host_untouched
 	if [ "$status" -eq 0 ]; then
@@ -47,6 +48,7 @@ host_untouched() {
 	ln -s "$HOSTDIR" "$BUNDLE/rootfs/src"
 	mkdir -p "$BUNDLE/rootfs$HOSTDIR"
 	echo decoy >"$BUNDLE/rootfs$HOSTDIR/decoy"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": "/data", "type": "bind", "source": $s, "options": ["bind"]}]' \
 		--arg s "$BUNDLE/rootfs/src"
 	ct_run 'ls /data'
@@ -61,6 +63,7 @@ host_untouched() {
 	ln -s "$HOSTDIR" "$BUNDLE/rootfs/src"
 	mkdir -p "$BUNDLE/rootfs$HOSTDIR"
 	echo decoy >"$BUNDLE/rootfs$HOSTDIR/decoy"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": "/data", "type": "bind", "source": $s, "options": ["bind"],
 		"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
 		"gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]' --arg s "$BUNDLE/rootfs/src"

@@ -23,7 +23,7 @@ setup() {
 		readlink /proc/1/exe >/dev/null && echo exe-read; readlink /proc/1/fd/0 >/dev/null && echo fd-read; echo done'
 	echo "before start: $output"
 	[ "$status" -eq 0 ]
-	[ "$output" = done ]
+	[ "$output" = "done" ]
 	# Once the container's own program runs, the same reads succeed: the
 	# attacker was able to, had the init been dumpable.
 	runtime start "$CT"

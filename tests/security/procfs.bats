@@ -30,6 +30,7 @@ setup() {
 	skip_if_runc "1.1.5 lets a tmpfs be mounted on /proc/sys"
 	mkdir -p "$TEST_DIR/fake"
 	echo fake >"$TEST_DIR/fake/attr"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts += [{"destination": "/proc/self/attr", "type": "bind", "source": $s, "options": ["bind"]}]' \
 		--arg s "$TEST_DIR/fake"
 	refused '*/proc/self/attr*only procfs*' create -b "$BUNDLE" "$CT"
@@ -41,6 +42,7 @@ setup() {
 	refused '*/proc: only procfs*' create -b "$BUNDLE" "$CT"
 
 	# What lxcfs does: a file over /proc/uptime.
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.mounts |= map(if .destination == "/proc" then .type = "proc" | .source = "proc" else . end)
 		| .mounts += [{"destination": "/proc/uptime", "type": "bind", "source": $s, "options": ["bind"]}]' \
 		--arg s "$TEST_DIR/fake/attr"
@@ -54,6 +56,7 @@ setup() {
 	ln -s /proc "$BUNDLE/rootfs/data"
 	update_config '.mounts += [{"destination": "/data/sys", "type": "tmpfs", "source": "tmpfs"}]'
 	refused '*/data/sys*/proc/sys: only procfs*' create -b "$BUNDLE" "$CT"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config 'del(.mounts[-1]) | .mounts += [{"destination": "/data/sys", "type": "bind", "source": $s, "options": ["rbind"]}]' \
 		--arg s "$TEST_DIR"
 	refused '*/data/sys*/proc/sys: only procfs*' create -b "$BUNDLE" "$CT"
@@ -66,6 +69,7 @@ setup() {
 	# container process would use. It points /dev/null at a host /proc file.
 	local before
 	before="$(cat /proc/sys/kernel/core_pattern)"
+	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.hooks.createContainer = [{"path": "/bin/sh", "args": ["sh", "-c",
 		"rm -f \($r)/dev/null && ln -s /proc/sys/kernel/core_pattern \($r)/dev/null"]}]
 		| .linux.maskedPaths = ["/proc/kcore", "/proc/timer_list"]' --arg r "$BUNDLE/rootfs"
@@ -85,6 +89,7 @@ setup() {
 	before="$(cat /proc/sys/kernel/core_pattern)"
 	set_cmd 'ls -l /dev/null; stat -L -c "%t,%T %F" /proc/kcore'
 	run --separate-stderr runtime run -b "$BUNDLE" "$CT"
+	# shellcheck disable=SC2154 # set by bats' run
 	echo "status $status, stdout: $output, stderr: $stderr"
 	if [ "$status" -eq 0 ]; then
 		# The runtime replaced the symlink with the null device and masked with it.
