@@ -122,6 +122,9 @@ func imageList(ctx *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := images.Prune(); err != nil {
+		return err
+	}
 	imgs, err := images.List()
 	if err != nil {
 		return err
@@ -166,6 +169,17 @@ func imageRemove(ctx *cli.Context) error {
 	}
 	s, images, err := imageStore(ctx, 1, 2)
 	if err != nil {
+		return err
+	}
+	// The store lock, then the image store's (Remove takes it): nb create holds the store lock
+	// from its image lookup to its container's metadata, so no container appears between the
+	// in-use check and the removal. See package store's comment for the order.
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := cleanHalfMade(s); err != nil {
 		return err
 	}
 	var user string

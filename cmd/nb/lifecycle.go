@@ -151,6 +151,8 @@ func forEachContainer(ctx *cli.Context, op func(*store.Store, *store.Container) 
 }
 
 // remove deletes a stopped container: its runtime leftovers, its root's mount, its directory.
+// Its metadata goes first after the runtime's container, so that an nb killed part way leaves a
+// container either whole (rm it again) or invisible and half-made (cleanHalfMade's).
 func remove(s *store.Store, c *store.Container) error {
 	unlock, err := s.Lock()
 	if err != nil {
@@ -160,10 +162,16 @@ func remove(s *store.Store, c *store.Container) error {
 	if err := deleteRuntime(s, c.ID); err != nil {
 		return err
 	}
+	if err := s.RemoveMetadata(c.ID); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.ID, err)
+	}
 	if err := releaseRootfs(s, c); err != nil {
 		return err
 	}
-	return os.RemoveAll(s.ContainerDir(c.ID))
+	if err := os.RemoveAll(s.ContainerDir(c.ID)); err != nil {
+		return err
+	}
+	return cleanHalfMade(s)
 }
 
 var logsCommand = &cli.Command{

@@ -78,6 +78,9 @@ func reconciledContainers(s *store.Store) ([]*store.Container, error) {
 		return nil, err
 	}
 	defer unlock()
+	if err := cleanHalfMade(s); err != nil {
+		return nil, err
+	}
 	cs, err := s.Containers()
 	if err != nil {
 		return nil, err

@@ -57,6 +57,9 @@ func runAttached(s *store.Store, c *store.Container) error {
 		return err
 	}
 	defer release()
+	if err := dropStaleRuntime(s, c.ID); err != nil {
+		return err
+	}
 	// The init's parent, the nsexec stage, exits at once: as a subreaper nb inherits the init.
 	if err := libnebulon.BecomeSubreaper(); err != nil {
 		return err
@@ -89,6 +92,20 @@ func runAttached(s *store.Store, c *store.Container) error {
 	code := foreground.ForwardAndWait(pid, sigs, tty)
 	tty.Finish()
 	return finish(s, c.ID, code)
+}
+
+// dropStaleRuntime deletes a runtime container left by an nb run (or monitor) killed before it
+// recorded the container as running: the caller holds the recorder lock of a container nb has
+// as created or exited, so no one else runs it and any runtime container of its id is stale.
+func dropStaleRuntime(s *store.Store, id string) error {
+	c, err := s.LoadContainer(id)
+	if err != nil {
+		return err
+	}
+	if c.Status == store.Running || c.Status == store.Paused {
+		return fmt.Errorf("container %s is already %s", id, c.Status)
+	}
+	return deleteRuntime(s, id)
 }
 
 // markRunning records that c's process runs with that pid.
@@ -195,6 +212,9 @@ func monitorStart(ctx *cli.Context) (pid int, drained chan struct{}, err error) 
 	// Held for the monitor's life (kept reachable: a collected *os.File would close it); the
 	// kernel drops it when the monitor exits.
 	if monitorRecorder, err = s.HoldRecorder(id); err != nil {
+		return 0, nil, err
+	}
+	if err := dropStaleRuntime(s, id); err != nil {
 		return 0, nil, err
 	}
 	if err := libnebulon.BecomeSubreaper(); err != nil {

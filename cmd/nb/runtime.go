@@ -3,12 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/internal/overlay"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
@@ -64,13 +67,57 @@ func reconcile(s *store.Store, c *store.Container) error {
 func deleteRuntime(s *store.Store, id string) error {
 	lc, err := libnebulon.Load(runtimeRoot(s), id)
 	if errors.Is(err, libnebulon.ErrNotExist) {
-		return nil
+		return removeStateless(s, id)
 	}
 	if err != nil {
 		return err
 	}
 	defer lc.Close()
 	return lc.Delete(true)
+}
+
+// removeStateless removes ROOT/runtime/ID when it holds no state: the runtime's create was
+// killed between making the directory and saving the state, before it made anything else. A
+// directory someone has locked (a create in that instant) is left alone.
+func removeStateless(s *store.Store, id string) error {
+	dir := filepath.Join(runtimeRoot(s), id)
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("runtime state of %s: %w", id, err)
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return nil
+	}
+	return os.RemoveAll(dir)
+}
+
+// cleanHalfMade removes what an nb killed mid-create or mid-rm left: container directories
+// without metadata, with their overlay mount and any runtime container of their id. The caller
+// holds the store lock (see package store's comment for why that makes them leftovers).
+func cleanHalfMade(s *store.Store) error {
+	ids, err := s.HalfMade()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if libnebulon.ValidateID(id) == nil {
+			if err := deleteRuntime(s, id); err != nil {
+				return fmt.Errorf("clean up half-made container %s: %w", id, err)
+			}
+		}
+		if err := overlay.Unmount(overlay.LayoutOf(s.ContainerDir(id))); err != nil {
+			return fmt.Errorf("clean up half-made container %s: %w", id, err)
+		}
+		if err := os.RemoveAll(s.ContainerDir(id)); err != nil {
+			return fmt.Errorf("clean up half-made container %s: %w", id, err)
+		}
+		slog.Debug("removed a half-made container", "id", id)
+	}
+	return nil
 }
 
 // setStatus updates one container's metadata under the store lock.

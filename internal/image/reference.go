@@ -63,6 +63,11 @@ func normaliseRepository(repo string) (string, error) {
 		}
 		if parts[0] == "docker.io" || parts[0] == "index.docker.io" {
 			parts = parts[1:]
+			// "docker.io/localhost/x" is Docker Hub's localhost/x, but written without its
+			// registry it would be registry localhost's x: refused, not silently renamed.
+			if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+				return "", fmt.Errorf("invalid repository %q: %q after the Docker Hub registry would read as a registry", repo, parts[0])
+			}
 		}
 	}
 	for _, p := range parts[firstPathPart(parts):] {

@@ -26,6 +26,8 @@ func TestParseNameRefusesWhatIsNoName(t *testing.T) {
 	for _, in := range []string{
 		"", ":tag", "alpine:", "Alpine", "a//b", "-a", "a-", "a:b:c", "alpine@sha256:abc",
 		"a:" + string(make([]byte, 129)), "bad_host:5000x/app", "../etc", "a/../b",
+		// Found by FuzzParseReference: without docker.io these would name another registry.
+		"docker.io/docker.io/x", "docker.io/localhost/x", "index.docker.io/a.b:5000/c",
 	} {
 		if n, err := ParseName(in); err == nil {
 			t.Errorf("ParseName(%q) = %q, want an error", in, n)

@@ -148,6 +148,18 @@ func (s *Store) pruneWork() {
 	}
 }
 
+// Prune removes what imports and removals killed part way left in tmp/ (pruneWork), under the
+// exclusive lock.
+func (s *Store) Prune() error {
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.pruneWork()
+	return nil
+}
+
 // has says whether the store holds image id. Its metadata.json arrives with the image's
 // directory in one rename, so its presence means the whole image is there.
 func (s *Store) has(id string) bool {

@@ -1,7 +1,35 @@
 // Package store is nb's store on disk: a root directory (default /var/lib/nebulon) holding
-// images/, containers/ and volumes/, and one metadata.json per container. Writers hold an flock
-// on the root's lock file, so concurrent nb commands serialise; every file is written to a temp
-// file, synced and renamed, so a crash leaves the old version or the new one, never half of one.
+// images/, containers/ and volumes/, and one metadata.json per container. Every file is written
+// to a temp file, synced and renamed, so a crash leaves the old version or the new one, never
+// half of one.
+//
+// # Locks
+//
+// There are three kinds of flock, always taken in this order, so no two nb commands deadlock:
+//
+//  1. ROOT/.lock, the store lock (Store.Lock), always exclusive. Whoever makes, changes or
+//     removes a container's directory or metadata holds it for the whole change: nb create
+//     from its first mkdir to its metadata.json (overlay mount included), nb rm from the
+//     runtime's delete to the last file removed, every status update, every listing that
+//     reconciles (nb ps), and nb image rm around its in-use check and the removal, so that no
+//     container can be made from an image while it is being removed.
+//  2. ROOT/images/.lock, the image store lock (internal/image): shared for readers (Get,
+//     List), exclusive for the renames that add, tag or remove an image. It is taken while the
+//     store lock is held (create, image rm) or alone (import, load, ls, inspect), never the
+//     other way round: no code holding the image store lock asks for the store lock.
+//  3. Per-object locks, never waited for while 1 or 2 is wanted by their holder: a
+//     container's recorder.lock (HoldRecorder, held by whoever waits for its process) and
+//     the runtime's own state directory locks (libnebulon).
+//
+// # Crashes
+//
+// Because a container's directory is only made or removed under the store lock, a directory
+// under containers/ without metadata.json, seen by a holder of the store lock, is the leftover
+// of an nb killed mid-create or mid-rm (HalfMade lists them). nb removes them, unmounting their
+// overlay and deleting any runtime container of that id first, the next time it lists or
+// creates containers. nb rm removes metadata.json first, so a container never shows half
+// removed. Image imports leave at most a work dir under images/tmp, which the image store
+// prunes (see internal/image).
 package store
 
 import (
@@ -157,6 +185,38 @@ func (s *Store) LoadContainer(id string) (*Container, error) {
 		return nil, fmt.Errorf("container %s: metadata.json: %w", id, err)
 	}
 	return c, nil
+}
+
+// HalfMade lists the container directories without metadata.json: the leftovers of an nb
+// killed while it created or removed a container. The caller holds the store lock, so none is
+// being made or removed right now.
+func (s *Store) HalfMade() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Root, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		_, err := os.Lstat(filepath.Join(s.ContainerDir(e.Name()), "metadata.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// RemoveMetadata removes container id's metadata.json, durably: from then on the container is
+// gone for every command, and its directory is a HalfMade leftover until removed. The caller
+// holds the store lock.
+func (s *Store) RemoveMetadata(id string) error {
+	err := os.Remove(filepath.Join(s.ContainerDir(id), "metadata.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return atomicfile.SyncDir(s.ContainerDir(id))
 }
 
 // Containers lists every container, oldest first.

@@ -169,3 +169,33 @@ func TestRecorderLock(t *testing.T) {
 		t.Error("alive after release")
 	}
 }
+
+func TestHalfMadeListsDirsWithoutMetadata(t *testing.T) {
+	s, err := Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := &Container{ID: "nb-00000001", Name: "whole", Status: Created}
+	if err := os.MkdirAll(s.ContainerDir(whole.ID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveContainer(whole); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.ContainerDir("nb-00000002"), "bundle"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	half, err := s.HalfMade()
+	if err != nil || len(half) != 1 || half[0] != "nb-00000002" {
+		t.Fatalf("HalfMade = %v, %v; want [nb-00000002]", half, err)
+	}
+	if err := s.RemoveMetadata(whole.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := s.Containers(); err != nil || len(cs) != 0 {
+		t.Fatalf("Containers after RemoveMetadata = %v, %v; want none", cs, err)
+	}
+	if half, _ := s.HalfMade(); len(half) != 2 {
+		t.Fatalf("HalfMade after RemoveMetadata = %v, want both", half)
+	}
+}
