@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2016 # $ in single quotes is jq's or the hook's shell's, never this one's
+# shellcheck disable=SC2030,SC2031 # bats runs setup, the test and teardown in one process
+# shellcheck disable=SC2154 # $stderr is set by bats' run
+# Commands that meet each other: a hook that asks for its own container's
+# state or kills it, state and list during create and start, two starts, a
+# delete during create. No command may wait on another's hooks or waits.
+
+load helpers
+
+setup() {
+	setup_bundle
+	use_host_dir
+}
+
+# host_hook KIND SCRIPT: a hook run on the host by sh -c SCRIPT, with the
+# runtime, its root and the container id in its environment.
+host_hook() {
+	update_config '.hooks[$k] += [{"path": "/bin/sh", "args": ["sh", "-c", $s],
+		"env": ["RT=" + $rt, "ROOT=" + $root, "CT=" + $ct, "OUT=" + $out], "timeout": 20}]' \
+		--arg k "$1" --arg s "$2" --arg rt "$RUNTIME" --arg root "$ROOT" --arg ct "$CT" --arg out "$HOST_DIR"
+}
+
+@test "a createRuntime hook sees its container as creating, with the init's pid, in state and list" {
+	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
+	host_hook createRuntime '"$RT" --root "$ROOT" state "$CT" > "$OUT/state.json" 2>"$OUT/state.err"
+		"$RT" --root "$ROOT" list --format json > "$OUT/list.json" 2>"$OUT/list.err"'
+	create_ct
+	cat "$HOST_DIR/state.json" "$HOST_DIR/state.err"
+	[ "$(jq -r .status "$HOST_DIR/state.json")" = creating ]
+	[ "$(jq -r .pid "$HOST_DIR/state.json")" = "$(state_of | jq -r .pid)" ]
+	[ "$(jq -r --arg id "$CT" '.[] | select(.id == $id) | .status' "$HOST_DIR/list.json")" = creating ]
+	[ "$(status_of)" = created ]
+}
+
+@test "a prestart hook that kills its own container fails create, which leaves nothing" {
+	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
+	snapshot_host
+	host_hook prestart '"$RT" --root "$ROOT" kill "$CT" KILL; echo "kill: $?" > "$OUT/kill.rc"'
+	run --separate-stderr runtime create -b "$BUNDLE" "$CT"
+	echo "$stderr"
+	[ "$(cat "$HOST_DIR/kill.rc")" = "kill: 0" ]
+	[ "$status" -ne 0 ]
+	[ -n "$stderr" ]
+	assert_nothing_left
+}
+
+@test "a poststart hook sees its container running: start holds no lock across its hooks" {
+	skip_if_runc "1.1.5 runs poststart hooks during create"
+	set_cmd 'sleep 100'
+	host_hook poststart '"$RT" --root "$ROOT" state "$CT" > "$OUT/state.json"'
+	create_ct
+	runtime start "$CT"
+	[ "$(jq -r .status "$HOST_DIR/state.json")" = running ]
+}
+
+@test "state and list answer at once while start waits on a startContainer hook" {
+	update_config '.hooks.startContainer = [{"path": "/bin/sh", "args": ["sh", "-c", "touch /host/hook.started; sleep 3"]}]'
+	set_cmd 'sleep 100'
+	create_ct
+	"$RUNTIME" --root "$ROOT" start "$CT" >"$TEST_DIR/start.out" 2>&1 &
+	BG_PIDS+=($!)
+	local start_pid=$!
+	wait_for_file "$HOST_DIR/hook.started"
+	local t0 t1
+	t0=$(date +%s%N)
+	[ "$(status_of)" = created ]
+	runtime list
+	t1=$(date +%s%N)
+	echo "state and list took $(((t1 - t0) / 1000000)) ms"
+	[ $(((t1 - t0) / 1000000)) -lt 1500 ]
+	# A second start while the first is handing over is refused, at once.
+	run --separate-stderr runtime start "$CT"
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	if ! is_runc; then
+		[[ "$stderr" == *"another start is under way"* ]]
+	fi
+	wait "$start_pid"
+	[ "$(status_of)" = running ]
+}
+
+@test "delete without --force refuses a container being created; with it, create fails and nothing is left" {
+	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
+	snapshot_host
+	host_hook createRuntime 'touch "$OUT/hook.started"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done'
+	"$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" >"$TEST_DIR/create.out" 2>&1 &
+	BG_PIDS+=($!)
+	local create_pid=$!
+	wait_for_file "$HOST_DIR/hook.started"
+	[ "$(status_of)" = creating ]
+	run --separate-stderr runtime delete "$CT"
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *creating* ]]
+	[ "$(status_of)" = creating ]
+	run --separate-stderr runtime pause "$CT"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"still being created"* ]]
+	runtime delete --force "$CT"
+	touch "$HOST_DIR/go"
+	run wait "$create_pid"
+	cat "$TEST_DIR/create.out"
+	[ "$status" -ne 0 ]
+	assert_nothing_left
+}
+
+@test "a create killed with SIGKILL leaves a stopped container that delete removes" {
+	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
+	snapshot_host
+	host_hook createRuntime 'echo $$ > "$OUT/hook.pid"; touch "$OUT/hook.started"; exec sleep 100'
+	"$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" >"$TEST_DIR/create.out" 2>&1 &
+	local create_pid=$!
+	wait_for_file "$HOST_DIR/hook.started"
+	[ "$(status_of)" = creating ]
+	kill -KILL "$create_pid"
+	wait "$create_pid" || true
+	[ "$(status_of)" = stopped ]
+	[ "$(state_of | jq -r '.pid // 0')" = 0 ]
+	# The hook outlives the create that ran it; it is ours to end.
+	kill -KILL "$(cat "$HOST_DIR/hook.pid")"
+	runtime delete "$CT"
+	assert_nothing_left
+}
+
+@test "a create into a cgroup frozen beforehand fails at once, naming it, and leaves the cgroup alone" {
+	[ -d /sys/fs/cgroup/freezer ] || skip "no v1 freezer hierarchy"
+	local cg="/nbt-frozen-$CT" dir="/sys/fs/cgroup/freezer/nbt-frozen-$CT"
+	mkdir "$dir"
+	on_teardown "echo THAWED > $dir/freezer.state; rmdir $dir"
+	echo FROZEN >"$dir/freezer.state"
+	update_config '.linux.cgroupsPath = $cg' --arg cg "$cg"
+	run --separate-stderr timeout 20 "$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT"
+	echo "$stderr"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$stderr" == *"unexpectedly frozen"* ]]
+	[ -d "$dir" ]
+	[ "$(cat "$dir/freezer.state")" = FROZEN ]
+	run runtime state "$CT"
+	[ "$status" -ne 0 ]
+}
+
+@test "an exec'd process killed before it execs is a failure that says so, not a start" {
+	skip_if_runc "1.1.5 reports such an exec as started"
+	set_cmd 'sleep 1000'
+	run_detached
+	runtime pause "$CT"
+	# The freezer's list: the init joins the freezer hierarchy first and stops there, before
+	# it reaches the others (ps reads the pids hierarchy).
+	local freezer before new=""
+	freezer="$(find /sys/fs/cgroup/freezer -type d -name "*$CT*" | head -n 1)"
+	[ -n "$freezer" ] || skip "no v1 freezer cgroup for the container"
+	before="$(sort "$freezer/cgroup.procs")"
+	# The exec'd process's init joins the frozen cgroup and stops there, before it execs.
+	"$RUNTIME" --root "$ROOT" exec --ignore-paused "$CT" true >"$TEST_DIR/exec.out" 2>"$TEST_DIR/exec.err" &
+	local exec_pid=$!
+	BG_PIDS+=("$exec_pid")
+	for _ in $(seq 100); do
+		new="$(comm -13 <(echo "$before") <(sort "$freezer/cgroup.procs"))"
+		[ -n "$new" ] && break
+		sleep 0.1
+	done
+	cat "$TEST_DIR/exec.err"
+	[ -n "$new" ] || fail "the exec'd process never joined the container's cgroup"
+	kill -KILL "$new"
+	runtime resume "$CT"
+	run wait "$exec_pid"
+	cat "$TEST_DIR/exec.err"
+	[ "$status" -ne 0 ]
+	grep -q "ended before it could exec: killed by signal SIGKILL" "$TEST_DIR/exec.err"
+	[ "$(status_of)" = running ]
+}
+
+@test "exec joins a container with a user namespace of its own and a network namespace made before it by ip netns" {
+	skip_if_runc "1.1.5 cannot start this container: reopening /dev/null in it fails with EACCES"
+	local ns="nbt-$CT"
+	ip netns add "$ns"
+	on_teardown "ip netns delete $ns"
+	ip -n "$ns" link add nbtveth0 type veth peer name nbtveth1
+	add_userns
+	# sysfs can only be mounted by the owner of the network namespace's user namespace: /sys is
+	# bound from the host instead, as podman does for such containers (runc has no fallback).
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = $p else . end)
+		| .mounts |= map(if .destination == "/sys" then {"destination": "/sys", "type": "bind",
+			"source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]} else . end)' --arg p "/run/netns/$ns"
+	set_cmd 'sleep 1000'
+	run_detached
+	local pid
+	pid="$(state_of | jq -r .pid)"
+	run --separate-stderr runtime exec "$CT" sh -c 'for n in net user pid; do readlink /proc/self/ns/$n; done; cat /proc/net/dev'
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(readlink "/proc/$pid/ns/net")" ]
+	[ "${lines[1]}" = "$(readlink "/proc/$pid/ns/user")" ]
+	[ "${lines[2]}" = "$(readlink "/proc/$pid/ns/pid")" ]
+	[[ "$output" == *nbtveth0* ]]
+	# Root in the container's user namespace, which is 100000 on the host.
+	runtime exec -d "$CT" sleep 999
+	local sleeper
+	sleeper="$(runtime ps --format json "$CT" | jq -r '.[]' | while read -r p; do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "sleep 999 " ] && echo "$p"; done)"
+	[ -n "$sleeper" ]
+	[ "$(awk '/^Uid:/ {print $2}' "/proc/$sleeper/status")" = 100000 ]
+}
+
+@test "exec into a container whose init has exited fails, naming it, and joins nothing" {
+	set_cmd 'touch /host/started; sleep 1000'
+	run_detached
+	wait_for_file "$HOST_DIR/started"
+	local pid
+	pid="$(state_of | jq -r .pid)"
+	kill -KILL "$pid"
+	wait_for_status "$CT" stopped
+	run --separate-stderr runtime exec "$CT" true
+	[ "$status" -ne 0 ]
+	echo "$stderr"
+	if ! is_runc; then
+		[[ "$stderr" == *"stopped"* || "$stderr" == *"not running"* ]]
+	fi
+}
