@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
 
 all: build
 
@@ -47,7 +47,7 @@ deps:
 # Everything: unit tests, the integration, security and engine suites, the OCI conformance suite
 # and the cgroup v2 suite.
 test: deps build
-	$(MAKE) unit fuzz integration security engines nb conformance cgroupv2
+	$(MAKE) unit fuzz integration security engines nb stress conformance cgroupv2
 
 # Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
 # files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
@@ -107,6 +107,11 @@ nb: build
 # podman and containerd driving nebulon, each scenario compared with runc (tests/engines).
 engines: build
 	NEBULON=$(CURDIR)/bin/nebulon bats --timing tests/engines
+
+# Many commands at once (tests/stress): container lifecycles by parallel workers on shared ids,
+# and podman run --rm in parallel; each reports its throughput.
+stress: build
+	RUNTIME=$(CURDIR)/bin/nebulon NEBULON=$(CURDIR)/bin/nebulon bats --timing tests/stress
 
 conformance: build
 	RUNTIME=$(CURDIR)/bin/nebulon tests/conformance/run.sh $(TESTS)
