@@ -137,6 +137,7 @@ assert_works() {
 	nb rm "$id" >/dev/null
 	for us in $(sweep_delays "$took_us"); do
 		id="$(nb create bb true)"
+		# shellcheck disable=SC2030,SC2031 # bats runs setup, the test and teardown in one process
 		SEEN_IDS+=("$id")
 		kill_after "$us" run "$id"
 		if $killed; then kills=$((kills + 1)); fi
@@ -162,6 +163,7 @@ assert_works() {
 	time_nb rm "$id"
 	for us in $(sweep_delays "$took_us"); do
 		id="$(nb create bb true)"
+		# shellcheck disable=SC2030,SC2031 # bats runs setup, the test and teardown in one process
 		SEEN_IDS+=("$id")
 		nb run "$id" || fail "nb run $id failed"
 		kill_after "$us" rm "$id"
@@ -208,6 +210,7 @@ assert_works() {
 	nb image rm bb >/dev/null 2>&1 3>&- &
 	wait || true
 	for id in $(nb ps -aq); do
+		# shellcheck disable=SC2030,SC2031 # bats runs setup, the test and teardown in one process
 		SEEN_IDS+=("$id")
 		img="$(nb inspect "$id" | jq -r '.[0].image_id')"
 		nb image inspect "$img" >/dev/null || fail "container $id uses image $img, which was removed"
