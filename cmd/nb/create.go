@@ -78,14 +78,11 @@ func createAction(ctx *cli.Context) (retErr error) {
 	if err != nil {
 		return err
 	}
-	unlock, err := s.Lock()
+	unlock, err := lockClean(s)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := cleanHalfMade(s); err != nil {
-		return err
-	}
 	if o.Name != "" {
 		if c, err := s.FindContainer(o.Name); err == nil && c.Name == o.Name {
 			return fmt.Errorf("the name %q is taken by container %s", o.Name, c.ID)

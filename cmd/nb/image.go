@@ -174,14 +174,11 @@ func imageRemove(ctx *cli.Context) error {
 	// The store lock, then the image store's (Remove takes it): nb create holds the store lock
 	// from its image lookup to its container's metadata, so no container appears between the
 	// in-use check and the removal. See package store's comment for the order.
-	unlock, err := s.Lock()
+	unlock, err := lockClean(s)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := cleanHalfMade(s); err != nil {
-		return err
-	}
 	var user string
 	inUse := func(id string) bool {
 		user = imageUser(s, id)

@@ -73,14 +73,11 @@ gone shows Exited, whoever ran it. Examples:
 
 // reconciledContainers lists every container with its status checked against the kernel.
 func reconciledContainers(s *store.Store) ([]*store.Container, error) {
-	unlock, err := s.Lock()
+	unlock, err := lockClean(s)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := cleanHalfMade(s); err != nil {
-		return nil, err
-	}
 	cs, err := s.Containers()
 	if err != nil {
 		return nil, err

@@ -95,6 +95,20 @@ func removeStateless(s *store.Store, id string) error {
 	return os.RemoveAll(dir)
 }
 
+// lockClean takes the store lock and removes what killed nb commands left half-made
+// (cleanHalfMade): what create, ps and image rm do first.
+func lockClean(s *store.Store) (unlock func(), err error) {
+	unlock, err = s.Lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := cleanHalfMade(s); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
 // cleanHalfMade removes what an nb killed mid-create or mid-rm left: container directories
 // without metadata, with their overlay mount and any runtime container of their id. The caller
 // holds the store lock (see package store's comment for why that makes them leftovers).

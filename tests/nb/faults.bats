@@ -7,10 +7,7 @@
 load helpers
 
 setup() {
-	setup_store
-	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
-	nb init >/dev/null
-	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	setup_store_with_image
 	SEEN_IDS=()
 }
 

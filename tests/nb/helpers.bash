@@ -42,3 +42,12 @@ fail() {
 	echo "FAIL: $*" >&2
 	return 1
 }
+
+# setup_store_with_image: setup_store, an initialised store, and the busybox rootfs imported as
+# image bb.
+setup_store_with_image() {
+	setup_store
+	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
+	nb init >/dev/null
+	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+}

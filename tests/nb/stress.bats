@@ -5,10 +5,7 @@
 load helpers
 
 setup() {
-	setup_store
-	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
-	nb init >/dev/null
-	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	setup_store_with_image
 }
 
 # worker N: creates, runs (attached, which must exit 0) and removes N containers one after

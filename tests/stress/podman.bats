@@ -8,27 +8,11 @@ RUNS="${NBT_STRESS_PODMAN_RUNS:-200}"
 PARALLEL="${NBT_STRESS_PODMAN_PARALLEL:-16}"
 
 setup_file() {
-	require_engine podman
-	export E="$BATS_FILE_TMPDIR/podman"
-	mkdir -p "$E"
-	make_wrappers "$E"
-	"$ENGINES_DIR/engine.sh" podman-conf "$E/containers.conf" "nebulon=$E/bin/nebulon" "runc=$E/bin/runc"
-	export CONTAINERS_CONF="$E/containers.conf"
-	[ -d /sys/fs/cgroup/memory/libpod_parent ] && touch "$E/had-libpod-parent"
-	make_image_tar "$E/image.tar"
-	podman --root "$E/storage" --runroot "$E/run" import "$E/image.tar" "$IMAGE" >/dev/null
+	podman_setup_file
 }
 
 teardown_file() {
-	[ -n "${E:-}" ] || return 0
-	podman --root "$E/storage" --runroot "$E/run" rm -af -t 0 >/dev/null 2>&1
-	podman --root "$E/storage" --runroot "$E/run" system reset -f >/dev/null 2>&1
-	grep -F " $E" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-	if [ ! -e "$E/had-libpod-parent" ]; then
-		find /sys/fs/cgroup -maxdepth 3 -type d -path "*/libpod_parent/conmon" -exec rmdir {} + 2>/dev/null
-		find /sys/fs/cgroup -maxdepth 2 -type d -name libpod_parent -exec rmdir {} + 2>/dev/null
-	fi
-	rm -rf "$E"
+	podman_teardown_file
 }
 
 # one_run N: podman run --rm of a container that prints N; its result in $E/run-N.

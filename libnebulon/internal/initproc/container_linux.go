@@ -222,20 +222,14 @@ func withEnv(hs []specs.Hook, env []string) []specs.Hook {
 // TSYNC), and it may notify sendmsg(2), which would then wait for an agent that has not got the
 // fd yet.
 func loadAtStart(filter *seccomp.Filter, agent *syncmsg.SeccompAgent) error {
-	fd, err := seccomp.Load(filter)
-	if err != nil {
-		return fmt.Errorf("linux.seccomp: %w", err)
-	}
-	if fd < 0 {
-		return nil
-	}
-	defer unix.Close(fd)
-	sent := make(chan error, 1)
-	go func() { // not locked to this thread, so on another one
-		sent <- unix.Sendmsg(agent.Conn, agent.State, unix.UnixRights(fd), nil, 0)
-	}()
-	if err := <-sent; err != nil {
-		return linuxspec.Errorf("linux.seccomp.listenerPath", "send the seccomp fd to the agent: %v", os.NewSyscallError("sendmsg", err))
-	}
-	return unix.Close(agent.Conn)
+	return loadFilter(filter, func(fd int) error {
+		sent := make(chan error, 1)
+		go func() { // not locked to this thread, so on another one
+			sent <- unix.Sendmsg(agent.Conn, agent.State, unix.UnixRights(fd), nil, 0)
+		}()
+		if err := <-sent; err != nil {
+			return linuxspec.Errorf("linux.seccomp.listenerPath", "send the seccomp fd to the agent: %v", os.NewSyscallError("sendmsg", err))
+		}
+		return unix.Close(agent.Conn)
+	})
 }

@@ -100,8 +100,20 @@ func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *sec
 }
 
 // loadSeccomp loads the filter on this thread and hands its listener fd, if any, to the parent:
-// by number, for the parent to copy (see syncmsg.SeccompFd), keeping it open until then.
+// by number, for the parent to copy (see syncmsg.SeccompFd).
 func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
+	return loadFilter(filter, func(fd int) error {
+		if err := conn.Send(syncmsg.NewSeccompFd(fd)); err != nil {
+			return err
+		}
+		_, err := syncmsg.Expect[*syncmsg.SeccompFdDone](conn)
+		return err
+	})
+}
+
+// loadFilter loads the filter on this thread and, if it has a listener fd, hands that over with
+// handOver, keeping it open until handOver returns.
+func loadFilter(filter *seccomp.Filter, handOver func(fd int) error) error {
 	fd, err := seccomp.Load(filter)
 	if err != nil {
 		return fmt.Errorf("linux.seccomp: %w", err)
@@ -110,11 +122,7 @@ func loadSeccomp(filter *seccomp.Filter, conn *syncmsg.Conn) error {
 		return nil
 	}
 	defer unix.Close(fd)
-	if err := conn.Send(syncmsg.NewSeccompFd(fd)); err != nil {
-		return err
-	}
-	_, err = syncmsg.Expect[*syncmsg.SeccompFdDone](conn)
-	return err
+	return handOver(fd)
 }
 
 // checkCwd refuses a working directory outside the root. A cwd such as /proc/self/fd/N reaches
