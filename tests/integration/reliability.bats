@@ -172,7 +172,7 @@ host_hook() {
 }
 
 @test "exec joins a container with a user namespace of its own and a network namespace made before it by ip netns" {
-	skip_if_runc "1.1.5 cannot start this container: reopening /dev/null in it fails with EACCES"
+	skip_if_runc "1.1.5 joins the user namespace first, then may not join the host-owned network namespace (EPERM)"
 	local ns="nbt-$CT"
 	ip netns add "$ns"
 	on_teardown "ip netns delete $ns"

@@ -88,7 +88,12 @@ func (p *Process) startStage0(exe *os.File, env []string, extra []*os.File, ncg 
 		"GOMAXPROCS=1",
 	}, env...)
 	if p.Console != nil {
-		env = append(env, syncmsg.EnvConsoleFd+"="+strconv.Itoa(base+len(extra)-ncg-1))
+		for i, f := range extra { // before the cgroup fds; an exec's init pidfd may follow them
+			if f == p.Console {
+				env = append(env, syncmsg.EnvConsoleFd+"="+strconv.Itoa(base+i))
+				break
+			}
+		}
 	}
 	sys := &syscall.SysProcAttr{}
 	if v2dir != nil {
