@@ -361,9 +361,9 @@ func (c *Container) destroy() error {
 			}
 		}
 		// A frozen cgroup keeps its killed processes, and cannot be removed until they are gone.
-		// One the container neither made nor ran in (a create refused before its init) is not
-		// its to thaw.
-		if len(s.CgroupMade) > 0 || s.InitPid != 0 {
+		// Without an init ever started (a create refused before it), nothing frozen there is
+		// the container's, and the cgroup is not its to thaw.
+		if s.InitPid != 0 {
 			c.thaw()
 		}
 		errs = append(errs, cg.Destroy(s.CgroupMade))

@@ -212,6 +212,10 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		Annotations: p.spec.Annotations, Hooks: p.spec.Hooks,
 		Creating: true, Creator: os.Getpid(), CreatorStartTime: self.StartTime,
 		CgroupPaths: p.cgroup.Paths(), HostMounts: !linuxspec.HasNamespace(p.spec.Linux, specs.MountNamespace),
+		// What makeCgroups is about to make, saved with this first state: a create killed
+		// between the mkdirs and their save would otherwise leave cgroups delete does not know
+		// are the container's.
+		CgroupMade: missingCgroups(p),
 	}}
 	if c.state.HostMounts {
 		if c.state.RootfsMountID, err = topMountID(p.rootfs); err != nil {
@@ -326,26 +330,14 @@ func (c *Container) abortCreate(err error) {
 }
 
 // makeCgroups makes the container's cgroups, saving which it made (for delete), and applies the
-// limits. Those about to be made are saved first: a create killed between the mkdir and the save
-// would otherwise leave cgroups that delete does not know are the container's.
+// limits. Those about to be made were saved with the first state (missingCgroups); the state is
+// saved again only if Create made others.
 func (c *Container) makeCgroups(p *createPlan) error {
 	if err := checkCgroupEmpty(p); err != nil {
 		return err
 	}
-	var missing []string
-	for key, dir := range p.cgroup.Paths() {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			missing = append(missing, key)
-		}
-	}
-	if len(missing) > 0 {
-		c.state.CgroupMade = missing
-		if err := c.store.save(c.state); err != nil {
-			return err
-		}
-	}
 	made, err := p.cgroup.Create()
-	if !sameKeys(made, missing) {
+	if !sameKeys(made, c.state.CgroupMade) {
 		c.state.CgroupMade = made
 		if serr := c.store.save(c.state); err == nil {
 			err = serr
@@ -362,6 +354,17 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return fmt.Errorf("linux.resources: %w", err)
 	}
 	return nil
+}
+
+// missingCgroups lists the hierarchies whose cgroup does not exist yet: those create will make.
+func missingCgroups(p *createPlan) []string {
+	var missing []string
+	for key, dir := range p.cgroup.Paths() {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, key)
+		}
+	}
+	return missing
 }
 
 // sameKeys reports whether a and b hold the same hierarchies.
