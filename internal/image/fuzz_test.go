@@ -4,12 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -87,6 +89,7 @@ func FuzzExtractLayer(f *testing.F) {
 		f.Add([]byte(s), true, false)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, structured, whiteouts bool) {
+		defer watchdog(20 * time.Second)()
 		var layers [][]byte
 		if structured {
 			for _, l := range strings.Split(string(data), "\n--\n") {
@@ -214,6 +217,17 @@ func entriesTar(spec string) ([]byte, bool) {
 	return buf.Bytes(), true
 }
 
+// watchdog crashes the fuzz worker, which makes the input a finding, when one input runs
+// longer than d: Go's fuzzer has no per-input timeout, and a hang would otherwise only stall
+// the run until -fuzztime ends. It returns the function that disarms it.
+func watchdog(d time.Duration) func() {
+	start := time.Now()
+	timer := time.AfterFunc(d, func() {
+		panic(fmt.Sprintf("one input has run for %v (limit %v): a hang", time.Since(start).Round(time.Millisecond), d))
+	})
+	return func() { timer.Stop() }
+}
+
 // smallTar says whether the (maybe compressed) tar l unpacks to at most fuzzLimit bytes.
 func smallTar(l []byte) bool {
 	r, err := decompress(bytes.NewReader(l))
@@ -221,12 +235,15 @@ func smallTar(l []byte) bool {
 		return true // refused before anything is written
 	}
 	defer r.Close()
-	tr := tar.NewReader(io.LimitReader(r, fuzzLimit))
+	lr := &io.LimitedReader{R: r, N: fuzzLimit}
+	tr := tar.NewReader(lr)
 	var total int64
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) || (err != nil && hdr == nil) {
-			return true
+			// A stream cut by the limit reads as a short archive here, but unpacks on
+			// past it: only a stream that ended before the limit is small.
+			return lr.N > 0
 		}
 		if n > 1000 {
 			return false
