@@ -45,9 +45,10 @@ sweep_delays() {
 	for ((i = 0; i <= STEPS; i++)); do echo $((i * $1 * 13 / (10 * STEPS))); done
 }
 
-# check_kills WHAT N: the sweep killed the command mid-way in at least a quarter of its steps.
+# check_kills WHAT N [US]: the sweep (to 130% of US, default $took_us) killed the command
+# mid-way in at least a quarter of its steps.
 check_kills() {
-	echo "# $1: killed mid-command in $2 of $((STEPS + 1)) steps (it takes ${took_us}us)" >&3
+	echo "# $1: killed mid-command in $2 of $((STEPS + 1)) steps (it takes ${3:-$took_us}us)" >&3
 	[ "$2" -ge $((STEPS / 4)) ] || fail "$1 was killed mid-command only $2 times: the sweep misses it"
 }
 
@@ -154,11 +155,16 @@ assert_works() {
 }
 
 @test "nb rm killed at every stage leaves the container whole or gone, never half" {
-	local us id kills=0
-	id="$(nb create bb true)"
-	nb run "$id" || fail "nb run $id failed"
-	time_nb rm "$id"
-	for us in $(sweep_delays "$took_us"); do
+	local us id kills=0 i fastest=
+	# rm's time varies most (a runtime delete, an overlay unmount): sweep to 130% of the
+	# fastest of three, so that a slow first measure does not put most kills after the end.
+	for i in 1 2 3; do
+		id="$(nb create bb true)"
+		nb run "$id" || fail "nb run $id failed"
+		time_nb rm "$id"
+		if [ -z "$fastest" ] || [ "$took_us" -lt "$fastest" ]; then fastest=$took_us; fi
+	done
+	for us in $(sweep_delays "$fastest"); do
 		id="$(nb create bb true)"
 		# shellcheck disable=SC2030,SC2031 # bats runs setup, the test and teardown in one process
 		SEEN_IDS+=("$id")
@@ -171,7 +177,7 @@ assert_works() {
 		fi
 		[ ! -e "$STORE/containers/$id" ] || fail "$id's directory left after rm"
 	done
-	check_kills "nb rm" "$kills"
+	check_kills "nb rm" "$kills" "$fastest"
 	assert_works
 	assert_all_gone
 }
