@@ -421,12 +421,12 @@ const startWait = 60 * time.Second
 
 // Start lets a created container's init exec the user's process, then runs poststart hooks.
 //
-// The init holds exec.fifo and exec.status open read-write. Start, holding the container's lock,
-// checks the status and claims exec.fifo by renaming it (a second start finds none), then lets
-// the lock go: the wait and the hooks that follow hold none. It opens exec.status for reading,
-// then the fifo for writing without blocking (ENXIO: no reader, the init is gone), writes a
-// byte, and waits for POLLERR on the fifo: every reader is gone once the init has exec'd (its fd
-// is close-on-exec) or died. Anything the init wrote to exec.status says why it could not exec.
+// The init holds exec.fifo open read-write (syncmsg's start.go). Start, holding the container's
+// lock, checks the status and claims exec.fifo by renaming it (a second start finds none), then
+// lets the lock go: the wait and the hooks that follow hold none. It opens the fifo for writing
+// without blocking (ENXIO: no reader, the init is gone), writes a byte, and waits for POLLERR:
+// every reader is gone once the init has exec'd (its fd is close-on-exec) or died. Then it reads
+// the fifo back: anything the init wrote there says why it could not exec.
 func (c *Container) Start() error {
 	if c.store.lock == nil { // Create returns the container unlocked
 		if err := c.store.relock(unix.LOCK_EX); err != nil {
@@ -438,11 +438,6 @@ func (c *Container) Start() error {
 	if err != nil {
 		return err
 	}
-	status, err := os.OpenFile(c.store.path(syncmsg.ExecStatus), unix.O_RDONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer status.Close()
 	fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENXIO) {
 		os.Remove(fifo)
@@ -458,12 +453,15 @@ func (c *Container) Start() error {
 	if err := c.waitExec(fd); err != nil {
 		return err
 	}
+	left, err := readBack(fifo)
 	os.Remove(fifo)
-	buf := make([]byte, 64<<10)
-	n, _ := unix.Read(int(status.Fd()), buf)
-	os.Remove(c.store.path(syncmsg.ExecStatus))
-	if n > 0 {
-		return c.startFailed(buf[:n])
+	switch {
+	case err != nil:
+		return err
+	case len(left) == 1 && left[0] == 0:
+		return fmt.Errorf("container process: the init (pid %d) ended before it took start's signal", c.state.InitPid)
+	case len(left) > 0:
+		return c.startFailed(left)
 	}
 	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
 		waitFirstRun(c.state.InitPid, c.state.InitStartTime)
@@ -503,6 +501,25 @@ func (c *Container) claimStart() (string, error) {
 		return "", err
 	}
 	return to, nil
+}
+
+// readBack reads what is left in the fifo at path once its last reader has gone: the write end
+// start holds keeps the pipe, and its contents, alive.
+func readBack(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, syncmsg.MaxStartFailure+1)
+	n, err := unix.Read(fd, buf)
+	if errors.Is(err, unix.EAGAIN) { // empty, the write end open: the init exec'd
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return buf[:n], nil
 }
 
 // waitExec waits until the init has exec'd or died: no reader is left on the fifo (fd). The

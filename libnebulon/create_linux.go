@@ -230,18 +230,17 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 	return c, nil
 }
 
-// startInit makes the container's cgroups and fifos and starts its init (parent.StartInit),
+// startInit makes the container's cgroups and exec.fifo and starts its init (parent.StartInit),
 // saving the init's pid, the spec and the compiled filter as soon as the init exists.
 func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) error {
 	if err := c.makeCgroups(p); err != nil {
 		return err
 	}
-	fifo, status, err := makeFifos(c.store)
+	fifo, err := makeFifo(c.store)
 	if err != nil {
 		return err
 	}
 	defer fifo.Close()
-	defer status.Close()
 	return parent.StartInit(&parent.Init{
 		Process: parent.Process{
 			ID: c.ID, Bundle: p.bundle, Spec: p.spec, Cgroup: p.cgroup, Namespaces: p.namespaces,
@@ -249,7 +248,7 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 			Console: console, Seccomp: p.seccomp,
 		},
 		Rootfs: p.rootfs, NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring,
-		CgroupPaths: c.state.CgroupPaths, Fifo: fifo, Status: status,
+		CgroupPaths: c.state.CgroupPaths, Fifo: fifo,
 		Started: func(pid int, startTime uint64) error {
 			c.state.InitPid, c.state.InitStartTime = pid, startTime
 			if err := c.joinIntelRdt(p, pid); err != nil {
@@ -406,20 +405,12 @@ func checkCgroupEmpty(p *createPlan) error {
 	return nil
 }
 
-// makeFifos makes exec.fifo and exec.status and opens them read-write, which never blocks; the
-// init keeps these fds (see Start).
-func makeFifos(st *store) (fifo, status *os.File, err error) {
-	for _, name := range []string{syncmsg.ExecFifo, syncmsg.ExecStatus} {
-		if err := unix.Mkfifo(st.path(name), 0o600); err != nil {
-			return nil, nil, &os.PathError{Op: "mkfifo", Path: st.path(name), Err: err}
-		}
+// makeFifo makes exec.fifo and opens it read-write, which never blocks; the init keeps this fd
+// (see Start).
+func makeFifo(st *store) (*os.File, error) {
+	path := st.path(syncmsg.ExecFifo)
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		return nil, &os.PathError{Op: "mkfifo", Path: path, Err: err}
 	}
-	if fifo, err = os.OpenFile(st.path(syncmsg.ExecFifo), os.O_RDWR, 0); err != nil {
-		return nil, nil, err
-	}
-	if status, err = os.OpenFile(st.path(syncmsg.ExecStatus), os.O_RDWR, 0); err != nil {
-		fifo.Close()
-		return nil, nil, err
-	}
-	return fifo, status, nil
+	return os.OpenFile(path, os.O_RDWR, 0)
 }

@@ -12,5 +12,5 @@ func IsInit() bool { return initproc.IsInit() }
 func Init() error { return initproc.Init() }
 
 // ErrReported wraps an init error that already reached the runtime (over the sync socket, or
-// exec.status for start): the caller need not print it again.
+// exec.fifo for start): the caller need not print it again.
 var ErrReported = initproc.ErrReported

@@ -17,7 +17,7 @@ import (
 )
 
 // Files in a container's state directory, --root/<id>/; beside them the two fifos through which
-// start and the init hand over (syncmsg.ExecFifo, syncmsg.ExecStatus: see syncmsg's start.go).
+// start and the init hand over (syncmsg.ExecFifo: see syncmsg's start.go).
 const (
 	stateFile = "state.json"
 	specFile  = "config.json" // the spec as created; read only by commands that need it

@@ -80,6 +80,43 @@ host_hook() {
 	[ "$(status_of)" = running ]
 }
 
+@test "the init waiting for start holds exec.fifo and nothing else of the state directory" {
+	set_cmd 'sleep 100'
+	create_ct
+	local pid fd target held=()
+	pid="$(state_of | jq -r .pid)"
+	for fd in /proc/"$pid"/fd/*; do
+		target="$(readlink "$fd")" || continue
+		if [[ "$target" == "$ROOT/"* ]]; then held+=("${target#"$ROOT/"}"); fi
+	done
+	echo "the init holds, under the state root: ${held[*]}"
+	[ "${held[*]}" = "$CT/exec.fifo" ]
+	runtime start "$CT"
+	[ "$(status_of)" = running ]
+}
+
+@test "a start failure far longer than a pipe holds reaches start whole up to a cut, at once" {
+	skip_if_runc "1.1.5 prints the whole of the hook's output"
+	# The hook runs in the container and fails with 100 KiB on stderr: more than the pipe the init
+	# reports through could take unread.
+	update_config '.hooks.startContainer = [{"path": "/bin/sh",
+		"args": ["sh", "-c", "yes 0123456789abcdef | head -c 102400 >&2; exit 1"], "timeout": 20}]'
+	create_ct
+	local t0 t1
+	t0=$(date +%s%N)
+	run --separate-stderr runtime start "$CT"
+	t1=$(date +%s%N)
+	echo "start: status $status, ${#stderr} bytes of stderr, in $(((t1 - t0) / 1000000)) ms"
+	echo "${stderr:0:300}"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"error running startContainer hook #0: exit status 1"* ]]
+	[[ "$stderr" == *"0123456789abcdef"*"..."* ]]
+	[ "${#stderr}" -lt 8192 ]
+	[ $(((t1 - t0) / 1000000)) -lt 10000 ]
+	# The failed hook ends the container (runtime-spec lifecycle, step 7): start removed it.
+	[ -z "$(status_of)" ]
+}
+
 @test "delete without --force refuses a container being created; with it, create fails and nothing is left" {
 	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
 	snapshot_host

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -19,7 +20,7 @@ import (
 // containerInit is a container's init: steps 5a to 9 of syncmsg's create flow, then the wait for
 // `start` on exec.fifo (syncmsg's start.go) and the exec of the container's process. Failures
 // before Ready are create's, reported on the sync socket; later ones are start's, reported on
-// exec.status.
+// exec.fifo.
 func containerInit(f *files) error {
 	if f.joinLate {
 		if err := f.conn.Send(&syncmsg.JoinCgroup{}); err != nil {
@@ -34,14 +35,36 @@ func containerInit(f *files) error {
 		return err
 	}
 	f.conn.Close()
-	// From here on the runtime is gone; failures are reported to `start` through exec.status.
+	// From here on the runtime is gone; failures are reported to `start` through exec.fifo.
 	err = waitAndExec(f.fifo, path, cfg, agent)
-	var hookErr *hooks.Error
-	msg, _ := json.Marshal(syncmsg.StartFailure{Hook: errors.As(err, &hookErr), Error: err.Error()})
-	if _, werr := f.status.Write(msg); werr == nil {
+	if _, werr := f.fifo.Write(startFailure(err)); werr == nil {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
 	return err
+}
+
+// startFailure is err as the StartFailure the init writes to exec.fifo, its message cut so
+// that the whole fits in syncmsg.MaxStartFailure bytes.
+func startFailure(err error) []byte {
+	var hookErr *hooks.Error
+	text := err.Error()
+	msg := syncmsg.StartFailure{Hook: errors.As(err, &hookErr)}
+	cut := min(len(text), syncmsg.MaxStartFailure)
+	for {
+		for cut > 0 && cut < len(text) && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		msg.Error = text[:cut]
+		if cut < len(text) {
+			msg.Error += "..."
+		}
+		b, _ := json.Marshal(msg)
+		if len(b) <= syncmsg.MaxStartFailure {
+			return b
+		}
+		// Cut in proportion (escapes make some bytes longer in JSON), by one byte at least.
+		cut = max(min(cut-1, cut*syncmsg.MaxStartFailure/len(b)), 0)
+	}
 }
 
 // setupContainer does everything that can fail before the container is "created", so that such

@@ -35,7 +35,7 @@ func init() {
 }
 
 // ErrReported wraps an init error that already reached the runtime (over the sync socket, or
-// exec.status for start): the caller need not print it again.
+// exec.fifo for start): the caller need not print it again.
 var ErrReported = errors.New("reported to the runtime")
 
 // Init is the body of `nebulon init`: the Go half of an init, which stage0 forked inside the
@@ -59,12 +59,12 @@ func Init() error {
 
 // files is what the runtime handed the init, as the environment names it (syncmsg's config.go).
 type files struct {
-	conn         *syncmsg.Conn
-	fifo, status *os.File   // exec.fifo and exec.status; a container's init only
-	console      *os.File   // the console socket (process.terminal), or nil
-	cgroups      []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
-	exec         bool       // the init of an exec'd process
-	joinLate     bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
+	conn     *syncmsg.Conn
+	fifo     *os.File   // exec.fifo; a container's init only
+	console  *os.File   // the console socket (process.terminal), or nil
+	cgroups  []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
+	exec     bool       // the init of an exec'd process
+	joinLate bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
 }
 
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
@@ -73,7 +73,7 @@ func inheritedFiles() (*files, error) {
 	f := &files{exec: os.Getenv(syncmsg.EnvExec) != "", joinLate: os.Getenv(syncmsg.EnvJoinLate) != ""}
 	names := []string{syncmsg.EnvInitPipe}
 	if !f.exec {
-		names = append(names, syncmsg.EnvFifoFd, syncmsg.EnvStatusFd)
+		names = append(names, syncmsg.EnvFifoFd)
 	}
 	if os.Getenv(syncmsg.EnvConsoleFd) != "" {
 		names = append(names, syncmsg.EnvConsoleFd)
@@ -95,7 +95,7 @@ func inheritedFiles() (*files, error) {
 	}
 	f.conn = syncmsg.NewConn(file(syncmsg.EnvInitPipe, "sync"))
 	if !f.exec {
-		f.fifo, f.status = file(syncmsg.EnvFifoFd, syncmsg.ExecFifo), file(syncmsg.EnvStatusFd, syncmsg.ExecStatus)
+		f.fifo = file(syncmsg.EnvFifoFd, syncmsg.ExecFifo)
 	}
 	if _, ok := fds[syncmsg.EnvConsoleFd]; ok {
 		f.console = file(syncmsg.EnvConsoleFd, "console socket")

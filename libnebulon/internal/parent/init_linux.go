@@ -24,9 +24,8 @@ type Init struct {
 	Rootfs                string // root.path, absolute
 	NoPivot, NoNewKeyring bool   // --no-pivot, --no-new-keyring
 	CgroupPaths           map[string]string
-	// Fifo and Status are exec.fifo and exec.status, open read-write: the init keeps them
-	// (syncmsg's start.go).
-	Fifo, Status *os.File
+	// Fifo is exec.fifo, open read-write: the init keeps it (syncmsg's start.go).
+	Fifo *os.File
 	// Started is called once the init exists, with its pid and start time, before it gets its
 	// config: the caller saves them, so that a create that fails or is killed from then on can
 	// still be cleaned up, init included.
@@ -38,9 +37,9 @@ type Init struct {
 // prestart or createRuntime hook comes back as a *hooks.Error.
 func StartInit(in *Init) error {
 	slog.Debug("starting init", "id", in.ID)
-	base := 3 + in.PreserveFds // the sync socket; the fifos follow it
-	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1), syncmsg.EnvStatusFd + "=" + strconv.Itoa(base+2)}
-	l, err := in.launch(lateV2Join(in.Spec), env, in.Fifo, in.Status)
+	base := 3 + in.PreserveFds // the sync socket; the fifo follows it
+	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}
+	l, err := in.launch(lateV2Join(in.Spec), env, in.Fifo)
 	if err != nil {
 		return err
 	}

@@ -15,13 +15,12 @@ import (
 //
 //	fd                       what                             named by
 //	3+preserved              the sync socket                  EnvInitPipe
-//	next (create only)       exec.fifo, then exec.status      EnvFifoFd, EnvStatusFd (start.go)
+//	next (create only)       exec.fifo                        EnvFifoFd (start.go)
 //	next (a terminal only)   the console socket               EnvConsoleFd
 //	the last EnvCgroupFds    v1 cgroup `tasks` files          EnvCgroupFds (see CgroupMemory)
 const (
 	EnvInitPipe  = "_NEBULON_INITPIPE"
 	EnvFifoFd    = "_NEBULON_FIFOFD"
-	EnvStatusFd  = "_NEBULON_STATUSFD"
 	EnvConsoleFd = "_NEBULON_CONSOLEFD"
 	EnvCgroupFds = "_NEBULON_CGROUPFDS"
 	// EnvJoinLate: the init is not born in its cgroup v2 cgroup; it asks to be moved there
@@ -37,7 +36,7 @@ const (
 const ExecComm = "nebulon/exec"
 
 // Env lists every variable above, for the init to clear before the container's process sees them.
-var Env = []string{EnvInitPipe, EnvFifoFd, EnvStatusFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec}
+var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec}
 
 // InitConfig (runtime -> init) is what a container's init sets up: the spec with every path
 // made absolute on the host, and what the runtime learnt while creating the init.
