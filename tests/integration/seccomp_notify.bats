@@ -146,3 +146,33 @@ agent_bg() {
 	fi
 	assert_nothing_left
 }
+
+@test "seccomp notify of the syscalls the init talks to the runtime with: create and exec hand the listener over, no hang" {
+	# The init and an exec'd process's init pass the listener's number over their sync socket
+	# after the filter is on, with write(2), which SCMP_ACT_NOTIFY may not name (runc refuses it
+	# too); the runtime takes the fd and gives it to the agent before it answers. Every other
+	# call the two make on the socket may be notified: the agent has the listener by then.
+	local calls='["read", "readv", "writev", "recvmsg", "sendmsg", "recvfrom", "sendto"]'
+	# shellcheck disable=SC2016 # $ is jq's
+	update_config '.linux.seccomp.syscalls += [{"names": $calls, "action": "SCMP_ACT_NOTIFY"}]' --argjson calls "$calls"
+	agent_bg --allow read --allow readv --allow writev --allow recvmsg --allow sendmsg \
+		--allow recvfrom --allow sendto
+	use_host_dir
+	set_cmd 'echo started > /host/ready; exec sleep 1000'
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout 30 "$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" || fail "create failed or hung (status $?)"
+	t1=$(date +%s%N)
+	echo "create took $(((t1 - t0) / 1000000)) ms"
+	runtime start "$CT"
+	wait_for_file "$HOST_DIR/ready"
+	[ "$(cat "$HOST_DIR/ready")" = started ]
+	run timeout 30 "$RUNTIME" --root "$ROOT" exec "$CT" sh -c 'echo exec ran'
+	echo "exec: status $status: $output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "exec ran" ]
+	# The agent got both listeners, and was asked about the calls made after it got them.
+	wait_for_file "$AGENT_DIR/state-2.json"
+	echo "agent log: $(sort "$AGENT_DIR/log" | uniq -c)"
+	grep -Eq "^(read|recvmsg|sendmsg|recvfrom|sendto) [0-9]+$" "$AGENT_DIR/log" || fail "no notified call reached the agent"
+}
