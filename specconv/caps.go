@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 )
@@ -32,8 +33,8 @@ func AllCapabilities() []string {
 	return all
 }
 
-// knownCapabilities is AllCapabilities, made once.
-var knownCapabilities = AllCapabilities()
+// knownCapabilities is AllCapabilities, made on first use.
+var knownCapabilities = sync.OnceValue(AllCapabilities)
 
 // NormalizeCapability turns a capability as a person writes it ("net_admin", "NET_ADMIN",
 // "CAP_NET_ADMIN") into its spec name, CAP_NET_ADMIN, and "all" into ALL. ok is false for a name
@@ -46,7 +47,7 @@ func NormalizeCapability(s string) (name string, ok bool) {
 	if !strings.HasPrefix(name, "CAP_") {
 		name = "CAP_" + name
 	}
-	_, ok = slices.BinarySearch(knownCapabilities, name)
+	_, ok = slices.BinarySearch(knownCapabilities(), name)
 	return name, ok
 }
 

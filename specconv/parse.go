@@ -9,11 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // decimal is the number syntax of --memory and --cpus: digits with an optional fraction. Signs,
 // exponents and fractions like 1/2 (which big.Rat would take) are refused.
-var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+var decimal = lazyRegexp(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
 
 // MinMemory is the smallest --memory docker accepts (moby's linuxMinMemory): with less, the
 // runtime's init is OOM-killed in the container's cgroup before the container's process starts.
@@ -38,7 +39,7 @@ func ParseMemory(s string) (int64, error) {
 	}
 	num, unit := s[:i], strings.ToLower(s[i:])
 	mult, ok := memoryUnits[unit]
-	if !ok || !decimal.MatchString(num) {
+	if !ok || !decimal().MatchString(num) {
 		return 0, fmt.Errorf("--memory %q: want a number of bytes with an optional k, m, g or t suffix", s)
 	}
 	r, _ := new(big.Rat).SetString(num)
@@ -64,7 +65,7 @@ const minCPUQuota = 1000
 // whole microsecond. "0" is no limit (0, 0). More CPUs than the host has is not refused here:
 // the kernel decides what a quota above the host's capacity means.
 func ParseCPUs(s string) (quota int64, period uint64, err error) {
-	if !decimal.MatchString(s) {
+	if !decimal().MatchString(s) {
 		return 0, 0, fmt.Errorf("--cpus %q: want a number of CPUs such as 0.5 or 2", s)
 	}
 	r, _ := new(big.Rat).SetString(s)
@@ -124,7 +125,7 @@ func ParseID(flag, s string) (uint32, error) {
 
 // volumeName is what a named volume may be called: the store's rule (internal/store), podman's.
 // Docker asks for two characters at least; one is enough here.
-var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var volumeName = lazyRegexp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // Volume is a parsed -v: Source is a volume name when Named, else an absolute host path.
 type Volume struct {
@@ -156,7 +157,7 @@ func ParseVolume(s string) (Volume, error) {
 	switch {
 	case strings.HasPrefix(v.Source, "/"):
 		v.Source = path.Clean(v.Source)
-	case volumeName.MatchString(v.Source):
+	case volumeName().MatchString(v.Source):
 		v.Named = true
 	default:
 		return Volume{}, fmt.Errorf("-v %q: %q is neither a volume name (letters, digits and _.-) nor an absolute host path", s, v.Source)
@@ -188,12 +189,12 @@ func containerPath(p string) (string, error) {
 var TmpfsDefaultOptions = []string{"nosuid", "nodev", "mode=1777"}
 
 // tmpfsOptionValue are the tmpfs(5) options with a value that --tmpfs takes, and their syntax.
-var tmpfsOptionValue = map[string]*regexp.Regexp{
-	"size":      regexp.MustCompile(`^([0-9]+[kKmMgG]?|[0-9]+%)$`),
-	"nr_inodes": regexp.MustCompile(`^[0-9]+[kKmMgG]?$`),
-	"mode":      regexp.MustCompile(`^[0-7]{1,4}$`),
-	"uid":       regexp.MustCompile(`^[0-9]+$`),
-	"gid":       regexp.MustCompile(`^[0-9]+$`),
+var tmpfsOptionValue = map[string]func() *regexp.Regexp{
+	"size":      lazyRegexp(`^([0-9]+[kKmMgG]?|[0-9]+%)$`),
+	"nr_inodes": lazyRegexp(`^[0-9]+[kKmMgG]?$`),
+	"mode":      lazyRegexp(`^[0-7]{1,4}$`),
+	"uid":       lazyRegexp(`^[0-9]+$`),
+	"gid":       lazyRegexp(`^[0-9]+$`),
 }
 
 // tmpfsFlagGroup maps each flag --tmpfs takes to the group whose last word wins.
@@ -248,7 +249,7 @@ func checkTmpfsOption(o string) error {
 	if !ok || re == nil {
 		return fmt.Errorf("unknown option %q (ro, rw, exec, noexec, size=, nr_inodes=, mode=, uid=, gid=)", o)
 	}
-	if !re.MatchString(v) {
+	if !re().MatchString(v) {
 		return fmt.Errorf("option %q: bad value %q", k, v)
 	}
 	return nil
@@ -260,4 +261,11 @@ func tmpfsOptionKind(o string) string {
 	}
 	k, _, _ := strings.Cut(o, "=")
 	return k
+}
+
+// lazyRegexp compiles expr on its first use. Every start of the nebulon binary, a container's
+// init included, runs this package's initialization: compiled there, its regexps cost each of
+// them about a millisecond.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -118,7 +118,7 @@ func FuzzParseVolume(f *testing.F) {
 			t.Fatalf("ParseVolume(%q): destination %q is not a clean absolute path below /", s, v.Destination)
 		}
 		if v.Named {
-			if !volumeName.MatchString(v.Source) {
+			if !volumeName().MatchString(v.Source) {
 				t.Fatalf("ParseVolume(%q): volume name %q", s, v.Source)
 			}
 		} else if !path.IsAbs(v.Source) || path.Clean(v.Source) != v.Source {
@@ -204,7 +204,7 @@ func FuzzParseCapabilities(f *testing.F) {
 			t.Fatalf("ParseCapabilities(%q, %q) = %q, not sorted", add, drop, caps)
 		}
 		for _, c := range caps {
-			if _, ok := slices.BinarySearch(knownCapabilities, c); !ok {
+			if _, ok := slices.BinarySearch(knownCapabilities(), c); !ok {
 				t.Fatalf("ParseCapabilities(%q, %q) gives %q, which nb does not know", add, drop, c)
 			}
 			if n, ok := NormalizeCapability(c); !ok || n != c {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,11 +134,11 @@ func (o *Options) linux(network Network) (*specs.Linux, error) {
 
 // hostnameRE is what a hostname may be: letters, digits, - and . (RFC 1123), and the _ that
 // many names hold anyway; at most 64 bytes, the kernel's __NEW_UTS_LEN.
-var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
+var hostnameRE = lazyRegexp(`^[a-zA-Z0-9_.-]{1,64}$`)
 
 func (o *Options) hostname() (string, error) {
 	if o.Hostname != "" {
-		if !hostnameRE.MatchString(o.Hostname) {
+		if !hostnameRE().MatchString(o.Hostname) {
 			return "", fmt.Errorf("--hostname %q: want 1 to 64 letters, digits and -._", o.Hostname)
 		}
 		return o.Hostname, nil
@@ -148,7 +147,7 @@ func (o *Options) hostname() (string, error) {
 	if len(h) > 12 {
 		h = h[:12]
 	}
-	if !hostnameRE.MatchString(h) {
+	if !hostnameRE().MatchString(h) {
 		return "", fmt.Errorf("container id %q: not usable as a hostname: give --hostname", o.ID)
 	}
 	return h, nil
