@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -103,6 +104,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	slog.Debug("config read and checked", "id", id)
 	tty, err := openTerminal(plan.spec.Process, opts.Foreground, opts.ConsoleSocket)
 	if err != nil {
 		return nil, err
@@ -112,6 +114,7 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	slog.Debug("state saved", "id", id)
 	defer func() {
 		if retErr != nil {
 			c.abortCreate(retErr)
@@ -236,6 +239,7 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 	if err := c.makeCgroups(p); err != nil {
 		return err
 	}
+	slog.Debug("cgroups made", "id", c.ID)
 	fifo, err := makeFifo(c.store)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"unicode/utf8"
 
@@ -88,6 +89,7 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (pat
 		return "", nil, nil, err
 	}
 	defer closeMemory(memory)
+	slog.Debug("config read, cgroups joined")
 	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
 	// exec'd processes only, runtime-spec config.md).
 	resetAffinity()
@@ -111,16 +113,19 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (pat
 	if err := buildRoot(conn, r, cfg); err != nil {
 		return "", nil, nil, err
 	}
+	slog.Debug("mounts and devices made, hooks run")
 	if err := r.Pivot(); err != nil {
 		return "", nil, nil, err
 	}
 	if err := setupInRoot(s, cfg.MountNS, console); err != nil {
 		return "", nil, nil, err
 	}
+	slog.Debug("root pivoted, set up inside")
 	path, err = applyProcess(s.Process, s.Linux, cfg.PreserveFds, filter, conn, memory)
 	if err != nil {
 		return "", nil, nil, err
 	}
+	slog.Debug("process set up: ids, capabilities, seccomp")
 	return path, cfg, agent, nil
 }
 

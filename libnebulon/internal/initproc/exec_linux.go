@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"log/slog"
 	"os"
 	"unsafe"
 
@@ -27,6 +28,7 @@ func execInit(f *files) error {
 	if err != nil {
 		return report(f.conn, err)
 	}
+	slog.Debug("process set up: cgroups, ids, capabilities, seccomp")
 	// The sync socket is close-on-exec: its closing tells the runtime the process runs.
 	// After the seccomp filter: a filter that kills write ends the process here, unreported.
 	if err := f.conn.Send(&syncmsg.Execing{}); err != nil {

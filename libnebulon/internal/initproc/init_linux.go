@@ -50,7 +50,8 @@ func Init() error {
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn}))
+	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn, debug: f.debug}))
+	slog.Debug("Go runtime up")
 	if f.exec {
 		return execInit(f)
 	}
@@ -65,12 +66,14 @@ type files struct {
 	cgroups  []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
 	exec     bool       // the init of an exec'd process
 	joinLate bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
+	debug    bool       // send debug records (syncmsg.EnvDebug)
 }
 
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
 // environment of the runtime's variables.
 func inheritedFiles() (*files, error) {
-	f := &files{exec: os.Getenv(syncmsg.EnvExec) != "", joinLate: os.Getenv(syncmsg.EnvJoinLate) != ""}
+	f := &files{exec: os.Getenv(syncmsg.EnvExec) != "", joinLate: os.Getenv(syncmsg.EnvJoinLate) != "",
+		debug: os.Getenv(syncmsg.EnvDebug) != ""}
 	names := []string{syncmsg.EnvInitPipe}
 	if !f.exec {
 		names = append(names, syncmsg.EnvFifoFd)

@@ -19,9 +19,12 @@ import (
 type syncLogHandler struct {
 	conn  *syncmsg.Conn
 	attrs []slog.Attr
+	debug bool // the runtime logs debug records (syncmsg.EnvDebug)
 }
 
-func (h *syncLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *syncLogHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.debug
+}
 
 func (h *syncLogHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder

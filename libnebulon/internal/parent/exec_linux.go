@@ -35,10 +35,12 @@ func StartExec(e *Exec) (int, error) {
 		}
 		e.InitialCPUs = initial
 	}
+	slog.Debug("starting exec", "id", e.ID)
 	l, err := e.launch(false, []string{syncmsg.EnvExec + "=1"})
 	if err != nil {
 		return 0, err
 	}
+	slog.Debug("namespaces ready", "id", e.ID, "pid", l.pid)
 	defer l.conn.Close()
 	if l.joinLate {
 		if err := e.joinLate(l); err != nil {

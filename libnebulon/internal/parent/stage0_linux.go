@@ -1,8 +1,10 @@
 package parent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
@@ -87,6 +89,9 @@ func (p *Process) startStage0(exe *os.File, env []string, extra []*os.File, ncg 
 		// The init runs one thing at a time; fewer Ps mean fewer threads for execve to kill.
 		"GOMAXPROCS=1",
 	}, env...)
+	if slog.Default().Enabled(context.Background(), slog.LevelDebug) {
+		env = append(env, syncmsg.EnvDebug+"=1")
+	}
 	if p.Console != nil {
 		for i, f := range extra { // before the cgroup fds; an exec's init pidfd may follow them
 			if f == p.Console {

@@ -28,6 +28,9 @@ const (
 	EnvJoinLate = "_NEBULON_JOIN_LATE"
 	// EnvExec: the init of an exec'd process, which gets ExecConfig rather than InitConfig.
 	EnvExec = "_NEBULON_EXEC"
+	// EnvDebug: the runtime logs debug records; the init sends its own (the steps of its
+	// setup, for make bench-breakdown).
+	EnvDebug = "_NEBULON_DEBUG"
 )
 
 // ExecComm is the command name an exec'd process's init gives itself. execve gives a process the
@@ -36,7 +39,7 @@ const (
 const ExecComm = "nebulon/exec"
 
 // Env lists every variable above, for the init to clear before the container's process sees them.
-var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec}
+var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug}
 
 // InitConfig (runtime -> init) is what a container's init sets up: the spec with every path
 // made absolute on the host, and what the runtime learnt while creating the init.
