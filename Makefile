@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench bench-breakdown deps clean
 
 all: build
 
@@ -120,8 +120,17 @@ conformance-runc:
 conformance-crun:
 	RUNTIME=$(CURDIR)/tests/conformance/crun-wrapper tests/conformance/run.sh $(TESTS)
 
-bench: deps build
+# Latency (idle and busy) and CPU time of nebulon, runc and crun, interleaved; writes
+# bench-report/report.md and latency.svg. BENCH_N, BENCH_LOAD, BENCH_OUT: tests/bench/bench.sh -h.
+bench: build
+	tests/install-deps.sh bench
 	NEBULON=$(CURDIR)/bin/nebulon tests/bench/bench.sh
+
+# Where a run and an exec spend their time and CPU: nebulon's steps, and every runtime's
+# process tree counted by perf (tests/bench/breakdown.sh -h).
+bench-breakdown: build
+	tests/install-deps.sh bench
+	NEBULON=$(CURDIR)/bin/nebulon tests/bench/breakdown.sh
 
 clean:
 	rm -rf bin build tests/conformance/results

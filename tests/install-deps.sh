@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages that building and testing Nebulon needs, and only
-# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|cgroupv2]
+# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|bench|cgroupv2]
 set -euo pipefail
 
 # libseccomp-dev: nebulon links libseccomp statically (linux.seccomp).
@@ -9,14 +9,18 @@ demo=(busybox-static jq libseccomp-dev)
 # xz-utils, zstd: tests/nb compresses images. podman, containerd: tests/engines drives them (containerd is started by the tests, not as a service).
 # `make unit` runs shellcheck, which checks every bats and shell file of the tests.
 test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck)
+# make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
+# for the report's plot, file to describe the binaries.
+bench=("${test[@]}" linux-perf gnuplot-nox file)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
 
 case "${1:-test}" in
 demo) want=("${demo[@]}") ;;
 test) want=("${test[@]}") ;;
+bench) want=("${bench[@]}") ;;
 cgroupv2) want=("${cgroupv2[@]}") ;;
-*) echo "usage: $0 [demo|test|cgroupv2]" >&2; exit 2 ;;
+*) echo "usage: $0 [demo|test|bench|cgroupv2]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -5,6 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 readonly here repo
+# shellcheck source=tests/bench/lib.bash
+source "$here/lib.bash"
 
 # Scenarios, in the order they run and are reported. A scenario NAME is a function
 # scenario_NAME RUNTIME ID, timed as a whole; optional setup_NAME and teardown_NAME (same
@@ -33,27 +35,20 @@ one untimed warm-up round. Prints per scenario and runtime the median and p90 la
 and the ratio of medians to runc's and to crun's. Every runtime runs through the same wrapper,
   unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified; exec "\$0" "\$@"' RUNTIME ARGS...
 (crun refuses this machine's hybrid cgroup layout otherwise), with its own --root in a temp
-dir. A runtime that is not installed is skipped. Must run as root; needs go, jq, unshare and
-/bin/busybox from busybox-static.
+dir. A runtime that is not installed is skipped. Must run as root; needs go, jq, unshare, perf,
+gnuplot and /bin/busybox from busybox-static (tests/install-deps.sh bench).
+
+With BENCH_LOAD=busy (or both, the default) the scenarios are timed again with one busy
+loop per CPU running. Then perf stat measures the CPU time (user and system, of every process)
+of a run and an exec per runtime. The report, report.md (Markdown tables) and latency.svg
+(gnuplot: each scenario's latency distribution per runtime and load), goes to BENCH_OUT.
 
 Environment:
-  BENCH_N   timed iterations (default: 50)
-  NEBULON   nebulon binary (default: $repo/bin/nebulon)
+  BENCH_N     timed iterations (default: 50)
+  BENCH_LOAD  idle, busy or both (default: both)
+  BENCH_OUT   report directory (default: $repo/bench-report)
+  NEBULON     nebulon binary (default: $repo/bin/nebulon)
 EOF
-}
-
-die() {
-	echo "bench: $*" >&2
-	exit 2
-}
-
-# oci RUNTIME ARGS... runs the runtime through the wrapper, with its own state root.
-oci() {
-	local rt=$1
-	shift
-	# shellcheck disable=SC2016 # $0 and $@ are the inner sh's: the runtime and its arguments
-	unshare --mount --propagation private \
-		sh -c 'umount -l /sys/fs/cgroup/unified; exec "$0" "$@"' "${rt_path[$rt]}" --root "${rt_root[$rt]}" "$@"
 }
 
 scenario_run() {
@@ -146,89 +141,119 @@ sample() {
 	} </dev/null >"$work/sample.log" 2>&1
 }
 
-# make_bundle DIR makes an OCI bundle whose rootfs is busybox-static with its applets as
-# symlinks in /bin, and whose config is '$gen spec' running /bin/true without a terminal.
-make_bundle() {
-	local dir=$1 gen applet
-	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp"
-	cp /bin/busybox "$dir/rootfs/bin/busybox"
-	for applet in $(/bin/busybox --list); do
-		[[ -e $dir/rootfs/bin/$applet ]] || ln -s busybox "$dir/rootfs/bin/$applet"
-	done
-	gen=$(type -P runc || type -P crun) || die "runc or crun is needed to write the bundle's config.json"
-	(cd "$dir" && "$gen" spec)
-	jq '.process.args = ["/bin/true"] | .process.terminal = false' "$dir/config.json" >"$dir/config.json.new"
-	mv "$dir/config.json.new" "$dir/config.json"
-	echo "bundle: busybox-static, config from '$gen spec', args [\"/bin/true\"]"
-	# The exec scenario's container: the same root, running sleep.
-	sleep_bundle=$dir-sleep
-	mkdir -p "$sleep_bundle"
-	jq --arg root "$dir/rootfs" '.root.path = $root | .process.args = ["sleep", "1000"]' "$dir/config.json" >"$sleep_bundle/config.json"
-}
-
-# add_runtime NAME PATH registers a runtime, or says why it is skipped.
-add_runtime() {
-	local name=$1 path=$2
-	if [[ -z $path || ! -x $path ]]; then
-		echo "bench: skipping $name: ${path:-$name} is not installed"
-		return 0
-	fi
-	rt_path[$name]=$path
-	rt_root[$name]=$work/root-$name
-	mkdir -p "${rt_root[$name]}"
-	# For the engines: the runtime behind the same wrapper as oci's.
-	rt_wrap[$name]=$work/wrap-$name
-	cat >"${rt_wrap[$name]}" <<-WRAP
-		#!/bin/sh
-		exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified; exec "\$0" "\$@"' "$path" "\$@"
-	WRAP
-	chmod 755 "${rt_wrap[$name]}"
-	runtimes+=("$name")
-	echo "$name: $path ($("$path" --version 2>/dev/null | head -n1))"
-}
-
-# stats FILE prints "MEDIAN P90" in ms of the ns samples in FILE (p90 by nearest rank).
-stats() {
-	sort -n "$1" | awk '
-		{ v[NR] = $1 }
-		END {
-			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			r = int(0.9 * NR); if (r < 0.9 * NR) r++
-			printf "%.2f %.2f\n", med / 1e6, v[r] / 1e6
-		}'
-}
-
-# ratio A B prints A/B as "1.23x", or "-" when B is empty.
-ratio() {
-	if [[ -z $2 ]]; then
-		echo -
-	else
-		awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx\n", a / b }'
-	fi
-}
-
-report() {
-	local s rt
+# report_md prints the report in Markdown: per load and scenario the median and p90 latency,
+# with the ratios of medians to runc's and crun's; then the CPU time per sample.
+report_md() {
+	local load s rt
 	local -A median p90
-	for s in "${scenarios[@]}"; do
-		median=() p90=()
-		for rt in "${runtimes[@]}"; do
-			if [[ ! -e $work/failed.$s.$rt ]]; then
-				read -r "median[$rt]" "p90[$rt]" < <(stats "$work/samples.$s.$rt")
-			fi
+	echo "# nebulon, runc and crun, side by side"
+	echo
+	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo "Runtimes: $(for rt in "${runtimes[@]}"; do printf '%s %s; ' "$rt" "${rt_version[$rt]}"; done)"
+	echo "Each latency is the median or p90 of $n interleaved samples; 'busy' runs $(nproc) busy loops, one per CPU, meanwhile."
+	for load in "${loads[@]}"; do
+		for s in "${scenarios[@]}"; do
+			median=() p90=()
+			for rt in "${runtimes[@]}"; do
+				if [[ ! -e $work/failed.$load.$s.$rt ]]; then
+					read -r "median[$rt]" "p90[$rt]" < <(stats "$work/samples.$load.$s.$rt")
+				fi
+			done
+			echo
+			echo "## $s, $load machine (ms)"
+			echo
+			echo "| runtime | median | p90 | vs runc | vs crun |"
+			echo "|---|---|---|---|---|"
+			for rt in "${runtimes[@]}"; do
+				if [[ -e $work/failed.$load.$s.$rt ]]; then
+					echo "| $rt | FAILED: $(<"$work/failed.$load.$s.$rt") | | | |"
+				else
+					echo "| $rt | ${median[$rt]} | ${p90[$rt]} | $(ratio "${median[$rt]}" "${median[runc]:-}") | $(ratio "${median[$rt]}" "${median[crun]:-}") |"
+				fi
+			done
 		done
-		echo
-		echo "scenario $s: $n iterations, ms"
-		printf '%-10s %9s %9s %9s %9s\n' runtime median p90 'vs runc' 'vs crun'
+	done
+	echo
+	echo "## CPU time per sample, idle machine (ms)"
+	echo
+	echo "User and system time of every process the command starts, the container's /bin/true"
+	echo "included (perf stat task-clock, mean of $n, the wrapper's own time taken off)."
+	echo
+	echo "| runtime | run | exec | run vs crun | exec vs crun |"
+	echo "|---|---|---|---|---|"
+	local -A cpu
+	for rt in "${runtimes[@]}"; do
+		for s in run exec; do
+			cpu[$rt.$s]=$(cpu_ms "$rt" "$s")
+		done
+	done
+	for rt in "${runtimes[@]}"; do
+		echo "| $rt | ${cpu[$rt.run]} | ${cpu[$rt.exec]} | $(ratio "${cpu[$rt.run]}" "${cpu[crun.run]:-}") | $(ratio "${cpu[$rt.exec]}" "${cpu[crun.exec]:-}") |"
+	done
+}
+
+# cpu_ms RUNTIME SCENARIO prints the task-clock ms of one sample, the wrapper's taken off.
+cpu_ms() {
+	awk '$1 == "task-clock" { v = $2 } END { printf "%.2f", v - w }' \
+		w="$(awk '$1 == "task-clock" { print $2 }' "$work/perf.wrapper.$2")" "$work/perf.$1.$2"
+}
+
+# measure_cpu: perf stat over $n samples of run and exec for each runtime, and of the wrapper
+# alone (perf_counters in lib.bash).
+measure_cpu() {
+	local rt s
+	for s in run exec; do
+		perf_counters "$work/perf.wrapper.$s" "$n" "$work/wrap-true"
 		for rt in "${runtimes[@]}"; do
-			if [[ -e $work/failed.$s.$rt ]]; then
-				printf '%-10s %s\n' "$rt" "FAILED: $(<"$work/failed.$s.$rt")"
+			if [[ $s == exec ]]; then
+				oci "$rt" run --detach --bundle "$sleep_bundle" "nebulon-bench-cpu-$rt" </dev/null >/dev/null 2>&1
+				perf_counters "$work/perf.$rt.$s" "$n" "${rt_wrap[$rt]}" --root "${rt_root[$rt]}" exec "nebulon-bench-cpu-$rt" /bin/true
+				oci "$rt" delete --force "nebulon-bench-cpu-$rt" >/dev/null
 			else
-				printf '%-10s %9s %9s %9s %9s\n' "$rt" "${median[$rt]}" "${p90[$rt]}" \
-					"$(ratio "${median[$rt]}" "${median[runc]:-}")" "$(ratio "${median[$rt]}" "${median[crun]:-}")"
+				perf_counters "$work/perf.$rt.$s" "$n" "${rt_wrap[$rt]}" --root "${rt_root[$rt]}" run --bundle "$bundle" "nebulon-bench-cpu-$rt"
 			fi
 		done
 	done
+}
+
+# plot writes latency.svg: per scenario, the distribution (cumulative) of each runtime's
+# latencies, idle (solid) and busy (dashed).
+plot() {
+	local out=$1 s rt load i=0 cmd=""
+	local -a colors=("#1f77b4" "#d62728" "#2ca02c" "#9467bd")
+	for s in "${scenarios[@]}"; do
+		for rt in "${runtimes[@]}"; do
+			for load in "${loads[@]}"; do
+				[[ -e $work/samples.$load.$s.$rt ]] || continue
+				sort -n "$work/samples.$load.$s.$rt" | awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i] / 1e6, i / NR }' >"$work/cdf.$load.$s.$rt"
+			done
+		done
+	done
+	{
+		echo "set terminal svg size 1200,$((320 * ((${#scenarios[@]} + 1) / 2))) dynamic font 'sans,11'"
+		echo "set output '$out'"
+		echo "set multiplot layout $(((${#scenarios[@]} + 1) / 2)),2"
+		echo "set key bottom right"
+		echo "set grid"
+		echo "set xlabel 'ms'"
+		echo "set ylabel 'fraction of samples'"
+		echo "set yrange [0:1]"
+		for s in "${scenarios[@]}"; do
+			cmd=""
+			i=0
+			for rt in "${runtimes[@]}"; do
+				for load in "${loads[@]}"; do
+					[[ -e $work/cdf.$load.$s.$rt ]] || continue
+					cmd+="${cmd:+, }'$work/cdf.$load.$s.$rt' using 1:2 with steps lw 2 lc rgb '${colors[i]}' dt $([[ $load == idle ]] && echo 1 || echo 2) title '$rt $load'"
+				done
+				i=$((i + 1))
+			done
+			echo "set title '$s'"
+			echo "plot $cmd"
+		done
+		echo "unset multiplot"
+	} >"$work/plot.gp"
+	gnuplot "$work/plot.gp"
 }
 
 # cleanup deletes what a failed or interrupted sample left: containers in the runtimes' roots,
@@ -261,16 +286,58 @@ cleanup() {
 	rm -rf --one-file-system "$work"
 }
 
+# busy_start starts one busy loop per CPU; busy_stop ends them, by pid.
+busy_start() {
+	local c
+	busy_pids=()
+	for ((c = 0; c < $(nproc); c++)); do
+		sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
+		busy_pids+=($!)
+	done
+}
+
+busy_stop() {
+	((${#busy_pids[@]})) || return 0
+	kill "${busy_pids[@]}" 2>/dev/null || true
+	wait "${busy_pids[@]}" 2>/dev/null || true
+	busy_pids=()
+}
+
+# time_all LOAD times every scenario, every runtime interleaved, into $work/samples.LOAD.*.
+time_all() {
+	local load=$1 s i j k rt id rc
+	k=${#runtimes[@]}
+	for s in "${scenarios[@]}"; do
+		echo "timing $s, $load machine..." >&2
+		for ((i = 0; i <= n; i++)); do
+			for ((j = 0; j < k; j++)); do
+				rt=${runtimes[(i + j) % k]}
+				[[ -e $work/failed.$load.$s.$rt ]] && continue
+				id=nebulon-bench-$rt-$s-$i
+				rc=0
+				sample "$s" "$rt" "$id" || rc=$?
+				if ((rc != 0)); then
+					echo "exit status $rc: $(tail -n 3 "$work/sample.log" | tr '\n' ' ')" >"$work/failed.$load.$s.$rt"
+					oci "$rt" delete --force "$id" >/dev/null 2>&1 || true
+					continue
+				fi
+				# Iteration 0 is the warm-up round.
+				((i == 0)) || echo "$elapsed" >>"$work/samples.$load.$s.$rt"
+			done
+		done
+	done
+}
+
 main() {
-	local s rt i j k id rc
+	local i load out
 	if [[ ${1:-} == -h || ${1:-} == --help ]]; then
 		usage
 		return 0
 	fi
 	(($# == 0)) || die "unexpected arguments: $* (see -h)"
 	((EUID == 0)) || die "must run as root"
-	for i in go jq unshare; do
-		command -v "$i" >/dev/null || die "'$i' is needed"
+	for i in go jq unshare perf gnuplot; do
+		command -v "$i" >/dev/null || die "'$i' is needed (tests/install-deps.sh bench)"
 	done
 	# ldd fails on a static binary.
 	if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then
@@ -278,42 +345,40 @@ main() {
 	fi
 	n=${BENCH_N:-50}
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_N must be a positive integer, not '$n'"
+	case ${BENCH_LOAD:-both} in
+	idle | busy) loads=("$BENCH_LOAD") ;;
+	both) loads=(idle busy) ;;
+	*) die "BENCH_LOAD must be idle, busy or both, not '$BENCH_LOAD'" ;;
+	esac
+	out=${BENCH_OUT:-$repo/bench-report}
+	mkdir -p "$out" || die "cannot make the report directory $out"
 
 	work=$(mktemp -d /tmp/nebulon-bench.XXXXXX)
-	declare -gA rt_path=() rt_root=() rt_wrap=()
-	runtimes=()
-	trap cleanup EXIT
+	busy_pids=()
+	trap 'busy_stop; cleanup' EXIT
 	add_runtime nebulon "${NEBULON:-$repo/bin/nebulon}"
 	add_runtime runc "$(type -P runc || true)"
 	add_runtime crun "$(type -P crun || true)"
 	((${#runtimes[@]})) || die "no runtime to time"
+	wrapper_alone "$work/wrap-true"
 	bundle=$work/bundle
 	make_bundle "$bundle"
 	setup_engines
 	(cd "$repo" && go build -o "$work/monoclock" ./tests/bench/monoclock)
 	coproc clock { exec "$work/monoclock"; }
 
-	k=${#runtimes[@]}
-	for s in "${scenarios[@]}"; do
-		echo "timing $s..." >&2
-		for ((i = 0; i <= n; i++)); do
-			for ((j = 0; j < k; j++)); do
-				rt=${runtimes[(i + j) % k]}
-				[[ -e $work/failed.$s.$rt ]] && continue
-				id=nebulon-bench-$rt-$s-$i
-				rc=0
-				sample "$s" "$rt" "$id" || rc=$?
-				if ((rc != 0)); then
-					echo "exit status $rc: $(tail -n 3 "$work/sample.log" | tr '\n' ' ')" >"$work/failed.$s.$rt"
-					oci "$rt" delete --force "$id" >/dev/null 2>&1 || true
-					continue
-				fi
-				# Iteration 0 is the warm-up round.
-				((i == 0)) || echo "$elapsed" >>"$work/samples.$s.$rt"
-			done
-		done
+	for load in "${loads[@]}"; do
+		[[ $load == busy ]] && busy_start
+		time_all "$load"
+		busy_stop
 	done
-	report
+	echo "measuring CPU time..." >&2
+	measure_cpu
+	report_md >"$out/report.md"
+	plot "$out/latency.svg"
+	cat "$out/report.md"
+	echo
+	echo "report: $out/report.md, plot: $out/latency.svg"
 	! compgen -G "$work/failed.*" >/dev/null
 }
 
