@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/moby/sys/mountinfo"
@@ -152,7 +153,7 @@ func List(root string) ([]*OCIState, error) {
 	}
 	var out []*OCIState
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.Contains(e.Name(), creatingMark) {
 			continue
 		}
 		st := &store{dir: filepath.Join(root, e.Name())}

@@ -230,6 +230,10 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		st.remove()
 		return nil, err
 	}
+	if err := st.publish(); err != nil {
+		st.remove()
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -77,13 +77,24 @@ type State struct {
 type store struct {
 	dir  string
 	lock *os.File
+	// final is where a new container's directory goes when publish renames it from dir, its
+	// temporary name; empty once published, and for a container loaded from disk.
+	final string
 }
 
 // lockWait bounds the wait for a container's lock. Nothing holds it across hooks or waits on
 // the container, so a longer wait means a command is stuck.
 var lockWait = 30 * time.Second
 
-// createStore makes and locks the state directory of a new container.
+// creatingMark is in the temporary name of a new container's state directory, ID:creating:RAND.
+// No container id has a ':', so no temporary name is an id, and List skips them.
+const creatingMark = ":creating:"
+
+// createStore makes and locks the state directory of a new container, under a temporary name:
+// the directory named id appears only when publish renames it, with its first state in it. A
+// create killed before that leaves only a temporary directory, which no command takes for a
+// container and SweepOrphans removes; a directory named id without a state would make the id
+// unusable, with nothing to delete.
 func createStore(root, id string) (*store, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -91,11 +102,17 @@ func createStore(root, id string) (*store, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("create state root: %w", err)
 	}
-	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%w: %s", ErrExist, id)
-		}
+	final := filepath.Join(root, id)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrExist, id)
+	}
+	SweepOrphans(root, id)
+	dir, err := os.MkdirTemp(root, id+creatingMark)
+	if err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.Remove(dir)
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
 	s, err := lockDir(dir, unix.LOCK_EX)
@@ -103,7 +120,44 @@ func createStore(root, id string) (*store, error) {
 		os.Remove(dir)
 		return nil, err
 	}
+	s.final = final
 	return s, nil
+}
+
+// publish gives a new container's state directory its name, the container's id, unless another
+// create took it meanwhile. The lock stays held: it is on the directory, not its name.
+func (s *store) publish() error {
+	if s.final == "" {
+		return nil
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, s.dir, unix.AT_FDCWD, s.final, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%w: %s", ErrExist, filepath.Base(s.final))
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: s.dir, New: s.final, Err: err}
+	}
+	s.dir, s.final = s.final, ""
+	return nil
+}
+
+// SweepOrphans removes the temporary state directories that creates of id killed before they
+// published left under root: those whose lock nobody holds.
+func SweepOrphans(root, id string) {
+	if ValidateID(id) != nil {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, id+creatingMark+"*"))
+	for _, dir := range dirs {
+		f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.RemoveAll(dir)
+		}
+		f.Close()
+	}
 }
 
 // openStore opens the state directory of an existing container and takes its lock: how is

@@ -22,6 +22,9 @@ func TestStoreSaveLoadRoundTrip(t *testing.T) {
 	if err := s.save(want); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.publish(); err != nil {
+		t.Fatal(err)
+	}
 	s.unlock()
 	s2, err := openStore(root, "c1", unix.LOCK_EX)
 	if err != nil {
@@ -44,8 +47,80 @@ func TestCreateStoreRefusesAnExistingID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.unlock()
+	// Two creates of one id: both get a temporary directory, the second to publish loses.
+	s2, err := createStore(root, "dup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.unlock()
+	for _, st := range []*store{s, s2} {
+		if err := st.save(&State{ID: "dup"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.publish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.publish(); !errors.Is(err, ErrExist) {
+		t.Fatalf("second publish: %v, want ErrExist", err)
+	}
 	if _, err := createStore(root, "dup"); !errors.Is(err, ErrExist) {
-		t.Fatalf("second createStore: %v, want ErrExist", err)
+		t.Fatalf("createStore of a published id: %v, want ErrExist", err)
+	}
+}
+
+// A create killed after it saved its first state but before it published it leaves a temporary
+// directory: no command takes it for a container, and the next create of the id, or a delete
+// --force of it, removes it. One whose creator still holds its lock stays.
+func TestTemporaryStateDirectoriesOfKilledCreates(t *testing.T) {
+	root := t.TempDir()
+	killed, err := createStore(root, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := killed.save(&State{ID: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	killed.unlock() // what the kill does
+	alive, err := createStore(root, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.unlock()
+	if err := alive.save(&State{ID: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := List(root); err != nil || len(got) != 0 {
+		t.Fatalf("List = %v, %v; want no container", got, err)
+	}
+	if _, err := openStore(root, "k", unix.LOCK_EX); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("openStore of an unpublished id: %v, want ErrNotExist", err)
+	}
+	SweepOrphans(root, "live")
+	SweepOrphans(root, "k")
+	names := func() []string {
+		entries, _ := os.ReadDir(root)
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	left := names()
+	if len(left) != 1 || !strings.HasPrefix(left[0], "live"+creatingMark) {
+		t.Fatalf("after the sweeps the root holds %v, want only live's temporary directory", left)
+	}
+	// A new create of k works, and sweeps as it goes.
+	if _, err := os.MkdirTemp(root, "k"+creatingMark); err != nil {
+		t.Fatal(err)
+	}
+	s, err := createStore(root, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.unlock()
+	if got := len(names()); got != 2 {
+		t.Fatalf("after create of k the root holds %v, want live's and the new k's", names())
 	}
 }
 
@@ -123,6 +198,9 @@ func TestLockWaitIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.save(&State{ID: "held"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.publish(); err != nil {
 		t.Fatal(err)
 	}
 	defer s.unlock()

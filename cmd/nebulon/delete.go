@@ -24,7 +24,10 @@ var deleteCommand = &cli.Command{
 		}
 		c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First())
 		if errors.Is(err, libnebulon.ErrNotExist) && ctx.Bool("force") {
-			return nil // as runc: deleting what is not there is done
+			// As runc: deleting what is not there is done. A create of this id killed
+			// before its state was saved may have left a temporary directory.
+			libnebulon.SweepOrphans(ctx.String("root"), ctx.Args().First())
+			return nil
 		}
 		if err != nil {
 			return err

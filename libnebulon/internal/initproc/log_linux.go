@@ -37,7 +37,7 @@ func (h *syncLogHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	if err := h.conn.Send(&syncmsg.Log{Level: r.Level, Msg: b.String()}); err != nil {
+	if err := h.conn.Send(&syncmsg.Log{Level: r.Level, Msg: b.String(), Time: r.Time}); err != nil {
 		fmt.Fprintf(os.Stderr, "nebulon init: %s: %s\n", r.Level, b.String())
 	}
 	return nil

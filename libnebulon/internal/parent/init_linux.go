@@ -48,6 +48,7 @@ func StartInit(in *Init) error {
 	if err := in.Started(l.pid, l.startTime); err != nil {
 		return err
 	}
+	slog.Debug("state saved with the init's pid", "id", in.ID)
 	return in.configure(l)
 }
 
@@ -104,6 +105,7 @@ func (in *Init) configure(l *launched) error {
 	if err := in.sendConfig(l, cfg); err != nil {
 		return err
 	}
+	slog.Debug("config sent to the init", "id", in.ID)
 	phase := "setting up its mounts and devices"
 	l.conn.SetTimeout(initWait(in.Spec))
 	for {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Type is a message's number on the wire.
@@ -207,6 +208,7 @@ func (*HookError) msgType() Type   { return typeHookError }
 type Log struct {
 	Level slog.Level `json:"level"`
 	Msg   string     `json:"msg"`
+	Time  time.Time  `json:"time"` // when the init logged it
 }
 
 func (*Log) msgType() Type             { return typeLog }
