@@ -216,10 +216,10 @@ measure_cpu() {
 	done
 }
 
-# plot writes latency.svg: per scenario, the distribution (cumulative) of each runtime's
-# latencies, idle (solid) and busy (dashed).
+# plot DIR writes DIR/latency.svg and DIR/latency.png: per scenario, the distribution
+# (cumulative) of each runtime's latencies, idle (solid) and busy (dashed).
 plot() {
-	local out=$1 s rt load i=0 cmd=""
+	local dir=$1 s rt load i=0 cmd="" term
 	local -a colors=("#1f77b4" "#d62728" "#2ca02c" "#9467bd")
 	for s in "${scenarios[@]}"; do
 		for rt in "${runtimes[@]}"; do
@@ -229,31 +229,39 @@ plot() {
 			done
 		done
 	done
-	{
-		echo "set terminal svg size 1200,$((320 * ((${#scenarios[@]} + 1) / 2))) dynamic font 'sans,11'"
-		echo "set output '$out'"
-		echo "set multiplot layout $(((${#scenarios[@]} + 1) / 2)),2"
-		echo "set key bottom right"
-		echo "set grid"
-		echo "set xlabel 'ms'"
-		echo "set ylabel 'fraction of samples'"
-		echo "set yrange [0:1]"
-		for s in "${scenarios[@]}"; do
-			cmd=""
-			i=0
-			for rt in "${runtimes[@]}"; do
-				for load in "${loads[@]}"; do
-					[[ -e $work/cdf.$load.$s.$rt ]] || continue
-					cmd+="${cmd:+, }'$work/cdf.$load.$s.$rt' using 1:2 with steps lw 2 lc rgb '${colors[i]}' dt $([[ $load == idle ]] && echo 1 || echo 2) title '$rt $load'"
+	local height=$((320 * ((${#scenarios[@]} + 1) / 2))) ext
+	for ext in svg png; do
+		case $ext in
+		svg) term="svg size 1200,$height dynamic font 'sans,11'" ;;
+		png) term="pngcairo size 1200,$height font 'sans,10'" ;;
+		esac
+		{
+			echo "set terminal $term"
+			echo "set termoption noenhanced"
+			echo "set output '$dir/latency.$ext'"
+			echo "set multiplot layout $(((${#scenarios[@]} + 1) / 2)),2"
+			echo "set key bottom right"
+			echo "set grid"
+			echo "set xlabel 'ms'"
+			echo "set ylabel 'fraction of samples'"
+			echo "set yrange [0:1]"
+			for s in "${scenarios[@]}"; do
+				cmd=""
+				i=0
+				for rt in "${runtimes[@]}"; do
+					for load in "${loads[@]}"; do
+						[[ -e $work/cdf.$load.$s.$rt ]] || continue
+						cmd+="${cmd:+, }'$work/cdf.$load.$s.$rt' using 1:2 with steps lw 2 lc rgb '${colors[i]}' dt $([[ $load == idle ]] && echo 1 || echo 2) title '$rt $load'"
+					done
+					i=$((i + 1))
 				done
-				i=$((i + 1))
+				echo "set title '$s'"
+				echo "plot $cmd"
 			done
-			echo "set title '$s'"
-			echo "plot $cmd"
-		done
-		echo "unset multiplot"
-	} >"$work/plot.gp"
-	gnuplot "$work/plot.gp"
+			echo "unset multiplot"
+		} >"$work/plot.gp"
+		gnuplot "$work/plot.gp"
+	done
 }
 
 # cleanup deletes what a failed or interrupted sample left: containers in the runtimes' roots,
@@ -375,10 +383,10 @@ main() {
 	echo "measuring CPU time..." >&2
 	measure_cpu
 	report_md >"$out/report.md"
-	plot "$out/latency.svg"
+	plot "$out"
 	cat "$out/report.md"
 	echo
-	echo "report: $out/report.md, plot: $out/latency.svg"
+	echo "report: $out/report.md, plot: $out/latency.svg and latency.png"
 	! compgen -G "$work/failed.*" >/dev/null
 }
 

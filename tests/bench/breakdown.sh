@@ -69,9 +69,9 @@ with_container() {
 	return "$rc"
 }
 
-# steps SCENARIO prints nebulon's steps as a Markdown table: for each --debug record (the
-# "init:" ones are the init's), the median ms since the record before it, over $n runs after
-# one warm-up.
+# steps SCENARIO prints nebulon's steps as a Markdown table: its --debug records (the "init:"
+# ones are stamped by the init's clock) in time order, each with the median ms since the record
+# before it and since the first, over $n runs after one warm-up.
 steps() {
 	local s=$1 i
 	for ((i = 0; i <= n; i++)); do
@@ -79,28 +79,30 @@ steps() {
 		# shellcheck disable=SC2046 # scenario_args's words are the arguments
 		oci nebulon $(scenario_args nebulon "$s" --debug --log-format json --log "$work/debug.log") </dev/null >/dev/null
 		((i == 0)) && continue
-		jq -r 'select(.level == "debug") | [.time, .msg] | @tsv' "$work/debug.log" |
-			awk -F'\t' -v run="$i" '
-				{
-					split(substr($1, 12), t, ":")
-					ns = (t[1] * 3600 + t[2] * 60 + t[3]) * 1e9
-					if (NR > 1) printf "%d\t%d\t%s\n", NR - 1, ns - prev, $2
-					prev = ns
-				}'
+		# "ns<TAB>msg", in time order; then "msg<TAB>since the record before<TAB>since the first".
+		jq -r 'select(.level == "DEBUG" or .level == "debug") | [.time, .msg] | @tsv' "$work/debug.log" |
+			awk -F'\t' '{ split(substr($1, 12), t, ":"); printf "%.0f\t%s\n", (t[1] * 3600 + t[2] * 60 + t[3]) * 1e9, $2 }' |
+			sort -n |
+			awk -F'\t' 'NR == 1 { first = $1 } NR > 1 { printf "%s\t%d\t%d\n", $2, $1 - prev, $1 - first } { prev = $1 }'
 	done >"$work/steps.$s"
 	echo
-	echo "nebulon $s, step by step (median of $n runs, ms since the step before):"
+	echo "nebulon $s, step by step (medians of $n runs, ms; the first record is 'nebulon started', after the CLI's own Go start):"
 	echo
-	echo "| # | step done | ms |"
+	echo "| step done | since the step before | since the first record |"
 	echo "|---|---|---|"
-	local total=0 k name ms
-	while IFS=$'\t' read -r k name; do
-		ms=$(awk -F'\t' -v k="$k" '$1 == k { print $2 }' "$work/steps.$s" | sort -n |
-			awk '{ v[NR] = $1 } END { printf "%.2f", ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1e6 }')
-		total=$(awk -v a="$total" -v b="$ms" 'BEGIN { printf "%.2f", a + b }')
-		echo "| $k | $name | $ms |"
-	done < <(awk -F'\t' '!seen[$1]++ { print $1 "\t" $3 }' "$work/steps.$s" | sort -n)
-	echo "| | sum of the medians | $total |"
+	awk -F'\t' '
+		function median(list,   v, k, i, j, x) {
+			k = split(list, v, " ")
+			for (i = 2; i <= k; i++) { # insertion sort: mawk has no asort
+				x = v[i] + 0
+				for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]
+				v[j + 1] = x
+			}
+			return ((k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2) / 1e6
+		}
+		{ d[$1] = d[$1] " " $2; a[$1] = a[$1] " " $3 }
+		END { for (m in d) printf "%.2f\t%s\t%.2f\n", median(a[m]), m, median(d[m]) }' "$work/steps.$s" |
+		sort -n | awk -F'\t' '{ printf "| %s | %.2f | %.2f |\n", $2, $3, $1 }'
 }
 
 # counters RUNTIME SCENARIO writes perf_counters' means for the runtime's samples to
@@ -164,7 +166,7 @@ main() {
 	make_bundle "$bundle" >/dev/null
 	echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 	for rt in "${runtimes[@]}"; do
-		echo "$rt: $(stat -c %s "${rt_path[$rt]}") bytes, $(file -b "${rt_path[$rt]}" | cut -d, -f1,5 | tr -s ' ')"
+		echo "$rt: $(stat -c %s "${rt_path[$rt]}") bytes, $(file -b "${rt_path[$rt]}" | grep -oE "(statically|dynamically) linked")"
 	done
 	for s in run exec; do
 		echo "breaking down $s..." >&2
