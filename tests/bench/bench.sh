@@ -267,13 +267,7 @@ plot() {
 # cleanup deletes what a failed or interrupted sample left: containers in the runtimes' roots,
 # then empty cgroups named after the samples' ids, then the temp dir.
 cleanup() {
-	local rt id
-	for rt in "${runtimes[@]}"; do
-		for id in $(oci "$rt" list -q 2>/dev/null); do
-			oci "$rt" delete --force "$id" >/dev/null 2>&1 || true
-		done
-	done
-	find /sys/fs/cgroup -depth -type d -name 'nebulon-bench-*' -exec rmdir {} + 2>/dev/null || true
+	delete_all nebulon-bench-
 	if [[ -d $work/pm ]]; then
 		CONTAINERS_CONF=$work/containers.conf podman --root "$work/pm/storage" --runroot "$work/pm/run" \
 			system reset -f >/dev/null 2>&1 || true

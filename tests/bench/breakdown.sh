@@ -33,13 +33,7 @@ EOF
 }
 
 cleanup() {
-	local rt id
-	for rt in "${runtimes[@]}"; do
-		for id in $(oci "$rt" list -q 2>/dev/null); do
-			oci "$rt" delete --force "$id" >/dev/null 2>&1 || true
-		done
-	done
-	find /sys/fs/cgroup -depth -type d -name 'nebulon-bd-*' -exec rmdir {} + 2>/dev/null || true
+	delete_all nebulon-bd-
 	rm -rf --one-file-system "$work"
 }
 

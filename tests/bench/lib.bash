@@ -106,3 +106,15 @@ perf_counters() {
 		-- "$@" </dev/null >/dev/null 2>&1 || die "perf stat $* failed: $(tail -n 3 "$out.raw" 2>/dev/null)"
 	awk -F, '$3 != "" && $1 ~ /^[0-9.]+$/ { print $3, $1 }' "$out.raw" >"$out"
 }
+
+# delete_all PREFIX deletes every container in the runtimes' roots, then the empty cgroups
+# named PREFIX* their ids left: what a failed or interrupted sample left behind.
+delete_all() {
+	local rt id
+	for rt in "${runtimes[@]}"; do
+		for id in $(oci "$rt" list -q 2>/dev/null); do
+			oci "$rt" delete --force "$id" >/dev/null 2>&1 || true
+		done
+	done
+	find /sys/fs/cgroup -depth -type d -name "$1*" -exec rmdir {} + 2>/dev/null || true
+}
