@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench bench-breakdown deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench bench-breakdown bench-scale deps clean
 
 all: build
 
@@ -131,6 +131,12 @@ bench: build
 bench-breakdown: build
 	tests/install-deps.sh bench
 	NEBULON=$(CURDIR)/bin/nebulon tests/bench/breakdown.sh
+
+# Scale: create with 5000 host mounts, list and state with 1000 containers, memory per container
+# (tests/bench/scale.sh -h).
+bench-scale: build
+	tests/install-deps.sh bench
+	NEBULON=$(CURDIR)/bin/nebulon tests/bench/scale.sh
 
 clean:
 	rm -rf bin build tests/conformance/results
