@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 readonly here repo
-# shellcheck source=tests/bench/lib.bash
+# shellcheck source=lib.bash
 source "$here/lib.bash"
 
 usage() {
