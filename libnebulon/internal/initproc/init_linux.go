@@ -38,9 +38,10 @@ func init() {
 // exec.fifo for start): the caller need not print it again.
 var ErrReported = errors.New("reported to the runtime")
 
-// Init is the body of `nebulon init`: the Go half of an init, which stage0 forked inside the
-// container's namespaces. It sets up the container or the exec'd process and execs the process;
-// it returns only on failure, after telling the runtime why.
+// Init is the body of `nebulon init`: the Go half of a container's init, which stage0 forked
+// inside the container's namespaces. It sets up the container and execs its process; it returns
+// only on failure, after telling the runtime why. An exec'd process's init never gets here: the
+// C stage sets it up and execs it (nsexec's execproc_linux.c).
 //
 // It must run on one locked OS thread for its whole life: credentials, capabilities and
 // no_new_privs are per thread, and execve(2) keeps those of the calling thread.
@@ -52,19 +53,15 @@ func Init() error {
 	}
 	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn, debug: f.debug}))
 	slog.Debug("Go runtime up")
-	if f.exec {
-		return execInit(f)
-	}
 	return containerInit(f)
 }
 
 // files is what the runtime handed the init, as the environment names it (syncmsg's config.go).
 type files struct {
 	conn     *syncmsg.Conn
-	fifo     *os.File   // exec.fifo; a container's init only
+	fifo     *os.File   // exec.fifo
 	console  *os.File   // the console socket (process.terminal), or nil
 	cgroups  []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
-	exec     bool       // the init of an exec'd process
 	joinLate bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
 	debug    bool       // send debug records (syncmsg.EnvDebug)
 }
@@ -72,12 +69,8 @@ type files struct {
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
 // environment of the runtime's variables.
 func inheritedFiles() (*files, error) {
-	f := &files{exec: os.Getenv(syncmsg.EnvExec) != "", joinLate: os.Getenv(syncmsg.EnvJoinLate) != "",
-		debug: os.Getenv(syncmsg.EnvDebug) != ""}
-	names := []string{syncmsg.EnvInitPipe}
-	if !f.exec {
-		names = append(names, syncmsg.EnvFifoFd)
-	}
+	f := &files{joinLate: os.Getenv(syncmsg.EnvJoinLate) != "", debug: os.Getenv(syncmsg.EnvDebug) != ""}
+	names := []string{syncmsg.EnvInitPipe, syncmsg.EnvFifoFd}
 	if os.Getenv(syncmsg.EnvConsoleFd) != "" {
 		names = append(names, syncmsg.EnvConsoleFd)
 	}
@@ -97,9 +90,7 @@ func inheritedFiles() (*files, error) {
 		return os.NewFile(uintptr(last), name)
 	}
 	f.conn = syncmsg.NewConn(file(syncmsg.EnvInitPipe, "sync"))
-	if !f.exec {
-		f.fifo = file(syncmsg.EnvFifoFd, syncmsg.ExecFifo)
-	}
+	f.fifo = file(syncmsg.EnvFifoFd, syncmsg.ExecFifo)
 	if _, ok := fds[syncmsg.EnvConsoleFd]; ok {
 		f.console = file(syncmsg.EnvConsoleFd, "console socket")
 	}

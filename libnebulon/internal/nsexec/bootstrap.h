@@ -26,6 +26,7 @@ struct bootstrap {
 	int has_pidfd;
 	int32_t pidfd;
 	uint32_t pidfd_first, pidfd_then;
+	int open_proc; /* open the runtime's /proc before joining (nb_proc_fd) */
 };
 
 /*

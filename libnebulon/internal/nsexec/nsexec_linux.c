@@ -11,6 +11,9 @@
  * runtime and does the rest in Go; this process reports the child's pid and
  * exits.
  *
+ * An exec'd process (_NEBULON_EXEC) never reaches the Go runtime: the child sets it up from the
+ * runtime's exec plan and execs it (execproc_linux.c), which spares every exec a Go runtime start.
+ *
  * Protocol on the socket in _NEBULON_INITPIPE: libnebulon/internal/syncmsg, whose table says
  * what each message means. This stage takes part in steps 1 to 5 (bootstrap, usermap,
  * usermap-done, pid, pid-ack) and may send error. The numbers are in syncmsg.h, generated from
@@ -35,14 +38,33 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
 #include "bootstrap.h"
+#include "stage.h"
 #include "syncmsg.h"
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 #define BUF_SIZE 65536
 
-static int sync_fd = -1;
+int nb_sync_fd = -1;
+int nb_sync_write;
+int nb_proc_fd = -1;
 
-static void send_msg(uint32_t type, const void *data, size_t len)
+const char *nb_errstr(int err)
+{
+	static char unknown[32];
+	if (err > 0 && (size_t)err < sizeof(go_errno_words) / sizeof(go_errno_words[0]) && go_errno_words[err])
+		return go_errno_words[err];
+	snprintf(unknown, sizeof(unknown), "errno %d", err);
+	return unknown;
+}
+
+void nb_send(uint32_t type, const void *data, size_t len)
 {
 	char buf[4096];
 	if (len > sizeof(buf) - 4)
@@ -50,31 +72,55 @@ static void send_msg(uint32_t type, const void *data, size_t len)
 	memcpy(buf, &type, 4);
 	if (len)
 		memcpy(buf + 4, data, len);
-	if (send(sync_fd, buf, len + 4, MSG_NOSIGNAL) < 0)
+	ssize_t n;
+	if (nb_sync_write)
+		n = write(nb_sync_fd, buf, len + 4);
+	else
+		n = send(nb_sync_fd, buf, len + 4, MSG_NOSIGNAL);
+	if (n < 0)
 		_exit(1);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2))) bail(const char *fmt, ...)
+void nb_bail(const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[4000];
 	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (saved && n > 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
-	send_msg(MSG_ERROR, msg, strlen(msg));
+		snprintf(msg + n, sizeof(msg) - n, ": %s", nb_errstr(saved));
+	nb_send(MSG_ERROR, msg, strlen(msg));
 	_exit(1);
 }
 
-static void expect_msg(uint32_t want)
+void nb_expect(uint32_t want)
 {
 	uint32_t got;
-	ssize_t n = recv(sync_fd, &got, sizeof(got), 0);
+	ssize_t n = recv(nb_sync_fd, &got, sizeof(got), 0);
 	if (n != sizeof(got) || got != want) {
 		errno = 0;
-		bail("nsexec: expected message %u from the runtime", want);
+		nb_bail("nsexec: expected message %u from the runtime", want);
+	}
+}
+
+/*
+ * open_proc opens the runtime's /proc, before any namespace is joined, for an exec'd process
+ * that sets its LSM labels (bootstrap's open-proc): after joining, /proc is the container's,
+ * whose files it may fake.
+ */
+static void open_proc(void)
+{
+	struct statfs st;
+	nb_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (nb_proc_fd < 0)
+		nb_bail("open /proc");
+	if (fstatfs(nb_proc_fd, &st) < 0)
+		nb_bail("statfs /proc");
+	if (st.f_type != PROC_SUPER_MAGIC) {
+		errno = 0;
+		nb_bail("/proc is not a procfs (type 0x%lx)", (unsigned long)st.f_type);
 	}
 }
 
@@ -99,7 +145,7 @@ static void join_namespaces(struct join *joins, int n)
 	for (int i = 0; i < n; i++) {
 		joins[i].fd = open(joins[i].path, O_RDONLY | O_CLOEXEC);
 		if (joins[i].fd < 0)
-			bail("open %s namespace %s", ns_name(joins[i].flag), joins[i].path);
+			nb_bail("open %s namespace %s", ns_name(joins[i].flag), joins[i].path);
 	}
 	/* The user namespace first: it grants the capabilities the other joins need. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -107,7 +153,7 @@ static void join_namespaces(struct join *joins, int n)
 			if ((pass == 0) != (joins[i].flag == CLONE_NEWUSER))
 				continue;
 			if (setns(joins[i].fd, joins[i].flag) < 0)
-				bail("join %s namespace %s", ns_name(joins[i].flag), joins[i].path);
+				nb_bail("join %s namespace %s", ns_name(joins[i].flag), joins[i].path);
 			close(joins[i].fd);
 		}
 	}
@@ -123,9 +169,9 @@ static void join_namespaces(struct join *joins, int n)
 static void join_pidfd(int pidfd, uint32_t first, uint32_t then)
 {
 	if (first && setns(pidfd, (int)first) < 0)
-		bail("join namespaces 0x%x of the container's init (pidfd)", first);
+		nb_bail("join namespaces 0x%x of the container's init (pidfd)", first);
 	if (then && setns(pidfd, (int)then) < 0)
-		bail("join namespaces 0x%x of the container's init (pidfd)", then);
+		nb_bail("join namespaces 0x%x of the container's init (pidfd)", then);
 	close(pidfd);
 }
 
@@ -133,13 +179,13 @@ static void write_time_offsets(const char *offsets)
 {
 	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		bail("open /proc/self/timens_offsets");
+		nb_bail("open /proc/self/timens_offsets");
 	size_t len = strlen(offsets);
 	ssize_t n = write(fd, offsets, len);
 	if (n != (ssize_t)len) {
 		if (n >= 0)
 			errno = EIO;
-		bail("write time offsets %s", offsets);
+		nb_bail("write time offsets %s", offsets);
 	}
 	close(fd);
 }
@@ -177,6 +223,9 @@ int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err,
 			break;
 		case REC_TIME_OFFSETS:
 			b->time_offsets = data;
+			break;
+		case REC_OPEN_PROC:
+			b->open_proc = 1;
 			break;
 		case REC_NS_PIDFD:
 			b->has_pidfd = 1;
@@ -216,60 +265,62 @@ void nsexec(int argc, char **argv)
 	 * cgroup fds and the sync socket. The flag is inherited by the init.
 	 */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		bail("prctl(PR_SET_DUMPABLE)");
-	sync_fd = atoi(pipe_env);
+		nb_bail("prctl(PR_SET_DUMPABLE)");
+	nb_sync_fd = atoi(pipe_env);
 
 	static char buf[BUF_SIZE];
-	ssize_t len = recv(sync_fd, buf, sizeof(buf), MSG_TRUNC);
+	ssize_t len = recv(nb_sync_fd, buf, sizeof(buf), MSG_TRUNC);
 	if (len > (ssize_t)sizeof(buf)) {
 		errno = 0;
-		bail("nsexec: bootstrap message of %zd bytes is over %zu", len, sizeof(buf));
+		nb_bail("nsexec: bootstrap message of %zd bytes is over %zu", len, sizeof(buf));
 	}
 	uint32_t type;
 	if (len < 4 || (memcpy(&type, buf, 4), type != MSG_BOOTSTRAP)) {
 		errno = 0;
-		bail("nsexec: no bootstrap message from the runtime");
+		nb_bail("nsexec: no bootstrap message from the runtime");
 	}
 
 	struct bootstrap b;
 	char err[256];
 	if (parse_bootstrap(buf + 4, len - 4, &b, err, sizeof(err)) < 0) {
 		errno = 0;
-		bail("nsexec: %s", err);
+		nb_bail("nsexec: %s", err);
 	}
 
+	if (b.open_proc)
+		open_proc();
 	join_namespaces(b.joins, b.njoin);
 	if (b.has_pidfd)
 		join_pidfd(b.pidfd, b.pidfd_first, b.pidfd_then);
 
 	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
-			bail("unshare user namespace");
+			nb_bail("unshare user namespace");
 		/* The parent writes uid_map and gid_map: it holds the privileges in the parent namespace. */
-		send_msg(MSG_USERMAP, NULL, 0);
-		expect_msg(MSG_USERMAP_DONE);
+		nb_send(MSG_USERMAP, NULL, 0);
+		nb_expect(MSG_USERMAP_DONE);
 		if (setresgid(0, 0, 0) < 0)
-			bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
+			nb_bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
 		if (setresuid(0, 0, 0) < 0)
-			bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
+			nb_bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
 		/*
 		 * A non-dumpable process's /proc files belong to the host's root, so it could not
 		 * write its own timens_offsets from a new user namespace. Dumpable for that only, in a
 		 * user namespace just made, where no other process is yet.
 		 */
 		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-			bail("prctl(PR_SET_DUMPABLE)");
+			nb_bail("prctl(PR_SET_DUMPABLE)");
 	}
 
 	uint32_t rest = b.clone_flags & ~(uint32_t)CLONE_NEWUSER;
 	if (rest && unshare(rest) < 0)
-		bail("unshare namespaces 0x%x", rest);
+		nb_bail("unshare namespaces 0x%x", rest);
 	if (b.time_offsets && (b.clone_flags & CLONE_NEWTIME))
 		write_time_offsets(b.time_offsets);
 
 	/* Non-dumpable again, if the new user namespace needed it dumpable. */
 	if ((b.clone_flags & CLONE_NEWUSER) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		bail("prctl(PR_SET_DUMPABLE)");
+		nb_bail("prctl(PR_SET_DUMPABLE)");
 
 	/*
 	 * The init and this process share the sync socket, and this process still reads PidAck from
@@ -278,10 +329,10 @@ void nsexec(int argc, char **argv)
 	 */
 	int barrier[2];
 	if (pipe2(barrier, O_CLOEXEC) < 0)
-		bail("pipe");
+		nb_bail("pipe");
 	pid_t child = fork();
 	if (child < 0)
-		bail("fork init");
+		nb_bail("fork init");
 	if (child == 0) {
 		char c;
 		close(barrier[1]);
@@ -294,14 +345,17 @@ void nsexec(int argc, char **argv)
 		 * shim) and its controlling terminal (no TIOCSTI into the caller's shell).
 		 */
 		if (setsid() < 0)
-			bail("setsid");
+			nb_bail("setsid");
 		rename_process(argc, argv, "nebulon:[1:INIT]");
+		/* An exec'd process is set up and exec'd from here: no Go runtime starts. */
+		if (getenv(ENV_EXEC))
+			nb_exec_process();
 		return;
 	}
 	close(barrier[0]);
 	uint32_t pid = (uint32_t)child;
-	send_msg(MSG_PID, &pid, sizeof(pid));
+	nb_send(MSG_PID, &pid, sizeof(pid));
 	/* Alive until the parent has seen the init is our child: its pid cannot be reused meanwhile. */
-	expect_msg(MSG_PID_ACK);
+	nb_expect(MSG_PID_ACK);
 	_exit(0);
 }

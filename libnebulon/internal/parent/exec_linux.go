@@ -24,9 +24,10 @@ type Exec struct {
 }
 
 // StartExec starts the process through syncmsg's exec flow: a bootstrap that only joins, the
-// process's config, then a wait until the process execs (its end of the socket closes on exec)
-// or reports why not. It returns the process's pid; the caller must be a child subreaper to wait
-// for it, as stage0, its parent, exits at once.
+// process's plan, which the C stage sets up and execs (no Go runtime starts in the container),
+// then a wait until the process execs (its end of the socket closes on exec) or reports why not.
+// It returns the process's pid; the caller must be a child subreaper to wait for it, as stage0,
+// its parent, exits at once.
 func StartExec(e *Exec) (int, error) {
 	if a := e.Spec.Process.ExecCPUAffinity; a != nil {
 		initial, _, err := linuxspec.ExecCPUAffinity(a)
@@ -35,6 +36,14 @@ func StartExec(e *Exec) (int, error) {
 		}
 		e.InitialCPUs = initial
 	}
+	// Checked and resolved before anything starts; CgroupMemory is known once launched.
+	plan, err := e.execPlan(false)
+	if err != nil {
+		return 0, err
+	}
+	// The LSM labels are written through the runtime's /proc, which stage0 opens before it
+	// joins the container's mount namespace.
+	e.Namespaces.OpenProc = plan.AppArmor != "" || plan.SELinux != ""
 	slog.Debug("starting exec", "id", e.ID)
 	l, err := e.launch(false, []string{syncmsg.EnvExec + "=1"})
 	if err != nil {
@@ -48,11 +57,8 @@ func StartExec(e *Exec) (int, error) {
 			return 0, err
 		}
 	}
-	cfg := &syncmsg.ExecConfig{Process: e.Spec.Process, PreserveFds: e.PreserveFds, CgroupMemory: l.cgMemory, Seccomp: e.Seccomp}
-	if e.Spec.Linux != nil {
-		cfg.Personality, cfg.MemoryPolicy = e.Spec.Linux.Personality, e.Spec.Linux.MemoryPolicy
-	}
-	err = l.conn.Send(cfg)
+	plan.CgroupMemory = l.cgMemory
+	err = l.conn.Send(plan)
 	if err == nil {
 		err = e.wait(l)
 	}

@@ -13,6 +13,7 @@ const (
 	recNsPath      = 2 // u32 clone flag, then the path of the namespace to join
 	recTimeOffsets = 3 // text for /proc/self/timens_offsets
 	recNsPidfd     = 4 // i32 fd, u32 flags joined first, u32 flags joined then: see PidfdJoin
+	recOpenProc    = 5 // -: open the runtime's /proc before joining (Bootstrap.OpenProc)
 )
 
 // PidfdJoin is a process whose namespaces to join through a pidfd, which stage0 has as fd Fd:
@@ -37,6 +38,10 @@ type Bootstrap struct {
 	Join        []NsJoin // namespaces to join, by path, in this order but the user namespace first
 	TimeOffsets string   // /proc/self/timens_offsets content, for a new time namespace
 	Pidfd       *PidfdJoin
+	// OpenProc: stage0 opens the runtime's /proc before it joins the mount namespace, for an
+	// exec'd process that sets its LSM labels through /proc/thread-self/attr (the container's
+	// /proc is the container's to fake).
+	OpenProc bool
 }
 
 func (*Bootstrap) msgType() Type { return typeBootstrap }
@@ -48,32 +53,38 @@ func (b *Bootstrap) Encode() []byte {
 }
 
 func (b *Bootstrap) encode() ([]byte, error) {
-	var out []byte
-	add := func(typ uint16, data []byte) {
-		data = append(data, 0)
-		hdr := make([]byte, 8)
-		binary.LittleEndian.PutUint16(hdr, typ)
-		binary.LittleEndian.PutUint32(hdr[4:], uint32(len(data)))
-		out = append(out, hdr...)
-		out = append(out, data...)
-		for len(out)%4 != 0 {
-			out = append(out, 0)
-		}
-	}
-	add(recCloneFlags, binary.LittleEndian.AppendUint32(nil, b.CloneFlags))
+	var r records
+	r.add(recCloneFlags, binary.LittleEndian.AppendUint32(nil, b.CloneFlags))
 	for _, j := range b.Join {
 		data := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(j.Path)), j.Flag)
-		add(recNsPath, append(data, j.Path...))
+		r.add(recNsPath, append(data, j.Path...))
 	}
 	if b.TimeOffsets != "" {
-		add(recTimeOffsets, []byte(b.TimeOffsets))
+		r.add(recTimeOffsets, []byte(b.TimeOffsets))
 	}
 	if j := b.Pidfd; j != nil {
 		data := binary.LittleEndian.AppendUint32(nil, uint32(int32(j.Fd)))
 		data = binary.LittleEndian.AppendUint32(data, j.First)
-		add(recNsPidfd, binary.LittleEndian.AppendUint32(data, j.Then))
+		r.add(recNsPidfd, binary.LittleEndian.AppendUint32(data, j.Then))
 	}
-	return out, nil
+	if b.OpenProc {
+		r.add(recOpenProc, nil)
+	}
+	return r.out, nil
+}
+
+// records builds a message of records: the bootstrap's and the exec plan's.
+type records struct{ out []byte }
+
+// add appends a record of type typ with data, to which it adds the NUL byte that ends it.
+func (r *records) add(typ uint16, data []byte) {
+	hdr := make([]byte, 8, 8+len(data)+4)
+	binary.LittleEndian.PutUint16(hdr, typ)
+	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(data)+1))
+	r.out = append(append(append(r.out, hdr...), data...), 0)
+	for len(r.out)%4 != 0 {
+		r.out = append(r.out, 0)
+	}
 }
 
 func (b *Bootstrap) decode([]byte) error {

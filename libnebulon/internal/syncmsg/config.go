@@ -24,9 +24,10 @@ const (
 	EnvConsoleFd = "_NEBULON_CONSOLEFD"
 	EnvCgroupFds = "_NEBULON_CGROUPFDS"
 	// EnvJoinLate: the init is not born in its cgroup v2 cgroup; it asks to be moved there
-	// (JoinCgroup) once its Go runtime is up.
+	// (JoinCgroup) before it sets anything up.
 	EnvJoinLate = "_NEBULON_JOIN_LATE"
-	// EnvExec: the init of an exec'd process, which gets ExecConfig rather than InitConfig.
+	// EnvExec: the init of an exec'd process, which the C stage sets up from an ExecPlan and
+	// execs without starting the Go runtime.
 	EnvExec = "_NEBULON_EXEC"
 	// EnvDebug: the runtime logs debug records; the init sends its own (the steps of its
 	// setup, for make bench-breakdown).
@@ -85,21 +86,3 @@ func (m *InitConfig) SeccompAtStart() bool {
 func (*InitConfig) msgType() Type             { return typeInitConfig }
 func (m *InitConfig) encode() ([]byte, error) { return json.Marshal(m) }
 func (m *InitConfig) decode(p []byte) error   { return json.Unmarshal(p, m) }
-
-// ExecConfig (runtime -> init) is the process an exec'd process's init sets up and execs.
-type ExecConfig struct {
-	Process     *specs.Process `json:"process"`
-	PreserveFds int            `json:"preserve_fds"`
-	// CgroupMemory is InitConfig's.
-	CgroupMemory bool `json:"cgroup_memory"`
-	// Seccomp is the container's linux.seccomp, compiled (InitConfig's).
-	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
-	// Personality and MemoryPolicy are the container's linux.personality and
-	// linux.memoryPolicy: they are per process, and an exec'd process gets them too, as in runc.
-	Personality  *specs.LinuxPersonality  `json:"personality,omitempty"`
-	MemoryPolicy *specs.LinuxMemoryPolicy `json:"memory_policy,omitempty"`
-}
-
-func (*ExecConfig) msgType() Type             { return typeExecConfig }
-func (m *ExecConfig) encode() ([]byte, error) { return json.Marshal(m) }
-func (m *ExecConfig) decode(p []byte) error   { return json.Unmarshal(p, m) }

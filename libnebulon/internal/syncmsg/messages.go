@@ -28,10 +28,11 @@ const (
 	typeLog           Type = 13
 	typeSeccompFd     Type = 14
 	typeSeccompFdDone Type = 15
-	typeExecConfig    Type = 16
-	typeMountFds      Type = 17
-	typeSeccompAgent  Type = 18
-	typeExecing       Type = 19
+	// 16 was exec-config, a JSON message the exec plan (20) replaced.
+	typeMountFds     Type = 17
+	typeSeccompAgent Type = 18
+	typeExecing      Type = 19
+	typeExecPlan     Type = 20
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -56,10 +57,10 @@ var messages = []struct {
 	{typeLog, "log", func() Message { return &Log{} }},
 	{typeSeccompFd, "seccomp-fd", func() Message { return &SeccompFd{} }},
 	{typeSeccompFdDone, "seccomp-fd-done", func() Message { return &SeccompFdDone{} }},
-	{typeExecConfig, "exec-config", func() Message { return &ExecConfig{} }},
 	{typeMountFds, "mount-fds", func() Message { return &MountFds{} }},
 	{typeSeccompAgent, "seccomp-agent", func() Message { return &SeccompAgent{} }},
 	{typeExecing, "execing", func() Message { return &Execing{} }},
+	{typeExecPlan, "exec-plan", func() Message { return &ExecPlan{} }},
 }
 
 func (t Type) String() string {

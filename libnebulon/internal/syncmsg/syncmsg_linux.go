@@ -37,7 +37,9 @@
 //
 //	step  direction          message        payload              meaning
 //	1-5   as create, but Bootstrap only joins namespaces, and there is no UserMap
-//	6     runtime -> init    ExecConfig     JSON                 the process to run
+//	5a    as create's, before anything else
+//	6     runtime -> init    ExecPlan       records              the process to run, which the C stage
+//	                                                             sets up and execs (no Go runtime)
 //	6a,b  SeccompFd, SeccompFdDone as 8a and 8b
 //	6c    init -> runtime    Execing        -                    set up; the next syscall is execve
 //	7     the init's end closes on execve (it is close-on-exec): the process runs. Closed

@@ -31,7 +31,6 @@ func TestEveryMessageRoundTrips(t *testing.T) {
 	for _, m := range []Message{
 		&UserMap{}, &UserMapDone{}, NewPid(4242), &PidAck{}, &JoinCgroup{},
 		&InitConfig{ID: "c1", Spec: &specs.Spec{Version: "1.2.0"}, CgroupPaths: map[string]string{"": "/c1"}, MountNS: true},
-		&ExecConfig{Process: &specs.Process{Args: []string{"true"}, Cwd: "/"}, PreserveFds: 2},
 		&Hooks{}, &HooksDone{}, NewSeccompFd(7), &SeccompFdDone{}, &Ready{},
 		NewError(errors.New("mount /proc: permission denied")), NewHookError(errors.New("createContainer hook #0")),
 		&Log{Level: 4, Msg: "capability unknown"},

@@ -1,0 +1,26 @@
+/* What the C stage's files share: the sync socket and how to report on it. */
+#ifndef NEBULON_STAGE_H
+#define NEBULON_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The sync socket (syncmsg). */
+extern int nb_sync_fd;
+/* Send with write(2), not send(2): set once a seccomp filter is on, which may notify send but
+ * never write (syncmsg.SeccompFd). */
+extern int nb_sync_write;
+/* The runtime's /proc (bootstrap's open-proc), or -1. */
+extern int nb_proc_fd;
+
+void nb_send(uint32_t type, const void *data, size_t len);
+void nb_expect(uint32_t want);
+/* nb_bail reports an error to the runtime and exits; with errno set, Go's words for it end the
+ * message (": no such file or directory"). */
+void __attribute__((noreturn, format(printf, 1, 2))) nb_bail(const char *fmt, ...);
+const char *nb_errstr(int err);
+
+/* nb_exec_process sets up and execs the process of an exec (execproc_linux.c). */
+void __attribute__((noreturn)) nb_exec_process(void);
+
+#endif
