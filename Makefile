@@ -69,6 +69,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS = \
 	./libnebulon:FuzzValidateConfig \
 	./libnebulon/internal/nsexec:FuzzCParser \
+	./libnebulon/internal/nsexec:FuzzCExecPlan \
 	./libnebulon/internal/seccomp:FuzzCompile \
 	./libnebulon/internal/mountopt:FuzzParse \
 	./specconv:FuzzParseMemory \

@@ -88,3 +88,30 @@ func removeRecord(t *testing.T, payload []byte, typ uint16) []byte {
 	}
 	return out
 }
+
+// FuzzCExecPlan feeds the C exec plan parser arbitrary bytes: it must never crash or read out of
+// bounds, and a plan syncmsg encodes must come back as it was.
+func FuzzCExecPlan(f *testing.F) {
+	plan := (&syncmsg.ExecPlan{Args: []string{"sh"}, Cwd: "/", Env: []string{"A=1"}, Groups: []uint32{1},
+		Rlimits: []syncmsg.Rlimit{{Resource: 7, Soft: 1, Hard: 2, What: "w"}}, Affinity: &syncmsg.Raw{Data: []byte{1}, What: "a"},
+		SeccompProgram: make([]byte, 16)}).Encode()
+	f.Add(plan, "sh", "/")
+	f.Add(record(13, []byte("\x02\x00\x00\x00\x10\x00\x00\x00")), "", "")
+	f.Fuzz(func(t *testing.T, raw []byte, arg, cwd string) {
+		parseExecPlan(raw) // must not crash
+		if arg == "" || strings.ContainsRune(arg, 0) || strings.ContainsRune(cwd, 0) {
+			return // the runtime never sends a NUL inside a string, nor no args
+		}
+		want := &syncmsg.ExecPlan{Args: []string{arg}, Cwd: cwd, Env: []string{arg}, SeccompProgram: raw[:len(raw)&^7]}
+		if len(want.SeccompProgram) == 0 {
+			want.SeccompProgram = nil
+		}
+		got, err := parseExecPlan(want.Encode())
+		if err != nil {
+			t.Fatalf("%+v: %v", want, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("C parsed %+v, encoded %+v", got, want)
+		}
+	})
+}
