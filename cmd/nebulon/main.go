@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -31,9 +32,20 @@ func main() {
 		return
 	}
 	recordInheritedFds()
+	oneProc()
 	app := newApp()
 	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
 		fatal(err)
+	}
+}
+
+// oneProc runs the command on one P, unless GOMAXPROCS says otherwise. A command is one
+// sequence of syscalls and waits with nothing to run in parallel, and with a P per CPU the Go
+// scheduler wakes spinning threads on the idle ones at every goroutine wake-up: measured on a
+// 2-CPU VM, an exec cost 2.8 ms more CPU and 1.5 ms more time that way (docs/bench).
+func oneProc() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }
 
