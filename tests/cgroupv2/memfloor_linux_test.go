@@ -10,7 +10,7 @@ import (
 
 // The smallest memory.limit under which `nebulon run` of true succeeds: the runtime's own memory
 // (the init's namespaces, Go runtime and setup) must not count against the container's limit,
-// so 512 KiB must do. Logged, with the container's memory.peak when it has no limit (which an
+// so 256 KiB must do (runtime-spec asks for none; the v1 host does with 128 KiB). Logged, with the container's memory.peak when it has no limit (which an
 // init born in its cgroup, as happens above a 16 MiB limit, is charged for).
 func TestSmallestMemoryLimitForRun(t *testing.T) {
 	e := newEnv(t)
@@ -21,9 +21,9 @@ func TestSmallestMemoryLimitForRun(t *testing.T) {
 	if size == 0 {
 		t.Fatalf("`nebulon run` of true failed under every memory.limit up to 64 MiB")
 	}
-	t.Logf("smallest memory.limit for `nebulon run` of true: %d KiB (target 512 KiB)", size>>10)
-	if size > 512<<10 {
-		t.Errorf("`nebulon run` of true needs a memory.limit of %d KiB; the runtime's own memory must not count, and 512 KiB must do", size>>10)
+	t.Logf("smallest memory.limit for `nebulon run` of true: %d KiB (target 256 KiB)", size>>10)
+	if size > 256<<10 {
+		t.Errorf("`nebulon run` of true needs a memory.limit of %d KiB; the runtime's own memory must not count, and 256 KiB must do", size>>10)
 	}
 
 	// Where the memory goes: memory.peak (Linux 5.19) of an unlimited container, once created
@@ -68,10 +68,10 @@ func kib(bytes string) string {
 	return strconv.FormatInt(n>>10, 10)
 }
 
-// A container whose memory limit is small has its init moved into the cgroup once the init's Go
-// runtime is up (not born there), so that the runtime's memory stays the runtime's. It must
-// still be in its cgroup before it runs anything of its own, with its cgroup namespace rooted
-// there, and the limit in force.
+// A container whose memory limit is small has its init moved into the cgroup at the end of its
+// setup (not born there), so that the runtime's memory stays the runtime's. It must still be in
+// its cgroup before it runs anything of its own, with its cgroup namespace rooted there, and
+// the limit in force.
 func TestSmallMemoryLimitInitIsInItsCgroupWithItsNamespaceRootedThere(t *testing.T) {
 	e := newEnv(t)
 	c := e.newContainer("cat", "/proc/self/cgroup")

@@ -314,6 +314,16 @@ func openV2Dir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// EnterOwnV2 moves pid into the runtime's own cgroup v2 cgroup (unified mode only): back out of
+// the container's, for an init that joins late (syncmsg.LeaveCgroup).
+func EnterOwnV2(pid int) error {
+	own, err := ownCgroup("")
+	if err != nil {
+		return fmt.Errorf("the runtime's own cgroup: %w", err)
+	}
+	return enterCgroup(filepath.Join(root, own), pid)
+}
+
 func enterCgroup(dir string, pid int) error {
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)

@@ -67,9 +67,10 @@ func joinMemory(memory *os.File) error {
 
 // applyProcess applies the process's settings (setupProcess), then, last of all, joins the
 // container's memory cgroup (joinMemory), so that the init's own setup is not charged there.
+// lateJoin, called before any filter is loaded, moves an init that joins its v2 cgroup late.
 // It returns the path of the program to exec.
-func applyProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn, memory *os.File) (string, error) {
-	path, err := setupProcess(p, l, preserveFds, filter, conn)
+func applyProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn, memory *os.File, lateJoin func() error) (string, error) {
+	path, err := setupProcess(p, l, preserveFds, filter, conn, lateJoin)
 	if err != nil {
 		return "", err
 	}

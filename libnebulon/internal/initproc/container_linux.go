@@ -23,12 +23,7 @@ import (
 // before Ready are create's, reported on the sync socket; later ones are start's, reported on
 // exec.fifo.
 func containerInit(f *files) error {
-	if f.joinLate {
-		if err := f.conn.Send(&syncmsg.JoinCgroup{}); err != nil {
-			return err
-		}
-	}
-	path, cfg, agent, err := setupContainer(f.conn, f.cgroups, f.console)
+	path, cfg, agent, err := setupContainer(f)
 	if err != nil {
 		return report(f.conn, err)
 	}
@@ -72,34 +67,19 @@ func startFailure(err error) []byte {
 // failures are create's errors. It returns the resolved program path, and the seccomp agent's
 // connection if the filter is loaded at start and notifies (step 6b). On failure the init exits,
 // which closes what it got.
-func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (path string, cfg *syncmsg.InitConfig, agent *syncmsg.SeccompAgent, err error) {
+func setupContainer(f *files) (path string, cfg *syncmsg.InitConfig, agent *syncmsg.SeccompAgent, err error) {
+	conn := f.conn
 	cfg, err = syncmsg.Expect[*syncmsg.InitConfig](conn)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	s := cfg.Spec
-	if err := joinKeyring(cfg); err != nil {
-		return "", nil, nil, err
-	}
-	// Everything from here on, hooks included, happens in the container's cgroups, but for the
-	// v1 memory hierarchy: the init's memory is the container's only from joinMemory on, after
-	// the hooks.
-	memory, err := joinCgroups(tasks, cfg.CgroupMemory, cfg.CgroupNS)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	defer closeMemory(memory)
-	slog.Debug("config read, cgroups joined")
-	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
-	// exec'd processes only, runtime-spec config.md).
-	resetAffinity()
-	r := rootfs.New(cfg)
-	if cfg.MountFds { // step 6a: the id-mapped mounts the runtime made
-		fds, err := syncmsg.Expect[*syncmsg.MountFds](conn)
-		if err != nil {
+	// Steps 6a and 6b: what the runtime sends with the config, before anything is asked of it.
+	var mountFds *syncmsg.MountFds
+	if cfg.MountFds { // the id-mapped mounts the runtime made
+		if mountFds, err = syncmsg.Expect[*syncmsg.MountFds](conn); err != nil {
 			return "", nil, nil, err
 		}
-		r.UseMountFds(fds)
 	}
 	filter := cfg.Seccomp
 	if cfg.SeccompAtStart() {
@@ -110,23 +90,82 @@ func setupContainer(conn *syncmsg.Conn, tasks []*os.File, console *os.File) (pat
 			}
 		}
 	}
-	if err := buildRoot(conn, r, cfg); err != nil {
+	if err := joinKeyring(cfg); err != nil {
+		return "", nil, nil, err
+	}
+	// Everything from here on, hooks included, happens in the container's cgroups, but for the
+	// v1 memory hierarchy, and the v2 cgroup of an init that joins late: the init's memory is
+	// the container's only from joinMemory or lateJoin on, at the end of its setup.
+	late := lateJoin{conn: conn, pending: f.joinLate}
+	if late.pending && cfg.CgroupNS {
+		// The namespace is rooted in the cgroup the init is in when it unshares it.
+		if err := late.move(&syncmsg.JoinCgroup{}); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	memory, err := joinCgroups(f.cgroups, cfg.CgroupMemory, cfg.CgroupNS)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer closeMemory(memory)
+	if late.pending && cfg.CgroupNS {
+		if err := late.move(&syncmsg.LeaveCgroup{}); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	slog.Debug("config read, cgroups joined")
+	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
+	// exec'd processes only, runtime-spec config.md).
+	resetAffinity()
+	r := rootfs.New(cfg)
+	if mountFds != nil {
+		r.UseMountFds(mountFds)
+	}
+	if err := buildRoot(conn, r, cfg, &late); err != nil {
 		return "", nil, nil, err
 	}
 	slog.Debug("mounts and devices made, hooks run")
 	if err := r.Pivot(); err != nil {
 		return "", nil, nil, err
 	}
-	if err := setupInRoot(s, cfg.MountNS, console); err != nil {
+	if err := setupInRoot(s, cfg.MountNS, f.console); err != nil {
 		return "", nil, nil, err
 	}
 	slog.Debug("root pivoted, set up inside")
-	path, err = applyProcess(s.Process, s.Linux, cfg.PreserveFds, filter, conn, memory)
+	path, err = applyProcess(s.Process, s.Linux, cfg.PreserveFds, filter, conn, memory, late.join)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	slog.Debug("process set up: ids, capabilities, seccomp")
 	return path, cfg, agent, nil
+}
+
+// lateJoin is the move of an init that joins its cgroup v2 cgroup late (syncmsg.EnvJoinLate)
+// into that cgroup, which the runtime makes when asked: at the end of the init's setup, so that
+// the setup is charged to the runtime's cgroup (see parent's lateV2Join), but before anything
+// runs that is the container's: createContainer hooks, or a seccomp filter that might deny the
+// messages it takes.
+type lateJoin struct {
+	conn    *syncmsg.Conn
+	pending bool
+}
+
+// join moves the init into its cgroup, once; it does nothing when the init was born there.
+func (l *lateJoin) join() error {
+	if !l.pending {
+		return nil
+	}
+	l.pending = false
+	return l.move(&syncmsg.JoinCgroup{})
+}
+
+// move asks the runtime for a move (JoinCgroup or LeaveCgroup) and waits until it is made.
+func (l *lateJoin) move(m syncmsg.Message) error {
+	if err := l.conn.Send(m); err != nil {
+		return err
+	}
+	_, err := syncmsg.Expect[*syncmsg.CgroupMoved](l.conn)
+	return err
 }
 
 // joinKeyring gives the container a session keyring of its own, so it cannot read the host's
@@ -147,7 +186,7 @@ func joinKeyring(cfg *syncmsg.InitConfig) error {
 // buildRoot makes the container's mounts and devices, lets the runtime run prestart and
 // createRuntime hooks (steps 7 and 8), runs createContainer hooks, and makes the working
 // directory: all before pivot_root, as the spec orders them.
-func buildRoot(conn *syncmsg.Conn, r *rootfs.Root, cfg *syncmsg.InitConfig) error {
+func buildRoot(conn *syncmsg.Conn, r *rootfs.Root, cfg *syncmsg.InitConfig, late *lateJoin) error {
 	s := cfg.Spec
 	if err := r.Prepare(); err != nil {
 		return err
@@ -163,7 +202,11 @@ func buildRoot(conn *syncmsg.Conn, r *rootfs.Root, cfg *syncmsg.InitConfig) erro
 			return err
 		}
 	}
-	if s.Hooks != nil {
+	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
+		// The hooks run in the container's cgroup, as the container's process will.
+		if err := late.join(); err != nil {
+			return err
+		}
 		// In the container's namespaces the pid is the one seen there, as runc gives it.
 		st := hooks.State(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreating, s.Annotations)
 		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, st); err != nil {

@@ -25,7 +25,7 @@ import (
 // needs CAP_SYS_ADMIN, so before the capabilities are dropped. A listener fd (SCMP_ACT_NOTIFY)
 // goes to the parent at once, which passes it on to linux.seccomp.listenerPath: until then a
 // notified syscall of the init's would wait for an agent that does not have the fd.
-func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn) (string, error) {
+func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *seccomp.Filter, conn *syncmsg.Conn, lateJoin func() error) (string, error) {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := unix.Prlimit(0, linuxspec.Rlimits[rl.Type], &lim, nil); err != nil {
@@ -57,6 +57,10 @@ func setupProcess(p *specs.Process, l *specs.Linux, preserveFds int, filter *sec
 		}
 	}
 	if err := applyExecLabels(p); err != nil {
+		return "", err
+	}
+	// Before the filter, which may deny the messages the move takes.
+	if err := lateJoin(); err != nil {
 		return "", err
 	}
 	if filter != nil && !p.NoNewPrivileges {

@@ -845,8 +845,10 @@ void nb_exec_process(void)
 	int console = env_fd(ENV_CONSOLE_FD);
 	int ncg = env_fd(ENV_CGROUP_FDS);
 	int first_cg = (console >= 0 ? console : nb_sync_fd) + 1;
-	if (getenv(ENV_JOIN_LATE))
+	if (getenv(ENV_JOIN_LATE)) {
 		nb_send(MSG_JOIN_CGROUP, NULL, 0);
+		nb_expect(MSG_CGROUP_MOVED);
+	}
 
 	size_t len;
 	char *buf = recv_plan(&len);

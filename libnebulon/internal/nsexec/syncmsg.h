@@ -23,6 +23,8 @@ enum {
 	MSG_SECCOMP_AGENT = 18,
 	MSG_EXECING = 19,
 	MSG_EXEC_PLAN = 20,
+	MSG_LEAVE_CGROUP = 21,
+	MSG_CGROUP_MOVED = 22,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */

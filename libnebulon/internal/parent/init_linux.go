@@ -59,21 +59,22 @@ const (
 	lateJoinPidsBelow = 16
 )
 
-// lateV2Join reports whether the init should be moved into its cgroup v2 cgroup once its Go
-// runtime is up, rather than be born there (CLONE_INTO_CGROUP).
+// lateV2Join reports whether the init should be moved into its cgroup v2 cgroup at the end of its
+// setup, rather than be born there (CLONE_INTO_CGROUP).
 //
 // On v2 a page is charged to the cgroup its process is in when the page is first touched, and
 // the charge stays there. An init born in the cgroup has its namespaces, its Go runtime and its
 // setup charged to the container: about 3 MiB, which a small memory limit cannot hold (v1 does
-// without, see cgroups.Entry). Moving a running process costs an RCU grace period (several ms),
-// so only containers whose memory limit is small pay it: with a 16 MiB limit or more, the
-// runtime's share is noise, and starting fast matters more.
+// without, see cgroups.Entry). An init that joins late does its setup in the runtime's cgroup
+// and is moved in just before anything of the container's runs (initproc's lateJoin), so that
+// the container is charged for little more than its process. Moving a running process costs
+// an RCU grace period (several ms), so only containers whose memory limit is small pay it:
+// with a 16 MiB limit or more, the runtime's share is noise, and starting fast matters more.
 //
 // Tasks are counted the same way: being born in the cgroup (stage0, then the init and the
 // threads of its Go runtime, about 8) is a fork the pids limit refuses, while a move is not (the
 // pids controller charges a migration without checking the limit). A pids limit under 16, 0
-// included (runtime-spec 1.3), is met by moving the init in once its runtime is up, as runc
-// moves its init.
+// included (runtime-spec 1.3), is met by moving the init in, as runc moves its init.
 func lateV2Join(s *specs.Spec) bool {
 	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil {
 		return false
@@ -96,11 +97,6 @@ func (in *Init) configure(l *launched) error {
 	cfg, err := in.initConfig(l)
 	if err != nil {
 		return err
-	}
-	if l.joinLate {
-		if err := in.joinLate(l); err != nil {
-			return err
-		}
 	}
 	if err := in.sendConfig(l, cfg); err != nil {
 		return err
@@ -128,6 +124,10 @@ func (in *Init) configure(l *launched) error {
 				err = l.conn.Send(&syncmsg.HooksDone{})
 			}
 			phase = "running createContainer hooks, pivot_root and setting up the process"
+		case *syncmsg.JoinCgroup:
+			err = in.moveLate(l, in.Cgroup.EnterV2)
+		case *syncmsg.LeaveCgroup:
+			err = in.moveLate(l, cgroups.EnterOwnV2)
 		case *syncmsg.Log:
 			logFromInit(m)
 		case *syncmsg.Ready:
@@ -144,6 +144,17 @@ func (in *Init) configure(l *launched) error {
 			return err
 		}
 	}
+}
+
+// moveLate moves an init that joins its cgroup v2 cgroup late, as it asks, and tells it so.
+func (in *Init) moveLate(l *launched, move func(pid int) error) error {
+	if !l.joinLate {
+		return fmt.Errorf("sync: the init asked to move cgroups, but it was born in its own")
+	}
+	if err := move(l.pid); err != nil {
+		return err
+	}
+	return l.conn.Send(&syncmsg.CgroupMoved{})
 }
 
 // answerWait bounds each wait of the runtime for a message from stage0 or the init: none of

@@ -119,10 +119,13 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 	return l, nil
 }
 
-// joinLate moves the init into its cgroup v2 cgroup when it asks (step 5a).
+// joinLate moves an exec'd process into its cgroup v2 cgroup when it asks (step 5a).
 func (p *Process) joinLate(l *launched) error {
 	if _, err := syncmsg.Expect[*syncmsg.JoinCgroup](l.conn); err != nil {
 		return err
 	}
-	return p.Cgroup.EnterV2(l.pid)
+	if err := p.Cgroup.EnterV2(l.pid); err != nil {
+		return err
+	}
+	return l.conn.Send(&syncmsg.CgroupMoved{})
 }

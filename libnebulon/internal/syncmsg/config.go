@@ -24,7 +24,7 @@ const (
 	EnvConsoleFd = "_NEBULON_CONSOLEFD"
 	EnvCgroupFds = "_NEBULON_CGROUPFDS"
 	// EnvJoinLate: the init is not born in its cgroup v2 cgroup; it asks to be moved there
-	// (JoinCgroup) before it sets anything up.
+	// (JoinCgroup): a container's at the end of its setup, an exec'd process's first of all.
 	EnvJoinLate = "_NEBULON_JOIN_LATE"
 	// EnvExec: the init of an exec'd process, which the C stage sets up from an ExecPlan and
 	// execs without starting the Go runtime.

@@ -33,6 +33,8 @@ const (
 	typeSeccompAgent Type = 18
 	typeExecing      Type = 19
 	typeExecPlan     Type = 20
+	typeLeaveCgroup  Type = 21
+	typeCgroupMoved  Type = 22
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -61,6 +63,8 @@ var messages = []struct {
 	{typeSeccompAgent, "seccomp-agent", func() Message { return &SeccompAgent{} }},
 	{typeExecing, "execing", func() Message { return &Execing{} }},
 	{typeExecPlan, "exec-plan", func() Message { return &ExecPlan{} }},
+	{typeLeaveCgroup, "leave-cgroup", func() Message { return &LeaveCgroup{} }},
+	{typeCgroupMoved, "cgroup-moved", func() Message { return &CgroupMoved{} }},
 }
 
 func (t Type) String() string {
@@ -112,8 +116,17 @@ type UserMapDone struct{ signal }
 // PidAck (runtime -> stage0): the runtime has checked the init; stage0 may exit.
 type PidAck struct{ signal }
 
-// JoinCgroup (init -> runtime): move me into the container's cgroup v2 cgroup now.
+// JoinCgroup (init -> runtime): move me into the container's cgroup v2 cgroup now. The runtime
+// answers CgroupMoved.
 type JoinCgroup struct{ signal }
+
+// LeaveCgroup (init -> runtime): move me back into the runtime's own cgroup v2 cgroup, where my
+// setup is charged (a container's init that joins late, once it made its cgroup namespace
+// rooted in the container's cgroup). The runtime answers CgroupMoved.
+type LeaveCgroup struct{ signal }
+
+// CgroupMoved (runtime -> init): the init is in the cgroup it asked for.
+type CgroupMoved struct{ signal }
 
 // Hooks (init -> runtime): run prestart and createRuntime hooks now.
 type Hooks struct{ signal }
@@ -137,6 +150,8 @@ func (*UserMap) msgType() Type       { return typeUserMap }
 func (*UserMapDone) msgType() Type   { return typeUserMapDone }
 func (*PidAck) msgType() Type        { return typePidAck }
 func (*JoinCgroup) msgType() Type    { return typeJoinCgroup }
+func (*LeaveCgroup) msgType() Type   { return typeLeaveCgroup }
+func (*CgroupMoved) msgType() Type   { return typeCgroupMoved }
 func (*Hooks) msgType() Type         { return typeHooks }
 func (*HooksDone) msgType() Type     { return typeHooksDone }
 func (*Ready) msgType() Type         { return typeReady }

@@ -14,8 +14,6 @@
 //	4     stage0 -> runtime  Pid            uint32               the init's pid
 //	5     runtime -> stage0  PidAck         -                    the runtime checked the init is stage0's
 //	                                                             child; stage0 exits
-//	5a    init -> runtime    JoinCgroup     -                    late cgroup v2 join only: the init's Go
-//	                                                             runtime is up, move it into the cgroup
 //	6     runtime -> init    InitConfig     JSON                 what the init must set up
 //	6a    runtime -> init    MountFds       JSON + SCM_RIGHTS    only if InitConfig.MountFds: the
 //	                                                             id-mapped mount trees the runtime made
@@ -23,9 +21,16 @@
 //	                                                             the filter notifies: a connection to
 //	                                                             listenerPath, for the init to send its
 //	                                                             listener fd at start
+//	6c    init -> runtime    JoinCgroup     -                    late cgroup v2 join (EnvJoinLate), with
+//	      runtime -> init    CgroupMoved    -                    a new cgroup namespace only: into the
+//	      init -> runtime    LeaveCgroup    -                    cgroup to root the namespace there,
+//	      runtime -> init    CgroupMoved    -                    then back into the runtime's cgroup,
+//	                                                             where the init's setup is charged
 //	7     init -> runtime    Hooks          -                    mounts done, before pivot_root: run
 //	                                                             prestart and createRuntime hooks
 //	8     runtime -> init    HooksDone      -                    (only after step 7)
+//	8-    init -> runtime    JoinCgroup     -                    late cgroup v2 join only: set up, before
+//	      runtime -> init    CgroupMoved    -                    any filter is loaded: move the init in
 //	8a    init -> runtime    SeccompFd      uint32 fd            the filter is loaded (SCMP_ACT_NOTIFY
 //	                                                             only, and not SeccompAtStart()): the
 //	                                                             runtime copies that fd with
@@ -37,7 +42,8 @@
 //
 //	step  direction          message        payload              meaning
 //	1-5   as create, but Bootstrap only joins namespaces, and there is no UserMap
-//	5a    as create's, before anything else
+//	5a    init -> runtime    JoinCgroup     -                    late cgroup v2 join only, first of all
+//	      runtime -> init    CgroupMoved    -
 //	6     runtime -> init    ExecPlan       records              the process to run, which the C stage
 //	                                                             sets up and execs (no Go runtime)
 //	6a,b  SeccompFd, SeccompFdDone as 8a and 8b
