@@ -152,6 +152,7 @@ func List(root string) ([]*OCIState, error) {
 		return nil, err
 	}
 	var out []*OCIState
+	owners := map[uint32]string{} // /etc/passwd is read once per owner, not per container
 	for _, e := range entries {
 		if !e.IsDir() || strings.Contains(e.Name(), creatingMark) {
 			continue
@@ -162,7 +163,7 @@ func List(root string) ([]*OCIState, error) {
 			continue // just made, or being removed
 		}
 		cs := ociState(st.dir, s)
-		cs.Owner = ownerOf(st.dir)
+		cs.Owner = ownerOf(st.dir, owners)
 		out = append(out, cs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -580,16 +581,22 @@ func waitFirstRun(pid int, startTime uint64) {
 	}
 }
 
-// ownerOf names the user owning a state directory, as runc's list shows it.
-func ownerOf(dir string) string {
+// ownerOf names the user owning a state directory, as runc's list shows it; names holds the
+// names already looked up, by uid.
+func ownerOf(dir string, names map[uint32]string) string {
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
 		return ""
 	}
-	if u, err := user.LookupUid(int(st.Uid)); err == nil {
-		return u.Name
+	if name, ok := names[st.Uid]; ok {
+		return name
 	}
-	return fmt.Sprint(st.Uid)
+	name := fmt.Sprint(st.Uid)
+	if u, err := user.LookupUid(int(st.Uid)); err == nil {
+		name = u.Name
+	}
+	names[st.Uid] = name
+	return name
 }
 
 // topMountID is the id of the topmost mount on path (0 when path is no mount point). Mounts

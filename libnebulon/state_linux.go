@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
@@ -233,7 +234,7 @@ func (s *store) path(name string) string { return filepath.Join(s.dir, name) }
 
 // load reads state.json.
 func (s *store) load() (*State, error) {
-	data, err := os.ReadFile(s.path(stateFile))
+	data, err := proc.ReadFile(s.path(stateFile))
 	if err != nil {
 		return nil, fmt.Errorf("read container state: %w", err)
 	}
@@ -265,7 +266,7 @@ func (s *store) saveSpec(spec *specs.Spec) error {
 
 // loadSpec reads the spec saved by saveSpec.
 func (s *store) loadSpec() (*specs.Spec, error) {
-	data, err := os.ReadFile(s.path(specFile))
+	data, err := proc.ReadFile(s.path(specFile))
 	if err != nil {
 		return nil, fmt.Errorf("read container spec: %w", err)
 	}

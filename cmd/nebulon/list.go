@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -38,10 +39,11 @@ var listCommand = &cli.Command{
 			return err
 		}
 		if ctx.Bool("quiet") {
+			out := bufio.NewWriter(os.Stdout)
 			for _, s := range states {
-				fmt.Println(s.ID)
+				fmt.Fprintln(out, s.ID)
 			}
-			return nil
+			return out.Flush()
 		}
 		switch ctx.String("format") {
 		case "json":
@@ -50,12 +52,16 @@ var listCommand = &cli.Command{
 			}
 			return json.NewEncoder(os.Stdout).Encode(states)
 		case "table":
-			w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+			out := bufio.NewWriter(os.Stdout) // one write for the table, not one per row
+			w := tabwriter.NewWriter(out, 12, 1, 3, ' ', 0)
 			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 			for _, s := range states {
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created, s.Owner)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		}
 		return fmt.Errorf("--format: unknown format %q (table or json)", ctx.String("format"))
 	},

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 )
 
 // freezeTimeout bounds how long Freeze waits for every task to stop. A task in an uninterruptible
@@ -56,7 +58,7 @@ func (m *v1Manager) Frozen() (bool, error) {
 	if err != nil {
 		return false, nil // no freezer: nothing can be frozen
 	}
-	state, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+	state, err := proc.ReadFile(filepath.Join(dir, "freezer.state"))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -98,7 +100,7 @@ func (m *v2Manager) Freeze(freeze bool) error {
 }
 
 func (m *v2Manager) Frozen() (bool, error) {
-	data, err := os.ReadFile(filepath.Join(m.path, "cgroup.freeze"))
+	data, err := proc.ReadFile(filepath.Join(m.path, "cgroup.freeze"))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
