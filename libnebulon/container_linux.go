@@ -31,6 +31,8 @@ type Container struct {
 	state *State
 	gone  bool        // destroyed by this process: nothing is left to delete
 	spec  *specs.Spec // see Spec
+	// execSpec is the part of the spec ExecSpec reads, when Spec has not been read.
+	execSpec *specs.Spec
 	// console is the pty master of a process with a terminal, created in the foreground.
 	console *os.File
 }
@@ -80,6 +82,23 @@ func (c *Container) Spec() (*specs.Spec, error) {
 		c.spec = spec
 	}
 	return c.spec, nil
+}
+
+// ExecSpec returns the part of the spec an exec reads (the process, namespaces, linux.seccomp,
+// personality, memory policy and annotations), read once; the rest is empty. It is cheaper to
+// read than Spec (see execView).
+func (c *Container) ExecSpec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	if c.execSpec == nil {
+		spec, err := c.store.loadExecSpec()
+		if err != nil {
+			return nil, err
+		}
+		c.execSpec = spec
+	}
+	return c.execSpec, nil
 }
 
 // Status is the container's status now, read from the kernel: creating while the create that

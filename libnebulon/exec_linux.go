@@ -55,7 +55,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 		}
 		return 0, nil, err
 	}
-	spec, err := c.Spec()
+	spec, err := c.ExecSpec()
 	if err != nil {
 		return 0, nil, err
 	}

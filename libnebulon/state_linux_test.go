@@ -1,14 +1,17 @@
 package libnebulon
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -221,5 +224,44 @@ func TestLockWaitIsBounded(t *testing.T) {
 	}
 	if _, err := r.load(); err != nil {
 		t.Errorf("read without a lock: %v", err)
+	}
+}
+
+// What an exec reads of the saved spec (execView) is the saved spec's, field for field.
+func TestLoadExecSpecKeepsWhatExecReads(t *testing.T) {
+	adj, umask := 100, uint32(0o27)
+	full := &specs.Spec{
+		Version:     specs.Version,
+		Process:     &specs.Process{Args: []string{"sh"}, Env: []string{"A=1"}, Cwd: "/w", OOMScoreAdj: &adj, User: specs.User{UID: 1, Umask: &umask}, Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}, Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 9, Soft: 8}}},
+		Annotations: map[string]string{"a": "b"},
+		Hostname:    "not read",
+		Linux: &specs.Linux{
+			Namespaces:   []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace, Path: "/run/netns/x"}},
+			UIDMappings:  []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 10}},
+			GIDMappings:  []specs.LinuxIDMapping{{ContainerID: 0, HostID: 2000, Size: 10}},
+			Seccomp:      &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock", Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}},
+			Personality:  &specs.LinuxPersonality{Domain: specs.PerLinux32},
+			MemoryPolicy: &specs.LinuxMemoryPolicy{Mode: "MPOL_BIND", Nodes: "0"},
+			Sysctl:       map[string]string{"not": "read"},
+		},
+	}
+	dir := t.TempDir()
+	data, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, specFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&store{dir: dir}).loadExecSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, gl := full.Linux, got.Linux
+	if !reflect.DeepEqual(got.Process, full.Process) || !reflect.DeepEqual(got.Annotations, full.Annotations) ||
+		!reflect.DeepEqual(gl.Namespaces, l.Namespaces) || !reflect.DeepEqual(gl.UIDMappings, l.UIDMappings) ||
+		!reflect.DeepEqual(gl.GIDMappings, l.GIDMappings) || !reflect.DeepEqual(gl.Seccomp, l.Seccomp) ||
+		!reflect.DeepEqual(gl.Personality, l.Personality) || !reflect.DeepEqual(gl.MemoryPolicy, l.MemoryPolicy) {
+		t.Errorf("loadExecSpec = %+v %+v, saved %+v %+v", got, gl, full, l)
 	}
 }

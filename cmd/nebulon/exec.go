@@ -169,7 +169,7 @@ func execProcess(ctx *cli.Context, c *libnebulon.Container) (*specs.Process, err
 		}
 		return p, nil
 	}
-	spec, err := c.Spec()
+	spec, err := c.ExecSpec()
 	if err != nil {
 		return nil, err
 	}
