@@ -226,3 +226,45 @@ func TestRecvTimeout(t *testing.T) {
 		t.Errorf("Recv after a timeout: %v", err)
 	}
 }
+
+// InitConfig carries every field of its own and the part of the spec the init reads; the
+// runtime's part of the spec (linux.resources here) stays behind.
+func TestInitConfigCarriesTheInitsPartOfTheSpec(t *testing.T) {
+	runtime, child := pair(t)
+	limit := int64(1 << 20)
+	spec := &specs.Spec{
+		Version: "1.3.0", Hostname: "h", Domainname: "d",
+		Process:     &specs.Process{Args: []string{"sh"}, Cwd: "/", Env: []string{"A=1"}},
+		Root:        &specs.Root{Path: "/r", Readonly: true},
+		Mounts:      []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
+		Hooks:       &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}},
+		Annotations: map[string]string{"a": "b"},
+		Linux: &specs.Linux{
+			UIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}, GIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}},
+			Sysctl: map[string]string{"net.ipv4.ip_forward": "1"}, Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}},
+			Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}, RootfsPropagation: "rslave",
+			MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}, MountLabel: "l",
+			Personality:  &specs.LinuxPersonality{Domain: specs.PerLinux},
+			MemoryPolicy: &specs.LinuxMemoryPolicy{Mode: "MPOL_BIND", Nodes: "0"},
+			Resources:    &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}},
+		},
+	}
+	sent := &InitConfig{ID: "c1", Bundle: "/b", Rootfs: "/r", Spec: spec, NoPivot: true, PreserveFds: 2, InitPid: 7,
+		CgroupPaths: map[string]string{"": "/c1"}, CgroupNS: true, CgroupMemory: true, UserNS: true, MountNS: true, MountFds: true}
+	if err := runtime.Send(sent); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Expect[*InitConfig](child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *sent
+	wantSpec := *spec
+	wantLinux := *spec.Linux
+	wantLinux.Resources = nil
+	wantSpec.Linux = &wantLinux
+	want.Spec = &wantSpec
+	if !reflect.DeepEqual(got, &want) {
+		t.Errorf("received\n%+v\n%+v\nwant\n%+v\n%+v", got, got.Spec.Linux, &want, want.Spec.Linux)
+	}
+}
