@@ -31,8 +31,8 @@ type Container struct {
 	state *State
 	gone  bool        // destroyed by this process: nothing is left to delete
 	spec  *specs.Spec // see Spec
-	// execSpec is the part of the spec ExecSpec reads, when Spec has not been read.
-	execSpec *specs.Spec
+	// processSpec is the part of the spec ProcessSpec reads, when Spec has not been read.
+	processSpec *specs.Spec
 	// console is the pty master of a process with a terminal, created in the foreground.
 	console *os.File
 }
@@ -84,21 +84,21 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	return c.spec, nil
 }
 
-// ExecSpec returns the part of the spec an exec reads (the process, namespaces, linux.seccomp,
-// personality, memory policy and annotations), read once; the rest is empty. It is cheaper to
-// read than Spec (see execView).
-func (c *Container) ExecSpec() (*specs.Spec, error) {
+// ProcessSpec returns the part of the spec about the container's processes, which exec and kill
+// read (the process, namespaces, id mappings, linux.seccomp, personality, memory policy and
+// annotations), read once; the rest is empty. It is cheaper to read than Spec (processView).
+func (c *Container) ProcessSpec() (*specs.Spec, error) {
 	if c.spec != nil {
 		return c.spec, nil
 	}
-	if c.execSpec == nil {
-		spec, err := c.store.loadExecSpec()
+	if c.processSpec == nil {
+		spec, err := c.store.loadProcessSpec()
 		if err != nil {
 			return nil, err
 		}
-		c.execSpec = spec
+		c.processSpec = spec
 	}
-	return c.execSpec, nil
+	return c.processSpec, nil
 }
 
 // Status is the container's status now, read from the kernel: creating while the create that
@@ -254,7 +254,7 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 // IsPrivate: a pid namespace without a path). A container whose spec cannot be read counts as
 // having one, so only its init is signalled.
 func (c *Container) ownPidNamespace() bool {
-	spec, err := c.Spec()
+	spec, err := c.ProcessSpec()
 	if err != nil || spec.Linux == nil {
 		return err != nil
 	}

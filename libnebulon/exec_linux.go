@@ -55,7 +55,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 		}
 		return 0, nil, err
 	}
-	spec, err := c.ExecSpec()
+	spec, err := c.ProcessSpec()
 	if err != nil {
 		return 0, nil, err
 	}

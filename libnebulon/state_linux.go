@@ -277,15 +277,16 @@ func (s *store) loadSpec() (*specs.Spec, error) {
 	return &spec, nil
 }
 
-// execView is the part of a container's spec that an exec reads: the process an exec'd process
-// starts from, the namespaces it joins, linux.seccomp (for its compiled filter and the agent),
-// the personality and memory policy it gets too, and the annotations (the agent's state).
+// processView is the part of a container's spec about its processes, which exec and kill read:
+// the process an exec'd process starts from, the namespaces it joins (and kill checks for a pid
+// namespace), linux.seccomp (for its compiled filter and the agent), the personality and memory
+// policy it gets too, and the annotations (the agent's state).
 //
 // encoding/json builds its codecs for every type a target type reaches on the first decode in
 // a process, whatever the data holds: for specs.Spec that is most of an exec's JSON cost (2.6
 // ms cold on the 2-CPU VM of docs/bench, against 0.55 ms for this view), and every exec pays it
 // in a new process.
-type execView struct {
+type processView struct {
 	Process     *specs.Process    `json:"process,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Linux       *struct {
@@ -298,14 +299,14 @@ type execView struct {
 	} `json:"linux,omitempty"`
 }
 
-// loadExecSpec reads the saved spec as an exec needs it (execView): the spec's other fields are
+// loadProcessSpec reads the part of the saved spec in processView: the spec's other fields are
 // left empty.
-func (s *store) loadExecSpec() (*specs.Spec, error) {
+func (s *store) loadProcessSpec() (*specs.Spec, error) {
 	data, err := proc.ReadFile(s.path(specFile))
 	if err != nil {
 		return nil, fmt.Errorf("read container spec: %w", err)
 	}
-	var v execView
+	var v processView
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, fmt.Errorf("parse container spec %s: %w", s.path(specFile), err)
 	}

@@ -227,8 +227,8 @@ func TestLockWaitIsBounded(t *testing.T) {
 	}
 }
 
-// What an exec reads of the saved spec (execView) is the saved spec's, field for field.
-func TestLoadExecSpecKeepsWhatExecReads(t *testing.T) {
+// What exec and kill read of the saved spec (processView) is the saved spec's, field for field.
+func TestLoadProcessSpecKeepsWhatExecAndKillRead(t *testing.T) {
 	adj, umask := 100, uint32(0o27)
 	full := &specs.Spec{
 		Version:     specs.Version,
@@ -253,7 +253,7 @@ func TestLoadExecSpecKeepsWhatExecReads(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, specFile), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := (&store{dir: dir}).loadExecSpec()
+	got, err := (&store{dir: dir}).loadProcessSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +262,6 @@ func TestLoadExecSpecKeepsWhatExecReads(t *testing.T) {
 		!reflect.DeepEqual(gl.Namespaces, l.Namespaces) || !reflect.DeepEqual(gl.UIDMappings, l.UIDMappings) ||
 		!reflect.DeepEqual(gl.GIDMappings, l.GIDMappings) || !reflect.DeepEqual(gl.Seccomp, l.Seccomp) ||
 		!reflect.DeepEqual(gl.Personality, l.Personality) || !reflect.DeepEqual(gl.MemoryPolicy, l.MemoryPolicy) {
-		t.Errorf("loadExecSpec = %+v %+v, saved %+v %+v", got, gl, full, l)
+		t.Errorf("loadProcessSpec = %+v %+v, saved %+v %+v", got, gl, full, l)
 	}
 }

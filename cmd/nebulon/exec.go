@@ -169,7 +169,7 @@ func execProcess(ctx *cli.Context, c *libnebulon.Container) (*specs.Process, err
 		}
 		return p, nil
 	}
-	spec, err := c.ExecSpec()
+	spec, err := c.ProcessSpec()
 	if err != nil {
 		return nil, err
 	}
