@@ -14,11 +14,11 @@ import (
 // opened at.
 const consoleName = "/dev/ptmx"
 
-// setupConsole, in the init after pivot_root (or in an exec'd process's init), gives the process
-// its terminal: a new pty in the container's devpts, sized to process.consoleSize, whose slave
-// becomes the controlling terminal and fds 0-2, owned by the process's user as a login's tty is.
-// With onConsole, the slave is also bind-mounted on /dev/console. The master goes to sock, which
-// is closed.
+// setupConsole, in the init after pivot_root (nsexec's setup_console does the same for an
+// exec'd process), gives the process its terminal: a new pty in the container's devpts, sized to
+// process.consoleSize, whose slave becomes the controlling terminal and fds 0-2, owned by the
+// process's user as a login's tty is. With onConsole, the slave is also bind-mounted on
+// /dev/console. The master goes to sock, which is closed.
 func setupConsole(sock *os.File, p *specs.Process, onConsole bool) error {
 	defer sock.Close()
 	master, slave, err := openPty()

@@ -1,9 +1,10 @@
-// Package initproc runs in the init: the process stage0 (internal/nsexec) forks inside the
-// container's namespaces, for a container (its init, pid 1 of the container) or for a process
-// exec'd into a running container. It joins the container's cgroups, sets up the container
-// (rootfs, devices, console, hostname and sysctls) or only the process, applies the process's
-// user, capabilities, LSM labels and seccomp filter, and execs the process. It talks to the
-// runtime over the sync socket (syncmsg), and after create to `start` through exec.fifo.
+// Package initproc runs in a container's init: the process stage0 (internal/nsexec) forks inside
+// the container's namespaces, pid 1 of the container. It joins the container's cgroups, sets up
+// the container (rootfs, devices, console, hostname and sysctls), applies the process's user,
+// capabilities, LSM labels and seccomp filter, and execs the process. It talks to the runtime
+// over the sync socket (syncmsg), and after create to `start` through exec.fifo. A process
+// exec'd into a running container is set up by the C stage alone (nsexec's execproc_linux.c),
+// in the same order and with the same error words.
 package initproc
 
 import (
