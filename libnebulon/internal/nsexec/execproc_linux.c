@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "execplan.h"
+#include "records.h"
 #include "stage.h"
 #include "syncmsg.h"
 
@@ -114,16 +115,16 @@ int parse_exec_plan(const char *buf, size_t len, struct exec_plan *p, char *err,
 {
 	memset(p, 0, sizeof(*p));
 	int have_cwd = 0;
-	for (size_t off = 0; off + 8 <= len;) {
-		uint16_t rtype;
-		uint32_t rlen;
-		memcpy(&rtype, buf + off, 2);
-		memcpy(&rlen, buf + off + 4, 4);
-		const char *data = buf + off + 8;
-		if (rlen == 0 || rlen > len - off - 8 || data[rlen - 1] != '\0') {
-			snprintf(err, errlen, "malformed exec plan record %u at %zu", rtype, off);
+	struct record r;
+	size_t off = 0;
+	for (int more; (more = next_record(buf, len, &off, &r));) {
+		if (more < 0) {
+			snprintf(err, errlen, "malformed exec plan record %u at %zu", r.type, r.off);
 			goto fail;
 		}
+		uint16_t rtype = r.type;
+		uint32_t rlen = r.len;
+		const char *data = r.data;
 		size_t n = rlen - 1; /* the data, without the NUL that ends it */
 		size_t need = 0;
 		switch (rtype) {
@@ -261,7 +262,6 @@ int parse_exec_plan(const char *buf, size_t len, struct exec_plan *p, char *err,
 			snprintf(err, errlen, "exec plan: unknown record %u", rtype);
 			goto fail;
 		}
-		off += 8 + (((size_t)rlen + 3) & ~(size_t)3);
 	}
 	if (p->argc == 0 || !have_cwd || !p->has_user || !p->has_caps) {
 		snprintf(err, errlen, "exec plan without %s", p->argc == 0 ? "args" : !have_cwd ? "cwd" : !p->has_user ? "user" : "capabilities");

@@ -42,6 +42,7 @@
 #include <sys/vfs.h>
 
 #include "bootstrap.h"
+#include "records.h"
 #include "stage.h"
 #include "syncmsg.h"
 
@@ -193,16 +194,16 @@ static void write_time_offsets(const char *offsets)
 int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err, size_t errlen)
 {
 	memset(b, 0, sizeof(*b));
-	for (size_t off = 0; off + 8 <= len;) {
-		uint16_t rtype;
-		uint32_t rlen;
-		memcpy(&rtype, buf + off, 2);
-		memcpy(&rlen, buf + off + 4, 4);
-		const char *data = buf + off + 8;
-		if (rlen == 0 || rlen > len - off - 8 || data[rlen - 1] != '\0') {
-			snprintf(err, errlen, "malformed bootstrap record %u at %zu", rtype, off);
+	struct record r;
+	size_t off = 0;
+	for (int more; (more = next_record(buf, len, &off, &r));) {
+		if (more < 0) {
+			snprintf(err, errlen, "malformed bootstrap record %u at %zu", r.type, r.off);
 			return -1;
 		}
+		uint16_t rtype = r.type;
+		uint32_t rlen = r.len;
+		const char *data = r.data;
 		if (((rtype == REC_CLONE_FLAGS || rtype == REC_NS_PATH) && rlen < 5) ||
 		    (rtype == REC_NS_PIDFD && rlen < 13)) {
 			snprintf(err, errlen, "bootstrap record %u of %u bytes is too short", rtype, rlen);
@@ -238,7 +239,6 @@ int parse_bootstrap(const char *buf, size_t len, struct bootstrap *b, char *err,
 			}
 			break;
 		}
-		off += 8 + (((size_t)rlen + 3) & ~(size_t)3);
 	}
 	return 0;
 }
