@@ -266,15 +266,23 @@ func (s *store) saveSpec(spec *specs.Spec) error {
 
 // loadSpec reads the spec saved by saveSpec.
 func (s *store) loadSpec() (*specs.Spec, error) {
-	data, err := proc.ReadFile(s.path(specFile))
-	if err != nil {
-		return nil, fmt.Errorf("read container spec: %w", err)
-	}
 	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("parse container spec %s: %w", s.path(specFile), err)
+	if err := s.readSpec(&spec); err != nil {
+		return nil, err
 	}
 	return &spec, nil
+}
+
+// readSpec decodes the saved spec into v: a specs.Spec, or a view of part of it.
+func (s *store) readSpec(v any) error {
+	data, err := proc.ReadFile(s.path(specFile))
+	if err != nil {
+		return fmt.Errorf("read container spec: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("parse container spec %s: %w", s.path(specFile), err)
+	}
+	return nil
 }
 
 // processView is the part of a container's spec about its processes, which exec and kill read:
@@ -302,13 +310,9 @@ type processView struct {
 // loadProcessSpec reads the part of the saved spec in processView: the spec's other fields are
 // left empty.
 func (s *store) loadProcessSpec() (*specs.Spec, error) {
-	data, err := proc.ReadFile(s.path(specFile))
-	if err != nil {
-		return nil, fmt.Errorf("read container spec: %w", err)
-	}
 	var v processView
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("parse container spec %s: %w", s.path(specFile), err)
+	if err := s.readSpec(&v); err != nil {
+		return nil, err
 	}
 	spec := &specs.Spec{Process: v.Process, Annotations: v.Annotations, Linux: &specs.Linux{}}
 	if l := v.Linux; l != nil {

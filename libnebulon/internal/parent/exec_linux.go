@@ -9,7 +9,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
@@ -29,14 +28,8 @@ type Exec struct {
 // It returns the process's pid; the caller must be a child subreaper to wait for it, as stage0,
 // its parent, exits at once.
 func StartExec(e *Exec) (int, error) {
-	if a := e.Spec.Process.ExecCPUAffinity; a != nil {
-		initial, _, err := linuxspec.ExecCPUAffinity(a)
-		if err != nil {
-			return 0, err
-		}
-		e.InitialCPUs = initial
-	}
-	// Checked and resolved before anything starts; CgroupMemory is known once launched.
+	// Checked and resolved before anything starts (InitialCPUs too); CgroupMemory is known
+	// once launched.
 	plan, err := e.execPlan(false)
 	if err != nil {
 		return 0, err

@@ -33,9 +33,7 @@ func (e *Exec) execPlan(cgMemory bool) (*syncmsg.ExecPlan, error) {
 		AppArmor: p.ApparmorProfile,
 	}
 	plan.Env, plan.HomeFromUser = execEnv(p.Env)
-	for _, g := range p.User.AdditionalGids {
-		plan.Groups = append(plan.Groups, g)
-	}
+	plan.Groups = p.User.AdditionalGids
 	if p.User.Umask != nil {
 		plan.Umask = *p.User.Umask
 	}
@@ -55,9 +53,11 @@ func (e *Exec) execPlan(cgMemory bool) (*syncmsg.ExecPlan, error) {
 	if err := planKernelAttrs(plan, p, e.Spec.Linux); err != nil {
 		return nil, err
 	}
-	if err := planAffinity(plan, p.ExecCPUAffinity); err != nil {
+	initial, err := planAffinity(plan, p.ExecCPUAffinity)
+	if err != nil {
 		return nil, err
 	}
+	e.InitialCPUs = initial // stage0 is born on these CPUs
 	if p.Terminal {
 		t := &syncmsg.Terminal{}
 		if sz := p.ConsoleSize; sz != nil {
@@ -190,13 +190,13 @@ func planKernelAttrs(plan *syncmsg.ExecPlan, p *specs.Process, l *specs.Linux) e
 // planAffinity: process.execCPUAffinity.final once in the container's cgroups (runtime-spec:
 // "after the transition to container's cgroup"); without final or initial, every CPU, as runc
 // does, so that the runtime's own affinity (an engine may pin it) does not leak into the
-// container; with only initial, the kernel's choice stands.
-func planAffinity(plan *syncmsg.ExecPlan, a *specs.CPUAffinity) error {
-	var initial, final *unix.CPUSet
+// container; with only initial, the kernel's choice stands. It returns initial, the affinity
+// stage0 is born with ("before the transition to container's cgroup").
+func planAffinity(plan *syncmsg.ExecPlan, a *specs.CPUAffinity) (initial *unix.CPUSet, err error) {
+	var final *unix.CPUSet
 	if a != nil {
-		var err error
 		if initial, final, err = linuxspec.ExecCPUAffinity(a); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	switch {
@@ -205,7 +205,7 @@ func planAffinity(plan *syncmsg.ExecPlan, a *specs.CPUAffinity) error {
 	case initial == nil:
 		plan.Affinity = &syncmsg.Raw{}
 	}
-	return nil
+	return initial, nil
 }
 
 // planSeccomp passes the compiled filter, with NEW_LISTENER when it notifies.
