@@ -1,0 +1,98 @@
+// Package systemd holds what the systemd cgroup driver works out before it asks systemd for
+// anything: the unit a cgroupsPath names, the cgroup directory systemd gives that unit, and the
+// unit properties for a container's resources. Its semantics are runc's systemd driver's, which
+// containerd (SystemdCgroup = true), CRI-O and podman (cgroup_manager = "systemd") are written
+// for.
+package systemd
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Unit is where a container's cgroup lives under systemd: a transient scope, or a slice when
+// the name asks for one, in a parent slice.
+type Unit struct {
+	Slice string // the parent slice, e.g. system.slice
+	Name  string // the unit, e.g. cri-containerd-1234.scope
+}
+
+// DefaultPrefix is the scope prefix of a container whose cgroupsPath is empty (runc's is "runc").
+const DefaultPrefix = "nebulon"
+
+// ParsePath reads a cgroupsPath as runc's systemd driver does: "slice:prefix:name" makes the
+// scope prefix-name.scope in slice (system.slice when slice is empty, user.slice rootless); a
+// name ending in .slice is that slice itself. An empty cgroupsPath is the scope
+// nebulon-ID.scope in the default slice.
+func ParsePath(cgroupsPath, id string, rootless bool) (Unit, error) {
+	slice, prefix, name := "", DefaultPrefix, id
+	if cgroupsPath != "" {
+		parts := strings.Split(cgroupsPath, ":")
+		if len(parts) != 3 {
+			return Unit{}, fmt.Errorf("cgroupsPath %q: the systemd driver takes \"slice:prefix:name\" (for example system.slice:docker:%s)", cgroupsPath, id)
+		}
+		slice, prefix, name = parts[0], parts[1], parts[2]
+	}
+	if slice == "" {
+		slice = "system.slice"
+		if rootless {
+			slice = "user.slice"
+		}
+	}
+	if _, err := ExpandSlice(slice); err != nil {
+		return Unit{}, fmt.Errorf("cgroupsPath %q: %w", cgroupsPath, err)
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return Unit{}, fmt.Errorf("cgroupsPath %q: the unit name %q must be non-empty and hold no /", cgroupsPath, name)
+	}
+	if strings.HasSuffix(name, ".slice") {
+		if _, err := ExpandSlice(name); err != nil {
+			return Unit{}, fmt.Errorf("cgroupsPath %q: %w", cgroupsPath, err)
+		}
+		return Unit{Slice: slice, Name: name}, nil
+	}
+	// runc's getUnitName: prefix-name.scope, the dash even when the prefix is empty.
+	return Unit{Slice: slice, Name: prefix + "-" + name + ".scope"}, nil
+}
+
+// IsSlice says whether the unit is a slice rather than a scope.
+func (u Unit) IsSlice() bool { return strings.HasSuffix(u.Name, ".slice") }
+
+// CgroupDir is the unit's cgroup directory, relative to the root of the cgroup v2 hierarchy or
+// of a v1 one: the parent slice expanded, then the unit. A slice unit is a child of its parent
+// slice's directory only by its name's dashes, as systemd nests slices (a-b.slice is in
+// a.slice), so it is expanded whole.
+func (u Unit) CgroupDir() (string, error) {
+	if u.IsSlice() {
+		return ExpandSlice(u.Name)
+	}
+	dir, err := ExpandSlice(u.Slice)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dir, u.Name), nil
+}
+
+// ExpandSlice is the cgroup directory systemd gives a slice: test-a-b.slice is
+// /test.slice/test-a.slice/test-a-b.slice, and -.slice, the root slice, is /.
+func ExpandSlice(slice string) (string, error) {
+	const suffix = ".slice"
+	base, ok := strings.CutSuffix(slice, suffix)
+	if !ok || base == "" || strings.Contains(slice, "/") {
+		return "", fmt.Errorf("invalid slice name %q: it must end in %s and hold no /", slice, suffix)
+	}
+	if base == "-" {
+		return "/", nil
+	}
+	var dir, prefix strings.Builder
+	for _, part := range strings.Split(base, "-") {
+		if part == "" {
+			return "", fmt.Errorf("invalid slice name %q: an empty part between dashes", slice)
+		}
+		prefix.WriteString(part)
+		dir.WriteString("/" + prefix.String() + suffix)
+		prefix.WriteString("-")
+	}
+	return dir.String(), nil
+}
