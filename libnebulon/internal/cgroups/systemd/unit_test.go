@@ -1,8 +1,12 @@
 package systemd
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	godbus "github.com/godbus/dbus/v5"
 )
 
 func TestParsePathIsRuncs(t *testing.T) {
@@ -71,5 +75,30 @@ func TestExpandSlice(t *testing.T) {
 		if got, err := ExpandSlice(in); err == nil {
 			t.Errorf("ExpandSlice(%q) = %q; want an error", in, got)
 		}
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string]int{`"252.22-1~deb12u1"`: 252, `"v256"`: 256, `"245"`: 245, "257.4": 257} {
+		if got, err := parseVersion(in); err != nil || got != want {
+			t.Errorf("parseVersion(%s) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := parseVersion(`"unknown"`); err == nil {
+		t.Error("parseVersion of no number: no error")
+	}
+}
+
+func TestErrorName(t *testing.T) {
+	name := "org.freedesktop.systemd1.NoSuchUnit"
+	for _, err := range []error{
+		godbus.Error{Name: name}, &godbus.Error{Name: name}, fmt.Errorf("wrapped: %w", godbus.Error{Name: name}),
+	} {
+		if got := errorName(err); got != name {
+			t.Errorf("errorName(%#v) = %q, want %q", err, got, name)
+		}
+	}
+	if got := errorName(errors.New("plain")); got != "" {
+		t.Errorf("errorName(plain) = %q", got)
 	}
 }

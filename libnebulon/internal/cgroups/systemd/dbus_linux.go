@@ -1,0 +1,224 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
+)
+
+// CallTimeout bounds every call to systemd and every wait for one of its jobs. A busy systemd
+// that answers later is the driver's most reported hang (runc#3904, kubernetes#120103): past
+// it the command fails, naming the call and the unit.
+var CallTimeout = 30 * time.Second
+
+// Client is one command's connection to systemd: the system instance, or the user's for a
+// rootless runtime. It reconnects once when systemd went away mid-command (a restart, a
+// daemon-reexec).
+type Client struct {
+	user bool
+	conn *sd.Conn
+}
+
+// Dial connects to systemd's manager, bounded by CallTimeout.
+func Dial(user bool) (*Client, error) {
+	c := &Client{user: user}
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) connect() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	var err error
+	if c.user {
+		c.conn, err = sd.NewUserConnectionContext(ctx)
+	} else {
+		c.conn, err = sd.NewWithContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("systemd cgroup driver: connect to systemd over D-Bus (%s): %w", c.bus(), err)
+	}
+	return nil
+}
+
+func (c *Client) bus() string {
+	if c.user {
+		return "the user's bus, $DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus"
+	}
+	return "the system bus"
+}
+
+// Close closes the connection.
+func (c *Client) Close() {
+	if c.conn != nil {
+		c.conn.Close()
+	}
+}
+
+// call runs f with a context bounded by CallTimeout; when the connection was lost (systemd
+// restarted), it reconnects and runs f once more.
+func (c *Client) call(what string, f func(ctx context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("systemd cgroup driver: %s: systemd did not answer within %v", what, CallTimeout)
+		}
+		if attempt == 0 && lostConnection(c.conn, err) {
+			c.conn.Close()
+			if cerr := c.connect(); cerr != nil {
+				return fmt.Errorf("systemd cgroup driver: %s: %w (and reconnecting failed: %w)", what, err, cerr)
+			}
+			continue
+		}
+		return fmt.Errorf("systemd cgroup driver: %s: %w", what, err)
+	}
+}
+
+// lostConnection says whether err means the bus connection is gone rather than a refusal.
+func lostConnection(conn *sd.Conn, err error) bool {
+	if errorName(err) == "org.freedesktop.DBus.Error.NoReply" {
+		return true
+	}
+	return !conn.Connected() || errors.Is(err, godbus.ErrClosed)
+}
+
+// errorName is the D-Bus error name in err, or "".
+func errorName(err error) string {
+	var v godbus.Error
+	if errors.As(err, &v) {
+		return v.Name
+	}
+	var p *godbus.Error
+	if errors.As(err, &p) && p != nil {
+		return p.Name
+	}
+	return ""
+}
+
+// wait waits for a job's result on ch, bounded by CallTimeout; anything but "done" is an error.
+func wait(what string, ch <-chan string) error {
+	select {
+	case result := <-ch:
+		if result != "done" {
+			return fmt.Errorf("systemd cgroup driver: %s: systemd's job ended %q", what, result)
+		}
+		return nil
+	case <-time.After(CallTimeout):
+		return fmt.Errorf("systemd cgroup driver: %s: systemd's job did not finish within %v", what, CallTimeout)
+	}
+}
+
+// StartScope makes the transient unit u with props, Delegate=yes (the container may manage its
+// own sub-cgroups, and systemd keeps off them) and pid in it, and waits until systemd has done
+// it. A unit of that name left failed by an earlier container is reset first.
+func (c *Client) StartScope(u Unit, pid int, props []sd.Property) error {
+	what := "start " + u.Name
+	all := append([]sd.Property{
+		sd.PropDescription("nebulon container " + u.Name),
+		prop("Delegate", true),
+		prop("DefaultDependencies", false),
+	}, props...)
+	if u.IsSlice() {
+		all = append(all, sd.PropWants(u.Slice))
+	} else {
+		all = append(all, sd.PropSlice(u.Slice), sd.PropPids(uint32(pid)))
+	}
+	ch := make(chan string, 1)
+	err := c.call(what, func(ctx context.Context) error {
+		_, err := c.conn.StartTransientUnitContext(ctx, u.Name, "replace", all, ch)
+		return err
+	})
+	if errorName(err) == "org.freedesktop.systemd1.UnitExists" {
+		c.ResetFailed(u)
+		err = c.call(what, func(ctx context.Context) error {
+			_, err := c.conn.StartTransientUnitContext(ctx, u.Name, "replace", all, ch)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return wait(what, ch)
+}
+
+// Stop stops the unit and waits until it is gone; a unit systemd does not know is stopped.
+func (c *Client) Stop(u Unit) error {
+	what := "stop " + u.Name
+	ch := make(chan string, 1)
+	err := c.call(what, func(ctx context.Context) error {
+		_, err := c.conn.StopUnitContext(ctx, u.Name, "replace", ch)
+		return err
+	})
+	if errorName(err) == "org.freedesktop.systemd1.NoSuchUnit" {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := wait(what, ch); err != nil {
+		return err
+	}
+	c.ResetFailed(u) // a scope whose processes were killed ends "failed" and would stay listed
+	return nil
+}
+
+// ResetFailed clears a failed state of the unit; errors are of no consequence.
+func (c *Client) ResetFailed(u Unit) {
+	c.call("reset-failed "+u.Name, func(ctx context.Context) error {
+		return c.conn.ResetFailedUnitContext(ctx, u.Name)
+	})
+}
+
+// Set changes the unit's properties at runtime (update).
+func (c *Client) Set(u Unit, props []sd.Property) error {
+	if len(props) == 0 {
+		return nil
+	}
+	return c.call("set properties of "+u.Name, func(ctx context.Context) error {
+		return c.conn.SetUnitPropertiesContext(ctx, u.Name, true, props...)
+	})
+}
+
+// Version is systemd's version number (the 252 of "252.22-1~deb12u1"), which says which
+// properties it knows.
+func (c *Client) Version() (int, error) {
+	var v string
+	err := c.call("read systemd's version", func(ctx context.Context) error {
+		var err error
+		v, err = c.conn.GetManagerProperty("Version")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return parseVersion(v)
+}
+
+// parseVersion reads systemd's Version property: a quoted D-Bus string such as "\"252.22-1\""
+// or "v256".
+func parseVersion(s string) (int, error) {
+	s = strings.Trim(s, "\"")
+	s = strings.TrimPrefix(s, "v")
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(s[:end])
+	if err != nil {
+		return 0, fmt.Errorf("systemd cgroup driver: systemd's version %q has no number", s)
+	}
+	return n, nil
+}
