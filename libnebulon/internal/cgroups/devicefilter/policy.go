@@ -229,3 +229,43 @@ func accessString(acc uint32) string {
 	}
 	return string(s)
 }
+
+// Allowance is one device exception a default-deny policy allows, for a consumer outside this
+// package (the systemd driver's DeviceAllow).
+type Allowance struct {
+	Type         byte   // 'b' or 'c'
+	Major, Minor int64  // -1 for any
+	Access       string // of r, w and m, in that order
+}
+
+// Allowances is what rules leave once replayed as the kernel replays them: whether every
+// device is allowed (a default-allow policy, whose denials only the cgroup's own program can
+// hold), and otherwise the exceptions allowed.
+func Allowances(rules []specs.LinuxDeviceCgroup) (all bool, allowed []Allowance, err error) {
+	p, err := newPolicy(rules)
+	if err != nil {
+		return false, nil, err
+	}
+	if p.defaultAllow {
+		return true, nil, nil
+	}
+	num := func(n uint32) int64 {
+		if n == wildcard {
+			return -1
+		}
+		return int64(n)
+	}
+	for _, e := range p.exceptions {
+		access := ""
+		for _, a := range []struct {
+			bit    uint32
+			letter string
+		}{{accRead, "r"}, {accWrite, "w"}, {accMknod, "m"}} {
+			if e.access&a.bit != 0 {
+				access += a.letter
+			}
+		}
+		allowed = append(allowed, Allowance{Type: typeLetter(e.typ), Major: num(e.major), Minor: num(e.minor), Access: access})
+	}
+	return false, allowed, nil
+}
