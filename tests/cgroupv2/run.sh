@@ -42,37 +42,23 @@ log() { echo "cgroupv2: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || die "run as root: it installs packages, and packs device nodes into the initramfs"
 "$repo/tests/install-deps.sh" cgroupv2
 
-# kernel_package prints the package that linux-image-cloud-amd64 (a metapackage) depends on.
-kernel_package() {
-	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n 1
-}
+# shellcheck source=tests/lib/guest.bash
+. "$repo/tests/lib/guest.bash"
 
 # fetch_kernel fills $cache/kernel with vmlinuz, the modules listed above and the package's name.
 fetch_kernel() {
-	local pkg tmp ver m
-	pkg=$(kernel_package)
-	if [ -z "$pkg" ]; then
-		apt-get update -qq
-		pkg=$(kernel_package)
-	fi
-	[ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package (apt-cache depends)"
-	log "fetching $pkg (apt-get download; not installed)"
+	local tmp ver m
 	tmp=$(mktemp -d)
-	# apt downloads as its _apt user where that user can write the directory.
-	chown _apt "$tmp" 2>/dev/null || true
-	(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1) || { rm -rf "$tmp"; die "apt-get download $pkg failed"; }
-	dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/x"
-	ver=${pkg#linux-image-}
-	[ -f "$tmp/x/boot/vmlinuz-$ver" ] || { rm -rf "$tmp"; die "$pkg has no boot/vmlinuz-$ver"; }
+	guest_fetch_kernel "$tmp"
+	ver=$(cat "$tmp/version")
 	rm -rf "$cache/kernel.new"
 	mkdir -p "$cache/kernel.new/modules"
 	cp "$tmp/x/boot/vmlinuz-$ver" "$cache/kernel.new/vmlinuz"
 	for m in "${modules[@]}"; do
 		cp "$tmp/x/lib/modules/$ver/kernel/$m" "$cache/kernel.new/modules/" ||
-			{ rm -rf "$tmp"; die "$pkg has no module $m"; }
+			{ rm -rf "$tmp"; die "$(cat "$tmp/package") has no module $m"; }
 	done
-	echo "$pkg" >"$cache/kernel.new/package"
+	cp "$tmp/package" "$cache/kernel.new/package"
 	rm -rf "$tmp" "$cache/kernel"
 	mv "$cache/kernel.new" "$cache/kernel"
 }
@@ -143,19 +129,7 @@ for a in "$@" "-test.timeout=$((timeout_s - margin))s"; do
 done
 (cd "$root" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1 >"$work/initramfs.gz")
 
-# KVM only where the CPU shows hardware virtualisation: a /dev/kvm without it (some nested
-# hosts have one) fails on MSRs or hangs the guest.
-if [ -z "$accel" ]; then
-	accel=tcg
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw -e vmx -e svm /proc/cpuinfo; then
-		accel=kvm
-	fi
-fi
-case "$accel" in
-kvm) accel_args=(-accel kvm -cpu host) ;;
-tcg) accel_args=(-accel tcg -cpu max) ;;
-*) die "NEBULON_CGROUPV2_ACCEL=$accel: want kvm or tcg" ;;
-esac
+guest_accel "$accel"
 log "booting: qemu-system-x86_64 ${accel_args[*]}, timeout ${timeout_s}s"
 
 console=$work/console.log
