@@ -17,7 +17,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
@@ -126,7 +125,7 @@ func statusOf(dir string, s *State) specs.ContainerState {
 		}
 	}
 	if len(s.CgroupPaths) > 0 {
-		if frozen, _ := cgroups.Load(s.CgroupPaths).Frozen(); frozen {
+		if frozen, _ := loadCgroup(s).Frozen(); frozen {
 			return StatePaused
 		}
 	}
@@ -277,7 +276,7 @@ func (c *Container) signalAll(sig unix.Signal) (int, error) {
 	if len(c.state.CgroupPaths) == 0 {
 		return 0, nil
 	}
-	cg := cgroups.Load(c.state.CgroupPaths)
+	cg := loadCgroup(c.state)
 	owned := len(c.state.CgroupMade) == len(c.state.CgroupPaths)
 	if frozen, _ := cg.Frozen(); owned && !frozen {
 		if err := cg.Freeze(true); err == nil {
@@ -370,7 +369,8 @@ func (c *Container) destroy() error {
 		errs = append(errs, s.IntelRdt.Destroy())
 	}
 	if len(s.CgroupPaths) > 0 {
-		cg := cgroups.Load(s.CgroupPaths)
+		cg := loadCgroup(s)
+		defer closeCgroup(cg)
 		// Without a pid namespace of its own, the container's processes outlive its init. They
 		// are found by cgroup, which is only the container's when create made it: a cgroupsPath
 		// naming an existing cgroup may hold processes that are not the container's.
@@ -410,7 +410,7 @@ func (c *Container) thaw() {
 	if len(c.state.CgroupPaths) == 0 {
 		return
 	}
-	cg := cgroups.Load(c.state.CgroupPaths)
+	cg := loadCgroup(c.state)
 	if frozen, _ := cg.Frozen(); frozen {
 		if err := cg.Freeze(false); err != nil {
 			slog.Warn("thaw container", "id", c.ID, "err", err)

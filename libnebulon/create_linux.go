@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
@@ -43,6 +45,9 @@ type CreateOpts struct {
 	// terminal needs a console socket.
 	ConsoleSocket string
 	Foreground    bool
+	// SystemdCgroup selects the systemd cgroup driver (runc's --systemd-cgroup): the container's
+	// cgroup is a transient unit named by a "slice:prefix:name" cgroupsPath.
+	SystemdCgroup bool
 }
 
 // LoadBundle reads and validates a bundle's config.json. Paths come back absolute.
@@ -168,7 +173,7 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if p.seccomp, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
-	if p.cgroup, err = cgroups.New(spec.Linux.CgroupsPath, id); err != nil {
+	if p.cgroup, err = newCgroup(spec.Linux.CgroupsPath, id, opts.SystemdCgroup); err != nil {
 		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
 	}
 	if rdt := spec.Linux.IntelRdt; rdt != nil {
@@ -220,6 +225,10 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		// are the container's.
 		CgroupMade: missingCgroups(p),
 	}}
+	if sm, ok := p.cgroup.(*systemd.Manager); ok {
+		u := sm.Unit()
+		c.state.SystemdUnit, c.state.SystemdUser = &u, sm.User()
+	}
 	if c.state.HostMounts {
 		if c.state.RootfsMountID, err = topMountID(p.rootfs); err != nil {
 			st.remove()
@@ -266,7 +275,18 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 			if err := netdev.Move(p.spec.Linux.NetDevices, pid); err != nil {
 				return err
 			}
-			return c.saveStarted(p)
+			if err := c.saveStarted(p); err != nil {
+				return err
+			}
+			// The systemd driver's unit is made now, with the init in it, before the init is
+			// sent its config: it roots its cgroup namespace in the cgroup it is in then.
+			if a, ok := p.cgroup.(cgroups.Attacher); ok {
+				if err := a.Attach(pid); err != nil {
+					return resourcesError(err)
+				}
+				slog.Debug("systemd unit made", "id", c.ID)
+			}
+			return nil
 		},
 	})
 }
@@ -354,13 +374,22 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return err
 	}
 	if err := p.cgroup.Set(cgroupResources(p.spec)); err != nil {
-		var re *cgroups.ResourceError
-		if errors.As(err, &re) {
-			return linuxspec.Errorf("linux.resources."+re.Field, "%v", re.Err)
-		}
-		return fmt.Errorf("linux.resources: %w", err)
+		return resourcesError(err)
 	}
 	return nil
+}
+
+// resourcesError names the field of linux.resources that err is about. The systemd driver's
+// errors name their own: a unit property's field, or what systemd did not do.
+func resourcesError(err error) error {
+	var re *cgroups.ResourceError
+	if errors.As(err, &re) {
+		return linuxspec.Errorf("linux.resources."+re.Field, "%v", re.Err)
+	}
+	if strings.HasPrefix(err.Error(), "linux.resources") || strings.HasPrefix(err.Error(), "systemd cgroup driver") {
+		return err
+	}
+	return fmt.Errorf("linux.resources: %w", err)
 }
 
 // missingCgroups lists the hierarchies whose cgroup does not exist yet: those create will make.

@@ -75,7 +75,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
 		return 0, nil, ErrNotRunning // and a plan by paths names a process that is not the init
 	}
-	paths, err := subCgroup(c.state.CgroupPaths, opts.Cgroup)
+	paths, err := execCgroups(c.state, opts.Cgroup)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -117,6 +117,29 @@ func checkExecProcess(p *specs.Process) error {
 }
 
 // subCgroup applies exec's --cgroup to the container's cgroup paths; the sub-cgroup must exist.
+// execCgroups are the cgroups an exec'd process joins: the container's, the sub-cgroups --cgroup
+// names below them, or, for a container v2 cgroup that is not a leaf (cgroups.LeafFor), the
+// init's.
+func execCgroups(s *State, subs []string) (map[string]string, error) {
+	if len(subs) > 0 {
+		return subCgroup(s.CgroupPaths, subs)
+	}
+	dir, ok := s.CgroupPaths[""]
+	if !ok {
+		return s.CgroupPaths, nil
+	}
+	leaf, err := cgroups.LeafFor(dir, s.InitPid)
+	if err != nil || leaf == dir {
+		return s.CgroupPaths, err
+	}
+	out := make(map[string]string, len(s.CgroupPaths))
+	for k, v := range s.CgroupPaths {
+		out[k] = v
+	}
+	out[""] = leaf
+	return out, nil
+}
+
 func subCgroup(paths map[string]string, subs []string) (map[string]string, error) {
 	if len(subs) == 0 {
 		return paths, nil

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
@@ -28,7 +29,31 @@ func (c *Container) cgroup() (cgroups.Manager, error) {
 	if len(c.state.CgroupPaths) == 0 {
 		return nil, fmt.Errorf("container %s has no cgroup", c.ID)
 	}
-	return cgroups.Load(c.state.CgroupPaths), nil
+	return loadCgroup(c.state), nil
+}
+
+// loadCgroup returns the manager of the cgroups in s: the systemd driver's when create used it.
+func loadCgroup(s *State) cgroups.Manager {
+	if s.SystemdUnit != nil {
+		return systemd.Load(*s.SystemdUnit, s.SystemdUser, s.CgroupPaths)
+	}
+	return cgroups.Load(s.CgroupPaths)
+}
+
+// newCgroup returns the manager of a new container's cgroups: the systemd driver's with
+// --systemd-cgroup (cgroupsPath "slice:prefix:name"), the cgroupfs driver's otherwise.
+func newCgroup(cgroupsPath, id string, systemdDriver bool) (cgroups.Manager, error) {
+	if systemdDriver {
+		return systemd.New(cgroupsPath, id, os.Geteuid() != 0)
+	}
+	return cgroups.New(cgroupsPath, id)
+}
+
+// closeCgroup closes what a manager holds open: the systemd driver's bus connection.
+func closeCgroup(m cgroups.Manager) {
+	if c, ok := m.(interface{ Close() }); ok {
+		c.Close()
+	}
 }
 
 // Pause freezes every process of a created or running container.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
@@ -45,6 +46,10 @@ type State struct {
 	Owner         string            `json:"owner"`
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
 	CgroupMade    []string          `json:"cgroup_made"` // hierarchies whose cgroup create made
+	// SystemdUnit is the container's unit under the systemd cgroup driver (--systemd-cgroup),
+	// whose cgroups CgroupPaths are; SystemdUser says it is the user's systemd's.
+	SystemdUnit *systemd.Unit `json:"systemd_unit,omitempty"`
+	SystemdUser bool          `json:"systemd_user,omitempty"`
 	// Creating is set until create has finished: while the create that set it (Creator, a pid
 	// and its start time) lives, the container is "creating"; once it is gone, create died part
 	// way and the container is stopped. Create holds no lock meanwhile: its hooks may run

@@ -61,6 +61,7 @@ func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 		ExtraEnv:      env,
 		ConsoleSocket: ctx.String("console-socket"),
 		Foreground:    foreground,
+		SystemdCgroup: ctx.Bool("systemd-cgroup"),
 	})
 	if err != nil || pidfdConn == nil {
 		if pidfdConn != nil {

@@ -185,13 +185,10 @@ func withContainer(ctx *cli.Context, op func(*libnebulon.Container) error) error
 }
 
 func checkSystemd(ctx *cli.Context) error {
-	if !ctx.Bool("systemd-cgroup") {
-		return nil
+	if ctx.Bool("systemd-cgroup") && !libnebulon.SystemdBooted() {
+		return errors.New("--systemd-cgroup: systemd is not running as PID 1 on this host, so it cannot manage cgroups; use the cgroupfs driver (omit the flag)")
 	}
-	if !libnebulon.SystemdBooted() {
-		return errors.New("--systemd-cgroup: systemd is not running as PID 1 on this host; use the cgroupfs driver (omit the flag)")
-	}
-	return errors.New("--systemd-cgroup: the systemd cgroup driver is not available yet; use the cgroupfs driver (omit the flag)")
+	return nil
 }
 
 func runInit() {

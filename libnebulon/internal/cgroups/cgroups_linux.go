@@ -88,6 +88,13 @@ type Manager interface {
 	Paths() map[string]string
 }
 
+// Attacher is a Manager whose cgroup is made around a process that exists: the systemd
+// driver's unit, which systemd makes with the init in it. Its Create and Set only prepare the
+// cgroup, and Entry places nothing; Attach makes it with pid in it and applies the resources.
+type Attacher interface {
+	Attach(pid int) error
+}
+
 // Entry places a container's init in its cgroups.
 //
 // On v1 the memory hierarchy is the init's to join last: the memory controller charges a page to
@@ -127,11 +134,7 @@ func SystemdBooted() bool {
 // own cgroup); an empty cgroupsPath means /<id>.
 func New(cgroupsPath, id string) (Manager, error) {
 	if strings.Contains(cgroupsPath, ":") && !strings.HasPrefix(cgroupsPath, "/") {
-		why := "nebulon has no systemd cgroup driver yet"
-		if !SystemdBooted() {
-			why = "systemd is not running as PID 1 on this host"
-		}
-		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver: %s; give a cgroupfs path such as /mygroup/%s", cgroupsPath, why, id)
+		return nil, fmt.Errorf("cgroupsPath %q is a systemd slice:prefix:name path, which needs the systemd cgroup driver (nebulon --systemd-cgroup); with the cgroupfs driver give a path such as /mygroup/%s", cgroupsPath, id)
 	}
 	rel := cgroupsPath
 	if rel == "" {
@@ -312,6 +315,32 @@ func openV2Dir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// LeafFor returns the v2 cgroup a process joining dir, the container's, goes to: dir itself, or,
+// when dir has controllers enabled for its children (systemd or another cgroup manager in the
+// container made sub-cgroups), the cgroup of pid, the container's init. The kernel refuses
+// processes in a cgroup that hands controllers down ("no internal processes", cgroup-v2.rst);
+// runc's exec falls back to the init's cgroup too.
+func LeafFor(dir string, pid int) (string, error) {
+	ctl, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil || len(strings.TrimSpace(string(ctl))) == 0 {
+		return dir, nil
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("the cgroup of the container's init: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			v2 := root
+			if DetectMode() == Hybrid {
+				v2 = filepath.Join(root, "unified")
+			}
+			return filepath.Join(v2, filepath.Clean(rel)), nil
+		}
+	}
+	return "", fmt.Errorf("the container's cgroup %s is not a leaf (cgroup.subtree_control: %s), and its init (pid %d) is in no cgroup v2 cgroup to join instead", dir, strings.TrimSpace(string(ctl)), pid)
 }
 
 // EnterOwnV2 moves pid into the runtime's own cgroup v2 cgroup (unified mode only): back out of

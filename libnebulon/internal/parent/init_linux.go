@@ -39,7 +39,8 @@ func StartInit(in *Init) error {
 	slog.Debug("starting init", "id", in.ID)
 	base := 3 + in.PreserveFds // the sync socket; the fifo follows it
 	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}
-	l, err := in.launch(lateV2Join(in.Spec), env, in.Fifo)
+	_, attached := in.Cgroup.(cgroups.Attacher) // the systemd driver's unit, made around the init
+	l, err := in.launch(!attached && lateV2Join(in.Spec), env, in.Fifo)
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ var CallTimeout = 30 * time.Second
 // rootless runtime. It reconnects once when systemd went away mid-command (a restart, a
 // daemon-reexec).
 type Client struct {
-	user bool
-	conn *sd.Conn
+	user   bool
+	conn   *sd.Conn
+	cancel context.CancelFunc // ends the connection (godbus ties it to its context)
 }
 
 // Dial connects to systemd's manager, bounded by CallTimeout.
@@ -34,19 +35,36 @@ func Dial(user bool) (*Client, error) {
 	return c, nil
 }
 
+// connect dials, bounded by CallTimeout. The connection lives as long as the context it is made
+// with, so that context is the Client's, cancelled by Close, and the bound is a timer.
 func (c *Client) connect() error {
-	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
-	defer cancel()
-	var err error
-	if c.user {
-		c.conn, err = sd.NewUserConnectionContext(ctx)
-	} else {
-		c.conn, err = sd.NewWithContext(ctx)
+	ctx, cancel := context.WithCancel(context.Background())
+	type dialed struct {
+		conn *sd.Conn
+		err  error
 	}
-	if err != nil {
-		return fmt.Errorf("systemd cgroup driver: connect to systemd over D-Bus (%s): %w", c.bus(), err)
+	ch := make(chan dialed, 1)
+	go func() {
+		var d dialed
+		if c.user {
+			d.conn, d.err = sd.NewUserConnectionContext(ctx)
+		} else {
+			d.conn, d.err = sd.NewWithContext(ctx)
+		}
+		ch <- d
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			cancel()
+			return fmt.Errorf("systemd cgroup driver: connect to systemd over D-Bus (%s): %w", c.bus(), d.err)
+		}
+		c.conn, c.cancel = d.conn, cancel
+		return nil
+	case <-time.After(CallTimeout):
+		cancel()
+		return fmt.Errorf("systemd cgroup driver: connect to systemd over D-Bus (%s): no answer within %v", c.bus(), CallTimeout)
 	}
-	return nil
 }
 
 func (c *Client) bus() string {
@@ -60,6 +78,8 @@ func (c *Client) bus() string {
 func (c *Client) Close() {
 	if c.conn != nil {
 		c.conn.Close()
+		c.cancel()
+		c.conn = nil
 	}
 }
 
@@ -77,7 +97,7 @@ func (c *Client) call(what string, f func(ctx context.Context) error) error {
 			return fmt.Errorf("systemd cgroup driver: %s: systemd did not answer within %v", what, CallTimeout)
 		}
 		if attempt == 0 && lostConnection(c.conn, err) {
-			c.conn.Close()
+			c.Close()
 			if cerr := c.connect(); cerr != nil {
 				return fmt.Errorf("systemd cgroup driver: %s: %w (and reconnecting failed: %w)", what, err, cerr)
 			}
@@ -197,9 +217,24 @@ func (c *Client) Set(u Unit, props []sd.Property) error {
 func (c *Client) Version() (int, error) {
 	var v string
 	err := c.call("read systemd's version", func(ctx context.Context) error {
-		var err error
-		v, err = c.conn.GetManagerProperty("Version")
-		return err
+		// GetManagerProperty takes no context: its wait is bounded here.
+		type answer struct {
+			v   string
+			err error
+		}
+		done := make(chan answer, 1)
+		conn := c.conn
+		go func() {
+			v, err := conn.GetManagerProperty("Version")
+			done <- answer{v, err}
+		}()
+		select {
+		case a := <-done:
+			v = a.v
+			return a.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 	if err != nil {
 		return 0, err

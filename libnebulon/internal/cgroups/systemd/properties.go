@@ -148,7 +148,7 @@ func cpuProperties(c *specs.LinuxCPU, v2 bool, version int, add func(string, any
 	if quota != 0 || period != 0 {
 		add("CPUQuotaPerSecUSec", QuotaPerSec(quota, period))
 	}
-	if version >= 244 {
+	if version >= 244 && v2 { // systemd has no cpuset on v1
 		for _, s := range []struct{ name, field, value string }{
 			{"AllowedCPUs", "cpus", c.Cpus}, {"AllowedMemoryNodes", "mems", c.Mems},
 		} {

@@ -14,8 +14,8 @@ import (
 // Unit is where a container's cgroup lives under systemd: a transient scope, or a slice when
 // the name asks for one, in a parent slice.
 type Unit struct {
-	Slice string // the parent slice, e.g. system.slice
-	Name  string // the unit, e.g. cri-containerd-1234.scope
+	Slice string `json:"slice"` // the parent slice, e.g. system.slice
+	Name  string `json:"name"`  // the unit, e.g. cri-containerd-1234.scope
 }
 
 // DefaultPrefix is the scope prefix of a container whose cgroupsPath is empty (runc's is "runc").

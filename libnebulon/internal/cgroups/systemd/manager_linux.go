@@ -1,0 +1,218 @@
+package systemd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+)
+
+// Manager is the systemd driver's cgroups.Manager. The container's cgroup is a transient unit
+// that systemd makes around the init (Attach), with Delegate=yes and the resources systemd
+// models as the unit's properties; everything else (the cgroup files systemd has no property
+// for, freezing, stats, the process list) is the cgroupfs code on the unit's directories, which
+// the embedded Manager is.
+type Manager struct {
+	cgroups.Manager
+	unit   Unit
+	user   bool // the user's systemd, for a rootless runtime
+	res    *specs.LinuxResources
+	props  []sd.Property
+	client *Client
+}
+
+// New returns the manager of the unit a cgroupsPath names ("slice:prefix:name", or "" for
+// nebulon-ID.scope in the default slice). Nothing is asked of systemd yet.
+func New(cgroupsPath, id string, rootless bool) (*Manager, error) {
+	u, err := ParsePath(cgroupsPath, id, rootless)
+	if err != nil {
+		return nil, err
+	}
+	return load(u, rootless)
+}
+
+func load(u Unit, user bool) (*Manager, error) {
+	dir, err := u.CgroupDir()
+	if err != nil {
+		return nil, err
+	}
+	fs, err := cgroups.New(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{Manager: fs, unit: u, user: user}, nil
+}
+
+// Load returns the manager of a container's unit and the cgroup directories saved with it.
+func Load(u Unit, user bool, paths map[string]string) *Manager {
+	return &Manager{Manager: cgroups.Load(paths), unit: u, user: user}
+}
+
+// Unit is the container's unit.
+func (m *Manager) Unit() Unit { return m.unit }
+
+// User says whether the unit is the user's systemd's.
+func (m *Manager) User() bool { return m.user }
+
+// Close closes the connection to systemd, if one was made.
+func (m *Manager) Close() {
+	if m.client != nil {
+		m.client.Close()
+		m.client = nil
+	}
+}
+
+func (m *Manager) dial() error {
+	if m.client != nil {
+		return nil
+	}
+	c, err := Dial(m.user)
+	if err != nil {
+		return err
+	}
+	m.client = c
+	return nil
+}
+
+// Create connects to systemd, which makes the unit when Attach asks, with the init in it. Every
+// hierarchy is reported made: the unit's cgroups are the container's alone, and Destroy stops
+// the unit and removes what is left of them.
+func (m *Manager) Create() ([]string, error) {
+	if err := m.dial(); err != nil {
+		return nil, err
+	}
+	made := make([]string, 0, len(m.Paths()))
+	for key := range m.Paths() {
+		made = append(made, key)
+	}
+	return made, nil
+}
+
+// Entry places nothing: the init is born in the runtime's cgroups, and systemd moves it into
+// the unit when Attach makes it (a scope cannot be made empty).
+func (m *Manager) Entry() (*cgroups.Entry, error) { return &cgroups.Entry{}, nil }
+
+// Set works out the unit's properties for r, which Attach applies with the cgroup files; the
+// errors name the field.
+func (m *Manager) Set(r *specs.LinuxResources) error {
+	props, err := m.properties(r, true)
+	if err != nil {
+		return err
+	}
+	m.res, m.props = r, props
+	return nil
+}
+
+// properties are the unit's properties for r, device rules too when devices.
+func (m *Manager) properties(r *specs.LinuxResources, devices bool) ([]sd.Property, error) {
+	if err := m.dial(); err != nil {
+		return nil, err
+	}
+	version, err := m.client.Version()
+	if err != nil {
+		return nil, err
+	}
+	props, err := Properties(r, cgroups.DetectMode() == cgroups.Unified, version)
+	if err != nil {
+		return nil, err
+	}
+	if devices && r != nil && r.Devices != nil {
+		procDevices, err := os.ReadFile("/proc/devices")
+		if err != nil {
+			return nil, err
+		}
+		dev, _, err := DeviceProperties(r.Devices, string(procDevices))
+		if err != nil {
+			return nil, err
+		}
+		props = append(props, dev...)
+	}
+	return props, nil
+}
+
+// Attach has systemd make the unit with pid in it, then writes the cgroup files for r (Set):
+// systemd's properties first, the files after, as runc does, for what systemd has no property
+// for. On v1 systemd makes the unit's cgroup in the hierarchies it manages; the others are made
+// here at the same path and pid joins them.
+func (m *Manager) Attach(pid int) error {
+	if err := m.dial(); err != nil {
+		return err
+	}
+	if err := m.client.StartScope(m.unit, pid, m.props); err != nil {
+		return err
+	}
+	if cgroups.DetectMode() != cgroups.Unified {
+		if _, err := m.Manager.Create(); err != nil {
+			return err
+		}
+		for key, dir := range m.Paths() {
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+				return fmt.Errorf("move pid %d into cgroup %s (%s): %w", pid, dir, orV2(key), err)
+			}
+		}
+	}
+	return m.Manager.Set(m.res)
+}
+
+func orV2(key string) string {
+	if key == "" {
+		return "v2"
+	}
+	return key
+}
+
+// Update changes the cgroup files for what r sets, then the unit's properties, so that a
+// daemon-reload, which rewrites the files from the properties, keeps the new limits. The files
+// go first: an update the kernel refuses part way is rolled back there (cgroups.Manager.Update),
+// and the unit is left as it was; systemd writes the files from new properties later, not
+// within the call that sets them, and would undo that roll-back.
+func (m *Manager) Update(r *specs.LinuxResources) error {
+	props, err := m.properties(r, false)
+	if err != nil {
+		return err
+	}
+	if err := m.Manager.Update(r); err != nil {
+		return err
+	}
+	return m.client.Set(m.unit, props)
+}
+
+// Destroy stops the unit, waiting until it is gone, and removes what is left of its cgroups:
+// the v1 hierarchies systemd does not manage, and sub-cgroups the container made. A container
+// whose unit was never made (systemd was not reachable) has nothing to stop.
+func (m *Manager) Destroy(made []string) error {
+	if err := m.dial(); err != nil {
+		if !m.anyDir() {
+			return nil
+		}
+		return err
+	}
+	if err := m.client.Stop(m.unit); err != nil {
+		return err
+	}
+	return m.Manager.Destroy(made)
+}
+
+// anyDir reports whether one of the unit's cgroup directories exists.
+func (m *Manager) anyDir() bool {
+	for _, dir := range m.Paths() {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// Booted reports whether the host runs systemd as its init, as sd_booted(3) tells: the
+// directory /run/systemd/system exists.
+func Booted() bool {
+	var st unix.Stat_t
+	return unix.Lstat("/run/systemd/system", &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
