@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 bench bench-breakdown bench-scale deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 systemd bench bench-breakdown bench-scale deps clean
 
 all: build
 
@@ -44,10 +44,10 @@ demo:
 deps:
 	tests/install-deps.sh test
 
-# Everything: unit tests, the integration, security and engine suites, the OCI conformance suite
-# and the cgroup v2 suite.
+# Everything: unit tests, the integration, security and engine suites, the OCI conformance suite,
+# the cgroup v2 suite and the systemd driver's suite.
 test: deps build
-	$(MAKE) unit fuzz integration security engines nb stress conformance cgroupv2
+	$(MAKE) unit fuzz integration security engines nb stress conformance cgroupv2 systemd
 
 # Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
 # files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
@@ -113,6 +113,11 @@ conformance: build
 # The cgroup v2 suite, in a QEMU guest (this host mounts cgroup v1); installs qemu itself.
 cgroupv2: build
 	NEBULON_BIN=$(CURDIR)/bin/nebulon tests/cgroupv2/run.sh $(CGROUPV2_FLAGS)
+
+# The systemd cgroup driver: the cgroup v2 suite with --systemd-cgroup, podman and containerd, in
+# a QEMU guest booting systemd on a Debian root filesystem that debootstrap makes (cached).
+systemd: build
+	NEBULON_BIN=$(CURDIR)/bin/nebulon tests/systemd/run.sh $(SYSTEMD_FLAGS)
 
 # The same suite against runc and crun, for comparison.
 conformance-runc:

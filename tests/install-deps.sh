@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages that building and testing Nebulon needs, and only
-# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|bench|cgroupv2]
+# those missing: running it again changes nothing. Usage: tests/install-deps.sh [demo|test|bench|cgroupv2|systemd]
 set -euo pipefail
 
 # libseccomp-dev: nebulon links libseccomp statically (linux.seccomp).
@@ -14,13 +14,17 @@ test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsduti
 bench=("${test[@]}" linux-perf gnuplot-nox file)
 # tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
 cgroupv2=(busybox-static qemu-system-x86)
+# tests/systemd/run.sh: a QEMU guest booting systemd from a Debian root filesystem that debootstrap
+# makes and mkfs.ext4 -d packs; depmod indexes the guest kernel's modules.
+systemd=("${cgroupv2[@]}" debootstrap e2fsprogs kmod)
 
 case "${1:-test}" in
 demo) want=("${demo[@]}") ;;
 test) want=("${test[@]}") ;;
 bench) want=("${bench[@]}") ;;
 cgroupv2) want=("${cgroupv2[@]}") ;;
-*) echo "usage: $0 [demo|test|bench|cgroupv2]" >&2; exit 2 ;;
+systemd) want=("${systemd[@]}") ;;
+*) echo "usage: $0 [demo|test|bench|cgroupv2|systemd]" >&2; exit 2 ;;
 esac
 
 missing=()

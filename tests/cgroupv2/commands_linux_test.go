@@ -254,3 +254,31 @@ func waitCgroupPids(t *testing.T, dir string, n int) {
 	}
 	t.Fatalf("%s/cgroup.procs: %q, want %d processes", dir, readCgroupFile(t, dir, "cgroup.procs"), n)
 }
+
+// An exec into a container whose cgroup hands controllers down to sub-cgroups (systemd or
+// another manager in the container made them, and moved the init) joins the init's cgroup: the
+// kernel refuses processes in a cgroup that enables controllers for its children, and runc
+// falls back to the init's cgroup too.
+func TestExecIntoNonLeafCgroupJoinsTheInits(t *testing.T) {
+	e := newEnv(t)
+	c := e.newContainer("sleep", "600")
+	c.mustStart()
+	base := c.cgroup()
+	dir := filepath.Join(cgroupRoot, base)
+	sub := filepath.Join(dir, "init")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "cgroup.procs"), []byte(strconv.Itoa(c.pid())), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+pids"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must("exec", c.id, "cat", "/proc/self/cgroup")
+	// The init's cgroup namespace is rooted at the container's cgroup; without one the path is
+	// the host's.
+	if got := strings.TrimSpace(r.stdout); got != "0::/init" && got != "0::"+base+"/init" {
+		t.Errorf("the exec'd process is in %q, want the init's cgroup, %s/init", got, base)
+	}
+}

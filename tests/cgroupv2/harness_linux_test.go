@@ -28,6 +28,12 @@ const (
 )
 
 var (
+	// systemdDriver: the suite runs in tests/systemd's guest, where systemd is PID 1, and every
+	// command gets --systemd-cgroup (NEBULON_CGROUPV2_SYSTEMD=1).
+	systemdDriver = os.Getenv("NEBULON_CGROUPV2_SYSTEMD") == "1"
+	// systemdV1: the hybrid boot of that guest, cgroup v1 with systemd's own cgroup2 hierarchy at
+	// /sys/fs/cgroup/unified, which runs the driver's v1 tests alone (systemdv1_linux_test.go).
+	systemdV1      = systemdDriver && os.Getenv("NEBULON_CGROUPV2_SYSTEMD_V1") == "1"
 	nebulonBin     string // the runtime under test
 	rootfsTemplate string // a busybox root filesystem, copied into each bundle
 	skipReason     string // why this host cannot run the suite; "" where it can
@@ -61,11 +67,18 @@ func checkHost() string {
 		return "runs in the cgroup v2 guest of tests/cgroupv2/run.sh (NEBULON_CGROUPV2_TEST=1 is not set)"
 	}
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(cgroupRoot, &st); err != nil || st.Type != cgroup2Magic {
+	if systemdV1 {
+		if err := syscall.Statfs(cgroupRoot+"/unified", &st); err != nil || st.Type != cgroup2Magic {
+			return "NEBULON_CGROUPV2_SYSTEMD_V1=1 needs a hybrid host: " + cgroupRoot + "/unified is not a cgroup2 mount"
+		}
+	} else if err := syscall.Statfs(cgroupRoot, &st); err != nil || st.Type != cgroup2Magic {
 		return cgroupRoot + " is not a cgroup2 mount: the suite needs a cgroup v2-only host"
 	}
 	if os.Geteuid() != 0 {
 		return "needs root (creates namespaces, mounts and cgroups)"
+	}
+	if comm, _ := os.ReadFile("/proc/1/comm"); systemdDriver && strings.TrimSpace(string(comm)) != "systemd" {
+		return "NEBULON_CGROUPV2_SYSTEMD=1 needs systemd as PID 1 (tests/systemd/run.sh)"
 	}
 	bin := os.Getenv("NEBULON")
 	if bin == "" {
@@ -119,6 +132,15 @@ func prepareRootfs() (string, func(), error) {
 	return dir, cleanup, nil
 }
 
+// cgroupfsOnly skips a test of the cgroupfs driver's cgroupsPath (a directory) when the suite
+// runs with the systemd driver, whose cgroupsPath is "slice:prefix:name" (systemd_linux_test.go).
+func cgroupfsOnly(t *testing.T) {
+	t.Helper()
+	if systemdDriver {
+		t.Skip("a cgroupfs cgroupsPath; the systemd driver's are tested in systemd_linux_test.go")
+	}
+}
+
 // env is one test's nebulon state directory (--root) and scratch space.
 type env struct {
 	t    *testing.T
@@ -131,6 +153,9 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
+	}
+	if systemdV1 && !strings.HasPrefix(t.Name(), "TestSystemdV1") {
+		t.Skip("a cgroup v2 test; this is tests/systemd's hybrid boot, which runs the driver's v1 tests")
 	}
 	dir := t.TempDir()
 	// 0755: the container's processes must reach the rootfs below it.
@@ -185,7 +210,11 @@ func (e *env) nebulonWith(o cmdOpts, args ...string) result {
 	res := result{args: args}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nebulonBin, append([]string{"--root", e.root}, args...)...)
+	global := []string{"--root", e.root}
+	if systemdDriver {
+		global = append(global, "--systemd-cgroup")
+	}
+	cmd := exec.CommandContext(ctx, nebulonBin, append(global, args...)...)
 	var outFile, errFile *os.File
 	var outOff int64
 	if o.stdio != nil {
@@ -408,6 +437,22 @@ func (c *container) run() result {
 	c.t.Helper()
 	c.writeConfig()
 	return c.e.nebulonWith(cmdOpts{stdio: c.log}, "run", "--bundle", c.bundle, c.id)
+}
+
+// waitOutput polls the container's output until it holds want, and returns it.
+func (c *container) waitOutput(want string, timeout time.Duration) string {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out := c.output()
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("container %s did not write %q within %v; its output:\n%s", c.id, want, timeout, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // output is what the container wrote after create.

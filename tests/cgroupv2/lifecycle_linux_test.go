@@ -29,6 +29,7 @@ func createAndCheckCgroup(t *testing.T, c *container, want string) {
 }
 
 func TestCgroupIsSlashIDWhenCgroupsPathIsAbsent(t *testing.T) {
+	cgroupfsOnly(t)
 	e := newEnv(t)
 	c := e.newContainer("sleep", "60")
 	c.unset("linux.cgroupsPath")
@@ -36,6 +37,7 @@ func TestCgroupIsSlashIDWhenCgroupsPathIsAbsent(t *testing.T) {
 }
 
 func TestAbsoluteCgroupsPathIsUsedAsIs(t *testing.T) {
+	cgroupfsOnly(t)
 	e := newEnv(t)
 	c := e.newContainer("sleep", "60")
 	parent := "/nbtest-abs-" + c.id
@@ -52,6 +54,7 @@ func TestAbsoluteCgroupsPathIsUsedAsIs(t *testing.T) {
 // (Documentation/admin-guide/cgroup-v2.rst, "Enabling and Disabling"), so the runtime enables
 // them on the way down, as runc and crun do.
 func TestNestedCgroupsPathGetsControllers(t *testing.T) {
+	cgroupfsOnly(t)
 	e := newEnv(t)
 	c := e.newContainer("sleep", "60")
 	parent := "/nbtest-nested-" + c.id
@@ -69,6 +72,7 @@ func TestNestedCgroupsPathGetsControllers(t *testing.T) {
 }
 
 func TestRelativeCgroupsPath(t *testing.T) {
+	cgroupfsOnly(t)
 	e := newEnv(t)
 	c := e.newContainer("sleep", "60")
 	parent := "nbtest-rel-" + c.id
@@ -84,6 +88,7 @@ func TestRelativeCgroupsPath(t *testing.T) {
 // Here nebulon runs in /nbrunner-<id> and the container must land in /<relative path>, with its
 // pids limit applied.
 func TestRelativeCgroupsPathIsBesideTheRuntimesCgroup(t *testing.T) {
+	cgroupfsOnly(t)
 	e := newEnv(t)
 	c := e.newContainer("sleep", "60")
 	runner := filepath.Join(cgroupRoot, "nbrunner-"+c.id)

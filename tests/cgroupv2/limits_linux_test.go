@@ -12,14 +12,13 @@ import (
 // victim and the shell reports how it died.
 func TestOOMKillAtMemoryMax(t *testing.T) {
 	e := newEnv(t)
-	c := e.newContainer("sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1; echo "dd exit status $?"`)
+	// The shell stays: systemd removes a scope's cgroup, events and all, with its last process.
+	c := e.newContainer("sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1; echo "dd exit status $?"; sleep 600`)
 	c.set("linux.resources.memory.limit", 16<<20)
-	// The cgroup is read while the init waits for start: the process may be gone soon after.
 	c.mustCreate()
 	dir := c.cgroupDir()
 	c.e.must("start", c.id)
-	c.waitStatus("stopped", 30*time.Second)
-	if out := c.output(); !strings.Contains(out, "dd exit status 137") {
+	if out := c.waitOutput("dd exit status", 30*time.Second); !strings.Contains(out, "dd exit status 137") {
 		t.Errorf("dd was not killed by SIGKILL (128+9); container output:\n%s", out)
 	}
 	if ev := cgroupKeyed(t, dir, "memory.events"); ev["oom_kill"] < 1 {
@@ -30,14 +29,14 @@ func TestOOMKillAtMemoryMax(t *testing.T) {
 // At pids.max, fork fails with EAGAIN inside the container and pids.events counts it.
 func TestForkRefusedAtPidsMax(t *testing.T) {
 	e := newEnv(t)
-	c := e.newContainer("sh", "-c", `i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done; echo "forked $i"`)
+	// A subshell forks until it dies of the failed fork; the shell then stays, without a fork
+	// (exec), because systemd removes a scope's cgroup, events and all, with its last process.
+	c := e.newContainer("sh", "-c", `(i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done; echo "forked $i"); echo "loop ended"; exec sleep 600`)
 	c.set("linux.resources.pids.limit", 10)
-	// The cgroup is read while the init waits for start: the process may be gone soon after.
 	c.mustCreate()
 	dir := c.cgroupDir()
 	c.e.must("start", c.id)
-	c.waitStatus("stopped", 30*time.Second)
-	if out := c.output(); !strings.Contains(out, "Resource temporarily unavailable") {
+	if out := c.waitOutput("loop ended", 30*time.Second); !strings.Contains(out, "Resource temporarily unavailable") {
 		t.Errorf("no fork failed with EAGAIN under pids.max 10; container output:\n%s", out)
 	}
 	if ev := cgroupKeyed(t, dir, "pids.events"); ev["max"] < 1 {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +83,11 @@ func TestIDMappedBindOfTmpfs(t *testing.T) {
 	if err := os.Mkdir(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A tmpfs of its own: the guest's /tmp may be another filesystem (ext4 in tests/systemd's).
+	if err := syscall.Mount("tmpfs", src, "tmpfs", 0, "mode=0755"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(src, syscall.MNT_DETACH) })
 	if err := os.WriteFile(filepath.Join(src, "f"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Runs in the systemd guest as nebulon-tests.service (setup-rootfs.sh); its output is the serial
+# console that run.sh reads. It runs the cgroup v2 suite with the systemd driver and powers off;
+# on the hybrid boot (nebulon.cgroups=hybrid on the kernel command line) the suite runs its v1
+# tests of the driver alone (NEBULON_CGROUPV2_SYSTEMD_V1=1).
+#
+# run.sh reads exactly this line for the result; keep the two in step:
+#   nebulon-systemd: tests exited with status N
+echo
+echo "nebulon-systemd: kernel $(uname -r), $(nproc) cpus, $(systemctl --version | head -n 1), cgroup $(stat -f -c %T /sys/fs/cgroup)"
+set -- -test.v
+while IFS= read -r a; do set -- "$@" "$a"; done </payload/test-args
+cd /tmp || exit 1
+v1=0
+case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
+NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NEBULON_ROOTFS=/payload/rootfs \
+	/payload/cgroupv2.test "$@"
+status=$?
+echo "nebulon-systemd: tests exited with status $status"
+sync
+systemctl poweroff --force --force

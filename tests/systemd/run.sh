@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Boots a Debian guest with systemd as PID 1 under QEMU, and runs there the cgroup v2 suite
+# (tests/cgroupv2) with nebulon's systemd cgroup driver (--systemd-cgroup), its tests of the
+# driver, and podman (cgroup_manager = "systemd") and containerd (SystemdCgroup = true) running
+# containers on nebulon: one boot with cgroup v2 alone, then one with cgroup v1 (hybrid), for
+# the driver's v1 tests. Run as root, from anywhere:
+#
+#   tests/systemd/run.sh                       # the whole suite
+#   tests/systemd/run.sh -run 'Systemd|Podman' # go test flags are passed on
+#
+# What it does:
+#   1. installs qemu-system-x86, busybox-static, debootstrap, e2fsprogs and kmod if missing
+#      (tests/install-deps.sh systemd);
+#   2. fetches Debian's cloud kernel with `apt-get download` (tests/lib/guest.bash), not
+#      installed, into $NEBULON_SYSTEMD_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/nebulon-systemd);
+#   3. builds the guest's root filesystem once and caches it: debootstrap of Debian bookworm with
+#      systemd, dbus, podman and containerd from the apt archive, the kernel's modules, and the
+#      configuration of setup-rootfs.sh, packed into an ext4 image by mkfs.ext4 -d. The image is
+#      named by a hash of what makes it, so a change to the package list or setup-rootfs.sh
+#      builds a new one;
+#   4. builds bin/nebulon (`make build`) unless NEBULON_BIN names a static binary, the suite as a
+#      static test binary, and packs them with a busybox root filesystem for the containers and
+#      guest-run.sh into a second ext4 image;
+#   5. boots the kernel with a small initramfs (init.sh: loads the virtio modules, mounts the
+#      root image and hands over to systemd). The root image is attached with snapshot=on: the
+#      guest's writes go to a temporary file, and the cached image stays as built. systemd runs
+#      nebulon-tests.service, which runs guest-run.sh and powers off; the console is streamed
+#      here. Twice: cgroup v2, then hybrid. The run fails if either boot's tests do.
+#
+# Each boot that does not report within NEBULON_SYSTEMD_TIMEOUT seconds (default 900) is killed
+# and the run fails. NEBULON_SYSTEMD_ACCEL=tcg forces software emulation.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${NEBULON_SYSTEMD_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nebulon-systemd}
+timeout_s=${NEBULON_SYSTEMD_TIMEOUT:-900}
+accel=${NEBULON_SYSTEMD_ACCEL:-}
+mirror=${NEBULON_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+# The guest's packages. containernetworking-plugins provides podman's container-network-stack,
+# a virtual package debootstrap does not resolve by itself.
+packages=systemd-sysv,dbus,podman,containernetworking-plugins,containerd,kmod,iproute2,procps
+# The virtio modules init.sh loads, in order, to reach the disks (the cloud kernel builds them
+# as modules; ext4 is built in).
+initrd_modules=(drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+	drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci_modern_dev.ko
+	drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko)
+marker='nebulon-systemd: tests exited with status'
+
+die() {
+	echo "systemd: $*" >&2
+	exit 1
+}
+
+log() { echo "systemd: $*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: it runs debootstrap and packs device nodes"
+"$repo/tests/install-deps.sh" systemd
+# shellcheck source=tests/lib/guest.bash
+. "$repo/tests/lib/guest.bash"
+
+mkdir -p "$cache"
+if [ ! -f "$cache/kernel/version" ]; then
+	guest_fetch_kernel "$cache/kernel.new"
+	rm -rf "$cache/kernel"
+	mv "$cache/kernel.new" "$cache/kernel"
+fi
+kver=$(cat "$cache/kernel/version")
+kdir=$cache/kernel/x
+log "kernel: $(cat "$cache/kernel/package") (cached in $cache/kernel)"
+
+work=$(mktemp -d /tmp/nebulon-systemd.XXXXXX)
+qemu_pid=
+build=
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	rm -rf "$work"
+	[ -z "$build" ] || rm -rf "$build"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The root image, built once for what makes it.
+key=$( (echo "$suite $packages $kver"; cat "$here/setup-rootfs.sh") | sha256sum | cut -c1-16)
+image=$cache/root-$key.img
+if [ ! -f "$image" ]; then
+	build=$cache/build.$$
+	rm -rf "$build"
+	mkdir -p "$build"
+	log "building the guest's root filesystem: debootstrap $suite with $packages (once; cached as $image)"
+	debootstrap --variant=minbase --include="$packages" "$suite" "$build/root" "$mirror" >"$build/debootstrap.log" 2>&1 ||
+		{ tail -n 20 "$build/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+	mkdir -p "$build/root/lib/modules"
+	cp -a "$kdir/lib/modules/$kver" "$build/root/lib/modules/"
+	depmod -b "$build/root" "$kver" || die "depmod of the guest's modules failed"
+	bash "$here/setup-rootfs.sh" "$build/root" || die "setup-rootfs.sh failed"
+	# Room for the containers, images and journals the suite makes; the file is sparse.
+	mkfs.ext4 -q -F -L nebulon-root -d "$build/root" "$build/root.img" 4G || die "mkfs.ext4 -d of the root filesystem failed"
+	rm -f "$cache"/root-*.img
+	mv "$build/root.img" "$image"
+	rm -rf "$build"
+	build=
+fi
+log "root filesystem: $image"
+
+nebulon=${NEBULON_BIN:-}
+if [ -z "$nebulon" ]; then
+	make -C "$repo" build >&2 || die "make build failed"
+	nebulon=$repo/bin/nebulon
+fi
+[ -x "$nebulon" ] || die "$nebulon is not an executable"
+
+# The payload disk: the runtime, the suite, a busybox rootfs and the guest's script.
+payload=$work/payload
+mkdir -p "$payload"
+cp "$nebulon" "$payload/nebulon"
+(cd "$repo" && CGO_ENABLED=0 go test -c -o "$payload/cgroupv2.test" ./tests/cgroupv2/) || die "building the test binary failed"
+install -m 0755 "$here/guest-run.sh" "$payload/guest-run.sh"
+ctr=$payload/rootfs
+mkdir -p "$ctr"/{bin,dev,etc,proc,root,sys,tmp}
+chmod 1777 "$ctr/tmp"
+cp /bin/busybox "$ctr/bin/busybox"
+for a in $(/bin/busybox --list); do
+	[ "$a" = busybox ] || ln -s busybox "$ctr/bin/$a"
+done
+echo "root:x:0:0:root:/root:/bin/sh" >"$ctr/etc/passwd"
+echo "root:x:0:" >"$ctr/etc/group"
+# go test flags: -run X becomes -test.run X for the compiled binary. The suite times out first,
+# so that go test prints which test hung; the margin covers the boot.
+margin=120
+[ "$timeout_s" -ge 240 ] || margin=$((timeout_s / 2))
+: >"$payload/test-args"
+for a in "$@" "-test.timeout=$((timeout_s - margin))s"; do
+	case "$a" in
+	-test.* | --test.*) ;;
+	--*) a=-test.${a#--} ;;
+	-*) a=-test.${a#-} ;;
+	esac
+	printf '%s\n' "$a" >>"$payload/test-args"
+done
+mkfs.ext4 -q -F -L nebulon-payload -d "$payload" "$work/payload.img" 256M || die "mkfs.ext4 -d of the payload failed"
+
+# The initramfs: busybox, the virtio modules and init.sh.
+initrd=$work/initramfs
+mkdir -p "$initrd"/{bin,dev,lib/modules,newroot,proc,sys}
+cp /bin/busybox "$initrd/bin/busybox"
+for a in sh mount umount insmod switch_root sleep mkdir echo poweroff; do
+	ln -s busybox "$initrd/bin/$a"
+done
+for m in "${initrd_modules[@]}"; do
+	cp "$kdir/lib/modules/$kver/kernel/$m" "$initrd/lib/modules/" || die "the kernel has no module $m"
+	basename "$m" >>"$initrd/lib/modules/order"
+done
+install -m 0755 "$here/init.sh" "$initrd/init"
+mknod -m 0600 "$initrd/dev/console" c 5 1
+(cd "$initrd" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1 >"$work/initramfs.gz")
+
+guest_accel "$accel"
+
+# boot NAME ARGS boots the guest with kernel command line ARGS added, streams its console and
+# leaves its result in boot_status (the guest suite's exit status, or empty) and boot_summary.
+boot() {
+	local name=$1 append=$2 rc=0 start elapsed console=$work/console-$1.log
+	boot_status='' boot_summary=''
+	log "booting ($name): qemu-system-x86_64 ${accel_args[*]}, timeout ${timeout_s}s"
+	start=$(date +%s)
+	rm -f "$work/console.fifo"
+	mkfifo "$work/console.fifo"
+	timeout -k 5 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" -m 2048 -smp 2 \
+		-nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "$kdir/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
+		-drive "file=$image,if=virtio,format=raw,snapshot=on" \
+		-drive "file=$work/payload.img,if=virtio,format=raw,readonly=on" \
+		-append "console=ttyS0 quiet panic=-1 oops=panic systemd.show_status=false $append" \
+		</dev/null >"$work/console.fifo" 2>&1 &
+	qemu_pid=$!
+	tr -d '\r' <"$work/console.fifo" | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console" &
+	wait "$qemu_pid" || rc=$?
+	qemu_pid=
+	wait
+	elapsed=$(($(date +%s) - start))
+	boot_status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
+	if [ -n "$boot_status" ]; then
+		boot_summary=$(printf '%s passed, %s failed, %s skipped' "$(grep -c '^--- PASS' "$console" || true)" \
+			"$(grep -c '^--- FAIL' "$console" || true)" "$(grep -c '^--- SKIP' "$console" || true)")
+		log "$name: guest tests exited with status $boot_status after ${elapsed}s (boot and suite): $boot_summary"
+		return 0
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		die "$name: timeout: the guest did not finish within ${timeout_s}s (NEBULON_SYSTEMD_TIMEOUT)"
+	fi
+	if grep -q '^nebulon-systemd: kernel' "$console"; then
+		die "$name: the guest stopped before the tests reported (qemu exit status $rc): see the console above"
+	fi
+	die "$name: boot failure: the guest never reached its tests (qemu exit status $rc): see the console above"
+}
+
+# The cgroup v2 host Kubernetes nodes run, then a v1 host (hybrid: systemd's own hierarchy is
+# cgroup2 at /sys/fs/cgroup/unified), where guest-run.sh runs the driver's v1 tests.
+boot v2 "systemd.unified_cgroup_hierarchy=1"
+v2_status=$boot_status v2_summary=$boot_summary
+boot hybrid "systemd.unified_cgroup_hierarchy=0 nebulon.cgroups=hybrid"
+echo "systemd: cgroup v2: $v2_summary"
+echo "systemd: hybrid: $boot_summary"
+[ "$v2_status" -eq 0 ] || exit "$v2_status"
+[ "$boot_status" -eq 0 ] || exit "$boot_status"
+# A boot where nothing passed (every test skipped, or -run matched none) tested nothing; the
+# hybrid boot runs only the v1 tests, which -run may leave out.
+[[ "$v2_summary" =~ ^([0-9]+)\ passed ]] || die "cannot parse the summary '$v2_summary'"
+[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test passed on cgroup v2 ($v2_summary): the run tested nothing"
