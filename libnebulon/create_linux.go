@@ -225,10 +225,7 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		// are the container's.
 		CgroupMade: missingCgroups(p),
 	}}
-	if sm, ok := p.cgroup.(*systemd.Manager); ok {
-		u := sm.Unit()
-		c.state.SystemdUnit, c.state.SystemdUser = &u, sm.User()
-	}
+
 	if c.state.HostMounts {
 		if c.state.RootfsMountID, err = topMountID(p.rootfs); err != nil {
 			st.remove()
@@ -274,6 +271,12 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 			// Before anything of the container runs, in the namespace the init made.
 			if err := netdev.Move(p.spec.Linux.NetDevices, pid); err != nil {
 				return err
+			}
+			// The unit is in the state from the moment it may exist: a create that failed
+			// before never asked systemd for anything, and its clean-up asks nothing either.
+			if sm, ok := p.cgroup.(*systemd.Manager); ok {
+				u := sm.Unit()
+				c.state.SystemdUnit, c.state.SystemdUser = &u, sm.User()
 			}
 			if err := c.saveStarted(p); err != nil {
 				return err

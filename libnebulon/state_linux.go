@@ -47,7 +47,8 @@ type State struct {
 	CgroupPaths   map[string]string `json:"cgroup_paths"`
 	CgroupMade    []string          `json:"cgroup_made"` // hierarchies whose cgroup create made
 	// SystemdUnit is the container's unit under the systemd cgroup driver (--systemd-cgroup),
-	// whose cgroups CgroupPaths are; SystemdUser says it is the user's systemd's.
+	// whose cgroups CgroupPaths are, saved once the init exists, just before systemd is asked
+	// for the unit; SystemdUser says it is the user's systemd's.
 	SystemdUnit *systemd.Unit `json:"systemd_unit,omitempty"`
 	SystemdUser bool          `json:"systemd_user,omitempty"`
 	// Creating is set until create has finished: while the create that set it (Creator, a pid

@@ -87,21 +87,25 @@ func kib(bytes string) string {
 func TestSmallMemoryLimitInitIsInItsCgroupWithItsNamespaceRootedThere(t *testing.T) {
 	e := newEnv(t)
 	c := e.newContainer("cat", "/proc/self/cgroup")
-	c.set("linux.resources.memory.limit", 512<<10)
-	c.mustCreate()
+	limit := 512 << 10
 	want := "/" + c.id
 	if systemdDriver {
+		// The init is in its unit from its start (TestSmallestMemoryLimitForRun): a limit
+		// above the driver's floor.
+		limit = 2 << 20
 		want = "/system.slice/nebulon-" + c.id + ".scope"
 	}
+	c.set("linux.resources.memory.limit", limit)
+	c.mustCreate()
 	if got := c.cgroup(); got != want {
 		t.Fatalf("created init's cgroup = %q, want %q", got, want)
 	}
 	dir := c.cgroupDir()
-	if got := readCgroupFile(t, dir, "memory.max"); got != "524288" {
-		t.Errorf("memory.max = %s, want 524288", got)
+	if got := readCgroupFile(t, dir, "memory.max"); got != strconv.Itoa(limit) {
+		t.Errorf("memory.max = %s, want %d", got, limit)
 	}
-	if cur, _ := strconv.ParseInt(readCgroupFile(t, dir, "memory.current"), 10, 64); cur > 512<<10 {
-		t.Errorf("memory.current of the created container = %d bytes, above its 512 KiB limit", cur)
+	if cur, _ := strconv.Atoi(readCgroupFile(t, dir, "memory.current")); cur > limit {
+		t.Errorf("memory.current of the created container = %d bytes, above its %d KiB limit", cur, limit>>10)
 	}
 	e.must("start", c.id)
 	c.waitStatus("stopped", 30*time.Second)

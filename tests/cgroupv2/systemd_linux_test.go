@@ -95,7 +95,8 @@ func assertNoUnit(t *testing.T, unit string) {
 }
 
 // An empty cgroupsPath is runc's default under the driver: the scope nebulon-ID.scope in
-// system.slice, delegated, with the init in it; delete stops it and it is gone.
+// system.slice, delegated, with the init in it; kill --all ends the container, and once it is
+// deleted its unit and cgroup are gone.
 func TestSystemdScopeForEmptyCgroupsPath(t *testing.T) {
 	e := systemdEnv(t)
 	c := e.newContainer("sleep", "600")
@@ -110,7 +111,9 @@ func TestSystemdScopeForEmptyCgroupsPath(t *testing.T) {
 		"ActiveState": "active", "Delegate": "yes", "ControlGroup": want, "Slice": "system.slice",
 	})
 	e.must("start", c.id)
-	e.must("delete", "--force", c.id)
+	e.must("kill", "--all", c.id, "KILL")
+	c.waitStatus("stopped", 30*time.Second)
+	e.must("delete", c.id)
 	c.assertGone(filepath.Join(cgroupRoot, want))
 	assertNoUnit(t, unit)
 }
@@ -183,7 +186,7 @@ func TestSystemdLimitsInUnitAndFilesSurviveDaemonReload(t *testing.T) {
 // leaves no container, unit or cgroup.
 func TestSystemdBadCgroupsPathChangesNothing(t *testing.T) {
 	e := systemdEnv(t)
-	for _, path := range []string{"a:b", "/nbtest/ctr", "nbtest.slice:p:a/b", "nbtest--a.slice:p:x", "nbtest:p:x"} {
+	for _, path := range []string{"a:b", "/nbtest/ctr", "nbtest.slice:p:a/b", "nbtest--a.slice:p:x", "nbtest:p:x", "nbtest.slice:p:bad name"} {
 		c := e.newContainer("true")
 		c.set("linux.cgroupsPath", path)
 		r := c.create()
@@ -358,4 +361,61 @@ func TestContainerdSystemdCgroup(t *testing.T) {
 		t.Fatalf("ctr containers delete: %v\n%s", err, out)
 	}
 	assertNoUnit(t, unit)
+}
+
+// With systemd not answering (PID 1 frozen through its cgroup, init.scope), create fails
+// within the driver's bound, saying what systemd did not do, and leaves no container; once
+// systemd answers again, containers run.
+func TestSystemdNotAnsweringFailsCreateWithinItsBound(t *testing.T) {
+	e := systemdEnv(t)
+	c := e.newContainer("true")
+	freeze := filepath.Join(cgroupRoot, "init.scope", "cgroup.freeze")
+	if err := os.WriteFile(freeze, []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			if err := os.WriteFile(freeze, []byte("0"), 0); err != nil {
+				t.Errorf("thaw systemd: %v", err)
+			}
+			thawed = true
+		}
+	}
+	t.Cleanup(thaw)
+	start := time.Now()
+	r := c.create()
+	elapsed := time.Since(start)
+	thaw()
+	if r.ok() {
+		t.Fatal("create succeeded while systemd was frozen")
+	}
+	if !strings.Contains(r.stderr, "systemd did not answer within") {
+		t.Errorf("the error does not say systemd did not answer:\n%s", r)
+	}
+	// The driver's bound is 30 s; the command's own (commandTimeout) would have killed it.
+	if elapsed > 45*time.Second || r.timedOut {
+		t.Errorf("create took %v to fail", elapsed)
+	}
+	if s := e.nebulon("state", c.id); s.ok() {
+		t.Errorf("the failed create left the container: %s", s.stdout)
+	}
+	c2 := e.newContainer("true")
+	if r := c2.run(); !r.ok() {
+		t.Errorf("after systemd was thawed: %s", r)
+	}
+}
+
+// A container killed by the OOM killer leaves its scope "failed" in systemd; delete resets
+// it, so no unit stays listed.
+func TestSystemdOOMKilledContainerLeavesNoFailedUnit(t *testing.T) {
+	e := systemdEnv(t)
+	c := e.newContainer("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+	c.unset("linux.cgroupsPath")
+	c.set("linux.resources.memory.limit", 16<<20)
+	c.mustCreate()
+	e.must("start", c.id)
+	c.waitStatus("stopped", 30*time.Second)
+	e.must("delete", c.id)
+	assertNoUnit(t, "nebulon-"+c.id+".scope")
 }

@@ -875,9 +875,22 @@ start_three() {
 	wait_for_file "$HOST_DIR/got-b"
 }
 
-@test "a systemd slice:prefix:name cgroupsPath fails at create, saying why, when systemd is not PID 1" {
-	[ "$(cat /proc/1/comm)" != systemd ] || skip "systemd is PID 1 on this host"
+@test "a systemd slice:prefix:name cgroupsPath without --systemd-cgroup fails at create, naming the flag" {
 	skip_if_runc "1.1.5 takes the path as a cgroupfs path"
 	update_config '.linux.cgroupsPath = "system.slice:nebulon:test"'
-	create_fails "systemd is not running as PID 1"
+	create_fails "--systemd-cgroup"
+}
+
+@test "--systemd-cgroup fails at create, saying why, when systemd is not PID 1" {
+	[ "$(cat /proc/1/comm)" != systemd ] || skip "systemd is PID 1 on this host"
+	update_config '.linux.cgroupsPath = "system.slice:nebulon:test"'
+	snapshot_host
+	run --separate-stderr runtime --systemd-cgroup create --bundle "$BUNDLE" "$CT"
+	[ "$status" -ne 0 ] || fail "create succeeded"
+	if is_runc; then
+		[[ "$stderr" == *"systemd"* ]] || fail "stderr does not name systemd: $stderr"
+	else
+		[[ "$stderr" == *"systemd is not running as PID 1"* ]] || fail "stderr does not say why: $stderr"
+	fi
+	assert_nothing_left
 }

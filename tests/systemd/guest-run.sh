@@ -6,6 +6,8 @@
 #
 # run.sh reads exactly this line for the result; keep the two in step:
 #   nebulon-systemd: tests exited with status N
+# A RAM block device for the device and io tests, as in the cgroup v2 guest.
+modprobe brd rd_nr=1 rd_size=8192 || echo "nebulon-systemd: modprobe brd failed"
 echo
 echo "nebulon-systemd: kernel $(uname -r), $(nproc) cpus, $(systemctl --version | head -n 1), cgroup $(stat -f -c %T /sys/fs/cgroup)"
 set -- -test.v

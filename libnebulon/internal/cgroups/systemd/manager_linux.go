@@ -26,6 +26,9 @@ type Manager struct {
 	res    *specs.LinuxResources
 	props  []sd.Property
 	client *Client
+	// fresh: made by New for a create that has not asked systemd for the unit yet (Attach), so
+	// there is no unit to clean up.
+	fresh bool
 }
 
 // New returns the manager of the unit a cgroupsPath names ("slice:prefix:name", or "" for
@@ -35,7 +38,12 @@ func New(cgroupsPath, id string, rootless bool) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(u, rootless)
+	m, err := load(u, rootless)
+	if err != nil {
+		return nil, err
+	}
+	m.fresh = true
+	return m, nil
 }
 
 func load(u Unit, user bool) (*Manager, error) {
@@ -145,6 +153,7 @@ func (m *Manager) Attach(pid int) error {
 	if err := m.dial(); err != nil {
 		return err
 	}
+	m.fresh = false
 	if err := m.client.StartScope(m.unit, pid, m.props); err != nil {
 		return err
 	}
@@ -185,13 +194,18 @@ func (m *Manager) Update(r *specs.LinuxResources) error {
 }
 
 // Destroy stops the unit, waiting until it is gone, and removes what is left of its cgroups:
-// the v1 hierarchies systemd does not manage, and sub-cgroups the container made. A container
-// whose unit was never made (systemd was not reachable) has nothing to stop.
+// the v1 hierarchies systemd does not manage, and sub-cgroups the container made. A unit
+// without a cgroup has no process left (systemd stops a scope with its last process): only a
+// failed state may stay, which is reset, at best. A create that never asked for the unit
+// asks systemd nothing (the state names a unit only from then on).
 func (m *Manager) Destroy(made []string) error {
-	if err := m.dial(); err != nil {
-		if !m.anyDir() {
-			return nil
+	if !m.anyDir() {
+		if !m.fresh && m.dial() == nil {
+			m.client.ResetFailed(m.unit)
 		}
+		return nil
+	}
+	if err := m.dial(); err != nil {
 		return err
 	}
 	if err := m.client.Stop(m.unit); err != nil {

@@ -1,6 +1,7 @@
-// Package systemd holds what the systemd cgroup driver works out before it asks systemd for
-// anything: the unit a cgroupsPath names, the cgroup directory systemd gives that unit, and the
-// unit properties for a container's resources. Its semantics are runc's systemd driver's, which
+// Package systemd is the systemd cgroup driver (--systemd-cgroup): the unit a cgroupsPath names,
+// the cgroup directory systemd gives that unit, the unit properties for a container's resources,
+// a bounded D-Bus client, and the Manager that has systemd make a transient scope around the
+// init and leaves the rest to the cgroupfs code. Its semantics are runc's systemd driver's, which
 // containerd (SystemdCgroup = true), CRI-O and podman (cgroup_manager = "systemd") are written
 // for.
 package systemd
@@ -46,14 +47,35 @@ func ParsePath(cgroupsPath, id string, rootless bool) (Unit, error) {
 	if name == "" || strings.Contains(name, "/") {
 		return Unit{}, fmt.Errorf("cgroupsPath %q: the unit name %q must be non-empty and hold no /", cgroupsPath, name)
 	}
+	u := Unit{Slice: slice, Name: name}
 	if strings.HasSuffix(name, ".slice") {
 		if _, err := ExpandSlice(name); err != nil {
 			return Unit{}, fmt.Errorf("cgroupsPath %q: %w", cgroupsPath, err)
 		}
-		return Unit{Slice: slice, Name: name}, nil
+	} else {
+		// runc's getUnitName: prefix-name.scope, the dash even when the prefix is empty.
+		u.Name = prefix + "-" + name + ".scope"
 	}
-	// runc's getUnitName: prefix-name.scope, the dash even when the prefix is empty.
-	return Unit{Slice: slice, Name: prefix + "-" + name + ".scope"}, nil
+	for _, n := range []string{u.Slice, u.Name} {
+		if err := checkUnitName(n); err != nil {
+			return Unit{}, fmt.Errorf("cgroupsPath %q: %w", cgroupsPath, err)
+		}
+	}
+	return u, nil
+}
+
+// checkUnitName refuses what systemd's unit_name_is_valid would: a name longer than 255 bytes,
+// or with a character other than ASCII letters, digits and ":-_.\\".
+func checkUnitName(name string) error {
+	if len(name) > 255 {
+		return fmt.Errorf("the unit name %q is longer than systemd's 255 bytes", name)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(":-_.\\", c) >= 0) {
+			return fmt.Errorf("the unit name %q holds %q, which systemd refuses in unit names", name, c)
+		}
+	}
+	return nil
 }
 
 // IsSlice says whether the unit is a slice rather than a scope.

@@ -52,6 +52,9 @@ func TestParsePathRefusesWhatSystemdWould(t *testing.T) {
 		"sys/tem.slice:p:n":            "hold no /",
 		".slice:p:n":                   "invalid slice name",
 		"system.slice:docker:c/../../": "hold no /",
+		"system.slice:p:bad name":      "systemd refuses",
+		"system.slice:p:é":             "systemd refuses",
+		"system.slice:p:" + strings.Repeat("x", 250): "longer than systemd's 255 bytes",
 	} {
 		_, err := ParsePath(path, "ID", false)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
