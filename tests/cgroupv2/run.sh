@@ -104,29 +104,10 @@ cp "$cache"/kernel/modules/*.ko "$root/lib/modules/"
 install -m 0755 "$here/init.sh" "$root/init"
 # The kernel opens /dev/console for init before anything mounts devtmpfs.
 mknod -m 0600 "$root/dev/console" c 5 1
-# The containers' rootfs, read by the tests through NEBULON_ROOTFS.
-ctr=$root/usr/share/nebulon/rootfs
-mkdir -p "$ctr"/{bin,dev,etc,proc,root,sys,tmp}
-chmod 1777 "$ctr/tmp"
-cp /bin/busybox "$ctr/bin/busybox"
-for a in $(/bin/busybox --list); do
-	[ "$a" = busybox ] || ln -s busybox "$ctr/bin/$a"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$ctr/etc/passwd"
-echo "root:x:0:" >"$ctr/etc/group"
-# go test flags: -run X becomes -test.run X for the compiled binary; values pass as they are.
-: >"$root/etc/cgroupv2-test-args"
-# The suite times out first, so that go test prints which test hung; the margin covers the boot.
+guest_rootfs "$root/usr/share/nebulon/rootfs"
 margin=30
 [ "$timeout_s" -ge 120 ] || margin=$((timeout_s / 2))
-for a in "$@" "-test.timeout=$((timeout_s - margin))s"; do
-	case "$a" in
-	-test.* | --test.*) ;;
-	--*) a=-test.${a#--} ;;
-	-*) a=-test.${a#-} ;;
-	esac
-	printf '%s\n' "$a" >>"$root/etc/cgroupv2-test-args"
-done
+guest_test_args "$root/etc/cgroupv2-test-args" "$timeout_s" "$margin" "$@"
 (cd "$root" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1 >"$work/initramfs.gz")
 
 guest_accel "$accel"
@@ -156,8 +137,7 @@ status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
 if [ -n "$status" ]; then
 	log "guest tests exited with status $status after ${elapsed}s (boot and suite)"
 	# The count of top-level tests, as the last line, in the plain form CI reads.
-	summary=$(printf '%s passed, %s failed, %s skipped' "$(grep -c '^--- PASS' "$console" || true)" \
-		"$(grep -c '^--- FAIL' "$console" || true)" "$(grep -c '^--- SKIP' "$console" || true)")
+	summary=$(guest_summary "$console")
 	echo "cgroupv2: $summary"
 	[ "$status" -eq 0 ] || exit "$status"
 	# A run where nothing passed (every test skipped, or -run matched none) tested nothing.

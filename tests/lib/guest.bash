@@ -52,3 +52,42 @@ guest_accel() {
 	*) die "accelerator $accel: want kvm or tcg" ;;
 	esac
 }
+
+# guest_rootfs DIR makes the busybox root filesystem the guest's containers run, which the suite
+# reads through NEBULON_ROOTFS.
+guest_rootfs() {
+	local ctr=$1 a
+	mkdir -p "$ctr"/{bin,dev,etc,proc,root,sys,tmp}
+	chmod 1777 "$ctr/tmp"
+	cp /bin/busybox "$ctr/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ "$a" = busybox ] || ln -s busybox "$ctr/bin/$a"
+	done
+	echo "root:x:0:0:root:/root:/bin/sh" >"$ctr/etc/passwd"
+	echo "root:x:0:" >"$ctr/etc/group"
+}
+
+# guest_test_args FILE TIMEOUT MARGIN ARGS... writes the suite's flags to FILE, one a line: go
+# test's (-run X becomes -test.run X for the compiled binary; values pass as they are), then a
+# -test.timeout MARGIN seconds short of TIMEOUT, so that the suite times out first and go test
+# prints which test hung.
+guest_test_args() {
+	local file=$1 timeout_s=$2 margin=$3 a
+	shift 3
+	: >"$file"
+	for a in "$@" "-test.timeout=$((timeout_s - margin))s"; do
+		case "$a" in
+		-test.* | --test.*) ;;
+		--*) a=-test.${a#--} ;;
+		-*) a=-test.${a#-} ;;
+		esac
+		printf '%s\n' "$a" >>"$file"
+	done
+}
+
+# guest_summary CONSOLE prints the count of top-level tests in a guest's console log, in the
+# plain form CI reads.
+guest_summary() {
+	printf '%s passed, %s failed, %s skipped' "$(grep -c '^--- PASS' "$1" || true)" \
+		"$(grep -c '^--- FAIL' "$1" || true)" "$(grep -c '^--- SKIP' "$1" || true)"
+}

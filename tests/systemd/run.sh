@@ -119,28 +119,10 @@ mkdir -p "$payload"
 cp "$nebulon" "$payload/nebulon"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$payload/cgroupv2.test" ./tests/cgroupv2/) || die "building the test binary failed"
 install -m 0755 "$here/guest-run.sh" "$payload/guest-run.sh"
-ctr=$payload/rootfs
-mkdir -p "$ctr"/{bin,dev,etc,proc,root,sys,tmp}
-chmod 1777 "$ctr/tmp"
-cp /bin/busybox "$ctr/bin/busybox"
-for a in $(/bin/busybox --list); do
-	[ "$a" = busybox ] || ln -s busybox "$ctr/bin/$a"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$ctr/etc/passwd"
-echo "root:x:0:" >"$ctr/etc/group"
-# go test flags: -run X becomes -test.run X for the compiled binary. The suite times out first,
-# so that go test prints which test hung; the margin covers the boot.
+guest_rootfs "$payload/rootfs"
 margin=120
 [ "$timeout_s" -ge 240 ] || margin=$((timeout_s / 2))
-: >"$payload/test-args"
-for a in "$@" "-test.timeout=$((timeout_s - margin))s"; do
-	case "$a" in
-	-test.* | --test.*) ;;
-	--*) a=-test.${a#--} ;;
-	-*) a=-test.${a#-} ;;
-	esac
-	printf '%s\n' "$a" >>"$payload/test-args"
-done
+guest_test_args "$payload/test-args" "$timeout_s" "$margin" "$@"
 mkfs.ext4 -q -F -L nebulon-payload -d "$payload" "$work/payload.img" 256M || die "mkfs.ext4 -d of the payload failed"
 
 # The initramfs: busybox, the virtio modules and init.sh.
@@ -184,8 +166,7 @@ boot() {
 	elapsed=$(($(date +%s) - start))
 	boot_status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
 	if [ -n "$boot_status" ]; then
-		boot_summary=$(printf '%s passed, %s failed, %s skipped' "$(grep -c '^--- PASS' "$console" || true)" \
-			"$(grep -c '^--- FAIL' "$console" || true)" "$(grep -c '^--- SKIP' "$console" || true)")
+		boot_summary=$(guest_summary "$console")
 		log "$name: guest tests exited with status $boot_status after ${elapsed}s (boot and suite): $boot_summary"
 		return 0
 	fi
