@@ -76,18 +76,17 @@ func assertProps(t *testing.T, unit string, want map[string]string) {
 }
 
 // assertNoUnit waits until systemd no longer knows the unit: a stopped transient unit is
-// collected moments after its stop job.
+// collected moments after its stop job. systemctl failing (systemd re-executing) is asked again.
 func assertNoUnit(t *testing.T, unit string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p := unitProps(t, unit, "LoadState", "ActiveState")
-		if p["LoadState"] == "not-found" {
+		out, err := command(t, "systemctl", "show", "-p", "LoadState,ActiveState", unit)
+		if err == nil && strings.Contains(out, "LoadState=not-found") {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("unit %s is still there 10 s after its container was deleted: LoadState=%s ActiveState=%s",
-				unit, p["LoadState"], p["ActiveState"])
+			t.Errorf("unit %s is still there 10 s after its container was deleted (%v):\n%s", unit, err, out)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -418,4 +417,42 @@ func TestSystemdOOMKilledContainerLeavesNoFailedUnit(t *testing.T) {
 	c.waitStatus("stopped", 30*time.Second)
 	e.must("delete", c.id)
 	assertNoUnit(t, "nebulon-"+c.id+".scope")
+}
+
+// systemd re-executing itself (daemon-reexec, as a package upgrade does), again and again, while
+// containers are created, updated and deleted: a call that systemd left unanswered is asked
+// again once it is back, within the bound, and every command succeeds.
+func TestSystemdReexecDuringCommands(t *testing.T) {
+	e := systemdEnv(t)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for n := 0; err == nil; n++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if out, rerr := command(t, "systemctl", "daemon-reexec"); rerr != nil {
+				err = fmt.Errorf("daemon-reexec %d: %v\n%s", n, rerr, out)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		done <- err
+	}()
+	for i := 0; i < 5; i++ {
+		c := e.newContainer("sleep", "600")
+		c.unset("linux.cgroupsPath")
+		c.set("linux.resources.memory.limit", 64<<20)
+		c.mustCreate()
+		e.must("update", "--memory", "96M", c.id)
+		e.must("delete", "--force", c.id)
+		assertNoUnit(t, "nebulon-"+c.id+".scope")
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -83,11 +84,15 @@ func (c *Client) Close() {
 	}
 }
 
-// call runs f with a context bounded by CallTimeout; when the connection was lost (systemd
-// restarted), it reconnects and runs f once more.
+// call runs f with a context bounded by CallTimeout. When systemd went away meanwhile (a
+// restart, a daemon-reexec: the call got no reply, or the connection closed), it reconnects and
+// runs f again, backing off, until the same bound: systemd answers again within a second or two
+// of a re-exec.
 func (c *Client) call(what string, f func(ctx context.Context) error) error {
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	deadline := time.Now().Add(CallTimeout)
+	delay := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		err := f(ctx)
 		cancel()
 		if err == nil {
@@ -96,20 +101,28 @@ func (c *Client) call(what string, f func(ctx context.Context) error) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("systemd cgroup driver: %s: systemd did not answer within %v", what, CallTimeout)
 		}
-		if attempt == 0 && lostConnection(c.conn, err) {
-			c.Close()
-			if cerr := c.connect(); cerr != nil {
-				return fmt.Errorf("systemd cgroup driver: %s: %w (and reconnecting failed: %w)", what, err, cerr)
-			}
-			continue
+		if !systemdGone(c.conn, err) {
+			return fmt.Errorf("systemd cgroup driver: %s: %w", what, err)
 		}
-		return fmt.Errorf("systemd cgroup driver: %s: %w", what, err)
+		if time.Until(deadline) < delay {
+			return fmt.Errorf("systemd cgroup driver: %s: systemd did not come back within %v: %w", what, CallTimeout, err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+		c.Close()
+		if cerr := c.connect(); cerr != nil {
+			return fmt.Errorf("systemd cgroup driver: %s: %w (and reconnecting failed: %w)", what, err, cerr)
+		}
 	}
 }
 
-// lostConnection says whether err means the bus connection is gone rather than a refusal.
-func lostConnection(conn *sd.Conn, err error) bool {
-	if errorName(err) == "org.freedesktop.DBus.Error.NoReply" {
+// systemdGone says whether err means systemd or the connection to it went away, rather than a
+// refusal: no reply (systemd left the bus mid-call), no owner of its name yet (it has not
+// re-registered), or a closed connection (its private socket).
+func systemdGone(conn *sd.Conn, err error) bool {
+	switch errorName(err) {
+	case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.ServiceUnknown",
+		"org.freedesktop.DBus.Error.NameHasNoOwner", "org.freedesktop.DBus.Error.Disconnected":
 		return true
 	}
 	return !conn.Connected() || errors.Is(err, godbus.ErrClosed)
@@ -162,6 +175,11 @@ func (c *Client) StartScope(u Unit, pid int, props []sd.Property) error {
 		return err
 	})
 	if errorName(err) == "org.freedesktop.systemd1.UnitExists" {
+		// A call that systemd carried out but could not answer (it re-executed) and was then
+		// asked again: the unit is there with pid in it, and its job's end was not for us.
+		if pid != 0 && inCgroup(pid, u) {
+			return nil
+		}
 		c.ResetFailed(u)
 		err = c.call(what, func(ctx context.Context) error {
 			_, err := c.conn.StartTransientUnitContext(ctx, u.Name, "replace", all, ch)
@@ -172,6 +190,25 @@ func (c *Client) StartScope(u Unit, pid int, props []sd.Property) error {
 		return err
 	}
 	return wait(what, ch)
+}
+
+// inCgroup says whether pid is in u's cgroup, in the v2 hierarchy or systemd's own v1 one.
+func inCgroup(pid int, u Unit) bool {
+	dir, err := u.CgroupDir()
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && (parts[1] == "" || parts[1] == "name=systemd") && parts[2] == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop stops the unit and waits until it is gone; a unit systemd does not know is stopped.
