@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -225,7 +224,6 @@ func newContainer(root, id string, p *createPlan) (*Container, error) {
 		// are the container's.
 		CgroupMade: missingCgroups(p),
 	}}
-
 	if c.state.HostMounts {
 		if c.state.RootfsMountID, err = topMountID(p.rootfs); err != nil {
 			st.remove()
@@ -285,7 +283,7 @@ func (c *Container) startInit(p *createPlan, opts CreateOpts, console *os.File) 
 			// sent its config: it roots its cgroup namespace in the cgroup it is in then.
 			if a, ok := p.cgroup.(cgroups.Attacher); ok {
 				if err := a.Attach(pid); err != nil {
-					return resourcesError(err)
+					return resourcesError(err, p.cgroup)
 				}
 				slog.Debug("systemd unit made", "id", c.ID)
 			}
@@ -377,19 +375,20 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return err
 	}
 	if err := p.cgroup.Set(cgroupResources(p.spec)); err != nil {
-		return resourcesError(err)
+		return resourcesError(err, p.cgroup)
 	}
 	return nil
 }
 
-// resourcesError names the field of linux.resources that err is about. The systemd driver's
-// errors name their own: a unit property's field, or what systemd did not do.
-func resourcesError(err error) error {
+// resourcesError names the field of linux.resources that err, from cg, is about. The systemd
+// driver's own errors (cg is an Attacher) name theirs: a unit property's field, or what systemd
+// did not do.
+func resourcesError(err error, cg cgroups.Manager) error {
 	var re *cgroups.ResourceError
 	if errors.As(err, &re) {
 		return linuxspec.Errorf("linux.resources."+re.Field, "%v", re.Err)
 	}
-	if strings.HasPrefix(err.Error(), "linux.resources") || strings.HasPrefix(err.Error(), "systemd cgroup driver") {
+	if _, driver := cg.(cgroups.Attacher); driver {
 		return err
 	}
 	return fmt.Errorf("linux.resources: %w", err)

@@ -116,7 +116,6 @@ func checkExecProcess(p *specs.Process) error {
 	return checkLSM(p.ApparmorProfile, p.SelinuxLabel, "")
 }
 
-// subCgroup applies exec's --cgroup to the container's cgroup paths; the sub-cgroup must exist.
 // execCgroups are the cgroups an exec'd process joins: the container's, the sub-cgroups --cgroup
 // names below them, or, for a container v2 cgroup that is not a leaf (cgroups.LeafFor), the
 // init's.
@@ -140,6 +139,7 @@ func execCgroups(s *State, subs []string) (map[string]string, error) {
 	return out, nil
 }
 
+// subCgroup applies exec's --cgroup to the container's cgroup paths; the sub-cgroup must exist.
 func subCgroup(paths map[string]string, subs []string) (map[string]string, error) {
 	if len(subs) == 0 {
 		return paths, nil

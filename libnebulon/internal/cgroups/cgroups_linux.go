@@ -167,12 +167,27 @@ func Load(paths map[string]string) Manager {
 	return &v1Manager{paths: paths}
 }
 
-// ownCgroup returns the runtime's own cgroup in a hierarchy ("" for v2 or the unified one), from
-// /proc/self/cgroup.
+// ownCgroup returns the runtime's own cgroup in a hierarchy ("" for v2 or the unified one), "/"
+// where it is in none.
 func ownCgroup(subsystem string) (string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+	path, ok, err := ProcCgroup(0, subsystem)
+	if err != nil || !ok {
+		return "/", err
+	}
+	return path, nil
+}
+
+// ProcCgroup returns the cgroup of process pid (0: this process) in a hierarchy, as
+// /proc/PID/cgroup gives it: a v1 subsystem ("memory", "name=systemd"), or "" for the v2 (or
+// unified) one. ok is false where the process is in no such hierarchy.
+func ProcCgroup(pid int, hierarchy string) (path string, ok bool, err error) {
+	file := "/proc/self/cgroup"
+	if pid != 0 {
+		file = "/proc/" + strconv.Itoa(pid) + "/cgroup"
+	}
+	f, err := os.Open(file)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -182,12 +197,12 @@ func ownCgroup(subsystem string) (string, error) {
 			continue
 		}
 		for _, s := range strings.Split(parts[1], ",") {
-			if s == subsystem || (subsystem == "" && parts[0] == "0" && parts[1] == "") {
-				return parts[2], nil
+			if s == hierarchy || (hierarchy == "" && parts[0] == "0" && parts[1] == "") {
+				return parts[2], true, nil
 			}
 		}
 	}
-	return "/", nil
+	return "", false, sc.Err()
 }
 
 // readPids lists the processes of dir and of every cgroup below it: a container may make child
@@ -327,18 +342,16 @@ func LeafFor(dir string, pid int) (string, error) {
 	if err != nil || len(strings.TrimSpace(string(ctl))) == 0 {
 		return dir, nil
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	rel, ok, err := ProcCgroup(pid, "")
 	if err != nil {
 		return "", fmt.Errorf("the cgroup of the container's init: %w", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rel, ok := strings.CutPrefix(line, "0::"); ok {
-			v2 := root
-			if DetectMode() == Hybrid {
-				v2 = filepath.Join(root, "unified")
-			}
-			return filepath.Join(v2, filepath.Clean(rel)), nil
+	if ok {
+		v2 := root
+		if DetectMode() == Hybrid {
+			v2 = filepath.Join(root, "unified")
 		}
+		return filepath.Join(v2, filepath.Clean(rel)), nil
 	}
 	return "", fmt.Errorf("the container's cgroup %s is not a leaf (cgroup.subtree_control: %s), and its init (pid %d) is in no cgroup v2 cgroup to join instead", dir, strings.TrimSpace(string(ctl)), pid)
 }
@@ -350,10 +363,11 @@ func EnterOwnV2(pid int) error {
 	if err != nil {
 		return fmt.Errorf("the runtime's own cgroup: %w", err)
 	}
-	return enterCgroup(filepath.Join(root, own), pid)
+	return Enter(filepath.Join(root, own), pid)
 }
 
-func enterCgroup(dir string, pid int) error {
+// Enter moves pid into the cgroup dir through cgroup.procs.
+func Enter(dir string, pid int) error {
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, dir, err)
 	}

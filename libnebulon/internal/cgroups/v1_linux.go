@@ -121,7 +121,7 @@ func (m *v1Manager) Create() ([]string, error) {
 
 func (m *v1Manager) EnterV2(pid int) error {
 	if dir, ok := m.paths[""]; ok {
-		return enterCgroup(dir, pid)
+		return Enter(dir, pid)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func enableControllers(dir string) {
 	}
 }
 
-func (m *v2Manager) EnterV2(pid int) error { return enterCgroup(m.path, pid) }
+func (m *v2Manager) EnterV2(pid int) error { return Enter(m.path, pid) }
 
 func (m *v2Manager) Entry() (*Entry, error) {
 	dir, err := openV2Dir(m.path)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 )
 
 // CallTimeout bounds every call to systemd and every wait for one of its jobs. A busy systemd
@@ -198,13 +199,8 @@ func inCgroup(pid int, u Unit) bool {
 	if err != nil {
 		return false
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && (parts[1] == "" || parts[1] == "name=systemd") && parts[2] == dir {
+	for _, h := range []string{"", "name=systemd"} {
+		if path, ok, _ := cgroups.ProcCgroup(pid, h); ok && path == dir {
 			return true
 		}
 	}

@@ -2,14 +2,10 @@ package systemd
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 )
@@ -161,20 +157,13 @@ func (m *Manager) Attach(pid int) error {
 		if _, err := m.Manager.Create(); err != nil {
 			return err
 		}
-		for key, dir := range m.Paths() {
-			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-				return fmt.Errorf("move pid %d into cgroup %s (%s): %w", pid, dir, orV2(key), err)
+		for _, dir := range m.Paths() {
+			if err := cgroups.Enter(dir, pid); err != nil {
+				return err
 			}
 		}
 	}
 	return m.Manager.Set(m.res)
-}
-
-func orV2(key string) string {
-	if key == "" {
-		return "v2"
-	}
-	return key
 }
 
 // Update changes the cgroup files for what r sets, then the unit's properties, so that a
@@ -222,11 +211,4 @@ func (m *Manager) anyDir() bool {
 		}
 	}
 	return false
-}
-
-// Booted reports whether the host runs systemd as its init, as sd_booted(3) tells: the
-// directory /run/systemd/system exists.
-func Booted() bool {
-	var st unix.Stat_t
-	return unix.Lstat("/run/systemd/system", &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
