@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,9 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 			return &os.PathError{Op: "mount cgroup " + key, Path: sub, Err: err}
 		}
 	}
+	if err := r.linkComounted(dest); err != nil {
+		return err
+	}
 	if unified := r.cfg.CgroupPaths[""]; unified != "" {
 		if err := r.bindCgroupDir(unified, filepath.Join(dest, "unified"), opts.Flags); err != nil {
 			return err
@@ -73,6 +77,35 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 		}
 		defer t.Close()
 		return setAttrsFd(t, dest, unix.MOUNT_ATTR_RDONLY, 0, false)
+	}
+	return nil
+}
+
+// linkComounted makes each subsystem of a hierarchy that has several (systemd mounts cpu,cpuacct
+// and net_cls,net_prio) reachable by its own name too, as on the host and as runc does:
+// dest/cpu -> cpu,cpuacct.
+func (r *Root) linkComounted(dest string) error {
+	var dir *os.File
+	for _, h := range r.cfg.CgroupHierarchies {
+		base := filepath.Base(h.Mountpoint)
+		if !strings.Contains(base, ",") {
+			continue
+		}
+		if dir == nil {
+			var err error
+			if dir, err = pathrs.OpenatInRoot(r.root, dest); err != nil {
+				return err
+			}
+			defer dir.Close()
+		}
+		for _, name := range strings.Split(base, ",") {
+			if name == "" || strings.Contains(name, "=") {
+				continue
+			}
+			if err := unix.Symlinkat(base, int(dir.Fd()), name); err != nil && !errors.Is(err, unix.EEXIST) {
+				return &os.LinkError{Op: "symlink", Old: base, New: filepath.Join(dest, name), Err: err}
+			}
+		}
 	}
 	return nil
 }
