@@ -172,8 +172,8 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if p.seccomp, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
-	if p.cgroup, err = newCgroup(spec.Linux.CgroupsPath, id, opts.SystemdCgroup); err != nil {
-		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
+	if p.cgroup, err = newCgroup(spec, id, opts.SystemdCgroup); err != nil {
+		return nil, err
 	}
 	if rdt := spec.Linux.IntelRdt; rdt != nil {
 		if p.resctrl, err = checkIntelRdt(rdt); err != nil {

@@ -6,6 +6,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
@@ -27,14 +28,20 @@ func Features() *features.Features {
 	}
 	sort.Strings(caps)
 	return &features.Features{
-		OCIVersionMin: "1.0.0",
-		OCIVersionMax: specs.Version,
-		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions:  mountopt.Names(),
+		// The annotations this runtime acts on that change what the container may do: with
+		// --systemd-cgroup, org.systemd.property.NAME sets any property of the unit (a prefix, as
+		// the spec writes one).
+		PotentiallyUnsafeConfigAnnotations: []string{systemd.PropertyAnnotation},
+		OCIVersionMin:                      "1.0.0",
+		OCIVersionMax:                      specs.Version,
+		Hooks:                              []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions:                       mountopt.Names(),
 		Linux: &features.Linux{
 			Namespaces:   ns,
 			Capabilities: caps,
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
+			// SystemdUser (the driver on a user's systemd, for a rootless runtime) is claimed once
+			// the rootless suite runs it.
+			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &yes},
 			Seccomp:      seccompFeature(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},
 			Selinux:      &features.Selinux{Enabled: &yes},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/resctrl"
 )
 
@@ -41,12 +42,24 @@ func loadCgroup(s *State) cgroups.Manager {
 }
 
 // newCgroup returns the manager of a new container's cgroups: the systemd driver's with
-// --systemd-cgroup (cgroupsPath "slice:prefix:name"), the cgroupfs driver's otherwise.
-func newCgroup(cgroupsPath, id string, systemdDriver bool) (cgroups.Manager, error) {
-	if systemdDriver {
-		return systemd.New(cgroupsPath, id, os.Geteuid() != 0)
+// --systemd-cgroup (cgroupsPath "slice:prefix:name", and the unit properties annotations set),
+// the cgroupfs driver's otherwise. The errors name the field.
+func newCgroup(spec *specs.Spec, id string, systemdDriver bool) (cgroups.Manager, error) {
+	if !systemdDriver {
+		m, err := cgroups.New(spec.Linux.CgroupsPath, id)
+		if err != nil {
+			return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
+		}
+		return m, nil
 	}
-	return cgroups.New(cgroupsPath, id)
+	m, err := systemd.New(spec.Linux.CgroupsPath, id, os.Geteuid() != 0)
+	if err != nil {
+		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
+	}
+	if err := m.SetAnnotations(spec.Annotations); err != nil {
+		return nil, linuxspec.Errorf("annotations", "%v", err)
+	}
+	return m, nil
 }
 
 // closeCgroup closes what a manager holds open: the systemd driver's bus connection.

@@ -117,6 +117,49 @@ func TestSystemdScopeForEmptyCgroupsPath(t *testing.T) {
 	assertNoUnit(t, unit)
 }
 
+// org.systemd.property.NAME annotations set the unit's properties, as runc's do, a NAMESec number
+// as NAMEUSec; a malformed one fails create, naming the annotation, and leaves no unit.
+func TestSystemdPropertyAnnotations(t *testing.T) {
+	e := systemdEnv(t)
+	c := e.newContainer("sleep", "600")
+	c.unset("linux.cgroupsPath")
+	c.set("annotations", map[string]string{
+		"org.systemd.property.TimeoutStopSec": "7",
+		"org.systemd.property.CollectMode":    "'inactive-or-failed'",
+		"org.systemd.property.Description":    "'nebulon annotated'",
+	})
+	unit := "nebulon-" + c.id + ".scope"
+	c.mustCreate()
+	assertProps(t, unit, map[string]string{
+		"TimeoutStopUSec": "7s", "CollectMode": "inactive-or-failed", "Description": "nebulon annotated",
+		"Delegate": "yes", "ActiveState": "active",
+	})
+	e.must("delete", "--force", c.id)
+	assertNoUnit(t, unit)
+
+	for key, value := range map[string]string{
+		"org.systemd.property.TimeoutStopSec": "'seven'",
+		"org.systemd.property.CollectMode":    "inactive",
+		"org.systemd.property.Bad-Name":       "1",
+	} {
+		c := e.newContainer("true")
+		c.unset("linux.cgroupsPath")
+		c.set("annotations", map[string]string{key: value})
+		r := c.create()
+		if r.ok() {
+			t.Errorf("%s=%s: create succeeded", key, value)
+			continue
+		}
+		if !strings.Contains(r.stderr, "annotations") || !strings.Contains(r.stderr, key) {
+			t.Errorf("%s=%s: the error does not name the annotation:\n%s", key, value, r.stderr)
+		}
+		if s := e.nebulon("state", c.id); s.ok() {
+			t.Errorf("%s=%s: a failed create left the container: %s", key, value, s.stdout)
+		}
+		assertNoUnit(t, "nebulon-"+c.id+".scope")
+	}
+}
+
 // "slice:prefix:name": the scope prefix-name.scope in slice, a nested slice's dashes expanded
 // into parent slices as systemd does.
 func TestSystemdSlicePrefixName(t *testing.T) {

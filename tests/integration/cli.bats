@@ -300,6 +300,14 @@ runc_spec_is_nebulon_spec() {
 	done
 }
 
+@test "features reports the systemd driver and org.systemd.property. as a potentially unsafe annotation" {
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	[ "$(jq .linux.cgroup.systemd <<<"$output")" = true ]
+	jq -e '.potentiallyUnsafeConfigAnnotations | index("org.systemd.property.")' <<<"$output" >/dev/null ||
+		fail "potentiallyUnsafeConfigAnnotations lacks org.systemd.property.: $(jq -c .potentiallyUnsafeConfigAnnotations <<<"$output")"
+}
+
 @test "create --pid-file writes the init pid; a relative path is relative to the cwd" {
 	(cd "$TEST_DIR" && runtime create --bundle "$BUNDLE" --pid-file ct.pid "$CT")
 	pid="$(cat "$TEST_DIR/ct.pid")"

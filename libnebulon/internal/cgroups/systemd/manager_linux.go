@@ -3,6 +3,7 @@ package systemd
 import (
 	"errors"
 	"os"
+	"slices"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,11 +18,13 @@ import (
 // the embedded Manager is.
 type Manager struct {
 	cgroups.Manager
-	unit   Unit
-	user   bool // the user's systemd, for a rootless runtime
-	res    *specs.LinuxResources
-	props  []sd.Property
-	client *Client
+	unit  Unit
+	user  bool // the user's systemd, for a rootless runtime
+	res   *specs.LinuxResources
+	props []sd.Property
+	// annotated: the properties config.json's annotations set, which Attach adds last.
+	annotated []sd.Property
+	client    *Client
 	// fresh: made by New for a create that has not asked systemd for the unit yet (Attach), so
 	// there is no unit to clean up.
 	fresh bool
@@ -57,6 +60,17 @@ func load(u Unit, user bool) (*Manager, error) {
 // Load returns the manager of a container's unit and the cgroup directories saved with it.
 func Load(u Unit, user bool, paths map[string]string) *Manager {
 	return &Manager{Manager: cgroups.Load(paths), unit: u, user: user}
+}
+
+// SetAnnotations takes the unit properties that annotations set (AnnotationProperties), which
+// Attach gives systemd after the driver's own, so that they win.
+func (m *Manager) SetAnnotations(annotations map[string]string) error {
+	props, err := AnnotationProperties(annotations)
+	if err != nil {
+		return err
+	}
+	m.annotated = props
+	return nil
 }
 
 // Unit is the container's unit.
@@ -150,7 +164,7 @@ func (m *Manager) Attach(pid int) error {
 		return err
 	}
 	m.fresh = false
-	if err := m.client.StartScope(m.unit, pid, m.props); err != nil {
+	if err := m.client.StartScope(m.unit, pid, append(slices.Clip(m.props), m.annotated...)); err != nil {
 		return err
 	}
 	if cgroups.DetectMode() != cgroups.Unified {

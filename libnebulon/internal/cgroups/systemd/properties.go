@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -296,4 +297,89 @@ func RangeToBits(list string) ([]byte, error) {
 		out[l], out[r] = out[r], out[l]
 	}
 	return out, nil
+}
+
+// PropertyAnnotation is the prefix of the config.json annotations that set a property of the
+// container's unit with the driver, as runc's do: org.systemd.property.NAME=VALUE, VALUE in
+// GVariant text form ("'inactive-or-failed'", "true", "uint64 100", "10").
+const PropertyAnnotation = "org.systemd.property."
+
+// AnnotationProperties are the unit properties annotations set (PropertyAnnotation), sorted by
+// annotation, for the driver to add after its own. NAME is three or more ASCII letters. A
+// property systemd documents as NAMESec (seconds) is NAMEUSec on D-Bus: a number given for
+// NAMESec is converted, as runc does (TimeoutStopSec=10 is TimeoutStopUSec=10000000). The
+// errors name the annotation and say what is wrong with it.
+func AnnotationProperties(annotations map[string]string) ([]sd.Property, error) {
+	keys := make([]string, 0, len(annotations))
+	for k := range annotations {
+		if strings.HasPrefix(k, PropertyAnnotation) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	props := make([]sd.Property, 0, len(keys))
+	for _, k := range keys {
+		name, v := strings.TrimPrefix(k, PropertyAnnotation), annotations[k]
+		if err := checkPropertyName(name); err != nil {
+			return nil, fmt.Errorf("%q: the property name %q %v", k, name, err)
+		}
+		value, err := godbus.ParseVariant(v, godbus.Signature{})
+		if err != nil {
+			return nil, fmt.Errorf("%q: the value %q is not a GVariant: %v", k, v, err)
+		}
+		if base, ok := strings.CutSuffix(name, "Sec"); ok && base[len(base)-1] >= 'a' && base[len(base)-1] <= 'z' {
+			usec, err := secToUSec(value)
+			if err != nil {
+				return nil, fmt.Errorf("%q: the value %q: %v", k, v, err)
+			}
+			name, value = base+"USec", usec
+		}
+		props = append(props, sd.Property{Name: name, Value: value})
+	}
+	return props, nil
+}
+
+func checkPropertyName(s string) error {
+	if len(s) < 3 {
+		return errors.New("is shorter than three letters")
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return errors.New("has a character that is not an ASCII letter")
+		}
+	}
+	return nil
+}
+
+// secToUSec converts a number of seconds in any of GVariant's number types to microseconds.
+func secToUSec(v godbus.Variant) (godbus.Variant, error) {
+	const M = 1000000
+	var sec float64
+	switch n := v.Value().(type) {
+	case byte:
+		sec = float64(n)
+	case int16:
+		sec = float64(n)
+	case uint16:
+		sec = float64(n)
+	case int32:
+		sec = float64(n)
+	case uint32:
+		sec = float64(n)
+	case int64:
+		sec = float64(n)
+	case uint64:
+		if n > math.MaxUint64/M {
+			return v, fmt.Errorf("%d seconds do not fit in microseconds", n)
+		}
+		return godbus.MakeVariant(n * M), nil
+	case float64:
+		sec = n
+	default:
+		return v, fmt.Errorf("a NAMESec property takes a number of seconds, not %s", v.Signature())
+	}
+	if sec < 0 || sec*M >= math.MaxUint64 || math.IsNaN(sec) {
+		return v, fmt.Errorf("%v seconds is not a time span", sec)
+	}
+	return godbus.MakeVariant(uint64(math.Round(sec * M))), nil
 }

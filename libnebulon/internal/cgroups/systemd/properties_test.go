@@ -126,3 +126,45 @@ func TestUnifiedProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnotationProperties(t *testing.T) {
+	props, err := AnnotationProperties(map[string]string{
+		"org.systemd.property.TimeoutStopSec": "10",
+		"org.systemd.property.CollectMode":    "'inactive-or-failed'",
+		"org.systemd.property.CPUAccounting":  "true",
+		"org.systemd.property.RuntimeMaxSec":  "1.5",
+		"org.systemd.property.TasksMax":       "uint64 64",
+		"org.systemd.property.CPUSec":         "7", // no lower-case letter before Sec: left as it is
+		"org.opencontainers.image.title":      "not a property",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range props {
+		got = append(got, p.Name+"="+p.Value.String())
+	}
+	want := []string{
+		"CPUAccounting=true", "CPUSec=7", "CollectMode=\"inactive-or-failed\"",
+		"RuntimeMaxUSec=@t 1500000", "TasksMax=@t 64", "TimeoutStopUSec=@t 10000000",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestAnnotationPropertiesErrors(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"org.systemd.property.Ab", "1", "shorter than three"},
+		{"org.systemd.property.Memory-Max", "1", "not an ASCII letter"},
+		{"org.systemd.property.CollectMode", "inactive", "not a GVariant"},
+		{"org.systemd.property.TimeoutStopSec", "'ten'", "number of seconds"},
+		{"org.systemd.property.TimeoutStopSec", "-1", "not a time span"},
+		{"org.systemd.property.TimeoutStopSec", "uint64 18446744073709551615", "do not fit"},
+	} {
+		_, err := AnnotationProperties(map[string]string{tc.key: tc.value})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s=%s: error %v, want one naming the annotation and saying %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
