@@ -2,6 +2,12 @@
 # linux.resources on a cgroup v1 host, every field proven from inside the
 # container and read back on the host (/sys/fs/cgroup/<ctrl>/<cgroupsPath>/),
 # plus cgroupsPath, pause/resume, update, events, ps and kill --all.
+#
+# With SYSTEMD_CGROUP=1, $RUNTIME runs with --systemd-cgroup (tests/systemd runs
+# this file so on its hybrid systemd guest, through a wrapper that adds the
+# flag): each container is the scope system.slice/nebulon-<id>.scope, and the
+# tests of cgroupfs paths skip (the driver's paths are tested in
+# tests/cgroupv2/systemd*_linux_test.go).
 
 load helpers
 
@@ -10,16 +16,48 @@ setup() {
 	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
 		skip "cgroup v1 tests; this host is cgroup v2"
 	fi
-	# An absolute cgroupsPath named after the container: both runtimes put
-	# it in the same place, and teardown finds it by name.
+	# A cgroupsPath named after the container: both runtimes put it in the
+	# same place, and teardown finds it by name. For cgroupfs an absolute
+	# path; for the systemd driver a scope in system.slice.
+	CG_DIR="$(cg_dir "$CT")"
 	# shellcheck disable=SC2016 # $ is jq's
-	update_config '.linux.cgroupsPath = $p' --arg p "/$CT"
+	update_config '.linux.cgroupsPath = $p' --arg p "$(cgroups_path "$CT")"
+}
+
+# cgroups_path ID: the cgroupsPath setup gives container ID.
+cgroups_path() {
+	if systemd_driver; then
+		echo "system.slice:nebulon:$1"
+	else
+		echo "/$1"
+	fi
+}
+
+# cg_dir ID: the cgroup (below a hierarchy's root) of container ID with that cgroupsPath.
+cg_dir() {
+	if systemd_driver; then
+		echo "system.slice/nebulon-$1.scope"
+	else
+		echo "$1"
+	fi
+}
+
+# systemd_driver: $RUNTIME runs with --systemd-cgroup (SYSTEMD_CGROUP=1).
+systemd_driver() {
+	[ "${SYSTEMD_CGROUP:-}" = 1 ]
+}
+
+# cgroupfs_only: skip a test of cgroupfs paths under the systemd driver.
+cgroupfs_only() {
+	if systemd_driver; then
+		skip "a cgroupfs path; with --systemd-cgroup cgroupsPath is slice:prefix:name (tests/cgroupv2/systemd*_linux_test.go)"
+	fi
 }
 
 # cg CTRL [FILE]: the container's cgroup directory (or a file in it) in the
-# v1 hierarchy CTRL, for the default cgroupsPath of setup.
+# v1 hierarchy CTRL, for the cgroupsPath of setup.
 cg() {
-	echo "/sys/fs/cgroup/$1/$CT${2:+/$2}"
+	echo "/sys/fs/cgroup/$1/$CG_DIR${2:+/$2}"
 }
 
 # start_ct [SCRIPT]: run the container detached with /host bound; it runs
@@ -152,7 +190,9 @@ block_device() {
 @test "an OOM kill counts in memory.failcnt and events prints {\"type\":\"oom\"}" {
 	use_host_dir
 	update_config '.linux.resources.memory = {"limit": 16777216}'
-	set_cmd 'while [ ! -e /host/go ]; do sleep 0.05; done; exec tail /dev/zero'
+	# The init outlives its OOM-killed child, so that the cgroup is still there to read (the
+	# systemd driver's scope goes once it is empty).
+	set_cmd 'while [ ! -e /host/go ]; do sleep 0.05; done; tail /dev/zero; touch /host/killed; exec sleep 1000'
 	run_detached
 	timeout 60 "$RUNTIME" --root "$ROOT" events --interval 200ms "$CT" \
 		>"$TEST_DIR/events" 2>"$TEST_DIR/events.err" </dev/null 3>&- &
@@ -162,7 +202,7 @@ block_device() {
 	for _ in $(seq 50); do [ -s "$TEST_DIR/events" ] && break; sleep 0.1; done
 	[ -s "$TEST_DIR/events" ]
 	touch "$HOST_DIR/go"
-	wait_for_status "$CT" stopped
+	wait_for_file "$HOST_DIR/killed" 30
 	[ "$(cat "$(cg memory memory.failcnt)")" -gt 0 ]
 	for _ in $(seq 50); do grep -q '"oom"' "$TEST_DIR/events" && break; sleep 0.1; done
 	cat "$TEST_DIR/events" "$TEST_DIR/events.err"
@@ -190,7 +230,7 @@ block_device() {
 	run runtime run --bundle "$BUNDLE" "$CT"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -Eqx "[0-9]+:memory:/$CT" <<<"$output"
+	grep -Eqx "[0-9]+:memory:/$CG_DIR" <<<"$output"
 	[ "${lines[-1]}" = 524288 ]
 }
 
@@ -201,7 +241,7 @@ block_device() {
 	for k in 64 96 128 192 256 512; do
 		# shellcheck disable=SC2016 # $ is jq's
 		update_config '.linux.resources.memory = {"limit": ($k|tonumber * 1024)} | .process.args = ["true"]
-			| .linux.cgroupsPath = $p' --arg k "$k" --arg p "/$CT-$k"
+			| .linux.cgroupsPath = $p' --arg k "$k" --arg p "$(cgroups_path "$CT-$k")"
 		if runtime run --bundle "$BUNDLE" "$CT-$k"; then
 			min="${k}K"
 			break
@@ -474,6 +514,7 @@ throttle_json() {
 # --- cgroupsPath ------------------------------------------------------------
 
 @test "an absolute cgroupsPath is the container's cgroup in every hierarchy" {
+	cgroupfs_only
 	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.cgroupsPath = $p | .linux.namespaces |= map(select(.type != "cgroup"))' --arg p "/$CT-abs"
 	start_ct
@@ -489,6 +530,7 @@ throttle_json() {
 }
 
 @test "a relative cgroupsPath is below the runtime's own cgroup in each hierarchy" {
+	cgroupfs_only
 	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.linux.cgroupsPath = $p | .linux.namespaces |= map(select(.type != "cgroup"))' --arg p "$CT-rel"
 	start_ct
@@ -502,6 +544,7 @@ throttle_json() {
 }
 
 @test "an empty cgroupsPath means /<id> in every hierarchy" {
+	cgroupfs_only
 	skip_if_runc "1.1.5 puts an empty cgroupsPath below its own cgroup (<own>/<id>), not at /<id>"
 	update_config 'del(.linux.cgroupsPath)'
 	start_ct
@@ -522,6 +565,7 @@ throttle_json() {
 }
 
 @test "delete does not remove an existing cgroup named by cgroupsPath, only the ones it made" {
+	cgroupfs_only
 	skip_if_runc "1.1.5 delete removes the cgroup at cgroupsPath in every hierarchy, also one it did not make"
 	mkdir "$(cg pids)" "$(cg memory)"
 	update_config '.process.args = ["sleep", "1000"]'
@@ -829,6 +873,7 @@ start_three() {
 }
 
 @test "ps lists only the container's processes when cgroupsPath names a cgroup shared with a host process" {
+	cgroupfs_only
 	skip_if_runc "1.1.5 lists every process in the cgroup, the host's too"
 	local cg="/sys/fs/cgroup/pids/$CT-shared"
 	mkdir "$cg"
@@ -876,6 +921,7 @@ start_three() {
 }
 
 @test "a systemd slice:prefix:name cgroupsPath without --systemd-cgroup fails at create, naming the flag" {
+	cgroupfs_only
 	skip_if_runc "1.1.5 takes the path as a cgroupfs path"
 	update_config '.linux.cgroupsPath = "system.slice:nebulon:test"'
 	create_fails "--systemd-cgroup"

@@ -2,9 +2,11 @@
 # Runs in the systemd guest as nebulon-tests.service (setup-rootfs.sh); its output is the serial
 # console that run.sh reads. It runs the cgroup v2 suite with the systemd driver and powers off;
 # on the hybrid boot (nebulon.cgroups=hybrid on the kernel command line) the suite runs its v1
-# tests of the driver alone (NEBULON_CGROUPV2_SYSTEMD_V1=1).
+# tests of the driver alone (NEBULON_CGROUPV2_SYSTEMD_V1=1), and then the integration suite's
+# cgroup tests (tests/integration/cgroups.bats) with --systemd-cgroup, when the payload has them.
 #
-# run.sh reads exactly this line for the result; keep the two in step:
+# run.sh reads exactly this line for the result (non-zero when either suite failed); keep the
+# two in step:
 #   nebulon-systemd: tests exited with status N
 # A RAM block device for the device and io tests, as in the cgroup v2 guest.
 modprobe brd rd_nr=1 rd_size=8192 || echo "nebulon-systemd: modprobe brd failed"
@@ -18,6 +20,14 @@ case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
 NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NEBULON_ROOTFS=/payload/rootfs \
 	/payload/cgroupv2.test "$@"
 status=$?
+if [ "$v1" = 1 ] && [ -d /payload/integration ]; then
+	echo "nebulon-systemd: bats $(bats --version): cgroups.bats with --systemd-cgroup"
+	SYSTEMD_CGROUP=1 RUNTIME=/payload/driver/nebulon BUSYBOX=/payload/rootfs/bin/busybox \
+		bats --tap --timing /payload/integration/cgroups.bats
+	bats_status=$?
+	echo "nebulon-systemd: bats exited with status $bats_status"
+	[ "$status" -ne 0 ] || status=$bats_status
+fi
 echo "nebulon-systemd: tests exited with status $status"
 sync
 systemctl poweroff --force --force

@@ -3,10 +3,12 @@
 # (tests/cgroupv2) with nebulon's systemd cgroup driver (--systemd-cgroup), its tests of the
 # driver, and podman (cgroup_manager = "systemd") and containerd (SystemdCgroup = true) running
 # containers on nebulon: one boot with cgroup v2 alone, then one with cgroup v1 (hybrid), for
-# the driver's v1 tests. Run as root, from anywhere:
+# the driver's v1 tests and the integration suite's cgroup tests (tests/integration/cgroups.bats,
+# a v1 suite) with --systemd-cgroup. Run as root, from anywhere:
 #
 #   tests/systemd/run.sh                       # the whole suite
 #   tests/systemd/run.sh -run 'Systemd|Podman' # go test flags are passed on
+#   NEBULON_SYSTEMD_BATS=0 tests/systemd/run.sh  # without cgroups.bats
 #
 # What it does:
 #   1. installs qemu-system-x86, busybox-static, debootstrap, e2fsprogs and kmod if missing
@@ -40,7 +42,8 @@ mirror=${NEBULON_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 # The guest's packages. containernetworking-plugins provides podman's container-network-stack,
 # a virtual package debootstrap does not resolve by itself.
-packages=systemd-sysv,dbus,podman,containernetworking-plugins,containerd,kmod,iproute2,procps
+# bats and jq run the integration suite's cgroup tests on the hybrid boot.
+packages=systemd-sysv,dbus,podman,containernetworking-plugins,containerd,kmod,iproute2,procps,bats,jq
 # The virtio modules init.sh loads, in order, to reach the disks (the cloud kernel builds them
 # as modules; ext4 is built in).
 initrd_modules=(drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
@@ -119,6 +122,14 @@ mkdir -p "$payload"
 cp "$nebulon" "$payload/nebulon"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$payload/cgroupv2.test" ./tests/cgroupv2/) || die "building the test binary failed"
 install -m 0755 "$here/guest-run.sh" "$payload/guest-run.sh"
+# The integration suite's cgroup tests, which the hybrid boot runs with the driver: $RUNTIME is a
+# wrapper that adds --systemd-cgroup. NEBULON_SYSTEMD_BATS=0 leaves them out.
+if [ "${NEBULON_SYSTEMD_BATS:-1}" != 0 ]; then
+	mkdir -p "$payload/integration" "$payload/driver"
+	cp "$repo/tests/integration/helpers.bash" "$repo/tests/integration/cgroups.bats" "$payload/integration/"
+	printf '#!/bin/sh\nexec /payload/nebulon --systemd-cgroup "$@"\n' >"$payload/driver/nebulon"
+	chmod 0755 "$payload/driver/nebulon"
+fi
 guest_rootfs "$payload/rootfs"
 margin=120
 [ "$timeout_s" -ge 240 ] || margin=$((timeout_s / 2))
@@ -142,11 +153,20 @@ mknod -m 0600 "$initrd/dev/console" c 5 1
 
 guest_accel "$accel"
 
+# bats_summary CONSOLE prints the count of a bats --tap run's tests in a guest's console log.
+bats_summary() {
+	local ok skipped failed
+	ok=$(grep -Ec '^ok [0-9]+ ' "$1") || true
+	skipped=$(grep -Ec '^ok [0-9]+ .* # skip' "$1") || true
+	failed=$(grep -Ec '^not ok [0-9]+ ' "$1") || true
+	printf '%s passed, %s failed, %s skipped' "$((ok - skipped))" "$failed" "$skipped"
+}
+
 # boot NAME ARGS boots the guest with kernel command line ARGS added, streams its console and
 # leaves its result in boot_status (the guest suite's exit status, or empty) and boot_summary.
 boot() {
 	local name=$1 append=$2 rc=0 start elapsed console=$work/console-$1.log
-	boot_status='' boot_summary=''
+	boot_status='' boot_summary='' boot_bats=''
 	log "booting ($name): qemu-system-x86_64 ${accel_args[*]}, timeout ${timeout_s}s"
 	start=$(date +%s)
 	rm -f "$work/console.fifo"
@@ -167,6 +187,10 @@ boot() {
 	boot_status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
 	if [ -n "$boot_status" ]; then
 		boot_summary=$(guest_summary "$console")
+		if grep -q '^nebulon-systemd: bats exited' "$console"; then
+			boot_bats=$(bats_summary "$console")
+			boot_summary="$boot_summary; cgroups.bats: $boot_bats"
+		fi
 		log "$name: guest tests exited with status $boot_status after ${elapsed}s (boot and suite): $boot_summary"
 		return 0
 	fi
@@ -192,3 +216,7 @@ echo "systemd: hybrid: $boot_summary"
 # hybrid boot runs only the v1 tests, which -run may leave out.
 [[ "$v2_summary" =~ ^([0-9]+)\ passed ]] || die "cannot parse the summary '$v2_summary'"
 [ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test passed on cgroup v2 ($v2_summary): the run tested nothing"
+if [ "${NEBULON_SYSTEMD_BATS:-1}" != 0 ]; then
+	[[ "$boot_bats" =~ ^([0-9]+)\ passed ]] || die "the hybrid boot did not run cgroups.bats (see the console above)"
+	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of cgroups.bats passed on the hybrid boot ($boot_bats)"
+fi
