@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -355,26 +356,16 @@ func checkPropertyName(s string) error {
 func secToUSec(v godbus.Variant) (godbus.Variant, error) {
 	const M = 1000000
 	var sec float64
-	switch n := v.Value().(type) {
-	case byte:
-		sec = float64(n)
-	case int16:
-		sec = float64(n)
-	case uint16:
-		sec = float64(n)
-	case int32:
-		sec = float64(n)
-	case uint32:
-		sec = float64(n)
-	case int64:
-		sec = float64(n)
-	case uint64:
-		if n > math.MaxUint64/M {
-			return v, fmt.Errorf("%d seconds do not fit in microseconds", n)
+	switch n := reflect.ValueOf(v.Value()); n.Kind() {
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Uint() > math.MaxUint64/M {
+			return v, fmt.Errorf("%d seconds do not fit in microseconds", n.Uint())
 		}
-		return godbus.MakeVariant(n * M), nil
-	case float64:
-		sec = n
+		return godbus.MakeVariant(n.Uint() * M), nil
+	case reflect.Int16, reflect.Int32, reflect.Int64:
+		sec = float64(n.Int())
+	case reflect.Float64:
+		sec = n.Float()
 	default:
 		return v, fmt.Errorf("a NAMESec property takes a number of seconds, not %s", v.Signature())
 	}
