@@ -328,7 +328,7 @@ func AnnotationProperties(annotations map[string]string) ([]sd.Property, error) 
 		if err != nil {
 			return nil, fmt.Errorf("%q: the value %q is not a GVariant: %v", k, v, err)
 		}
-		if base, ok := strings.CutSuffix(name, "Sec"); ok && base[len(base)-1] >= 'a' && base[len(base)-1] <= 'z' {
+		if base, ok := strings.CutSuffix(name, "Sec"); ok && base != "" && base[len(base)-1] >= 'a' && base[len(base)-1] <= 'z' {
 			usec, err := secToUSec(value)
 			if err != nil {
 				return nil, fmt.Errorf("%q: the value %q: %v", k, v, err)

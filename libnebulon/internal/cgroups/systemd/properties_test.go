@@ -135,6 +135,7 @@ func TestAnnotationProperties(t *testing.T) {
 		"org.systemd.property.RuntimeMaxSec":  "1.5",
 		"org.systemd.property.TasksMax":       "uint64 64",
 		"org.systemd.property.CPUSec":         "7", // no lower-case letter before Sec: left as it is
+		"org.systemd.property.Sec":            "8",
 		"org.opencontainers.image.title":      "not a property",
 	})
 	if err != nil {
@@ -146,7 +147,7 @@ func TestAnnotationProperties(t *testing.T) {
 	}
 	want := []string{
 		"CPUAccounting=true", "CPUSec=7", "CollectMode=\"inactive-or-failed\"",
-		"RuntimeMaxUSec=@t 1500000", "TasksMax=@t 64", "TimeoutStopUSec=@t 10000000",
+		"RuntimeMaxUSec=@t 1500000", "Sec=8", "TasksMax=@t 64", "TimeoutStopUSec=@t 10000000",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
