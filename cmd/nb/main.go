@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nebulon-dev/nebulon/internal/cliargs"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
@@ -29,7 +30,27 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	app := &cli.App{
+	app := newApp()
+	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
+		var code exitStatus
+		if errors.As(err, &code) {
+			os.Exit(int(code)) // the container's status: nothing went wrong in nb
+		}
+		fmt.Fprintln(os.Stderr, "nb:", err)
+		os.Exit(1)
+	}
+}
+
+// reorderArgs lets a command's flags follow its arguments, as docker and podman take them
+// (`nb volume create data --driver local`). What follows create's image (or, with --rootfs, its
+// first argument) and exec's container is the container's command line, with flags of its own,
+// as in docker; and nothing after "--" moves.
+func reorderArgs(app *cli.App, args []string) []string {
+	return cliargs.Reorder(app, args, func(c *cli.Command) bool { return c == createCommand || c == execCommand })
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:    "nb",
 		Usage:   "run containers from images or root filesystems",
 		Version: version,
@@ -57,14 +78,6 @@ Nebulon. Start with:
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -aq, as docker takes it
 		ExitErrHandler:         func(*cli.Context, error) {},
-	}
-	if err := app.Run(os.Args); err != nil {
-		var code exitStatus
-		if errors.As(err, &code) {
-			os.Exit(int(code)) // the container's status: nothing went wrong in nb
-		}
-		fmt.Fprintln(os.Stderr, "nb:", err)
-		os.Exit(1)
 	}
 }
 

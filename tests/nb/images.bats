@@ -95,6 +95,16 @@ latest" ]
 	[ -z "$(nb image ls -q)" ]
 }
 
+@test "nb image rm NAME TAG -f takes its flag after the arguments and removes a tag in use" {
+	nb image import "$TEST_DIR/rootfs.tar" bb v1 >/dev/null
+	nb create bb:v1 true >/dev/null
+	run --separate-stderr nb image rm bb v1 -f
+	[ "$status" -eq 0 ]
+	[[ "$output" == "Untagged: bb:v1"* ]]
+	run --separate-stderr nb image inspect bb:v1
+	[ "$status" -eq 1 ]
+}
+
 # bad_tar KIND: $TEST_DIR/bad-KIND.tar, a tarball with the file "ok" and one entry that would
 # land outside the image's root: dotdot (../../escape-dotdot), absolute (/tmp/escape-absolute),
 # or symlink (link -> /tmp, then link/escape-symlink). GNU tar's --transform renames the

@@ -76,6 +76,28 @@ $STORE/volumes/data/_data" ]
 	[ "$(ls "$STORE/volumes")" = data ]
 }
 
+@test "flags may follow a command's arguments, as docker takes them; a literal -- ends them" {
+	nb init >/dev/null
+	run --separate-stderr nb volume create myvolume --driver local
+	[ "$status" -eq 0 ]
+	[ "$output" = myvolume ]
+	run --separate-stderr nb volume create cache --opt purpose=cache
+	[ "$status" -eq 0 ]
+	run nb volume inspect cache
+	[ "$(jq -r '.[0].Options.purpose' <<<"$output")" = cache ]
+	run nb volume ls --format json -q
+	[ "$output" = "cache
+myvolume" ]
+	run --separate-stderr nb volume create other --driver nfs
+	[ "$stderr" = 'nb: volume driver "nfs": only local is available' ]
+	# After "--" a word that looks like a flag is an argument: here a name nb refuses.
+	run --separate-stderr nb volume create -- --driver
+	[ "$status" -eq 1 ]
+	[ "$stderr" = 'nb: volume name "--driver": want letters, digits and _.- (starting with a letter or digit)' ]
+	[ "$(ls "$STORE/volumes")" = "cache
+myvolume" ]
+}
+
 @test "nb info shows the host's kernel, cgroups, namespaces, security modules and the store" {
 	nb init >/dev/null
 	nb volume create a >/dev/null
