@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -42,7 +43,8 @@ func setRootfs(ctx *cli.Context, s *store.Store, c *store.Container, o *specconv
 // controls its symlinks. A missing file is nil.
 func readInRoot(root, path string) ([]byte, error) {
 	f, err := pathrs.OpenInRoot(root, path)
-	if os.IsNotExist(err) {
+	if errors.Is(err, os.ErrNotExist) {
+		// securejoin wraps the error: os.IsNotExist does not see through that.
 		return nil, nil
 	}
 	if err != nil {

@@ -73,6 +73,24 @@ CapEff:	0000000000000000" ]
 	[ "$output" = "CapEff:	0000000000001000" ]
 }
 
+@test "a numeric --uid/--gid or --user needs no /etc/passwd in the root, as in docker: HOME is /" {
+	rm "$ROOTFS/etc/passwd" "$ROOTFS/etc/group"
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
+	nb_run_cmd 'id -u; id -g; echo $HOME' --hostname my-container --workdir / --env PATH=/bin --uid 1000 --gid 1000
+	[ "$status" -eq 0 ]
+	[ "$output" = "1000
+1000
+/" ]
+	nb_run_cmd 'id -u; id -g' --user 1234:5678
+	[ "$output" = "1234
+5678" ]
+	# A name still needs its entry, and says so.
+	run --separate-stderr nb create --rootfs "$ROOTFS" --user app true
+	[ "$status" -eq 1 ]
+	# shellcheck disable=SC2154 # set by bats' run
+	[ "$stderr" = "nb: --user \"app\": no such user in the container's /etc/passwd" ]
+}
+
 @test "nb create -v (volume and host dir, rw and ro), --tmpfs, --read-only" {
 	nb volume create data >/dev/null
 	mkdir -p "$TEST_DIR/host"
