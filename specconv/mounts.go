@@ -9,6 +9,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// InitPath is where --init's binary is in the container, as docker puts its docker-init.
+const InitPath = "/sbin/docker-init"
+
 // userMount is a mount the command line or the caller asked for, with the words that name it in
 // errors.
 type userMount struct {
@@ -29,6 +32,13 @@ func (o *Options) mounts() ([]specs.Mount, error) {
 	}
 	for _, t := range o.Tmpfs {
 		m, err := tmpfsMount(t)
+		if err != nil {
+			return nil, err
+		}
+		user = append(user, m)
+	}
+	if o.Init != "" {
+		m, err := bindMount("--init", Mount{Source: o.Init, Destination: InitPath}, true)
 		if err != nil {
 			return nil, err
 		}

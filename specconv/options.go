@@ -35,6 +35,11 @@ type Options struct {
 	Env []string
 	// TTY is -t: the process gets a terminal, and TERM=xterm.
 	TTY bool
+	// Init is --init: the host path of a static init (docker-init, which is tini; podman's
+	// catatonit) that runs as the container's process 1, reaping orphans and passing signals
+	// on to the command, which it runs after "--". It is bound read-only at InitPath, as
+	// docker binds its own.
+	Init string
 
 	// User is --user U[:G] (see ParseUser); UID and GID are --uid and --gid (ParseID). One or
 	// the other, not both; --gid alone changes only the group of the image's user. Names are

@@ -65,6 +65,9 @@ func (o *Options) process(img *ImageConfig, hostname string) (*specs.Process, er
 	if err != nil {
 		return nil, err
 	}
+	if o.Init != "" {
+		args = slices.Concat([]string{InitPath, "--"}, args)
+	}
 	cwd, err := workdir(img, o.Workdir)
 	if err != nil {
 		return nil, err

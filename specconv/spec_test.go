@@ -272,6 +272,16 @@ var specCases = []specCase{
 			t.Errorf("capabilities = %+v; want none", c)
 		}
 	}},
+	{name: "--init: the init runs the command after --, bound read-only at /sbin/docker-init", opts: func(o *Options) {
+		o.Init = "/usr/bin/catatonit"
+		o.Args = []string{"sleep", "10"}
+	}, check: func(t *testing.T, s *specs.Spec) {
+		wantStrings(t, "args", s.Process.Args, []string{"/sbin/docker-init", "--", "sleep", "10"})
+		m := mountAt(s, "/sbin/docker-init")
+		if m == nil || m.Type != "bind" || m.Source != "/usr/bin/catatonit" || !slices.Equal(m.Options, []string{"rbind", "ro", "rprivate"}) {
+			t.Errorf("/sbin/docker-init = %+v; want a read-only bind of the init", m)
+		}
+	}},
 	{name: "--read-only and --tmpfs", opts: func(o *Options) {
 		o.ReadOnly = true
 		o.Tmpfs = []Tmpfs{{Destination: "/tmp"}, {Destination: "/run", Options: []string{"size=64m", "mode=755"}}}

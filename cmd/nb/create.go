@@ -1,9 +1,12 @@
 package main
 
 import (
+	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,6 +46,8 @@ docker's default capabilities, and its own copy-on-write root over an image. Exa
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN, ALL)"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (CHOWN, ALL)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the process a terminal"},
+		&cli.BoolFlag{Name: "init", Usage: "run an init as process 1 that reaps orphans and passes signals on (docker-init, catatonit or tini-static)"},
+		&cli.StringFlag{Name: "init-path", Usage: "the static init binary --init runs"},
 	},
 	Action: createAction,
 }
@@ -66,6 +71,7 @@ type createConfig struct {
 	CapAdd   []string          `json:"capAdd,omitempty"`
 	CapDrop  []string          `json:"capDrop,omitempty"`
 	TTY      bool              `json:"tty,omitempty"`
+	Init     string            `json:"init,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 }
 
@@ -201,6 +207,10 @@ func createOptions(ctx *cli.Context) (*specconv.Options, *createConfig, []bool, 
 		return nil, nil, nil, err
 	}
 	cfg.Network = string(o.Network)
+	if o.Init, err = initBinary(ctx.Bool("init"), ctx.String("init-path")); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Init = o.Init
 	var named []bool
 	for _, s := range cfg.Volumes {
 		v, err := specconv.ParseVolume(s)
@@ -218,4 +228,63 @@ func createOptions(ctx *cli.Context) (*specconv.Options, *createConfig, []bool, 
 		o.Tmpfs = append(o.Tmpfs, t)
 	}
 	return o, cfg, named, nil
+}
+
+// initCandidates are the inits --init looks for on the host, in order: docker's (tini),
+// podman's, Debian's static tini.
+var initCandidates = []string{"docker-init", "/usr/libexec/podman/catatonit", "catatonit", "tini-static"}
+
+// initBinary is the host path of the init --init runs: --init-path, or the first of
+// initCandidates found. "" without --init.
+func initBinary(init bool, initPath string) (string, error) {
+	if !init {
+		if initPath != "" {
+			return "", fmt.Errorf("--init-path %s: give --init too", initPath)
+		}
+		return "", nil
+	}
+	if initPath != "" {
+		abs, err := filepath.Abs(initPath)
+		if err != nil {
+			return "", fmt.Errorf("--init-path %s: %w", initPath, err)
+		}
+		if err := checkStatic(abs); err != nil {
+			return "", fmt.Errorf("--init-path %s: %w", initPath, err)
+		}
+		return abs, nil
+	}
+	for _, c := range initCandidates {
+		p, err := exec.LookPath(c)
+		if err != nil {
+			continue
+		}
+		if abs, err := filepath.Abs(p); err == nil && checkStatic(abs) == nil {
+			return abs, nil
+		}
+	}
+	return "", fmt.Errorf("--init: no static init on this host (looked for %s): install catatonit or tini, or give --init-path", strings.Join(initCandidates, ", "))
+}
+
+// checkStatic makes sure path is an executable the container's root can run: a regular,
+// executable file, and, when it is ELF, one without a program interpreter (the root has not
+// the host's libraries).
+func checkStatic(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil // not ELF: a script or another format the kernel runs
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("dynamically linked: the container's root has not the host's libraries; give a static init")
+		}
+	}
+	return nil
 }

@@ -167,6 +167,36 @@ sh -c trap \"echo term; exit 4\" TERM; while :; do sleep 0.1; done " ]
 	[ "$(nb inspect k | jq -r '.[0].exit_code')" = 137 ]
 }
 
+@test "nb create --init: an init is process 1 and runs the command; nb stop ends a command without a TERM handler at once" {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
+	nb_run_cmd 'tr "\0" " " </proc/1/cmdline; echo; [ $$ -ne 1 ] && echo not-pid-1' --init
+	[ "$status" -eq 0 ]
+	[ "$output" = '/sbin/docker-init -- sh -c tr "\0" " " </proc/1/cmdline; echo; [ $$ -ne 1 ] && echo not-pid-1 
+not-pid-1' ]
+	# sleep as process 1 would ignore SIGTERM (no handler) until -t runs out; under the init
+	# it gets the signal and dies of it.
+	nb create --init --name s --rootfs "$ROOTFS" sleep 1000 >/dev/null
+	nb run -d s >/dev/null
+	local t0=$SECONDS
+	nb stop -t 30 s >/dev/null
+	[ $((SECONDS - t0)) -lt 10 ]
+	[ "$(nb inspect s | jq -r '.[0].exit_code')" = 143 ]
+}
+
+@test "nb create --init-path names the init; a dynamic one or --init-path without --init is refused" {
+	nb_run_cmd 'tr "\0" " " </proc/1/cmdline' --init --init-path /usr/bin/catatonit
+	[ "$output" = '/sbin/docker-init -- sh -c tr "\0" " " </proc/1/cmdline ' ]
+	run --separate-stderr nb create --rootfs "$ROOTFS" --init --init-path /bin/ls true
+	[ "$status" -eq 1 ]
+	# shellcheck disable=SC2154 # set by bats' run
+	[ "$stderr" = "nb: --init-path /bin/ls: dynamically linked: the container's root has not the host's libraries; give a static init" ]
+	run --separate-stderr nb create --rootfs "$ROOTFS" --init-path /usr/bin/catatonit true
+	[ "$stderr" = "nb: --init-path /usr/bin/catatonit: give --init too" ]
+	run --separate-stderr nb create --rootfs "$ROOTFS" --init --init-path /nope true
+	[[ "$stderr" == "nb: --init-path /nope: "*"no such file or directory" ]]
+	[ "$(nb ps -aq | wc -l)" = 1 ]
+}
+
 @test "nb kill sends a signal; nb rm refuses a running container without -f" {
 	nb create --name k --rootfs "$ROOTFS" sh -c 'trap "echo usr1" USR1; while :; do sleep 0.1; done' >/dev/null
 	nb run -d k >/dev/null
