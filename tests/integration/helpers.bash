@@ -304,10 +304,38 @@ assert_host_unchanged() {
 		sleep 0.1
 	done
 	if [ -n "$procs" ]; then
-		fail "processes left: $(for p in $procs; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done)" || return 1
+		# A failure all the same; for its message, what they are and whether they go later.
+		local what i
+		what="$(for p in $procs; do describe_process "$p"; done)
+  the test's cgroups: $(test_cgroups | tr '\n' ' ')"
+		for ((i = 0; i < 300; i++)); do
+			[ -z "$(comm -13 <(echo "$SNAP_PROCS") <(test_processes | awk '{print $1}' | sort))" ] && break
+			sleep 0.1
+		done
+		if [ "$i" -lt 300 ]; then
+			what="$what
+  (gone $((i / 10)).$((i % 10)) s after the 2 s allowed)"
+		else
+			what="$what
+  (still there 30 s after the 2 s allowed)"
+		fi
+		fail "processes left: $what" || return 1
 	fi
 	[ "$(test_mounts)" = "$SNAP_MOUNTS" ] || { fail "mounts left: $(diff <(echo "$SNAP_MOUNTS") <(test_mounts))"; return 1; }
 	[ "$(test_cgroups)" = "$SNAP_CGROUPS" ] || { fail "cgroups left: $(test_cgroups)"; return 1; }
+}
+
+# describe_process PID: a left process, for a failure message: its command line, state, wait
+# channel, parent, cgroups (v1 freezer and pids, or v2) and pending signals.
+describe_process() {
+	local p="$1"
+	printf '\n  pid %s: %s; state %s, wchan %s, ppid %s, cgroup %s, %s' "$p" \
+		"$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" \
+		"$(awk '/^State:/ {print $2 $3}' "/proc/$p/status" 2>/dev/null)" \
+		"$(cat "/proc/$p/wchan" 2>/dev/null)" \
+		"$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)" \
+		"$(grep -E ':(freezer|pids|):' "/proc/$p/cgroup" 2>/dev/null | tr '\n' ' ')" \
+		"$(grep -E '^(SigPnd|ShdPnd)' "/proc/$p/status" 2>/dev/null | tr '\n\t' '  ')"
 }
 
 # cap_number CAP: the capability's bit number (linux/capability.h).
