@@ -65,8 +65,8 @@ func load(root, id string, how int) (*Container, error) {
 	return &Container{ID: id, store: st, state: s}, nil
 }
 
-// Close releases the container's lock.
-func (c *Container) Close() { c.store.unlock() }
+// Close releases the container's lock, and the directory a create works in.
+func (c *Container) Close() { c.store.close() }
 
 // State returns the saved state.
 func (c *Container) State() *State { return c.state }
@@ -105,7 +105,7 @@ func (c *Container) ProcessSpec() (*specs.Spec, error) {
 // cgroup is frozen, created while the init waits on the exec fifo (or a start is handing over),
 // running after.
 func (c *Container) Status() specs.ContainerState {
-	return statusOf(c.store.dir, c.state)
+	return statusOf(c.store.path("."), c.state)
 }
 
 func statusOf(dir string, s *State) specs.ContainerState {
@@ -142,7 +142,7 @@ type OCIState struct {
 
 // OCIState returns the container's state as `state` prints it.
 func (c *Container) OCIState() *OCIState {
-	return ociState(c.store.dir, c.state)
+	return ociState(c.store.path("."), c.state)
 }
 
 func ociState(dir string, s *State) *OCIState {
@@ -358,6 +358,19 @@ func (c *Container) poststop() {
 // destroy kills what is left of the container, waits for it, and removes its cgroup and state.
 func (c *Container) destroy() error {
 	s := c.state
+	if !c.store.mine() {
+		// A create whose container a delete --force removed meanwhile: that delete cleaned up,
+		// and the cgroups, mounts and name may be another container's by now (a new create of
+		// the id). Only this create's own init, by pidfd, is still its to end; not waited for,
+		// as its cgroup, which could be frozen, is not this create's to thaw any more.
+		if fd, err := proc.PidfdFor(s.InitPid, s.InitStartTime); err == nil {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			unix.Close(fd)
+		}
+		c.store.unlock()
+		c.gone = true
+		return nil
+	}
 	if fd, err := proc.PidfdFor(s.InitPid, s.InitStartTime); err == nil {
 		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 		c.thaw() // a frozen process dies only once thawed

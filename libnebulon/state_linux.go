@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -84,6 +85,14 @@ type State struct {
 type store struct {
 	dir  string
 	lock *os.File
+	// fd is a new container's directory itself (O_PATH), which create works in through
+	// /proc/self/fd (path): create runs unlocked after its first state, and a delete --force
+	// meanwhile removes the directory, after which another create of the id may make a new one
+	// of the same name. Through fd, the first create's writes fail (nothing can be made in a
+	// removed directory) instead of landing in the second's, and its clean-up removes nothing
+	// of the second's. Nil for a container loaded from disk: the commands that change one hold
+	// its lock throughout.
+	fd *os.File
 	// final is where a new container's directory goes when publish renames it from dir, its
 	// temporary name; empty once published, and for a container loaded from disk.
 	final string
@@ -126,6 +135,11 @@ func createStore(root, id string) (*store, error) {
 	if err != nil {
 		os.Remove(dir)
 		return nil, err
+	}
+	if s.fd, err = os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+		s.unlock()
+		os.Remove(dir)
+		return nil, fmt.Errorf("create state directory: %w", err)
 	}
 	s.final = final
 	return s, nil
@@ -206,7 +220,7 @@ func lockDir(dir string, how int) (*store, error) {
 // relock takes the directory's lock (how: unix.LOCK_EX or unix.LOCK_SH), waiting at most
 // lockWait.
 func (s *store) relock(how int) error {
-	f, err := os.OpenFile(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(s.path("."), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
@@ -236,7 +250,33 @@ func (s *store) unlock() {
 	}
 }
 
-func (s *store) path(name string) string { return filepath.Join(s.dir, name) }
+// close releases the lock and the directory.
+func (s *store) close() {
+	s.unlock()
+	if s.fd != nil {
+		s.fd.Close()
+		s.fd = nil
+	}
+}
+
+func (s *store) path(name string) string {
+	if s.fd != nil {
+		return filepath.Join("/proc/self/fd", strconv.Itoa(int(s.fd.Fd())), name)
+	}
+	return filepath.Join(s.dir, name)
+}
+
+// mine says whether the directory at s.dir is still the store's own (always, without fd).
+func (s *store) mine() bool {
+	if s.fd == nil {
+		return true
+	}
+	var here, own unix.Stat_t
+	if unix.Stat(s.dir, &here) != nil || unix.Fstat(int(s.fd.Fd()), &own) != nil {
+		return false
+	}
+	return here.Dev == own.Dev && here.Ino == own.Ino
+}
 
 // load reads state.json.
 func (s *store) load() (*State, error) {
@@ -334,7 +374,10 @@ func (s *store) loadProcessSpec() (*specs.Spec, error) {
 // remove deletes the state directory; the lock is released after it is gone, so a waiter finds
 // no container.
 func (s *store) remove() error {
-	err := os.RemoveAll(s.dir)
+	var err error
+	if s.mine() { // else it is gone already, and its name may be another container's now
+		err = os.RemoveAll(s.dir)
+	}
 	s.unlock()
 	if err != nil {
 		return fmt.Errorf("remove state directory: %w", err)

@@ -142,6 +142,37 @@ host_hook() {
 	assert_nothing_left
 }
 
+@test "a create whose container delete --force removed leaves a new create of the same id alone" {
+	skip_if_runc "1.1.5 has no state for a container until its create has finished"
+	snapshot_host
+	update_config '.process.args = ["sleep", "1000"]'
+	cp "$BUNDLE/config.json" "$TEST_DIR/plain.json"
+	host_hook createRuntime 'touch "$OUT/hook.started"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done'
+	"$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" >"$TEST_DIR/create.out" 2>&1 &
+	BG_PIDS+=($!)
+	local create_pid=$! pid
+	wait_for_file "$HOST_DIR/hook.started"
+	[ "$(status_of)" = creating ]
+	runtime delete --force "$CT"
+	# The id is free: a second create, without the hook, makes the container again.
+	cp "$TEST_DIR/plain.json" "$BUNDLE/config.json"
+	create_ct
+	pid="$(state_of | jq -r .pid)"
+	# The first create goes on, and must fail without touching the second's state,
+	# cgroups or init.
+	touch "$HOST_DIR/go"
+	run wait "$create_pid"
+	cat "$TEST_DIR/create.out"
+	[ "$status" -ne 0 ]
+	[ "$(state_of | jq -r .pid)" = "$pid" ]
+	[ "$(status_of)" = created ]
+	runtime start "$CT"
+	[ "$(status_of)" = running ]
+	grep -qx "$pid" "/sys/fs/cgroup/pids/$CT/cgroup.procs" || [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]
+	runtime delete --force "$CT"
+	assert_nothing_left
+}
+
 @test "a create killed with SIGKILL leaves a stopped container that delete removes" {
 	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
 	snapshot_host
