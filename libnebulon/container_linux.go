@@ -172,7 +172,7 @@ func List(root string) ([]*OCIState, error) {
 	var out []*OCIState
 	owners := map[uint32]string{} // /etc/passwd is read once per owner, not per container
 	for _, e := range entries {
-		if !e.IsDir() || strings.Contains(e.Name(), creatingMark) {
+		if !e.IsDir() || strings.Contains(e.Name(), ":") { // creatingMark, deletingMark
 			continue
 		}
 		st := &store{dir: filepath.Join(root, e.Name())}

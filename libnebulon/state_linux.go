@@ -102,9 +102,13 @@ type store struct {
 // the container, so a longer wait means a command is stuck.
 var lockWait = 30 * time.Second
 
-// creatingMark is in the temporary name of a new container's state directory, ID:creating:RAND.
-// No container id has a ':', so no temporary name is an id, and List skips them.
-const creatingMark = ":creating:"
+// creatingMark is in the temporary name of a new container's state directory, ID:creating:RAND,
+// and deletingMark in the name a removed one gets before its files go, ID:deleting:RAND. No
+// container id has a ':', so no temporary name is an id, and List skips them.
+const (
+	creatingMark = ":creating:"
+	deletingMark = ":deleting:"
+)
 
 // createStore makes and locks the state directory of a new container, under a temporary name:
 // the directory named id appears only when publish renames it, with its first state in it. A
@@ -162,14 +166,16 @@ func (s *store) publish() error {
 	return nil
 }
 
-// SweepOrphans removes the temporary state directories that creates of id killed before they
-// published left under root: those whose lock nobody holds.
+// SweepOrphans removes the temporary state directories of id that commands killed half way
+// left under root, those whose lock nobody holds: a create's before it published, a delete's
+// before its files were all gone.
 func SweepOrphans(root, id string) {
 	if ValidateID(id) != nil {
 		return
 	}
 	dirs, _ := filepath.Glob(filepath.Join(root, id+creatingMark+"*"))
-	for _, dir := range dirs {
+	deleting, _ := filepath.Glob(filepath.Join(root, id+deletingMark+"*"))
+	for _, dir := range append(dirs, deleting...) {
 		f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
@@ -372,11 +378,24 @@ func (s *store) loadProcessSpec() (*specs.Spec, error) {
 }
 
 // remove deletes the state directory; the lock is released after it is gone, so a waiter finds
-// no container.
+// no container. The directory first loses its name, the id, in one rename: a delete killed while
+// its files go leaves an ID:deleting:RAND directory, which no command takes for the container
+// and SweepOrphans removes, not a directory named id without a state, which would make the id
+// unusable.
 func (s *store) remove() error {
 	var err error
 	if s.mine() { // else it is gone already, and its name may be another container's now
-		err = os.RemoveAll(s.dir)
+		dir := s.dir
+		// rename(2) replaces an empty directory, so the temporary one only reserves a unique
+		// name (os.Rename refuses an existing directory).
+		if tmp, terr := os.MkdirTemp(filepath.Dir(s.dir), filepath.Base(s.dir)+deletingMark); terr == nil {
+			if unix.Rename(s.dir, tmp) == nil {
+				dir = tmp
+			} else {
+				os.Remove(tmp)
+			}
+		}
+		err = os.RemoveAll(dir)
 	}
 	s.unlock()
 	if err != nil {

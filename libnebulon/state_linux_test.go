@@ -127,6 +127,49 @@ func TestTemporaryStateDirectoriesOfKilledCreates(t *testing.T) {
 	}
 }
 
+// remove takes the id away in one rename before the files go: a delete killed half way through
+// them leaves an ID:deleting:RAND directory, which is no container and which the next delete
+// --force (SweepOrphans) removes; the id is free for a new create at once.
+func TestRemoveFreesTheIDFirst(t *testing.T) {
+	root := t.TempDir()
+	s, err := createStore(root, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.save(&State{ID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.publish(); err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	loaded, err := openStore(root, "d", unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.remove(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("after remove the root holds %v, want nothing", entries)
+	}
+	// What a delete killed while its files went leaves behind.
+	half := filepath.Join(root, "d"+deletingMark+"x")
+	if err := os.MkdirAll(filepath.Join(half, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := List(root); err != nil || len(got) != 0 {
+		t.Fatalf("List = %v, %v; want no container", got, err)
+	}
+	if _, err := openStore(root, "d", unix.LOCK_EX); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("openStore of a removed id: %v, want ErrNotExist", err)
+	}
+	SweepOrphans(root, "d")
+	if _, err := os.Stat(half); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SweepOrphans left %s: %v", half, err)
+	}
+}
+
 func TestOpenStoreWithoutStateIsNotExist(t *testing.T) {
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "half"), 0o700); err != nil {
