@@ -254,6 +254,27 @@ start_ns_holder() {
 	[ "${lines[1]}" -gt 1 ]
 }
 
+@test "joining a user namespace by path, as containerd's pinned one of a pod: root in it, /dev made, a bind source only the host's root may enter" {
+	start_ns_holder --user
+	echo "0 100000 65536" >"/proc/$HOLDER_PID/uid_map"
+	echo "0 100000 65536" >"/proc/$HOLDER_PID/gid_map"
+	# A volume under a directory of mode 0700, as under containerd's state: uid 100000 cannot
+	# enter it, the runtime opens it.
+	mkdir -p "$TEST_DIR/private/vol" "$BUNDLE/rootfs/vol"
+	chmod 0700 "$TEST_DIR/private"
+	echo from-host >"$TEST_DIR/private/vol/f"
+	# shellcheck disable=SC2016 # $ is jq's
+	update_config '.mounts += [{"destination": "/vol", "type": "bind", "source": $s, "options": ["rbind", "ro"]}]' \
+		--arg s "$TEST_DIR/private/vol"
+	add_ns user "/proc/$HOLDER_PID/ns/user"
+	ct_run 'id -u; cat /vol/f; [ -d /dev/pts ] && echo devpts; readlink /proc/self/ns/user'
+	[ "$status" -eq 0 ]
+	[ "$output" = "0
+from-host
+devpts
+$(readlink "/proc/$HOLDER_PID/ns/user")" ]
+}
+
 @test "sysctl net.ipv4.ip_forward=1 applies inside a new net namespace only" {
 	host_value="$(cat /proc/sys/net/ipv4/ip_forward)"
 	update_config '.linux.sysctl = {"net.ipv4.ip_forward": "1", "net.ipv4.ip_default_ttl": "33"}'

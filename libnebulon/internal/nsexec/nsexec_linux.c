@@ -177,6 +177,15 @@ static void join_pidfd(int pidfd, uint32_t first, uint32_t then)
 	close(pidfd);
 }
 
+/* joined_user says whether the bootstrap joins a user namespace, by path or by pidfd. */
+static int joined_user(const struct bootstrap *b)
+{
+	for (int i = 0; i < b->njoin; i++)
+		if (b->joins[i].flag == CLONE_NEWUSER)
+			return 1;
+	return b->has_pidfd && ((b->pidfd_first | b->pidfd_then) & CLONE_NEWUSER);
+}
+
 static void write_time_offsets(const char *offsets)
 {
 	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
@@ -293,6 +302,18 @@ void nsexec(int argc, char **argv)
 	join_namespaces(b.joins, b.njoin);
 	if (b.has_pidfd)
 		join_pidfd(b.pidfd, b.pidfd_first, b.pidfd_then);
+	if (joined_user(&b)) {
+		/*
+		 * setns(2) into a user namespace grants its capabilities but keeps the ids, the host's
+		 * root, which the namespace does not map: files made now (mount points in the
+		 * container's /dev, as a pod's user namespace that containerd made and pinned is
+		 * joined) would fail with EOVERFLOW. Become its root, as in a new one.
+		 */
+		if (setresgid(0, 0, 0) < 0)
+			nb_bail("setresgid(0) in the joined user namespace (is gid 0 mapped?)");
+		if (setresuid(0, 0, 0) < 0)
+			nb_bail("setresuid(0) in the joined user namespace (is uid 0 mapped?)");
+	}
 
 	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)

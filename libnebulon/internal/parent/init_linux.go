@@ -237,11 +237,11 @@ func (in *Init) rootfsNames() []string {
 	return names
 }
 
-// sendConfig sends the init its config (step 6), the id-mapped mounts made for it (6a) and the
+// sendConfig sends the init its config (step 6), the bind mounts made for it (6a) and the
 // seccomp agent's connection for a filter loaded at start (6b).
 func (in *Init) sendConfig(l *launched, cfg *syncmsg.InitConfig) error {
 	var msgs []syncmsg.Message
-	fds, err := idmappedMounts(in.Spec, in.rootfsNames(), l.pid)
+	fds, err := hostMounts(in.Spec, in.rootfsNames(), l.pid)
 	if err != nil {
 		return err
 	}

@@ -29,15 +29,16 @@ import (
 type Root struct {
 	cfg  *syncmsg.InitConfig
 	root *os.File // O_PATH handle on the rootfs
-	// trees are the id-mapped mounts the runtime made (syncmsg.MountFds), by index in mounts[]:
-	// attached in place of a bind of their source.
+	// trees are the bind mounts the runtime made (syncmsg.MountFds: id-mapped ones, and in a
+	// user namespace the others), by index in mounts[]: attached in place of a bind of their
+	// source.
 	trees map[int]int
 }
 
 // New starts setting up the root described by cfg.
 func New(cfg *syncmsg.InitConfig) *Root { return &Root{cfg: cfg} }
 
-// UseMountFds takes the id-mapped mount trees the runtime made for this root; Prepare attaches
+// UseMountFds takes the bind mount trees the runtime made for this root; Prepare attaches
 // them and closes any it did not use.
 func (r *Root) UseMountFds(m *syncmsg.MountFds) {
 	r.trees = make(map[int]int, len(m.Mounts))
@@ -349,14 +350,14 @@ func (r *Root) checkProcTarget(t *os.File, m specs.Mount, src *os.File) error {
 	return nil
 }
 
-// bindMount binds m's source at dest; with idmapped, tree is the id-mapped copy of the source the
-// runtime made, attached instead (it is closed here).
-func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options, tree int, idmapped bool) error {
+// bindMount binds m's source at dest; with made, tree is the copy of the source the runtime
+// made (id-mapped, or opened as the host's root), attached instead (it is closed here).
+func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options, tree int, made bool) error {
 	source := m.Source
 	var src *os.File
 	var err error
-	if idmapped {
-		src = os.NewFile(uintptr(tree), "id-mapped "+source)
+	if made {
+		src = os.NewFile(uintptr(tree), "runtime's copy of "+source)
 	} else if src, err = r.openBindSource(source); err != nil {
 		return fmt.Errorf("open bind source: %w", err)
 	}
@@ -373,9 +374,9 @@ func (r *Root) bindMount(m specs.Mount, dest string, opts mountopt.Options, tree
 	if err := r.checkProcTarget(t, m, src); err != nil {
 		return err
 	}
-	if idmapped {
+	if made {
 		if err := mountfd.Attach(tree, t); err != nil {
-			return fmt.Errorf("attach id-mapped %s on %s: %w", source, dest, err)
+			return fmt.Errorf("attach %s on %s: %w", source, dest, err)
 		}
 	} else if err := unix.Mount(procFd(src), procFd(t), "", bindFlags(opts), ""); err != nil {
 		return &os.PathError{Op: "bind mount " + source, Path: dest, Err: err}

@@ -233,8 +233,9 @@ func (m *Log) decode(p []byte) error   { return json.Unmarshal(p, m) }
 
 // MountFds (runtime -> init) carries detached mount trees the runtime made because the init
 // cannot: id-mapped mounts, which need CAP_SYS_ADMIN in the user namespace of the source's
-// filesystem (the host's). Mounts[i] is the index in mounts[] of the tree in Fds[i]; the fds
-// travel as SCM_RIGHTS, the indexes as JSON.
+// filesystem (the host's), and, in a user namespace, bind mounts whose sources its root may not
+// reach. Mounts[i] is the index in mounts[] of the tree in Fds[i]; the fds travel as SCM_RIGHTS,
+// the indexes as JSON.
 type MountFds struct {
 	Mounts []int `json:"mounts"`
 	Fds    []int `json:"-"`
