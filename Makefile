@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines nb conformance conformance-runc conformance-crun cgroupv2 systemd bench bench-breakdown bench-scale deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines cri nb conformance conformance-runc conformance-crun cgroupv2 systemd bench bench-breakdown bench-scale deps clean
 
 all: build
 
@@ -44,10 +44,10 @@ demo:
 deps:
 	tests/install-deps.sh test
 
-# Everything: unit tests, the integration, security and engine suites, the OCI conformance suite,
+# Everything: unit tests, the integration, security, engine and CRI suites, the OCI conformance suite,
 # the cgroup v2 suite and the systemd driver's suite.
 test: deps build
-	$(MAKE) unit fuzz integration security engines nb stress conformance cgroupv2 systemd
+	$(MAKE) unit fuzz integration security engines cri nb stress conformance cgroupv2 systemd
 
 # Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
 # files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
@@ -101,6 +101,12 @@ nb: build
 # podman and containerd driving nebulon, each scenario compared with runc (tests/engines).
 engines: build
 	NEBULON=$(CURDIR)/bin/nebulon bats --timing tests/engines
+
+# Kubernetes' side: containerd 2's CRI driven by crictl as the kubelet drives it, pods on the
+# nebulon handler, each scenario compared with runc (tests/cri). containerd, crictl and runc are
+# built once from their Go modules into a cache (tests/cri/tools.sh).
+cri: build
+	tools=$$(tests/cri/tools.sh) && NEBULON=$(CURDIR)/bin/nebulon CRI_TOOLS=$$tools bats --timing tests/cri
 
 # Many commands at once (tests/stress): container lifecycles by parallel workers on shared ids,
 # and podman run --rm in parallel; each reports its throughput.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes the busybox-static image the engine tests and benchmarks use.
 #   tests/engines/mkimage.sh rootfs FILE        a root filesystem tarball (podman import)
-#   tests/engines/mkimage.sh oci FILE NAME      an OCI image archive of it named NAME (ctr import)
+#   tests/engines/mkimage.sh oci FILE NAME [CONFIG]
+#       an OCI image archive of it named NAME (ctr import); CONFIG is the image config's "config"
+#       object, {"Cmd":["sh"],"Env":["PATH=/bin"]} by default
 set -euo pipefail
 
 busybox=${BUSYBOX:-/bin/busybox}
@@ -31,12 +33,12 @@ blob() {
 }
 
 oci_archive() {
-	local out=$1 name=$2 layer lsize config csize manifest msize
+	local out=$1 name=$2 cfg=${3:-'{"Cmd":["sh"],"Env":["PATH=/bin"]}'} layer lsize config csize manifest msize
 	mkdir -p "$tmp/oci/blobs/sha256"
 	rootfs_tar "$tmp/layer.tar"
 	read -r layer lsize < <(blob "$tmp/layer.tar")
-	printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-		"$layer" >"$tmp/config.json"
+	printf '{"architecture":"amd64","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+		"$cfg" "$layer" >"$tmp/config.json"
 	read -r config csize < <(blob "$tmp/config.json")
 	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
 		"$config" "$csize" "$layer" "$lsize" >"$tmp/manifest.json"
@@ -49,9 +51,9 @@ oci_archive() {
 
 case "${1:-}" in
 rootfs) rootfs_tar "$2" ;;
-oci) oci_archive "$2" "$3" ;;
+oci) oci_archive "$2" "$3" "${4:-}" ;;
 *)
-	echo "usage: $0 rootfs FILE | oci FILE NAME" >&2
+	echo "usage: $0 rootfs FILE | oci FILE NAME [CONFIG]" >&2
 	exit 2
 	;;
 esac

@@ -3,7 +3,8 @@
 # console that run.sh reads. It runs the cgroup v2 suite with the systemd driver and powers off;
 # on the hybrid boot (nebulon.cgroups=hybrid on the kernel command line) the suite runs its v1
 # tests of the driver alone (NEBULON_CGROUPV2_SYSTEMD_V1=1), and then the integration suite's
-# cgroup tests (tests/integration/cgroups.bats) with --systemd-cgroup, when the payload has them.
+# cgroup tests (tests/integration/cgroups.bats) with --systemd-cgroup, when the payload has them;
+# on the v2 boot, part of the CRI suite (tests/cri) with SystemdCgroup = true.
 #
 # run.sh reads exactly this line for the result (non-zero when either suite failed); keep the
 # two in step:
@@ -20,6 +21,16 @@ case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
 NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NEBULON_ROOTFS=/payload/rootfs \
 	/payload/cgroupv2.test "$@"
 status=$?
+# The CRI suite's pods with the systemd driver (tests/cri): the pod lifecycle, resources with
+# v2's unified (memory QoS and swap) and an OOM kill, as a v2 Kubernetes node runs them.
+if [ "$v1" = 0 ] && [ -d /payload/tests/cri ]; then
+	echo "nebulon-systemd: bats $(bats --version): the CRI suite's pods with SystemdCgroup = true"
+	CRI_SYSTEMD_CGROUP=1 CRI_TOOLS=/payload/cri-tools NEBULON=/payload/nebulon BUSYBOX=/payload/rootfs/bin/busybox \
+		bats --tap --timing -f 'runp, stopp|container resources|OOMKilled|exec sync' /payload/tests/cri
+	cri_status=$?
+	echo "nebulon-systemd: cri exited with status $cri_status"
+	[ "$status" -ne 0 ] || status=$cri_status
+fi
 if [ "$v1" = 1 ] && [ -d /payload/integration ]; then
 	echo "nebulon-systemd: bats $(bats --version): cgroups.bats with --systemd-cgroup"
 	SYSTEMD_CGROUP=1 RUNTIME=/payload/driver/nebulon BUSYBOX=/payload/rootfs/bin/busybox \

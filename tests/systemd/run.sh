@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Boots a Debian guest with systemd as PID 1 under QEMU, and runs there the cgroup v2 suite
 # (tests/cgroupv2) with nebulon's systemd cgroup driver (--systemd-cgroup), its tests of the
-# driver, and podman (cgroup_manager = "systemd") and containerd (SystemdCgroup = true) running
-# containers on nebulon: one boot with cgroup v2 alone, then one with cgroup v1 (hybrid), for
+# driver, podman (cgroup_manager = "systemd") and containerd (SystemdCgroup = true) running
+# containers on nebulon, and the CRI suite's pods (tests/cri: containerd 2 and crictl, the
+# handlers with SystemdCgroup = true): one boot with cgroup v2 alone, then one with cgroup v1 (hybrid), for
 # the driver's v1 tests and the integration suite's cgroup tests (tests/integration/cgroups.bats,
 # a v1 suite) with --systemd-cgroup. Run as root, from anywhere:
 #
 #   tests/systemd/run.sh                       # the whole suite
 #   tests/systemd/run.sh -run 'Systemd|Podman' # go test flags are passed on
 #   NEBULON_SYSTEMD_BATS=0 tests/systemd/run.sh  # without cgroups.bats
+#   NEBULON_SYSTEMD_CRI=0 tests/systemd/run.sh   # without the CRI suite's pods
 #
 # What it does:
 #   1. installs qemu-system-x86, busybox-static, debootstrap, e2fsprogs and kmod if missing
@@ -124,17 +126,32 @@ cp "$nebulon" "$payload/nebulon"
 install -m 0755 "$here/guest-run.sh" "$payload/guest-run.sh"
 # The integration suite's cgroup tests, which the hybrid boot runs with the driver: $RUNTIME is a
 # wrapper that adds --systemd-cgroup. NEBULON_SYSTEMD_BATS=0 leaves them out.
+if [ "${NEBULON_SYSTEMD_CRI:-1}" != 0 ]; then
+	[[ "$v2_cri" =~ ^([0-9]+)\ passed ]] || die "the v2 boot did not run the CRI suite (see the console above)"
+	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of the CRI suite passed on the v2 boot ($v2_cri)"
+fi
 if [ "${NEBULON_SYSTEMD_BATS:-1}" != 0 ]; then
 	mkdir -p "$payload/integration" "$payload/driver"
 	cp "$repo/tests/integration/helpers.bash" "$repo/tests/integration/cgroups.bats" "$payload/integration/"
 	printf '#!/bin/sh\nexec /payload/nebulon --systemd-cgroup "$@"\n' >"$payload/driver/nebulon"
 	chmod 0755 "$payload/driver/nebulon"
 fi
+# The CRI suite's pods on cgroup v2 with the systemd driver (SystemdCgroup = true), which the v2
+# boot runs: its files where they sit in the repository, and the tools tests/cri/tools.sh makes
+# (built once, cached). NEBULON_SYSTEMD_CRI=0 leaves it out.
+if [ "${NEBULON_SYSTEMD_CRI:-1}" != 0 ]; then
+	tools=$("$repo/tests/cri/tools.sh") || die "tests/cri/tools.sh could not make the CRI suite's tools"
+	mkdir -p "$payload/tests/cri" "$payload/tests/engines" "$payload/tests/lib" "$payload/cri-tools"
+	cp "$repo"/tests/cri/*.bats "$repo"/tests/cri/*.bash "$repo/tests/cri/env.sh" "$payload/tests/cri/"
+	cp "$repo/tests/engines/helpers.bash" "$repo/tests/engines/mkimage.sh" "$payload/tests/engines/"
+	cp "$repo/tests/lib/pty.bash" "$payload/tests/lib/"
+	cp "$tools"/* "$payload/cri-tools/"
+fi
 guest_rootfs "$payload/rootfs"
 margin=120
 [ "$timeout_s" -ge 240 ] || margin=$((timeout_s / 2))
 guest_test_args "$payload/test-args" "$timeout_s" "$margin" "$@"
-mkfs.ext4 -q -F -L nebulon-payload -d "$payload" "$work/payload.img" 256M || die "mkfs.ext4 -d of the payload failed"
+mkfs.ext4 -q -F -L nebulon-payload -d "$payload" "$work/payload.img" 512M || die "mkfs.ext4 -d of the payload failed"
 
 # The initramfs: busybox, the virtio modules and init.sh.
 initrd=$work/initramfs
@@ -166,7 +183,7 @@ bats_summary() {
 # leaves its result in boot_status (the guest suite's exit status, or empty) and boot_summary.
 boot() {
 	local name=$1 append=$2 rc=0 start elapsed console=$work/console-$1.log
-	boot_status='' boot_summary='' boot_bats=''
+	boot_status='' boot_summary='' boot_bats='' boot_cri=''
 	log "booting ($name): qemu-system-x86_64 ${accel_args[*]}, timeout ${timeout_s}s"
 	start=$(date +%s)
 	rm -f "$work/console.fifo"
@@ -191,6 +208,10 @@ boot() {
 			boot_bats=$(bats_summary "$console")
 			boot_summary="$boot_summary; cgroups.bats: $boot_bats"
 		fi
+		if grep -q '^nebulon-systemd: cri exited' "$console"; then
+			boot_cri=$(bats_summary "$console")
+			boot_summary="$boot_summary; CRI suite: $boot_cri"
+		fi
 		log "$name: guest tests exited with status $boot_status after ${elapsed}s (boot and suite): $boot_summary"
 		return 0
 	fi
@@ -206,7 +227,7 @@ boot() {
 # The cgroup v2 host Kubernetes nodes run, then a v1 host (hybrid: systemd's own hierarchy is
 # cgroup2 at /sys/fs/cgroup/unified), where guest-run.sh runs the driver's v1 tests.
 boot v2 "systemd.unified_cgroup_hierarchy=1"
-v2_status=$boot_status v2_summary=$boot_summary
+v2_status=$boot_status v2_summary=$boot_summary v2_cri=$boot_cri
 boot hybrid "systemd.unified_cgroup_hierarchy=0 nebulon.cgroups=hybrid"
 echo "systemd: cgroup v2: $v2_summary"
 echo "systemd: hybrid: $boot_summary"
@@ -216,6 +237,10 @@ echo "systemd: hybrid: $boot_summary"
 # hybrid boot runs only the v1 tests, which -run may leave out.
 [[ "$v2_summary" =~ ^([0-9]+)\ passed ]] || die "cannot parse the summary '$v2_summary'"
 [ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test passed on cgroup v2 ($v2_summary): the run tested nothing"
+if [ "${NEBULON_SYSTEMD_CRI:-1}" != 0 ]; then
+	[[ "$v2_cri" =~ ^([0-9]+)\ passed ]] || die "the v2 boot did not run the CRI suite (see the console above)"
+	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of the CRI suite passed on the v2 boot ($v2_cri)"
+fi
 if [ "${NEBULON_SYSTEMD_BATS:-1}" != 0 ]; then
 	[[ "$boot_bats" =~ ^([0-9]+)\ passed ]] || die "the hybrid boot did not run cgroups.bats (see the console above)"
 	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of cgroups.bats passed on the hybrid boot ($boot_bats)"
