@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/libnebulon"
@@ -49,8 +51,22 @@ func oneProc() {
 	}
 }
 
+// versionText is what --version prints (cli.VersionPrinter, set in newApp: only --version pays
+// for it), in runc's shape, which engines show and from which a caller reads the runtime-spec
+// version: the version, then the spec's, Go's and libseccomp's.
+func versionText() string {
+	v := []string{version, "spec: " + specs.Version, "go: " + runtime.Version()}
+	if major, minor, micro := libseccomp.GetLibraryVersion(); major+minor+micro > 0 {
+		v = append(v, fmt.Sprintf("libseccomp: %d.%d.%d", major, minor, micro))
+	}
+	return strings.Join(v, "\n")
+}
+
 // newApp is nebulon's command line: runc's commands and flags.
 func newApp() *cli.App {
+	cli.VersionPrinter = func(ctx *cli.Context) {
+		fmt.Fprintf(ctx.App.Writer, "%s version %s\n", ctx.App.Name, versionText())
+	}
 	return &cli.App{
 		Name:    "nebulon",
 		Usage:   "OCI container runtime",

@@ -266,6 +266,20 @@ runc_spec_is_nebulon_spec() {
 	runc_spec_is_nebulon_spec "$runc" --rootless
 }
 
+@test "--version in runc's shape: the version, then the spec, go and libseccomp versions" {
+	run --separate-stderr "$RUNTIME" --version
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" =~ ^[a-z]+\ version\ [^\ ]+$ ]]
+	spec="$(sed -n 's/^spec: //p' <<<"$output")"
+	[[ "$spec" =~ ^1\.[0-9]+\.[0-9]+ ]]
+	grep -q '^go: go1\.' <<<"$output"
+	grep -Eq '^libseccomp: 2\.[0-9]+\.[0-9]+$' <<<"$output"
+	# The spec version is the one features reports as the highest it implements.
+	run --separate-stderr "$RUNTIME" features
+	[ "$status" -eq 0 ]
+	[ "$spec" = "$(jq -r .ociVersionMax <<<"$output")" ]
+}
+
 @test "spec --bundle writes config.json into the given directory" {
 	dir="$TEST_DIR/other"
 	mkdir "$dir"
