@@ -7,13 +7,11 @@
 load helpers
 
 teardown() {
-	remove_pods
-	local m left
+	local m
 	for m in "$E"/rro-*/sub; do
 		mountpoint -q "$m" && umount "$m"
 	done
-	left="$(leftovers)"
-	[ -z "$left" ] || fail "left behind after the pods were removed: $left"
+	teardown_pods
 }
 
 # The mappings the kubelet gives a pod with hostUsers: false: 65536 ids from a host range of

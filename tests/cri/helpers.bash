@@ -125,6 +125,15 @@ remove_pods() {
 	done
 }
 
+# teardown_pods: removes every pod, then fails if anything of them is left (leftovers); each
+# file's teardown.
+teardown_pods() {
+	remove_pods
+	local left
+	left="$(leftovers)"
+	[ -z "$left" ] || fail "left behind after the pods were removed: $left"
+}
+
 # leftovers: what remains of the suite's pods on the host: runtime state, cgroups, mounts under
 # containerd's state, network namespaces, address leases. Empty when every pod is gone.
 leftovers() {

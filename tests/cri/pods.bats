@@ -5,10 +5,7 @@
 load helpers
 
 teardown() {
-	remove_pods
-	local left
-	left="$(leftovers)"
-	[ -z "$left" ] || fail "left behind after the pods were removed: $left"
+	teardown_pods
 }
 
 pod_lifecycle() {

@@ -6,20 +6,20 @@
 load helpers
 
 teardown() {
-	remove_pods
-	local left
-	left="$(leftovers)"
-	[ -z "$left" ] || fail "left behind after the pods were removed: $left"
+	teardown_pods
 }
 
 # sc_run RUNTIME NAME SC_FILTER CMD...: runs CMD in a container of pod NAME-RUNTIME whose
 # security context SC_FILTER sets (jq, on .linux.security_context), waits for its exit and
-# prints its logs.
+# prints its logs. CMD's stderr goes to its stdout: the log orders lines of two streams by the
+# time containerd read them, which may not be the order they were written in.
 sc_run() {
 	local rt="$1" name="$2" filter="$3" pod c
 	shift 3
 	pod="$(run_pod "$name" "$rt")" || return 1
-	c="$(run_ctr "$pod" c ".linux.security_context |= ((. // {}) | $filter)" -- "$@")" || return 1
+	# shellcheck disable=SC2016 # the container's shell expands it
+	c="$(run_ctr "$pod" c ".linux.security_context |= ((. // {}) | $filter)" -- \
+		sh -c 'exec 2>&1; exec "$0" "$@"' "$@")" || return 1
 	wait_exited "$c" || return 1
 	cri logs "$c" 2>&1
 }

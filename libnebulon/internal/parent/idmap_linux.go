@@ -84,12 +84,7 @@ const maxHostBinds = 200
 // hostBind opens the source of the bind mount mnt as the host's root and clones it, with the
 // mounts below it for rbind.
 func hostBind(mnt specs.Mount, opts mountopt.Options, rootfs []string) (int, error) {
-	root, err := os.OpenFile(rootfs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer root.Close()
-	src, err := mountfd.OpenBindSource(mnt.Source, root, rootfs...)
+	src, err := openSource(mnt, rootfs)
 	if err != nil {
 		return -1, err
 	}
@@ -109,19 +104,23 @@ func idmappedMount(mnt specs.Mount, opts mountopt.Options, rootfs []string, pid 
 		return -1, err
 	}
 	defer userns.Close()
-	root, err := os.OpenFile(rootfs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer root.Close()
-	// The runtime sees the host: a source in the rootfs must not follow the image's symlinks
-	// out of it (CVE-2021-30465).
-	src, err := mountfd.OpenBindSource(mnt.Source, root, rootfs...)
+	src, err := openSource(mnt, rootfs)
 	if err != nil {
 		return -1, err
 	}
 	defer src.Close()
 	return mountfd.CloneIDMapped(src, opts.Recursive, opts.IDMapRecursive, userns)
+}
+
+// openSource opens mnt's source. The runtime sees the host: a source in the rootfs must not
+// follow the image's symlinks out of it (CVE-2021-30465).
+func openSource(mnt specs.Mount, rootfs []string) (*os.File, error) {
+	root, err := os.OpenFile(rootfs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return mountfd.OpenBindSource(mnt.Source, root, rootfs...)
 }
 
 func sysIDMap(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
