@@ -12,7 +12,8 @@ source "$here/lib.bash"
 # scenario_NAME RUNTIME ID, timed as a whole; optional setup_NAME and teardown_NAME (same
 # arguments) run around each sample, untimed. A function that returns non-zero fails the
 # sample; they run with errexit off (sample runs under '||'), so chain their commands with &&.
-# podman_run_rm and ctr_run_rm join when podman and containerd are installed.
+# podman_run_rm and ctr_run_rm join when podman and containerd are installed, cri_pod_start and
+# cri_exec_sync when tests/cri/tools.sh can make containerd 2 and crictl.
 scenarios=(run create_start_delete exec)
 
 usage() {
@@ -30,6 +31,13 @@ Times nebulon, runc and crun side by side on the same busybox-static bundle runn
                        runtime (cgroupfs, no network, private storage)
   ctr_run_rm           'ctr run --rm --runc-binary RUNTIME IMAGE ID /bin/true' against a
                        containerd the bench starts on a private socket
+  cri_pod_start        a pod started as the kubelet starts one, through containerd 2's CRI
+                       with the runtime as a runtime handler: 'crictl runp' (the pause
+                       container and its network on a CNI bridge), then 'crictl create' and
+                       'crictl start' of one container (sleep); stopped and removed after,
+                       untimed (tests/cri/env.sh makes the node, images from a local registry)
+  cri_exec_sync        'crictl exec -s CONTAINER /bin/true', an exec probe, into a container
+                       of a pod started once per runtime
 Each iteration runs every runtime once, in an order that rotates by one each iteration, after
 one untimed warm-up round. Prints per scenario and runtime the median and p90 latency in ms
 and the ratio of medians to runc's and to crun's. Every runtime runs through the same wrapper,
@@ -87,6 +95,58 @@ scenario_podman_run_rm() {
 		--runtime "${rt_wrap[$1]}" run --rm localhost/bench:latest /bin/true
 }
 
+# crictl_ ARGS...: crictl on the bench's CRI node.
+crictl_() {
+	"$cri_tools/crictl" --config "$work/cri/crictl.yaml" "$@"
+}
+
+# cri_configs NAME: the configs of pod NAME, and of its one container running sleep.
+cri_configs() {
+	jq -n --arg n "$1" --arg cg "$cri_pod_cgroup" \
+		'{metadata: {name: $n, namespace: "bench", uid: $n}, linux: {cgroup_parent: $cg}}' >"$work/cri/$1.pod.json" &&
+		jq -n --arg img "$cri_image" '{metadata: {name: "c"}, image: {image: $img}, command: ["sleep", "1000"], linux: {}}' \
+			>"$work/cri/$1.ctr.json"
+}
+
+# cri_pod RUNTIME NAME starts pod NAME (cri_configs) and its container; sets $cri_ctr to the
+# container's id.
+cri_pod() {
+	local pod
+	pod=$(crictl_ runp --runtime "$1" "$work/cri/$2.pod.json") &&
+		cri_ctr=$(crictl_ create "$pod" "$work/cri/$2.ctr.json" "$work/cri/$2.pod.json") &&
+		crictl_ start "$cri_ctr" >/dev/null
+}
+
+# cri_rmp NAME stops and removes pod NAME.
+cri_rmp() {
+	local pod
+	pod=$(crictl_ pods --name "^$1\$" -q) && [[ -n $pod ]] &&
+		crictl_ stopp "$pod" >/dev/null && crictl_ rmp "$pod" >/dev/null
+}
+
+setup_cri_pod_start() {
+	cri_configs "$2"
+}
+
+scenario_cri_pod_start() {
+	cri_pod "$1" "$2"
+}
+
+teardown_cri_pod_start() {
+	cri_rmp "$2"
+}
+
+# The exec scenario's pod, one per runtime, started at its first sample and removed by cleanup.
+setup_cri_exec_sync() {
+	[[ -n ${cri_exec_ctr[$1]:-} ]] && return 0
+	cri_configs "nebulon-bench-cri-exec-$1" && cri_pod "$1" "nebulon-bench-cri-exec-$1" &&
+		cri_exec_ctr[$1]=$cri_ctr
+}
+
+scenario_cri_exec_sync() {
+	crictl_ exec -s "${cri_exec_ctr[$1]}" /bin/true
+}
+
 scenario_ctr_run_rm() {
 	ctr -a "$work/ctd/containerd.sock" -n bench run --rm --runc-binary "${rt_wrap[$1]}" \
 		--runc-root "${rt_root[$1]}-ctr" --fifo-dir "$work/ctd/fifo" localhost/bench:latest "$2" /bin/true
@@ -114,6 +174,21 @@ setup_engines() {
 		echo "containerd: $(containerd --version)"
 	else
 		echo "bench: skipping ctr_run_rm: containerd is not installed"
+	fi
+	local handlers=() rt
+	if cri_tools=$("$repo/tests/cri/tools.sh"); then
+		for rt in "${runtimes[@]}"; do
+			handlers+=("$rt=${rt_wrap[$rt]}")
+		done
+		cri_started=1
+		CRI_TOOLS=$cri_tools "$repo/tests/cri/env.sh" start "$work/cri" "${handlers[@]}"
+		cri_image=$(sed -n 's/^IMAGE=//p' "$work/cri/env")
+		cri_pod_cgroup=$(sed -n 's/^POD_CGROUP_PARENT=//p' "$work/cri/env")
+		declare -gA cri_exec_ctr=()
+		scenarios+=(cri_pod_start cri_exec_sync)
+		echo "containerd (CRI): $("$cri_tools/containerd" --version), crictl $("$cri_tools/crictl" --version | awk '{print $NF}')"
+	else
+		echo "bench: skipping cri_pod_start and cri_exec_sync: tests/cri/tools.sh could not make containerd 2 and crictl"
 	fi
 }
 
@@ -281,6 +356,7 @@ cleanup() {
 		find /sys/fs/cgroup -maxdepth 2 -type d -name bench -exec rmdir {} + 2>/dev/null || true
 		[[ -z ${had_no_run_containerd:-} ]] || rm -rf /run/containerd
 	fi
+	[[ -z ${cri_started:-} ]] || "$repo/tests/cri/env.sh" stop "$work/cri" || true
 	{ grep -F " $work" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	if [[ -n ${clock_PID:-} ]]; then
 		kill "$clock_PID" 2>/dev/null || true
