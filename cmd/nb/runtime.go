@@ -64,7 +64,10 @@ func reconcile(s *store.Store, c *store.Container) error {
 
 // deleteRuntime removes the runtime's container of that id, if any: its processes, cgroups and
 // state.
+// A runtime command of that id killed half way may have left its state directory under a
+// temporary name (libnebulon.SweepOrphans): it goes too.
 func deleteRuntime(s *store.Store, id string) error {
+	defer libnebulon.SweepOrphans(runtimeRoot(s), id)
 	lc, err := libnebulon.Load(runtimeRoot(s), id)
 	if errors.Is(err, libnebulon.ErrNotExist) {
 		return removeStateless(s, id)
