@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -386,13 +387,16 @@ func (s *store) remove() error {
 	var err error
 	if s.mine() { // else it is gone already, and its name may be another container's now
 		dir := s.dir
-		// rename(2) replaces an empty directory, so the temporary one only reserves a unique
-		// name (os.Rename refuses an existing directory).
-		if tmp, terr := os.MkdirTemp(filepath.Dir(s.dir), filepath.Base(s.dir)+deletingMark); terr == nil {
-			if unix.Rename(s.dir, tmp) == nil {
+		// One rename to a name nothing holds (RENAME_NOREPLACE), so no other directory is
+		// made or left for it.
+		for try := 0; try < 4; try++ {
+			tmp := s.dir + deletingMark + strconv.FormatUint(uint64(rand.Uint32()), 10)
+			err := unix.Renameat2(unix.AT_FDCWD, s.dir, unix.AT_FDCWD, tmp, unix.RENAME_NOREPLACE)
+			if err == nil {
 				dir = tmp
-			} else {
-				os.Remove(tmp)
+			}
+			if !errors.Is(err, unix.EEXIST) {
+				break
 			}
 		}
 		err = os.RemoveAll(dir)

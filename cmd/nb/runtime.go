@@ -67,9 +67,9 @@ func reconcile(s *store.Store, c *store.Container) error {
 // A runtime command of that id killed half way may have left its state directory under a
 // temporary name (libnebulon.SweepOrphans): it goes too.
 func deleteRuntime(s *store.Store, id string) error {
-	defer libnebulon.SweepOrphans(runtimeRoot(s), id)
 	lc, err := libnebulon.Load(runtimeRoot(s), id)
 	if errors.Is(err, libnebulon.ErrNotExist) {
+		libnebulon.SweepOrphans(runtimeRoot(s), id)
 		return removeStateless(s, id)
 	}
 	if err != nil {

@@ -33,12 +33,6 @@ var deleteCommand = &cli.Command{
 			return err
 		}
 		defer c.Close()
-		if err := c.Delete(ctx.Bool("force")); err != nil {
-			return err
-		}
-		// An earlier delete of this id killed half way may have left its directory's
-		// temporary name behind.
-		libnebulon.SweepOrphans(ctx.String("root"), ctx.Args().First())
-		return nil
+		return c.Delete(ctx.Bool("force"))
 	},
 }
