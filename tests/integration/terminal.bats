@@ -312,3 +312,32 @@ from-exec" ]
 	run runtime exec -d -t "$CT" true
 	[ "$status" -eq 255 ]
 }
+
+@test "a created container waits in one C process: no Go runtime, no helper, little memory" {
+	skip_if_runc "1.1.5's init waits in Go"
+	use_host_dir
+	set_cmd 'echo ran > /host/started; while [ ! -e /host/stop ]; do sleep 0.1; done'
+	# A terminal: the Go helper that makes the root hands its pty over to the init.
+	recvtty_bg
+	runtime create -b "$BUNDLE" --console-socket "$SOCK" "$CT"
+	local pid anon
+	pid=$(state_of | jq -r .pid)
+	describe_process "$pid"
+	[ "$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")" = 1 ]
+	# The Go helper exits as the init reports Ready, and the init reaps it at once.
+	local i
+	for ((i = 0; i < 40; i++)); do
+		[ -z "$(cat "/proc/$pid/task/$pid/children")" ] && break
+		sleep 0.05
+	done
+	[ -z "$(cat "/proc/$pid/task/$pid/children")" ] || fail "the init has children: $(cat "/proc/$pid/task/$pid/children")"
+	# A waiting Go runtime holds about 1.4 MiB of anonymous memory; this C process under 200 KiB.
+	anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status")
+	[ "$anon" -lt 200 ] || fail "the created container's init holds $anon KiB of anonymous memory"
+	# Its terminal is the pty the helper made.
+	[[ "$(readlink "/proc/$pid/fd/0")" == /dev/pts/* ]] || fail "fd 0 is $(readlink "/proc/$pid/fd/0")"
+	[ ! -e "$HOST_DIR/started" ]
+	touch "$HOST_DIR/stop"
+	runtime start "$CT"
+	wait_for_file "$HOST_DIR/started"
+}

@@ -104,6 +104,9 @@ type Attacher interface {
 // and a container with a limit of a few hundred KiB runs.
 type Entry struct {
 	Tasks []*os.File // v1 `tasks` files, the memory hierarchy's last when Memory
+	// Pids: the last of Tasks but the memory hierarchy's is the pids hierarchy's, which a C init
+	// joins once its Go helper is forked (syncmsg.EnvCgroupPids).
+	Pids bool
 	// Memory: the last of Tasks is the memory hierarchy's. MemoryHome is then the `tasks` file
 	// of the runtime's own memory cgroup, where an init that must join memory early (to root
 	// its cgroup namespace there) steps back to until it is done.

@@ -134,17 +134,23 @@ func (m *v1Manager) Entry() (_ *Entry, retErr error) {
 		}
 	}()
 	keys := make([]string, 0, len(m.paths))
-	memKey := ""
+	memKey, pidsKey := "", ""
 	for key := range m.paths {
 		switch {
 		case key == "":
 		case hasSubsystem(key, "memory"):
 			memKey = key
+		case hasSubsystem(key, "pids"):
+			pidsKey = key
 		default:
 			keys = append(keys, key)
 		}
 	}
 	sort.Strings(keys)
+	if pidsKey != "" {
+		keys = append(keys, pidsKey)
+		e.Pids = true
+	}
 	if memKey != "" {
 		keys = append(keys, memKey)
 	}

@@ -16,17 +16,40 @@ const consoleName = "/dev/ptmx"
 
 // setupConsole, in the init after pivot_root (nsexec's setup_console does the same for an
 // exec'd process), gives the process its terminal: a new pty in the container's devpts, sized to
-// process.consoleSize, whose slave becomes the controlling terminal and fds 0-2, owned by the
-// process's user as a login's tty is. With onConsole, the slave is also bind-mounted on
-// /dev/console. The master goes to sock, which is closed.
-func setupConsole(sock *os.File, p *specs.Process, onConsole bool) error {
+// process.consoleSize, whose slave becomes the controlling terminal and fds 0-2 (own), owned by
+// the process's user as a login's tty is. With onConsole, the slave is also bind-mounted on
+// /dev/console. The master goes to sock, which is closed. Without own, the slave is returned
+// instead, for the init's C stage to make its terminal (this process is its helper).
+func setupConsole(sock *os.File, p *specs.Process, onConsole, own bool) (*os.File, error) {
 	defer sock.Close()
 	master, slave, err := openPty()
 	if err != nil {
-		return fmt.Errorf("process.terminal: %w", err)
+		return nil, fmt.Errorf("process.terminal: %w", err)
 	}
 	defer master.Close()
+	if err := giveConsole(sock, master, slave, p, onConsole); err != nil {
+		slave.Close()
+		return nil, err
+	}
+	if !own {
+		return slave, nil
+	}
 	defer slave.Close()
+	for fd := 0; fd <= 2; fd++ {
+		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return nil, fmt.Errorf("process.terminal: %w", os.NewSyscallError("dup3", err))
+		}
+	}
+	// The init leads a session of its own (nsexec); this pty becomes the session's terminal.
+	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+		return nil, fmt.Errorf("process.terminal: %w", os.NewSyscallError("ioctl(TIOCSCTTY)", err))
+	}
+	return nil, nil
+}
+
+// giveConsole sizes the pty, gives its slave to the process's user, mounts it on /dev/console
+// (onConsole) and sends the master to the console socket.
+func giveConsole(sock, master, slave *os.File, p *specs.Process, onConsole bool) error {
 	if sz := p.ConsoleSize; sz != nil {
 		ws := &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)}
 		if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws); err != nil {
@@ -44,15 +67,6 @@ func setupConsole(sock *os.File, p *specs.Process, onConsole bool) error {
 	rights := unix.UnixRights(int(master.Fd()))
 	if err := unix.Sendmsg(int(sock.Fd()), []byte(consoleName), rights, nil, 0); err != nil {
 		return fmt.Errorf("send the terminal to the console socket: %w", os.NewSyscallError("sendmsg", err))
-	}
-	for fd := 0; fd <= 2; fd++ {
-		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
-			return fmt.Errorf("process.terminal: %w", os.NewSyscallError("dup3", err))
-		}
-	}
-	// The init leads a session of its own (nsexec); this pty becomes the session's terminal.
-	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("process.terminal: %w", os.NewSyscallError("ioctl(TIOCSCTTY)", err))
 	}
 	return nil
 }

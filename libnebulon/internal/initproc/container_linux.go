@@ -18,21 +18,35 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
-// containerInit is a container's init: steps 5a to 9 of syncmsg's create flow, then the wait for
-// `start` on exec.fifo (syncmsg's start.go) and the exec of the container's process. Failures
-// before Ready are create's, reported on the sync socket; later ones are start's, reported on
-// exec.fifo.
+// containerInit is a container's init: steps 6 to 9 of syncmsg's create flow, then the wait for
+// `start` on exec.fifo (syncmsg's start.go) and the exec of the container's process. As the Go
+// helper of the C stage that stays the init (syncmsg.EnvCInit), it makes the root only, hands it
+// to that stage and returns nil. Failures before Ready are create's, reported on the sync
+// socket; later ones are start's, reported on exec.fifo.
 func containerInit(f *files) error {
-	path, cfg, agent, err := setupContainer(f)
+	c, err := setupContainer(f)
 	if err != nil {
 		return report(f.conn, err)
 	}
+	defer closeMemory(c.memory)
+	if f.helper != nil {
+		if err := handRoot(f.helper, c.slave); err != nil {
+			return report(f.conn, err)
+		}
+		return nil
+	}
+	s := c.cfg.Spec
+	path, err := applyProcess(s.Process, s.Linux, c.cfg.PreserveFds, c.filter, f.conn, c.memory, c.late.join)
+	if err != nil {
+		return report(f.conn, err)
+	}
+	slog.Debug("process set up: ids, capabilities, seccomp")
 	if err := f.conn.Send(&syncmsg.Ready{}); err != nil {
 		return err
 	}
 	f.conn.Close()
 	// From here on the runtime is gone; failures are reported to `start` through exec.fifo.
-	err = waitAndExec(f.fifo, path, cfg, agent)
+	err = waitAndExec(f.fifo, path, c.cfg, c.agent)
 	if _, werr := f.fifo.Write(startFailure(err)); werr == nil {
 		return fmt.Errorf("%w: %w", ErrReported, err)
 	}
@@ -63,81 +77,98 @@ func startFailure(err error) []byte {
 	}
 }
 
-// setupContainer does everything that can fail before the container is "created", so that such
-// failures are create's errors. It returns the resolved program path, and the seccomp agent's
-// connection if the filter is loaded at start and notifies (step 6b). On failure the init exits,
-// which closes what it got.
-func setupContainer(f *files) (path string, cfg *syncmsg.InitConfig, agent *syncmsg.SeccompAgent, err error) {
+// setup is what setupContainer leaves for the process's own setup.
+type setup struct {
+	cfg    *syncmsg.InitConfig
+	filter *seccomp.Filter       // loaded at create (an init in Go only)
+	agent  *syncmsg.SeccompAgent // for a filter loaded at start that notifies (step 6b)
+	memory *os.File              // the v1 memory hierarchy's tasks file, joined last, or nil
+	late   *lateJoin
+	slave  *os.File // the helper's: the process's terminal, for the C stage (setupConsole)
+}
+
+// setupContainer does everything but the process that can fail before the container is
+// "created", so that such failures are create's errors. On failure the init exits, which closes
+// what it got.
+func setupContainer(f *files) (*setup, error) {
 	conn := f.conn
-	cfg, err = syncmsg.Expect[*syncmsg.InitConfig](conn)
+	cfg, err := syncmsg.Expect[*syncmsg.InitConfig](conn)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	s := cfg.Spec
+	c := &setup{cfg: cfg, filter: cfg.Seccomp, late: &lateJoin{conn: conn, pending: f.joinLate}}
 	// Steps 6a and 6b: what the runtime sends with the config, before anything is asked of it.
 	var mountFds *syncmsg.MountFds
 	if cfg.MountFds { // the id-mapped mounts the runtime made
 		if mountFds, err = syncmsg.Expect[*syncmsg.MountFds](conn); err != nil {
-			return "", nil, nil, err
+			return nil, err
 		}
 	}
-	filter := cfg.Seccomp
 	if cfg.SeccompAtStart() {
-		filter = nil // waitAndExec loads it
+		c.filter = nil // waitAndExec loads it
 		if cfg.Seccomp.Notify {
-			if agent, err = syncmsg.Expect[*syncmsg.SeccompAgent](conn); err != nil {
-				return "", nil, nil, err
+			if c.agent, err = syncmsg.Expect[*syncmsg.SeccompAgent](conn); err != nil {
+				return nil, err
 			}
 		}
 	}
+	if f.helper != nil {
+		// The C stage joined the keyring and the cgroups, and reset the affinity: the helper was
+		// forked with them.
+		return c, setupRoot(f, c, mountFds)
+	}
 	if err := joinKeyring(cfg); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	// Everything from here on, hooks included, happens in the container's cgroups, but for the
 	// v1 memory hierarchy, and the v2 cgroup of an init that joins late: the init's memory is
 	// the container's only from joinMemory or lateJoin on, at the end of its setup.
-	late := lateJoin{conn: conn, pending: f.joinLate}
+	late := c.late
 	if late.pending && cfg.CgroupNS {
 		// The namespace is rooted in the cgroup the init is in when it unshares it.
 		if err := late.move(&syncmsg.JoinCgroup{}); err != nil {
-			return "", nil, nil, err
+			return nil, err
 		}
 	}
-	memory, err := joinCgroups(f.cgroups, cfg.CgroupMemory, cfg.CgroupNS)
-	if err != nil {
-		return "", nil, nil, err
+	if c.memory, err = joinCgroups(f.cgroups, cfg.CgroupMemory, cfg.CgroupNS); err != nil {
+		return nil, err
 	}
-	defer closeMemory(memory)
 	if late.pending && cfg.CgroupNS {
 		if err := late.move(&syncmsg.LeaveCgroup{}); err != nil {
-			return "", nil, nil, err
+			return nil, err
 		}
 	}
 	slog.Debug("config read, cgroups joined")
 	// The init's affinity is the cgroup's, not the runtime's (process.execCPUAffinity is for
 	// exec'd processes only, runtime-spec config.md).
 	resetAffinity()
-	r := rootfs.New(cfg)
+	if err := setupRoot(f, c, mountFds); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setupRoot makes the container's root: mounts, devices, hooks, pivot_root, and what is set up
+// inside it.
+func setupRoot(f *files, c *setup, mountFds *syncmsg.MountFds) error {
+	r := rootfs.New(c.cfg)
 	if mountFds != nil {
 		r.UseMountFds(mountFds)
 	}
-	if err := buildRoot(conn, r, cfg, &late); err != nil {
-		return "", nil, nil, err
+	if err := buildRoot(f.conn, r, c.cfg, c.late); err != nil {
+		return err
 	}
 	slog.Debug("mounts and devices made, hooks run")
 	if err := r.Pivot(); err != nil {
-		return "", nil, nil, err
+		return err
 	}
-	if err := setupInRoot(s, cfg.MountNS, f.console); err != nil {
-		return "", nil, nil, err
-	}
-	slog.Debug("root pivoted, set up inside")
-	path, err = applyProcess(s.Process, s.Linux, cfg.PreserveFds, filter, conn, memory, late.join)
+	slave, err := setupInRoot(c.cfg.Spec, c.cfg.MountNS, f.console, f.helper == nil)
 	if err != nil {
-		return "", nil, nil, err
+		return err
 	}
-	slog.Debug("process set up: ids, capabilities, seccomp")
-	return path, cfg, agent, nil
+	c.slave = slave
+	slog.Debug("root pivoted, set up inside")
+	return nil
 }
 
 // lateJoin is the move of an init that joins its cgroup v2 cgroup late (syncmsg.EnvJoinLate)
@@ -207,8 +238,9 @@ func buildRoot(conn *syncmsg.Conn, r *rootfs.Root, cfg *syncmsg.InitConfig, late
 		if err := late.join(); err != nil {
 			return err
 		}
-		// In the container's namespaces the pid is the one seen there, as runc gives it.
-		st := hooks.State(cfg.ID, cfg.Bundle, os.Getpid(), specs.StateCreating, s.Annotations)
+		// In the container's namespaces the pid is the one seen there, as runc gives it: the
+		// init's, whose helper this process may be.
+		st := hooks.State(cfg.ID, cfg.Bundle, initPid(), specs.StateCreating, s.Annotations)
 		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, st); err != nil {
 			return err
 		}
@@ -229,23 +261,26 @@ func needsHookSync(s *specs.Spec) bool {
 
 // setupInRoot sets up, after pivot_root, what needs the container's own root and namespaces:
 // hostname, sysctls, loopback, the terminal, then masked and read-only paths.
-func setupInRoot(s *specs.Spec, mountNS bool, console *os.File) error {
+//
+// With process.terminal, the pty's slave becomes this process's terminal (own), or is returned
+// for the C stage of the init to take (a helper's).
+func setupInRoot(s *specs.Spec, mountNS bool, console *os.File, own bool) (slave *os.File, err error) {
 	if err := setKernelNames(s); err != nil {
-		return err
+		return nil, err
 	}
 	if linuxspec.NewNamespace(s.Linux, specs.NetworkNamespace) {
 		if err := loopbackUp(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if s.Process.Terminal {
 		// Before rootfs.Finish: /dev/console is made and mounted on while / is still writable.
 		// Without a mount namespace of its own, the host's /dev/console is left alone.
-		if err := setupConsole(console, s.Process, mountNS); err != nil {
-			return err
+		if slave, err = setupConsole(console, s.Process, mountNS, own); err != nil {
+			return nil, err
 		}
 	}
-	return rootfs.Finish(s)
+	return slave, rootfs.Finish(s)
 }
 
 // waitAndExec blocks until `start` writes to the exec fifo, runs startContainer hooks and execs

@@ -1,10 +1,13 @@
 // Package initproc runs in a container's init: the process stage0 (internal/nsexec) forks inside
-// the container's namespaces, pid 1 of the container. It joins the container's cgroups, sets up
-// the container (rootfs, devices, console, hostname and sysctls), applies the process's user,
-// capabilities, LSM labels and seccomp filter, and execs the process. It talks to the runtime
-// over the sync socket (syncmsg), and after create to `start` through exec.fifo. A process
-// exec'd into a running container is set up by the C stage alone (nsexec's execproc_linux.c),
-// in the same order and with the same error words.
+// the container's namespaces, pid 1 of the container. It sets up the container (rootfs, devices,
+// console, hostname and sysctls). Most often it is the Go helper of an init that stays C
+// (syncmsg.EnvCInit): it then hands the root to that init and exits, and the C init joins the
+// cgroups before and applies the process after, as it does an exec'd process's. Otherwise (an
+// init with startContainer hooks) it is the init itself: it joins the container's cgroups,
+// applies the process's user, capabilities, LSM labels and seccomp filter, waits for start and
+// execs the process. It talks to the runtime over the sync socket (syncmsg), and after create to
+// `start` through exec.fifo. A process exec'd into a running container is set up by the C stage
+// alone (nsexec's execproc_linux.c), in the same order and with the same error words.
 package initproc
 
 import (
@@ -17,9 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	// Stage0, in C, runs as a constructor before the Go runtime (see nsexec_linux.c).
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
-	_ "github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
+	// Stage0, in C, runs as a constructor before the Go runtime (see nsexec_linux.c).
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -41,8 +44,10 @@ var ErrReported = errors.New("reported to the runtime")
 
 // Init is the body of `nebulon init`: the Go half of a container's init, which stage0 forked
 // inside the container's namespaces. It sets up the container and execs its process; it returns
-// only on failure, after telling the runtime why. An exec'd process's init never gets here: the
-// C stage sets it up and execs it (nsexec's execproc_linux.c).
+// only on failure, after telling the runtime why, or with nil as the Go helper of an init whose
+// C stage stays the init (syncmsg.EnvCInit), once the root is made and handed over. An exec'd
+// process's init never gets here: the C stage sets it up and execs it (nsexec's
+// execproc_linux.c).
 //
 // It must run on one locked OS thread for its whole life: credentials, capabilities and
 // no_new_privs are per thread, and execve(2) keeps those of the calling thread.
@@ -64,7 +69,10 @@ type files struct {
 	console  *os.File   // the console socket (process.terminal), or nil
 	cgroups  []*os.File // v1 cgroup `tasks` files (syncmsg.InitConfig.CgroupMemory)
 	joinLate bool       // ask to be moved into the cgroup v2 cgroup (syncmsg.JoinCgroup)
-	debug    bool       // send debug records (syncmsg.EnvDebug)
+	// helper is the socket to the init's C stage when this process is its Go helper
+	// (syncmsg.EnvCInit), which makes the root only; nil when this process is the init.
+	helper *os.File
+	debug  bool // send debug records (syncmsg.EnvDebug)
 }
 
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
@@ -95,11 +103,18 @@ func inheritedFiles() (*files, error) {
 	if _, ok := fds[syncmsg.EnvConsoleFd]; ok {
 		f.console = file(syncmsg.EnvConsoleFd, "console socket")
 	}
-	// The cgroup fds are the last ones, after all the others (EnvCgroupFds is their count).
-	for i := 0; i < fds[syncmsg.EnvCgroupFds]; i++ {
-		fd := last + 1 + i
-		unix.CloseOnExec(fd)
-		f.cgroups = append(f.cgroups, os.NewFile(uintptr(fd), "cgroup tasks"))
+	if fd := nsexec.HelperFd(); fd >= 0 {
+		// The C stage joined the cgroups, and asks for a late join itself: the cgroup fds and
+		// the join are its own.
+		f.helper = os.NewFile(uintptr(fd), "init's C stage")
+		f.joinLate = false
+	} else {
+		// The cgroup fds are the last ones, after all the others (EnvCgroupFds is their count).
+		for i := 0; i < fds[syncmsg.EnvCgroupFds]; i++ {
+			fd := last + 1 + i
+			unix.CloseOnExec(fd)
+			f.cgroups = append(f.cgroups, os.NewFile(uintptr(fd), "cgroup tasks"))
+		}
 	}
 	for _, e := range syncmsg.Env {
 		os.Unsetenv(e)

@@ -17,6 +17,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -832,6 +834,62 @@ static char *recv_plan(size_t *len)
 	return buf;
 }
 
+/* setup_process applies the plan, in initproc's setupProcess's order, and returns the path of the
+ * program (in found). late_join asks the runtime to move this process into its cgroup v2 cgroup
+ * before any filter is loaded (a container's init that joins late); memory is the v1 memory
+ * hierarchy's tasks file, joined last, or -1. */
+static const char *setup_process(struct exec_plan *p, int late_join, int memory, char *found, size_t room)
+{
+	kernel_attrs(p);
+	set_home(p);
+	/* Before the filter: close_range is newer than many profiles, which deny it. */
+	if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		nb_bail("mark fds from %u close-on-exec: close_range", 3 + p->preserve_fds);
+	/* Change directory before dropping privileges, and again after if root could not see it.
+	 * Checked at once, before a seccomp filter may deny getcwd. */
+	int cwd_ok = chdir(p->cwd) == 0;
+	if (cwd_ok)
+		check_cwd(p->cwd);
+	exec_labels(p);
+	/* Before the filter, which may deny the messages the move takes. */
+	if (late_join) {
+		nb_send(MSG_JOIN_CGROUP, NULL, 0);
+		nb_expect(MSG_CGROUP_MOVED);
+	}
+	if (!p->no_new_privs)
+		load_seccomp(p);
+	set_user_and_caps(p);
+	if (!cwd_ok) {
+		if (chdir(p->cwd) < 0)
+			nb_bail("process.cwd %s: chdir %s", p->cwd, p->cwd);
+		check_cwd(p->cwd);
+	}
+	umask(p->umask);
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		nb_bail("process.noNewPrivileges: prctl");
+	const char *path = look_path(p, found, room);
+	if (p->no_new_privs)
+		load_seccomp(p);
+	/* Last: from here the process's memory is charged to the container (cgroups.Entry). */
+	if (memory >= 0)
+		enter_tasks(memory, "memory hierarchy");
+	if (debug)
+		plan_log("DEBUG", "process set up: cgroups, ids, capabilities, seccomp");
+	return path;
+}
+
+/* receive_plan parses the exec plan the runtime sends next into p. */
+static void receive_plan(struct exec_plan *p)
+{
+	size_t len;
+	char *buf = recv_plan(&len);
+	char err[256];
+	if (parse_exec_plan(buf + 4, len - 4, p, err, sizeof(err)) < 0) {
+		errno = 0;
+		nb_bail("exec: %s", err);
+	}
+}
+
 void nb_exec_process(void)
 {
 	/* The runtime tells by this name whether the process died before it exec'd (parent's
@@ -849,56 +907,248 @@ void nb_exec_process(void)
 		nb_send(MSG_JOIN_CGROUP, NULL, 0);
 		nb_expect(MSG_CGROUP_MOVED);
 	}
-
-	size_t len;
-	char *buf = recv_plan(&len);
 	struct exec_plan plan;
-	char err[256];
-	if (parse_exec_plan(buf + 4, len - 4, &plan, err, sizeof(err)) < 0) {
-		errno = 0;
-		nb_bail("exec: %s", err);
-	}
+	receive_plan(&plan);
 	struct exec_plan *p = &plan;
-
 	/* The container's cgroup namespace was joined by stage0: nothing to unshare. */
 	int memory = join_cgroups(p, first_cg, ncg > 0 ? ncg : 0);
 	set_affinity(p);
 	if (p->terminal)
 		setup_console(p);
-	kernel_attrs(p);
-	set_home(p);
-	/* Before the filter: close_range is newer than many profiles, which deny it. */
-	if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		nb_bail("mark fds from %u close-on-exec: close_range", 3 + p->preserve_fds);
-	/* Change directory before dropping privileges, and again after if root could not see it.
-	 * Checked at once, before a seccomp filter may deny getcwd. */
-	int cwd_ok = chdir(p->cwd) == 0;
-	if (cwd_ok)
-		check_cwd(p->cwd);
-	exec_labels(p);
-	if (!p->no_new_privs)
-		load_seccomp(p);
-	set_user_and_caps(p);
-	if (!cwd_ok) {
-		if (chdir(p->cwd) < 0)
-			nb_bail("process.cwd %s: chdir %s", p->cwd, p->cwd);
-		check_cwd(p->cwd);
-	}
-	umask(p->umask);
-	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		nb_bail("process.noNewPrivileges: prctl");
 	char found[4096];
-	const char *path = look_path(p, found, sizeof(found));
-	if (p->no_new_privs)
-		load_seccomp(p);
-	/* Last: from here the process's memory is charged to the container (cgroups.Entry). */
-	if (memory >= 0)
-		enter_tasks(memory, "memory hierarchy");
-	if (debug)
-		plan_log("DEBUG", "process set up: cgroups, ids, capabilities, seccomp");
+	const char *path = setup_process(p, 0, memory, found, sizeof(found));
 	/* After the filter: a filter that kills write ends the process here, unreported. The sync
 	 * socket is close-on-exec: its closing tells the runtime the process runs. */
 	nb_send(MSG_EXECING, NULL, 0);
+	while (execve(path, p->argv, p->envp) < 0 && errno == EINTR)
+		;
+	nb_bail("exec %s", path);
+}
+
+int nb_start_fifo = -1;
+
+void nb_start_failure(const char *msg)
+{
+	/* syncmsg.StartFailure, under MaxStartFailure (4000) bytes: one write the fifo takes whole. */
+	char text[3900], out[4000];
+	json_text(text, sizeof(text), msg);
+	int n = snprintf(out, sizeof(out), "{\"hook\":false,\"error\":\"%s\"}", text);
+	if (n > 0 && (size_t)n < sizeof(out))
+		(void)!write(nb_start_fifo, out, (size_t)n);
+	_exit(1);
+}
+
+/* join_keyring gives the container a session keyring of its own (initproc's joinKeyring), under
+ * its SELinux label when it has one. */
+static void join_keyring(void)
+{
+	const char *name = getenv(ENV_KEYRING), *label = getenv(ENV_KEY_LABEL);
+	if (!name)
+		return;
+	if (label) {
+		int fd = open_attr("attr/keycreate");
+		ssize_t len = (ssize_t)strlen(label);
+		if (fd < 0 || write(fd, label, (size_t)len) != len)
+			nb_bail("process.selinuxLabel %s: label the session keyring: write /proc/thread-self/attr/keycreate", label);
+		close(fd);
+	}
+	if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name) < 0 && errno != ENOSYS)
+		nb_bail("join session keyring: keyctl");
+}
+
+/* join_init_cgroups moves the init into the container's v1 cgroups through the tasks files the
+ * runtime opened (initproc's joinCgroups), but the memory hierarchy, whose file it returns (or
+ * -1) to be joined last. With a cgroup namespace it joins that one too before it unshares the
+ * namespace, rooted there, then steps back into the runtime's memory cgroup. Without one, it
+ * leaves the pids hierarchy (pids_last) for after the fork of its Go helper: *pids is its file,
+ * or -1. */
+static int join_init_cgroups(int first, int count, int memory_pair, int pids_last, int cgroup_ns, int *pids)
+{
+	int memory = -1, home = -1, n = count;
+	*pids = -1;
+	if (memory_pair && count >= 2) {
+		memory = first + count - 2;
+		home = first + count - 1;
+		n = count - 2;
+	}
+	if (pids_last && !cgroup_ns && n >= 1)
+		*pids = first + --n;
+	int total = n + (cgroup_ns && memory >= 0);
+	for (int i = 0; i < total; i++) {
+		char what[64];
+		snprintf(what, sizeof(what), "v1 hierarchy %d of %d", i + 1, total);
+		enter_tasks(i < n ? first + i : memory, what);
+		if (i < n)
+			close(first + i);
+	}
+	if (cgroup_ns) {
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			nb_bail("create cgroup namespace: unshare");
+		if (home >= 0)
+			enter_tasks(home, "the runtime's memory cgroup");
+	}
+	if (home >= 0)
+		close(home);
+	return memory;
+}
+
+/* recv_root receives what the Go helper made: the root, open, and the terminal's slave, if
+ * any (initproc's handRoot). The helper closing its end without them failed, and reported why. */
+static void recv_root(int sock, int *root, int *slave)
+{
+	char name[8];
+	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n <= 0)
+		_exit(1);
+	*root = *slave = -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fds[2] = {-1, -1};
+		memcpy(fds, CMSG_DATA(c), (nfd > 2 ? 2 : nfd) * sizeof(int));
+		*root = fds[0];
+		*slave = fds[1];
+	}
+	if (*root < 0) {
+		errno = 0;
+		nb_bail("init: no root from the Go helper");
+	}
+}
+
+/* wait_start waits for start's byte on exec.fifo (syncmsg's start.go), reaping the Go helper as it
+ * exits meanwhile: the created container shows no defunct process, and the container's process
+ * gets no child it did not make. */
+static void wait_start(int fifo, pid_t helper)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, helper, 0);
+	for (;;) {
+		struct pollfd fds[2] = {{.fd = fifo, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+		if (poll(fds, pidfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			nb_bail("wait for start: poll %s", "exec.fifo");
+		}
+		if (pidfd >= 0 && fds[1].revents) {
+			while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+				;
+			close(pidfd);
+			pidfd = -1;
+			helper = -1;
+		}
+		if (fds[0].revents)
+			break;
+	}
+	char c;
+	ssize_t n;
+	while ((n = read(fifo, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1) {
+		if (n == 0)
+			errno = EIO;
+		nb_bail("wait for start: read %s", "exec.fifo");
+	}
+	/* Without pidfds (Linux 5.3), or a start that came first: the helper has exited by now, or
+	 * is about to. */
+	while (helper > 0 && waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+void nb_init_process(void)
+{
+	debug = getenv(ENV_DEBUG) != NULL;
+	/* Fds: the sync socket, exec.fifo, the console socket (a terminal only, the helper's), then
+	 * the v1 cgroup tasks files (syncmsg's config.go). */
+	int fifo = env_fd(ENV_FIFO_FD);
+	int console = env_fd(ENV_CONSOLE_FD);
+	int ncg = env_fd(ENV_CGROUP_FDS);
+	int first_cg = (console >= 0 ? console : fifo) + 1;
+	/* For the LSM labels: after pivot_root /proc is the container's, which its config may fake. */
+	nb_open_proc();
+	/* Step 6-: the process's plan, which the runtime sends first (the Go helper reads the rest),
+	 * once the init is where it belongs: the systemd driver's unit is made around it before,
+	 * and a cgroup namespace must be rooted there. */
+	struct exec_plan plan;
+	receive_plan(&plan);
+	struct exec_plan *p = &plan;
+	join_keyring();
+	int pids;
+	int memory = join_init_cgroups(first_cg, ncg > 0 ? ncg : 0, getenv(ENV_CGROUP_MEMORY) != NULL,
+				       getenv(ENV_CGROUP_PIDS) != NULL, getenv(ENV_CGROUP_NS) != NULL, &pids);
+	/* The init's affinity is the cgroup's, not the runtime's (initproc's resetAffinity). */
+	unsigned char all[128];
+	memset(all, 0xff, sizeof(all));
+	sched_setaffinity(0, sizeof(all), (const cpu_set_t *)all);
+
+	/* The Go helper makes the root: mounts, devices, hooks, pivot_root, the terminal. It shares
+	 * this process's namespaces, cgroups and keyring, and exits once it has handed the root
+	 * over; the container's process is this one. */
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		nb_bail("init: socketpair");
+	pid_t self = getpid();
+	pid_t helper = fork();
+	if (helper < 0)
+		nb_bail("init: fork its Go helper");
+	if (helper == 0) {
+		close(sp[0]);
+		if (memory >= 0)
+			close(memory);
+		if (pids >= 0)
+			close(pids);
+		close(nb_proc_fd);
+		nb_proc_fd = -1;
+		/* A helper must not outlive the init, as it does when the runtime kills the init
+		 * without a pid namespace of its own. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != self)
+			_exit(1);
+		nb_helper_fd = sp[1];
+		return; /* into the Go runtime: initproc */
+	}
+	close(sp[1]);
+	int root, slave;
+	recv_root(sp[0], &root, &slave);
+	close(sp[0]);
+	if (console >= 0)
+		close(console); /* the helper sent the master: a receiver may wait for its end */
+	if (pids >= 0) {
+		enter_tasks(pids, "pids hierarchy");
+		close(pids);
+	}
+	if (fchdir(root) < 0 || chroot(".") < 0)
+		nb_bail("init: enter the container's root");
+	close(root);
+	if (slave >= 0) {
+		for (int fd = 0; fd <= 2; fd++)
+			if (dup3(slave, fd, 0) < 0)
+				nb_bail("process.terminal: dup3");
+		/* This process leads a session of its own (stage0's setsid): the pty becomes its
+		 * terminal. */
+		if (ioctl(0, TIOCSCTTY, 0) < 0)
+			nb_bail("process.terminal: ioctl(TIOCSCTTY)");
+		close(slave);
+	}
+	if (debug)
+		plan_log("DEBUG", "root made by the Go helper");
+	char found[4096];
+	const char *path = setup_process(p, getenv(ENV_JOIN_LATE) != NULL, memory, found, sizeof(found));
+	if (memory >= 0)
+		close(memory);
+	close(nb_proc_fd);
+	/* Step 9. From here on the runtime is gone: failures go to start, on exec.fifo. */
+	nb_send(MSG_READY, NULL, 0);
+	close(nb_sync_fd);
+	nb_start_fifo = fifo;
+	wait_start(fifo, helper);
 	while (execve(path, p->argv, p->envp) < 0 && errno == EINTR)
 		;
 	nb_bail("exec %s", path);

@@ -13,6 +13,9 @@
  *
  * An exec'd process (_NEBULON_EXEC) never reaches the Go runtime: the child sets it up from the
  * runtime's exec plan and execs it (execproc_linux.c), which spares every exec a Go runtime start.
+ * A container's init (_NEBULON_CINIT) stays C too: it forks a helper that returns into the Go
+ * runtime to make the root, then sets up the process the same way and waits for start, so that a
+ * created container holds no Go runtime.
  *
  * Protocol on the socket in _NEBULON_INITPIPE: libnebulon/internal/syncmsg, whose table says
  * what each message means. This stage takes part in steps 1 to 5 (bootstrap, usermap,
@@ -55,6 +58,7 @@
 int nb_sync_fd = -1;
 int nb_sync_write;
 int nb_proc_fd = -1;
+int nb_helper_fd = -1;
 
 const char *nb_errstr(int err)
 {
@@ -92,6 +96,8 @@ void nb_bail(const char *fmt, ...)
 	va_end(ap);
 	if (saved && n > 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - n, ": %s", nb_errstr(saved));
+	if (nb_start_fifo >= 0)
+		nb_start_failure(msg);
 	nb_send(MSG_ERROR, msg, strlen(msg));
 	_exit(1);
 }
@@ -112,7 +118,7 @@ void nb_expect(uint32_t want)
  * that sets its LSM labels (bootstrap's open-proc): after joining, /proc is the container's,
  * whose files it may fake.
  */
-static void open_proc(void)
+void nb_open_proc(void)
 {
 	struct statfs st;
 	nb_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -298,7 +304,7 @@ void nsexec(int argc, char **argv)
 	}
 
 	if (b.open_proc)
-		open_proc();
+		nb_open_proc();
 	join_namespaces(b.joins, b.njoin);
 	if (b.has_pidfd)
 		join_pidfd(b.pidfd, b.pidfd_first, b.pidfd_then);
@@ -372,6 +378,9 @@ void nsexec(int argc, char **argv)
 		/* An exec'd process is set up and exec'd from here: no Go runtime starts. */
 		if (getenv(ENV_EXEC))
 			nb_exec_process();
+		/* A container's init in C, which returns here in its Go helper only. */
+		if (getenv(ENV_C_INIT))
+			nb_init_process();
 		return;
 	}
 	close(barrier[0]);

@@ -9,9 +9,14 @@ package nsexec
 /*
 #cgo CFLAGS: -Wall -O2
 extern void nsexec(int argc, char **argv);
+extern int nb_helper_fd;
 // glibc passes main's arguments to constructors.
 void __attribute__((constructor)) init(int argc, char **argv, char **envp) {
 	nsexec(argc, argv);
 }
 */
 import "C"
+
+// HelperFd is the socket on which this process, the Go helper of a container's init whose C stage
+// stays the init (syncmsg.EnvCInit), hands it the root it made; -1 in any other process.
+func HelperFd() int { return int(C.nb_helper_fd) }

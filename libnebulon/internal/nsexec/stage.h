@@ -22,5 +22,17 @@ const char *nb_errstr(int err);
 
 /* nb_exec_process sets up and execs the process of an exec (execproc_linux.c). */
 void __attribute__((noreturn)) nb_exec_process(void);
+/* nb_init_process is a container's init that stays C (syncmsg.EnvCInit): it forks the Go helper
+ * that makes the root, returns in that helper only, and goes on to set up the container's
+ * process, wait for start and exec it (execproc_linux.c). */
+void nb_init_process(void);
+/* The helper's socket to the init (nsexec.HelperFd), or -1. */
+extern int nb_helper_fd;
+/* open_proc of the bootstrap: the runtime's /proc, into nb_proc_fd. */
+void nb_open_proc(void);
+/* exec.fifo once a container's init reported Ready, or -1: nb_bail then reports to start there,
+ * with nb_start_failure. */
+extern int nb_start_fifo;
+void __attribute__((noreturn)) nb_start_failure(const char *msg);
 
 #endif

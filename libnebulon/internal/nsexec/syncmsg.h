@@ -67,6 +67,13 @@ enum {
 #define ENV_JOIN_LATE "_NEBULON_JOIN_LATE"
 #define ENV_EXEC "_NEBULON_EXEC"
 #define ENV_DEBUG "_NEBULON_DEBUG"
+#define ENV_FIFO_FD "_NEBULON_FIFOFD"
+#define ENV_C_INIT "_NEBULON_CINIT"
+#define ENV_CGROUP_NS "_NEBULON_CGROUPNS"
+#define ENV_CGROUP_MEMORY "_NEBULON_CGROUPMEMORY"
+#define ENV_CGROUP_PIDS "_NEBULON_CGROUPPIDS"
+#define ENV_KEYRING "_NEBULON_KEYRING"
+#define ENV_KEY_LABEL "_NEBULON_KEYLABEL"
 
 /* The name of an exec'd process's init until it execs: ExecComm. */
 #define EXEC_COMM "nebulon/exec"

@@ -26,11 +26,38 @@ const bpfMaxInsns = 4096
 // (syncmsg.ExecPlan): everything that can be checked is checked here, before anything starts,
 // and what the container's init would have logged (capabilities it cannot give) is logged here.
 func (e *Exec) execPlan(cgMemory bool) (*syncmsg.ExecPlan, error) {
+	plan, err := processPlan(e.Spec, e.Seccomp, e.PreserveFds)
+	if err != nil {
+		return nil, err
+	}
+	plan.CgroupMemory = cgMemory
 	p := e.Spec.Process
+	initial, err := planAffinity(plan, p.ExecCPUAffinity)
+	if err != nil {
+		return nil, err
+	}
+	e.InitialCPUs = initial // stage0 is born on these CPUs
+	if p.Terminal {
+		t := &syncmsg.Terminal{}
+		if sz := p.ConsoleSize; sz != nil {
+			t.HasSize, t.Rows, t.Cols = true, uint16(sz.Height), uint16(sz.Width)
+		}
+		plan.Terminal = t
+	}
+	return plan, nil
+}
+
+// processPlan is the part of a process's plan that an exec'd process and a container's init
+// share (the init's C stage applies it after the init's setup, syncmsg's step 8”): arguments,
+// environment, user, capabilities, rlimits, kernel attributes, LSM labels and the seccomp
+// filter. The cgroups, the CPU affinity and the terminal are an exec's only: the init has
+// joined its cgroups (but the memory hierarchy, EnvMemoryFd), reset its affinity and made its
+// terminal before it hands over.
+func processPlan(s *specs.Spec, filter *seccomp.Filter, preserveFds int) (*syncmsg.ExecPlan, error) {
+	p := s.Process
 	plan := &syncmsg.ExecPlan{
 		Args: p.Args, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID, Umask: 0o022, // runc's default
-		NoNewPrivs: p.NoNewPrivileges, PreserveFds: uint32(e.PreserveFds), CgroupMemory: cgMemory,
-		AppArmor: p.ApparmorProfile,
+		NoNewPrivs: p.NoNewPrivileges, PreserveFds: uint32(preserveFds), AppArmor: p.ApparmorProfile,
 	}
 	plan.Env, plan.HomeFromUser = execEnv(p.Env)
 	plan.Groups = p.User.AdditionalGids
@@ -50,23 +77,11 @@ func (e *Exec) execPlan(cgMemory bool) (*syncmsg.ExecPlan, error) {
 		}
 		plan.Rlimits = append(plan.Rlimits, syncmsg.Rlimit{Resource: uint32(res), Soft: rl.Soft, Hard: rl.Hard, What: "process.rlimits " + rl.Type})
 	}
-	if err := planKernelAttrs(plan, p, e.Spec.Linux); err != nil {
+	if err := planKernelAttrs(plan, p, s.Linux); err != nil {
 		return nil, err
 	}
-	initial, err := planAffinity(plan, p.ExecCPUAffinity)
-	if err != nil {
-		return nil, err
-	}
-	e.InitialCPUs = initial // stage0 is born on these CPUs
-	if p.Terminal {
-		t := &syncmsg.Terminal{}
-		if sz := p.ConsoleSize; sz != nil {
-			t.HasSize, t.Rows, t.Cols = true, uint16(sz.Height), uint16(sz.Width)
-		}
-		plan.Terminal = t
-	}
-	if f := e.Seccomp; f != nil {
-		if err := planSeccomp(plan, f); err != nil {
+	if filter != nil {
+		if err := planSeccomp(plan, filter); err != nil {
 			return nil, err
 		}
 	}

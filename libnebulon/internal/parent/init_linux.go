@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
@@ -38,7 +39,9 @@ type Init struct {
 func StartInit(in *Init) error {
 	slog.Debug("starting init", "id", in.ID)
 	base := 3 + in.PreserveFds // the sync socket; the fifo follows it
-	env := []string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}
+	env := func(joinLate bool) []string {
+		return append([]string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}, in.cInitEnv(joinLate)...)
+	}
 	_, attached := in.Cgroup.(cgroups.Attacher) // the systemd driver's unit, made around the init
 	l, err := in.launch(!attached && lateV2Join(in.Spec), env, in.Fifo)
 	if err != nil {
@@ -51,6 +54,41 @@ func StartInit(in *Init) error {
 	}
 	slog.Debug("state saved with the init's pid", "id", in.ID)
 	return in.configure(l)
+}
+
+// cInit reports whether the init's C stage stays the init (syncmsg.EnvCInit), given whether the
+// init joins its cgroup v2 cgroup late. Not with startContainer hooks, which an init runs at
+// start, in Go; nor with a late join and a new cgroup namespace or createContainer hooks: the
+// init is moved then before the root is made, which only an init in Go asks for; nor with a new
+// cgroup namespace and a pids limit under lateJoinPidsBelow, which the C init, rooting the
+// namespace in the container's cgroups, would meet forking its Go helper.
+func (in *Init) cInit(joinLate bool) bool {
+	s := in.Spec
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		return false
+	}
+	createHooks := s.Hooks != nil && len(s.Hooks.CreateContainer) > 0
+	cgroupNS := linuxspec.NewNamespace(s.Linux, specs.CgroupNamespace)
+	return !(joinLate && (createHooks || cgroupNS)) && !(cgroupNS && smallPidsLimit(s))
+}
+
+// cInitEnv is what the C stage of the init needs to stay the init (cInit), or nothing.
+func (in *Init) cInitEnv(joinLate bool) []string {
+	s := in.Spec
+	if !in.cInit(joinLate) {
+		return nil
+	}
+	env := []string{syncmsg.EnvCInit + "=1"}
+	if linuxspec.NewNamespace(s.Linux, specs.CgroupNamespace) {
+		env = append(env, syncmsg.EnvCgroupNS+"=1")
+	}
+	if !in.NoNewKeyring {
+		env = append(env, syncmsg.EnvKeyring+"=_ses."+in.ID)
+		if l := s.Process.SelinuxLabel; l != "" && selinux.GetEnabled() {
+			env = append(env, syncmsg.EnvKeyLabel+"="+l)
+		}
+	}
+	return env
 }
 
 // lateJoinBelow is the memory limit, and lateJoinPidsBelow the pids limit, under which a cgroup
@@ -80,10 +118,10 @@ func lateV2Join(s *specs.Spec) bool {
 	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil {
 		return false
 	}
-	r := s.Linux.Resources
-	if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit >= 0 && *r.Pids.Limit < lateJoinPidsBelow {
+	if smallPidsLimit(s) {
 		return true
 	}
+	r := s.Linux.Resources
 	if r.Memory == nil {
 		return false
 	}
@@ -91,10 +129,26 @@ func lateV2Join(s *specs.Spec) bool {
 	return l != nil && *l > 0 && *l < lateJoinBelow
 }
 
+// smallPidsLimit reports whether the spec has a pids limit under lateJoinPidsBelow, 0 included.
+func smallPidsLimit(s *specs.Spec) bool {
+	r := s.Linux.Resources
+	return r != nil && r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit >= 0 && *r.Pids.Limit < lateJoinPidsBelow
+}
+
 // configure runs steps 5a-9 of the create flow: sends the init its config, runs prestart and
 // createRuntime hooks when it reaches them, passes on its seccomp listener, and waits until it
 // is ready.
 func (in *Init) configure(l *launched) error {
+	if in.cInit(l.joinLate) {
+		// Step 6-: the process, which the C init takes before it forks its Go helper.
+		plan, err := processPlan(in.Spec, in.Seccomp, in.PreserveFds)
+		if err != nil {
+			return err
+		}
+		if err := l.conn.Send(plan); err != nil {
+			return err
+		}
+	}
 	cfg, err := in.initConfig(l)
 	if err != nil {
 		return err
@@ -216,7 +270,9 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 		CgroupMemory: l.cgMemory,
 		UserNS:       linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace),
 		MountNS:      linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
-		Seccomp:      in.Seccomp,
+		// For an init in Go; a C stage that stays the init (syncmsg.EnvCInit) gets it with the
+		// process's plan, and its Go helper ignores it.
+		Seccomp: in.Seccomp,
 	}
 	if cgroups.DetectMode() != cgroups.Unified && hasCgroupMount(in.Spec) {
 		var err error

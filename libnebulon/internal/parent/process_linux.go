@@ -52,13 +52,14 @@ type launched struct {
 }
 
 // launch starts stage0 with the sync socket, the files given and the cgroup fds, runs the
-// bootstrap (steps 1-5 of syncmsg's flows) and reaps stage0. env names the files for the init
-// (syncmsg's config.go); joinLate leaves the cgroup v2 join to the init (lateV2Join). A cgroup
+// bootstrap (steps 1-5 of syncmsg's flows) and reaps stage0. stageEnv is its environment, which
+// names the files for the init (syncmsg's config.go), given whether the init joins late: joinLate
+// leaves the cgroup v2 join to the init (lateV2Join). A cgroup
 // whose pids limit is reached refuses a birth in it (EAGAIN) but not a move: then the init joins
 // late too, as an exec'd process joins a container that uses all of its pids.max under runc.
 // The process stage0 forked (a container's init, or an exec'd process's) is killed if anything
 // failed.
-func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launched, error) {
+func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, files ...*os.File) (*launched, error) {
 	entry, err := p.Cgroup.Entry()
 	if err != nil {
 		return nil, err
@@ -71,8 +72,20 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 	conn := syncmsg.NewConn(runtimeEnd)
 	conn.SetTimeout(answerWait)
 	cgFds := entry.Tasks
+	var cgEnv []string
 	if entry.Memory {
 		cgFds = append(cgFds, entry.MemoryHome)
+		cgEnv = append(cgEnv, syncmsg.EnvCgroupMemory+"=1")
+	}
+	if entry.Pids {
+		cgEnv = append(cgEnv, syncmsg.EnvCgroupPids+"=1")
+	}
+	env := func(joinLate bool) []string {
+		e := append(stageEnv(joinLate), cgEnv...)
+		if joinLate {
+			e = append(e, syncmsg.EnvJoinLate+"=1")
+		}
+		return e
 	}
 	if p.Console != nil {
 		files = append(files, p.Console) // last before the cgroup fds (syncmsg's config.go)
@@ -85,14 +98,11 @@ func (p *Process) launch(joinLate bool, env []string, files ...*os.File) (*launc
 	}
 	var s0 stage0
 	if !joinLate && entry.V2Dir != nil {
-		s0, err = p.spawn(env, extra, len(cgFds), entry.V2Dir)
+		s0, err = p.spawn(env(false), extra, len(cgFds), entry.V2Dir)
 		joinLate = errors.Is(err, unix.EAGAIN)
 	}
 	if joinLate || entry.V2Dir == nil {
-		if joinLate {
-			env = append(env, syncmsg.EnvJoinLate+"=1")
-		}
-		s0, err = p.spawn(env, extra, len(cgFds), nil)
+		s0, err = p.spawn(env(joinLate), extra, len(cgFds), nil)
 	}
 	child.Close()
 	if err != nil {

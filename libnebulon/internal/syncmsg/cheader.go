@@ -42,6 +42,9 @@ func CHeader() []byte {
 	for _, e := range []struct{ name, value string }{
 		{"initpipe", EnvInitPipe}, {"console-fd", EnvConsoleFd}, {"cgroup-fds", EnvCgroupFds},
 		{"join-late", EnvJoinLate}, {"exec", EnvExec}, {"debug", EnvDebug},
+		{"fifo-fd", EnvFifoFd}, {"c-init", EnvCInit}, {"cgroup-ns", EnvCgroupNS},
+		{"cgroup-memory", EnvCgroupMemory}, {"cgroup-pids", EnvCgroupPids}, {"keyring", EnvKeyring},
+		{"key-label", EnvKeyLabel},
 	} {
 		fmt.Fprintf(&b, "#define ENV_%s %q\n", cName(e.name), e.value)
 	}

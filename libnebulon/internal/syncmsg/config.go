@@ -34,13 +34,36 @@ const (
 	EnvDebug = "_NEBULON_DEBUG"
 )
 
+// What the runtime tells the C stage of a container's init for it to stay the init (nsexec's
+// init_process): it joins the cgroups and the keyring, takes the process's plan (ExecPlan, step
+// 6-), forks the Go part as a helper that makes the root (initproc), sets the process up as an
+// exec'd one's, reports Ready, waits on exec.fifo (start.go) and execs it. A created container
+// then holds a C process, not a Go runtime. Without EnvCInit (parent's Init.cInit says when),
+// the init is Go from the fork on.
+const (
+	EnvCInit = "_NEBULON_CINIT"
+	// EnvCgroupNS: a new cgroup namespace (InitConfig.CgroupNS).
+	EnvCgroupNS = "_NEBULON_CGROUPNS"
+	// EnvCgroupMemory: the last two cgroup fds are the memory pair (InitConfig.CgroupMemory).
+	EnvCgroupMemory = "_NEBULON_CGROUPMEMORY"
+	// EnvCgroupPids: the last cgroup fd before the memory pair is the v1 pids hierarchy's, which
+	// the C init joins after it forked its Go helper, unless it makes a cgroup namespace: a pids
+	// limit counts the helper and its threads otherwise (cgroups.Entry.Pids).
+	EnvCgroupPids = "_NEBULON_CGROUPPIDS"
+	// EnvKeyring: the name of the session keyring to join (unset: --no-new-keyring), and
+	// EnvKeyLabel its SELinux label.
+	EnvKeyring  = "_NEBULON_KEYRING"
+	EnvKeyLabel = "_NEBULON_KEYLABEL"
+)
+
 // ExecComm is the command name an exec'd process's init gives itself. execve gives a process the
 // base name of the file it runs, which cannot hold a '/': a process that still has this name
 // never exec'd.
 const ExecComm = "nebulon/exec"
 
 // Env lists every variable above, for the init to clear before the container's process sees them.
-var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug}
+var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug,
+	EnvCInit, EnvCgroupNS, EnvCgroupMemory, EnvCgroupPids, EnvKeyring, EnvKeyLabel}
 
 // InitConfig (runtime -> init) is what a container's init sets up: the spec with every path
 // made absolute on the host (the part the init reads: initSpec), and what the runtime learnt

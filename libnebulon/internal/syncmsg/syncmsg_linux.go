@@ -14,7 +14,11 @@
 //	4     stage0 -> runtime  Pid            uint32               the init's pid
 //	5     runtime -> stage0  PidAck         -                    the runtime checked the init is stage0's
 //	                                                             child; stage0 exits
-//	6     runtime -> init    InitConfig     JSON                 what the init must set up
+//	6-    runtime -> init    ExecPlan       records              a C init only (EnvCInit): the process,
+//	                                                             which it sets up as an exec's once its
+//	                                                             Go helper has made the root (after 8)
+//	6     runtime -> init    InitConfig     JSON                 what the init must set up (with
+//	                                                             EnvCInit, its Go helper: the root)
 //	6a    runtime -> init    MountFds       JSON + SCM_RIGHTS    only if InitConfig.MountFds: the
 //	                                                             id-mapped mount trees the runtime made
 //	6b    runtime -> init    SeccompAgent   JSON + SCM_RIGHTS    only if InitConfig.SeccompAtStart() and
