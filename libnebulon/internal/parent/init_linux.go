@@ -61,15 +61,22 @@ func StartInit(in *Init) error {
 // start, in Go; nor with a late join and a new cgroup namespace or createContainer hooks: the
 // init is moved then before the root is made, which only an init in Go asks for; nor with a new
 // cgroup namespace and a pids limit under lateJoinPidsBelow, which the C init, rooting the
-// namespace in the container's cgroups, would meet forking its Go helper.
+// namespace in the container's cgroups, would meet forking its Go helper; nor, for the same
+// reason, with the systemd driver and small limits (smallLimits): its unit is made around the
+// init before the helper is forked, which the limits would then count.
 func (in *Init) cInit(joinLate bool) bool {
 	s := in.Spec
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		return false
 	}
+	_, attached := in.Cgroup.(cgroups.Attacher)
 	createHooks := s.Hooks != nil && len(s.Hooks.CreateContainer) > 0
 	cgroupNS := linuxspec.NewNamespace(s.Linux, specs.CgroupNamespace)
-	return !(joinLate && (createHooks || cgroupNS)) && !(cgroupNS && smallPidsLimit(s))
+	switch {
+	case joinLate && (createHooks || cgroupNS), cgroupNS && smallPidsLimit(s), attached && smallLimits(s):
+		return false
+	}
+	return true
 }
 
 // cInitEnv is what the C stage of the init needs to stay the init (cInit), or nothing.
@@ -115,14 +122,17 @@ const (
 // pids controller charges a migration without checking the limit). A pids limit under 16, 0
 // included (runtime-spec 1.3), is met by moving the init in, as runc moves its init.
 func lateV2Join(s *specs.Spec) bool {
-	if cgroups.DetectMode() != cgroups.Unified || s.Linux.Resources == nil {
-		return false
-	}
+	return cgroups.DetectMode() == cgroups.Unified && smallLimits(s)
+}
+
+// smallLimits reports whether the spec has a memory limit under lateJoinBelow, or a pids limit
+// under lateJoinPidsBelow: limits the runtime's own share of a container's start would meet.
+func smallLimits(s *specs.Spec) bool {
 	if smallPidsLimit(s) {
 		return true
 	}
 	r := s.Linux.Resources
-	if r.Memory == nil {
+	if r == nil || r.Memory == nil {
 		return false
 	}
 	l := r.Memory.Limit

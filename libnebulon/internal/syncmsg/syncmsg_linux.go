@@ -175,6 +175,10 @@ func (c *Conn) Recv() (Message, error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil, fmt.Errorf("%w within %v", ErrTimeout, c.timeout)
 	}
+	// A peer that died with messages of ours unread resets the socket rather than close it.
+	if errors.Is(err, unix.ECONNRESET) {
+		return nil, ErrClosed
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +187,7 @@ func (c *Conn) Recv() (Message, error) {
 	}
 	buf := make([]byte, max(size, 4))
 	n, fds, err := c.read(buf)
-	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || (err == nil && n == 0) {
 		return nil, ErrClosed
 	}
 	if err != nil {
