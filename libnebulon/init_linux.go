@@ -7,9 +7,8 @@ import "github.com/nebulon-dev/nebulon/libnebulon/internal/initproc"
 func IsInit() bool { return initproc.IsInit() }
 
 // Init is the body of `nebulon init`, in the process stage0 forked inside the container's
-// namespaces: it sets up the container and execs its process. It returns only on failure (an
-// error wrapping ErrReported already reached the runtime), or with nil in the Go helper of an
-// init whose C stage goes on (syncmsg.EnvCInit), which has then done its part and must exit 0.
+// namespaces: it sets up the container or the exec'd process and execs the process. It returns
+// only on failure; an error wrapping ErrReported already reached the runtime.
 func Init() error { return initproc.Init() }
 
 // ErrReported wraps an init error that already reached the runtime (over the sync socket, or

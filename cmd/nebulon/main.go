@@ -209,9 +209,6 @@ func checkSystemd(ctx *cli.Context) error {
 
 func runInit() {
 	err := libnebulon.Init()
-	if err == nil { // the Go helper of an init whose C stage goes on
-		os.Exit(0)
-	}
 	if !errors.Is(err, libnebulon.ErrReported) {
 		fmt.Fprintln(os.Stderr, "nebulon init:", err)
 	}

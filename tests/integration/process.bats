@@ -44,6 +44,27 @@ status_caps() { # the Cap* lines of the container's /proc/self/status in $output
 	grep -qx 'HOME=/root' <<<"$output"
 }
 
+@test "the process has no signal blocked that its runtime's caller blocked, for run and exec" {
+	skip_if_runc "1.1.5 passes a blocked SIGUSR1 on: its Go init unblocks only the signals Go must have"
+	# The mask survives fork and execve, and a pid 1 with SIGTERM blocked is only stopped by
+	# SIGKILL. perl (Debian's essential perl-base) blocks, where a shell cannot.
+	local block='use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM, SIGUSR1)); exec @ARGV or die'
+	set_cmd 'grep -E "^SigBlk:" /proc/self/status; exec sleep 1000'
+	perl -e "$block" "$RUNTIME" --root "$ROOT" run -d -b "$BUNDLE" "$CT" >"$TEST_DIR/run.out" 2>&1 </dev/null
+	wait_for_status "$CT" running
+	local i
+	for ((i = 0; i < 40; i++)); do
+		grep -q SigBlk "$TEST_DIR/run.out" && break
+		sleep 0.05
+	done
+	cat "$TEST_DIR/run.out"
+	[ "$(awk '/^SigBlk:/ { print $2 }' "$TEST_DIR/run.out")" = 0000000000000000 ]
+	run perl -e "$block" "$RUNTIME" --root "$ROOT" exec "$CT" grep -E "^SigBlk:" /proc/self/status
+	echo "exec: $output"
+	[ "$status" -eq 0 ]
+	[ "$(awk '/^SigBlk:/ { print $2 }' <<<"$output")" = 0000000000000000 ]
+}
+
 @test "HOME from process.env is kept" {
 	update_config '.process.env = ["PATH=/bin", "HOME=/custom"]'
 	# shellcheck disable=SC2016 # $ is for the shell that runs the script

@@ -21,8 +21,9 @@ import (
 // containerInit is a container's init: steps 6 to 9 of syncmsg's create flow, then the wait for
 // `start` on exec.fifo (syncmsg's start.go) and the exec of the container's process. As the Go
 // helper of the C stage that stays the init (syncmsg.EnvCInit), it makes the root only, hands it
-// to that stage and returns nil. Failures before Ready are create's, reported on the sync
-// socket; later ones are start's, reported on exec.fifo.
+// to that stage and exits 0: its success is its exit, as the init's is its execve. Failures
+// before Ready are create's, reported on the sync socket; later ones are start's, reported on
+// exec.fifo. It returns only with an error.
 func containerInit(f *files) error {
 	c, err := setupContainer(f)
 	if err != nil {
@@ -33,7 +34,7 @@ func containerInit(f *files) error {
 		if err := handRoot(f.helper, c.slave); err != nil {
 			return report(f.conn, err)
 		}
-		return nil
+		os.Exit(0)
 	}
 	s := c.cfg.Spec
 	path, err := applyProcess(s.Process, s.Linux, c.cfg.PreserveFds, c.filter, f.conn, c.memory, c.late.join)

@@ -43,9 +43,9 @@ func init() {
 var ErrReported = errors.New("reported to the runtime")
 
 // Init is the body of `nebulon init`: the Go half of a container's init, which stage0 forked
-// inside the container's namespaces. It sets up the container and execs its process; it returns
-// only on failure, after telling the runtime why, or with nil as the Go helper of an init whose
-// C stage stays the init (syncmsg.EnvCInit), once the root is made and handed over. An exec'd
+// inside the container's namespaces. It sets up the container and execs its process, or, as the
+// Go helper of an init whose C stage stays the init (syncmsg.EnvCInit), makes the root, hands it
+// over and exits 0. It returns only on failure, after telling the runtime why. An exec'd
 // process's init never gets here: the C stage sets it up and execs it (nsexec's
 // execproc_linux.c).
 //

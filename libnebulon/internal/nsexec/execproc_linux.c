@@ -19,6 +19,7 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -834,6 +835,25 @@ static char *recv_plan(size_t *len)
 	return buf;
 }
 
+/* reset_signals gives the process no signal blocked and none ignored but SIGHUP and SIGINT, which
+ * the Go runtime of the Go init (and runc's) keeps ignored (nohup), whatever the runtime's caller
+ * had: both survive fork and execve, an ignored SIGTERM cannot even be trapped by a shell, and a
+ * pid 1 that ignores or blocks it is only stopped by SIGKILL. (nb's monitor ignores SIGTERM;
+ * runc 1.1.5 passes a blocked SIGUSR1 on.) */
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGHUP || sig == SIGINT || sigaction(sig, NULL, &sa) < 0 || sa.sa_handler != SIG_IGN)
+			continue;
+		sa.sa_handler = SIG_DFL;
+		sigaction(sig, &sa, NULL);
+	}
+}
+
 /* setup_process applies the plan, in initproc's setupProcess's order, and returns the path of the
  * program (in found). late_join asks the runtime to move this process into its cgroup v2 cgroup
  * before any filter is loaded (a container's init that joins late); memory is the v1 memory
@@ -870,6 +890,7 @@ static const char *setup_process(struct exec_plan *p, int late_join, int memory,
 	const char *path = look_path(p, found, room);
 	if (p->no_new_privs)
 		load_seccomp(p);
+	reset_signals();
 	/* Last: from here the process's memory is charged to the container (cgroups.Entry). */
 	if (memory >= 0)
 		enter_tasks(memory, "memory hierarchy");
