@@ -1,9 +1,9 @@
 // Package initproc runs in a container's init: the process stage0 (internal/nsexec) forks inside
 // the container's namespaces, pid 1 of the container. It sets up the container (rootfs, devices,
-// console, hostname and sysctls). Most often it is the Go helper of an init that stays C
-// (syncmsg.EnvCInit): it then hands the root to that init and exits, and the C init joins the
-// cgroups before and applies the process after, as it does an exec'd process's. Otherwise (an
-// init with startContainer hooks) it is the init itself: it joins the container's cgroups,
+// console, hostname and sysctls). With a C init (syncmsg.EnvCInit, when the runtime turns it on)
+// it is that init's Go helper: it hands the root to the init and exits, and the C init joins the
+// cgroups before and applies the process after, as it does an exec'd process's. Otherwise it is
+// the init itself: it joins the container's cgroups,
 // applies the process's user, capabilities, LSM labels and seccomp filter, waits for start and
 // execs the process. It talks to the runtime over the sync socket (syncmsg), and after create to
 // `start` through exec.fifo. A process exec'd into a running container is set up by the C stage

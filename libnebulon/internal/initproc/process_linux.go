@@ -163,6 +163,10 @@ func homeOf(uid int) string {
 // execve execs path, as runc does, with its error in runc's words: "exec <path>: <errno>",
 // which engines parse. It returns only with an error.
 func execve(path string, args, env []string) error {
+	// No signal blocked, whatever the runtime's caller blocked: the mask survives execve, and
+	// a pid 1 with SIGTERM blocked is only stopped by SIGKILL (nsexec's reset_signals; the Go
+	// runtime, which made every signal it handles default again, unblocks only some).
+	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 	for {
 		err := unix.Exec(path, args, env)
 		if err != unix.EINTR {

@@ -406,6 +406,18 @@ static void set_affinity(const struct exec_plan *p)
 	sched_setaffinity(0, sizeof(all), (const cpu_set_t *)all);
 }
 
+/* take_terminal makes the pty's slave fds 0-2 and the controlling terminal, and closes it. */
+static void take_terminal(int slave)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup3(slave, fd, 0) < 0)
+			nb_bail("process.terminal: dup3");
+	/* This process leads a session of its own (stage0's setsid): the pty becomes its terminal. */
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		nb_bail("process.terminal: ioctl(TIOCSCTTY)");
+	close(slave);
+}
+
 /* setup_console gives the process a new pty of the container's devpts as its terminal and
  * fds 0-2, and sends the master to the console socket (initproc's setupConsole). */
 static void setup_console(const struct exec_plan *p)
@@ -449,15 +461,9 @@ static void setup_console(const struct exec_plan *p)
 	memcpy(CMSG_DATA(c), &master, sizeof(int));
 	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
 		nb_bail("send the terminal to the console socket: sendmsg");
-	for (int fd = 0; fd <= 2; fd++)
-		if (dup3(slave, fd, 0) < 0)
-			nb_bail("process.terminal: dup3");
-	/* This process leads a session of its own (stage0's setsid): the pty becomes its terminal. */
-	if (ioctl(0, TIOCSCTTY, 0) < 0)
-		nb_bail("process.terminal: ioctl(TIOCSCTTY)");
+	take_terminal(slave);
 	close(sock);
 	close(master);
-	close(slave);
 }
 
 /* kernel_attrs applies rlimits, the scheduler, the I/O priority, the personality and the memory
@@ -1148,16 +1154,8 @@ void nb_init_process(void)
 	if (fchdir(root) < 0 || chroot(".") < 0)
 		nb_bail("init: enter the container's root");
 	close(root);
-	if (slave >= 0) {
-		for (int fd = 0; fd <= 2; fd++)
-			if (dup3(slave, fd, 0) < 0)
-				nb_bail("process.terminal: dup3");
-		/* This process leads a session of its own (stage0's setsid): the pty becomes its
-		 * terminal. */
-		if (ioctl(0, TIOCSCTTY, 0) < 0)
-			nb_bail("process.terminal: ioctl(TIOCSCTTY)");
-		close(slave);
-	}
+	if (slave >= 0)
+		take_terminal(slave);
 	if (debug)
 		plan_log("DEBUG", "root made by the Go helper");
 	char found[4096];
