@@ -47,12 +47,11 @@ func (e *Exec) execPlan(cgMemory bool) (*syncmsg.ExecPlan, error) {
 	return plan, nil
 }
 
-// processPlan is the part of a process's plan that an exec'd process and a container's init
-// share (the init's C stage applies it after the init's setup, syncmsg's step 8”): arguments,
-// environment, user, capabilities, rlimits, kernel attributes, LSM labels and the seccomp
-// filter. The cgroups, the CPU affinity and the terminal are an exec's only: the init has
-// joined its cgroups (but the memory hierarchy, EnvMemoryFd), reset its affinity and made its
-// terminal before it hands over.
+// processPlan is the part of a process's plan that an exec'd process and a container's C init
+// share (syncmsg's step 6-, when the C init is on): arguments, environment, user, capabilities,
+// rlimits, kernel attributes, LSM labels and the seccomp filter. The cgroups, the CPU affinity
+// and the terminal are an exec's only: a C init joins its cgroups (but the memory hierarchy, last)
+// and resets its affinity itself, and takes the terminal its Go helper made.
 func processPlan(s *specs.Spec, filter *seccomp.Filter, preserveFds int) (*syncmsg.ExecPlan, error) {
 	p := s.Process
 	plan := &syncmsg.ExecPlan{
