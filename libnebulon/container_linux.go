@@ -338,11 +338,96 @@ func (c *Container) Delete(force bool) error {
 	if (status == specs.StateRunning || status == StatePaused || status == specs.StateCreating) && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, status)
 	}
+	if status == specs.StateCreating {
+		if err := c.awaitCreator(); err != nil || c.gone {
+			return err
+		}
+	}
 	if err := c.destroy(); err != nil {
 		return err
 	}
 	c.poststop()
 	return nil
+}
+
+// creatorWait bounds how long delete --force lets a create that is still making the container
+// finish before it kills it.
+const creatorWait = 10 * time.Second
+
+// awaitCreator lets the create that is making the container finish before delete --force removes
+// it, and reads the state it leaves. Until the init has its config only its create knows the
+// init's pid (Started saves it before the config is sent), and the init joins its cgroups only
+// once configured: a delete that went on at once would find neither the pid nor the process in
+// the cgroup, remove the state, and the create would finish making a container nobody can
+// start or delete, its init waiting on exec.fifo for good (tests/stress). A create that is still
+// at it after creatorWait (one whose hook waits on this delete, say) is killed: its init's pid
+// is then in the state if the init has its config, and an init without one exits when the
+// create's end of the sync socket closes.
+//
+// A create that fails removes the container itself, which then is gone for this delete too.
+func (c *Container) awaitCreator() error {
+	deadline := time.Now().Add(creatorWait)
+	killed := false
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		if !c.store.mine() {
+			c.gone = true // removed by its failed create, or by another delete
+			return nil
+		}
+		s, err := c.store.load()
+		if err != nil {
+			if !c.store.mine() {
+				c.gone = true
+				return nil
+			}
+			return err
+		}
+		c.state = s
+		if !s.Creating || !proc.Alive(s.Creator, s.CreatorStartTime) {
+			return nil
+		}
+		if killed {
+			return fmt.Errorf("delete: the create of container %s (nebulon pid %d) did not exit after SIGKILL", c.ID, s.Creator)
+		}
+		if time.Now().After(deadline) {
+			slog.Warn("delete --force: killing the create still making the container", "id", c.ID, "pid", s.Creator, "after", creatorWait)
+			if err := killAndWait(s.Creator, s.CreatorStartTime, 5*time.Second); err != nil {
+				return fmt.Errorf("delete: kill the create of container %s (nebulon pid %d): %w", c.ID, s.Creator, err)
+			}
+			killed = true
+			continue
+		}
+		time.Sleep(delay)
+	}
+}
+
+// killAndWait sends SIGKILL to the process that started at startTime and waits at most wait for
+// its exit. A process gone already is no error.
+func killAndWait(pid int, startTime uint64, wait time.Duration) error {
+	fd, err := proc.PidfdFor(pid, startTime)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for end := time.Now().Add(wait); ; {
+		left := time.Until(end)
+		if left <= 0 {
+			return fmt.Errorf("pid %d still there %v after SIGKILL", pid, wait)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if n > 0 {
+			return nil
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return os.NewSyscallError("poll pidfd", err)
+		}
+	}
 }
 
 // poststop runs the poststop hooks of a container that is gone. Their failure is only logged

@@ -273,13 +273,18 @@ func (s *store) path(name string) string {
 	return filepath.Join(s.dir, name)
 }
 
-// mine says whether the directory at s.dir is still the store's own (always, without fd).
+// mine says whether the directory at s.dir is still the one the store opened: a create's (its
+// fd) or a locked container's (its lock). Always, for a store with neither.
 func (s *store) mine() bool {
-	if s.fd == nil {
+	f := s.fd
+	if f == nil {
+		f = s.lock
+	}
+	if f == nil {
 		return true
 	}
 	var here, own unix.Stat_t
-	if unix.Stat(s.dir, &here) != nil || unix.Fstat(int(s.fd.Fd()), &own) != nil {
+	if unix.Stat(s.dir, &here) != nil || unix.Fstat(int(f.Fd()), &own) != nil {
 		return false
 	}
 	return here.Dev == own.Dev && here.Ino == own.Ino

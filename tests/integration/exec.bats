@@ -29,12 +29,6 @@ exec_bg() {
 	BG_PIDS+=("$EXEC_PID")
 }
 
-# wait_rc PID [SECONDS]: wait for a background job of this shell; sets RC.
-wait_rc() {
-	wait_for_exit "$1" "${2:-10}" || return 1
-	wait "$1" && RC=0 || RC=$?
-}
-
 # wait_for_exec_pid COMM: wait until the container holds a process other
 # than the init whose comm is COMM; sets EXEC_CT_PID (its host pid).
 wait_for_exec_pid() {

@@ -208,6 +208,13 @@ wait_for_exit() {
 	fail "pid $pid still alive after ${secs}s"
 }
 
+# wait_rc PID [SECONDS]: wait for a background job of this shell; sets RC. Not
+# through bats' run: that runs wait in a subshell, which has no such child.
+wait_rc() {
+	wait_for_exit "$1" "${2:-10}" || return 1
+	wait "$1" && RC=0 || RC=$?
+}
+
 # wait_for_file PATH [SECONDS]
 wait_for_file() {
 	local f="$1" secs="${2:-10}" i

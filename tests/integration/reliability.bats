@@ -117,13 +117,13 @@ host_hook() {
 	[ -z "$(status_of)" ]
 }
 
-@test "delete without --force refuses a container being created; with it, create fails and nothing is left" {
+@test "delete without --force refuses a container being created; with it, it waits for the create, then removes the container" {
 	skip_if_runc "1.1.5 has no state for a container until its create has finished: state and kill say it does not exist"
 	snapshot_host
 	host_hook createRuntime 'touch "$OUT/hook.started"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done'
 	"$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" >"$TEST_DIR/create.out" 2>&1 &
 	BG_PIDS+=($!)
-	local create_pid=$!
+	local create_pid=$! delete_pid
 	wait_for_file "$HOST_DIR/hook.started"
 	[ "$(status_of)" = creating ]
 	run --separate-stderr runtime delete "$CT"
@@ -134,15 +134,25 @@ host_hook() {
 	run --separate-stderr runtime pause "$CT"
 	[ "$status" -ne 0 ]
 	[[ "$stderr" == *"still being created"* ]]
-	runtime delete --force "$CT"
+	# Until its init has its config, only the create knows the init: delete --force lets the
+	# create finish rather than remove a container the create would then finish making.
+	"$RUNTIME" --root "$ROOT" delete --force "$CT" >"$TEST_DIR/delete.out" 2>&1 &
+	BG_PIDS+=($!)
+	delete_pid=$!
+	sleep 0.5
+	kill -0 "$delete_pid" || fail "delete --force did not wait for the create: $(cat "$TEST_DIR/delete.out")"
+	[ "$(status_of)" = creating ]
 	touch "$HOST_DIR/go"
-	run wait "$create_pid"
+	wait_rc "$create_pid"
 	cat "$TEST_DIR/create.out"
-	[ "$status" -ne 0 ]
+	[ "$RC" -eq 0 ]
+	wait_rc "$delete_pid"
+	cat "$TEST_DIR/delete.out"
+	[ "$RC" -eq 0 ]
 	assert_nothing_left
 }
 
-@test "a create whose container delete --force removed leaves a new create of the same id alone" {
+@test "delete --force kills a create stuck for 10 s, and removes its container; a new create of the id works" {
 	skip_if_runc "1.1.5 has no state for a container until its create has finished"
 	snapshot_host
 	update_config '.process.args = ["sleep", "1000"]'
@@ -150,20 +160,28 @@ host_hook() {
 	host_hook createRuntime 'touch "$OUT/hook.started"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done'
 	"$RUNTIME" --root "$ROOT" create -b "$BUNDLE" "$CT" >"$TEST_DIR/create.out" 2>&1 &
 	BG_PIDS+=($!)
-	local create_pid=$! pid
+	local create_pid=$! pid t0 t1
 	wait_for_file "$HOST_DIR/hook.started"
+	# The hook outlives the create killed below; let go, it ends itself.
+	on_teardown "touch $HOST_DIR/go"
 	[ "$(status_of)" = creating ]
-	runtime delete --force "$CT"
-	# The id is free: a second create, without the hook, makes the container again.
+	t0=$(date +%s%N)
+	run --separate-stderr runtime delete --force "$CT"
+	t1=$(date +%s%N)
+	echo "delete: status $status in $(((t1 - t0) / 1000000)) ms: $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"killing the create still making the container"*"pid=$create_pid"* ]]
+	[ $(((t1 - t0) / 1000000)) -ge 10000 ] && [ $(((t1 - t0) / 1000000)) -lt 20000 ]
+	wait_rc "$create_pid"
+	[ "$RC" -eq 137 ]
+	[ -z "$(status_of)" ]
+	# The id is free: a second create, without the hook, makes the container again, and the
+	# stuck hook, let go, touches nothing of it.
 	cp "$TEST_DIR/plain.json" "$BUNDLE/config.json"
 	create_ct
 	pid="$(state_of | jq -r .pid)"
-	# The first create goes on, and must fail without touching the second's state,
-	# cgroups or init.
 	touch "$HOST_DIR/go"
-	run wait "$create_pid"
-	cat "$TEST_DIR/create.out"
-	[ "$status" -ne 0 ]
+	sleep 0.2
 	[ "$(state_of | jq -r .pid)" = "$pid" ]
 	[ "$(status_of)" = created ]
 	runtime start "$CT"
@@ -232,9 +250,9 @@ host_hook() {
 	[ -n "$new" ] || fail "the exec'd process never joined the container's cgroup"
 	kill -KILL "$new"
 	runtime resume "$CT"
-	run wait "$exec_pid"
+	wait_rc "$exec_pid"
 	cat "$TEST_DIR/exec.err"
-	[ "$status" -ne 0 ]
+	[ "$RC" -ne 0 ]
 	grep -q "ended before it could exec: killed by signal SIGKILL" "$TEST_DIR/exec.err"
 	[ "$(status_of)" = running ]
 }
