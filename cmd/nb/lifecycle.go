@@ -162,6 +162,9 @@ func remove(s *store.Store, c *store.Container) error {
 	if err := deleteRuntime(s, c.ID); err != nil {
 		return err
 	}
+	if err := releaseNetwork(s, c); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.ID, err)
+	}
 	if err := s.RemoveMetadata(c.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}

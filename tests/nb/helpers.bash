@@ -16,16 +16,21 @@ setup_store() {
 	[ -x "$NB" ] || skip "$NB not built (make build)"
 	TEST_DIR="$(mktemp -d /tmp/nb-test.XXXXXX)"
 	STORE="$TEST_DIR/store"
+	# nb's default network's bridge stays when its containers go, as docker0 does: a test that
+	# made it removes it.
+	MADE_NB0=1
+	if ip link show nb0 >/dev/null 2>&1; then MADE_NB0=; fi
 }
 
-# teardown_store removes what the test made: its containers (through nb), mounts left below
-# its directory, the directory.
+# teardown_store removes what the test made: its containers (through nb), nb0 if it made it,
+# mounts left below its directory, the directory.
 teardown_store() {
 	[ -n "${TEST_DIR:-}" ] || return 0
 	local id
 	if [ -d "$STORE/containers" ]; then
 		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
 	fi
+	[ -z "${MADE_NB0:-}" ] || ip link del nb0 >/dev/null 2>&1 || true
 	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$TEST_DIR"
 }

@@ -1,0 +1,256 @@
+#!/usr/bin/env bats
+# nb's networks: the default bridge, user networks whose containers reach each other by name,
+# published ports, and teardown (no veth, iptables rule, address lease or namespace left), also
+# after the monitor was killed. Traffic goes only to loopback and the tests' own containers.
+
+load helpers
+
+setup() {
+	setup_store_with_image
+	# Unique per run, so a failed run cannot collide with the next: the user networks' subnets
+	# and the published port come from the test's pid.
+	NET="nbt$$"
+	SUBNET="10.123.$(($$ % 256)).0/24"
+	SUBNET2="10.124.$(($$ % 256)).0/24"
+	PORT=$((20000 + $$ % 20000))
+}
+
+teardown() {
+	local id f br
+	if [ -d "${STORE:-}/containers" ]; then
+		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
+	fi
+	for f in "${STORE:-/nonexistent}"/networks/*.json; do
+		[ -f "$f" ] || continue
+		br="$(jq -r .Bridge "$f")"
+		nb network rm "$(jq -r .Name "$f")" >/dev/null 2>&1
+		ip link del "$br" >/dev/null 2>&1 || true
+	done
+	teardown_store
+}
+
+# nat_rules: the NAT table as the plugins wrote it (iptables; its nft backend here).
+nat_rules() { iptables -w -t nat -S; }
+
+# wait_status ID STATUS: up to 10 s for nb to show container ID with STATUS.
+wait_status() {
+	local i
+	for i in $(seq 100); do
+		[ "$(nb inspect "$1" | jq -r '.[0].status')" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "container $1 is not $2 after 10 s: $(nb inspect "$1")"
+}
+
+# assert_released ID IP: nothing of container ID's attachment is left: no rule naming it or its
+# address, no veth on the host for it, no lease file, no namespace file.
+assert_released() {
+	local id=$1 ip=$2
+	run nat_rules
+	! grep -E -- "$id|$ip/32|$ip:" <<<"$output" || fail "NAT rules of $id ($ip) are left"
+	[ ! -e "$STORE/networks/ipam/${3:-bridge}/$ip" ] || fail "the lease of $ip is left"
+	[ ! -e "$STORE/containers/$id/netns" ] || fail "the network namespace of $id is left"
+	! grep -F "$STORE/containers/$id/netns" /proc/self/mountinfo || fail "the namespace mount of $id is left"
+	run ls "$STORE/networks/cache/results"
+	! grep -F -- "$id" <<<"$output" || fail "libcni's cache of $id is left"
+}
+
+@test "nb create's default network is bridge: an address on nb0, the gateway answers, /etc files of nb's" {
+	id="$(nb create --name box bb sh -c 'ip -4 -o addr show eth0; ping -c 1 -W 5 10.77.0.1; cat /etc/hosts /etc/hostname /etc/resolv.conf')"
+	run nb run "$id"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ inet\ 10\.77\.0\.[0-9]+/24 ]]
+	grep -q "1 packets received" <<<"$output"
+	grep -qx "127.0.0.1	localhost" <<<"$output"
+	grep -qE "^10\.77\.0\.[0-9]+	${id:0:12}$" <<<"$output"
+	grep -qx "${id:0:12}" <<<"$output"
+	grep -q "^nameserver " <<<"$output"
+	! grep -E "^nameserver (127\.|::1)" <<<"$output" || fail "a loopback nameserver is in the container's resolv.conf"
+	[ "$(nb inspect "$id" | jq -r '.[0].config.network, .[0].network, .[0].ip_address')" = "bridge
+bridge
+null" ]
+}
+
+@test "the issue's example: a numeric user on a root without /etc/passwd pings the bridge's gateway" {
+	local rootfs="$TEST_DIR/rootfs"
+	mkdir -p "$rootfs"
+	tar -C "$rootfs" -xf "$TEST_DIR/rootfs.tar"
+	rm "$rootfs/etc/passwd" "$rootfs/etc/group"
+	# Busybox's ping (1.35) opens only raw ICMP sockets, never the ICMP echo sockets that
+	# net.ipv4.ping_group_range opens to every group: a user other than root needs CAP_NET_RAW
+	# (in docker's default set) through the file capability distributions give ping.
+	setcap cap_net_raw+ep "$rootfs/bin/busybox"
+	id="$(nb create --hostname my-container --rootfs "$rootfs" --workdir / --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --uid 1000 --gid 1000 ping -c 1 10.77.0.1)"
+	run nb run "$id"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "1 packets transmitted, 1 packets received" <<<"$output"
+}
+
+@test "a detached container's masquerade rule, veth and lease exist while it runs, and are gone after stop and rm" {
+	id="$(nb create bb sleep 300)"
+	nb run -d "$id"
+	ip="$(nb inspect "$id" | jq -r '.[0].ip_address')"
+	[[ "$ip" =~ ^10\.77\.0\.[0-9]+$ ]] || fail "ip_address $ip"
+	run nat_rules
+	grep -E -- "-A POSTROUTING -s $ip/32 .*id: \\\\\"$id\\\\\"" <<<"$output" || fail "no masquerade rule for $ip: $output"
+	[ -e "$STORE/networks/ipam/bridge/$ip" ]
+	[ -n "$(ip -o link show master nb0 type veth)" ] || fail "no veth on nb0"
+	run nb network inspect bridge
+	[ "$(jq -r ".[0].Containers[\"$id\"].IPv4Address" <<<"$output")" = "$ip" ]
+	nb stop -t 1 "$id"
+	assert_released "$id" "$ip"
+	nb rm "$id"
+	assert_released "$id" "$ip"
+	[ -z "$(ip -o link show master nb0 type veth)" ] || fail "a veth is left on nb0"
+}
+
+@test "after a kill -9 of the monitor, nb rm -f releases the network all the same" {
+	id="$(nb create bb sleep 300)"
+	nb run -d "$id"
+	ip="$(nb inspect "$id" | jq -r '.[0].ip_address')"
+	pid="$(nb inspect "$id" | jq -r '.[0].pid')"
+	monitor="$(ps -o ppid= -p "$pid" | tr -d ' ')"
+	[ "$(tr '\0' ' ' <"/proc/$monitor/cmdline")" = "/proc/self/exe --root $STORE __monitor $id " ] ||
+		fail "the parent of $pid is not the monitor: $(tr '\0' ' ' <"/proc/$monitor/cmdline")"
+	kill -9 "$monitor"
+	nb rm -f "$id"
+	assert_released "$id" "$ip"
+}
+
+@test "containers on a user network reach each other by name; the network cannot go while they exist" {
+	run nb network create --subnet "$SUBNET" "$NET"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$NET" ]
+	run nb network ls
+	grep -E "^[0-9a-f]{8} +$NET +bridge +${SUBNET//./\\.}$" <<<"$output" || fail "$output"
+	nb create --name srv --network "$NET" bb sleep 300
+	nb run -d srv
+	id="$(nb create --name cli --network "$NET" bb sh -c 'ping -c 1 -W 5 srv && cat /etc/hosts')"
+	run nb run "$id"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "1 packets received" <<<"$output"
+	# The server's hosts file gained the client while it ran, and lost it after.
+	run nb exec srv cat /etc/hosts
+	! grep -qw cli <<<"$output" || fail "cli is still in srv's hosts: $output"
+	run nb network inspect "$NET"
+	[ "$(jq -r '.[0].Subnet, (.[0].Containers | length)' <<<"$output")" = "$SUBNET
+1" ]
+	br="$(jq -r '.[0].Bridge' <<<"$output")"
+	run nb network rm "$NET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: network $NET is in use by container srv, cli: remove them first" ]
+	ip="$(nb inspect srv | jq -r '.[0].ip_address')"
+	nb rm -f srv cli
+	assert_released srv "$ip" "$NET"
+	run nb network rm "$NET"
+	[ "$status" -eq 0 ]
+	run ip link show "$br"
+	[ "$status" -ne 0 ] || fail "bridge $br is left"
+	[ ! -e "$STORE/networks/ipam/$NET" ]
+}
+
+@test "a new container's address is in the hosts files of those already running on its network" {
+	nb network create --subnet "$SUBNET" "$NET"
+	nb create --name a --network "$NET" bb sleep 300
+	nb run -d a
+	nb create --name b --network "$NET" bb sleep 300
+	nb run -d b
+	run nb exec a sh -c 'ping -c 1 -W 5 b && cat /etc/hosts'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qE "^$(nb inspect b | jq -r '.[0].ip_address' | sed 's/\./\\./g')	b " <<<"$output"
+}
+
+@test "--network container:NAME shares the other's network namespace and hosts file" {
+	nb create --name first bb sleep 300
+	nb run -d first
+	ip="$(nb inspect first | jq -r '.[0].ip_address')"
+	id="$(nb create --network container:first bb sh -c 'ip -4 -o addr show eth0')"
+	run nb run "$id"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ inet\ $ip/24 ]] || fail "$output"
+	nb stop -t 1 first
+	run nb run "$id"
+	[ "$status" -eq 1 ]
+	[[ "$output" =~ "--network container:$(nb inspect first | jq -r '.[0].id'): that container is not running" ]]
+}
+
+@test "-p 127.0.0.1:PORT:80: a server in the container answers on the host's loopback; the rules go with it" {
+	nb create --name web -p "127.0.0.1:$PORT:80" bb sh -c 'mkdir -p /www && echo hello-from-nb >/www/index.html && httpd -f -p 80 -h /www'
+	nb run -d web
+	id="$(nb inspect web | jq -r '.[0].id')"
+	run nat_rules
+	grep -F -- "$id" <<<"$output" | grep -q -- "--dports $PORT" || fail "no DNAT rule for $PORT: $output"
+	local i
+	for i in $(seq 50); do
+		run curl -sS --max-time 5 "http://127.0.0.1:$PORT/"
+		[ "$status" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$output" = hello-from-nb ] || fail "curl 127.0.0.1:$PORT: $output"
+	# The port is taken: another container cannot publish it.
+	nb create --name web2 -p "127.0.0.1:$PORT:80" bb true
+	run nb run -d web2
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: -p 127.0.0.1:$PORT:80/tcp: port $PORT/tcp is already published by container web" ]
+	[ ! -e "$STORE/containers/$(nb inspect web2 | jq -r '.[0].id')/netns" ] || fail "web2's namespace is left"
+	ip="$(nb inspect web | jq -r '.[0].ip_address')"
+	nb rm -f web
+	assert_released "$id" "$ip"
+	run nat_rules
+	! grep -E -- "--dports? $PORT( |$)" <<<"$output" || fail "a rule for port $PORT is left"
+	run curl -sS --max-time 2 "http://127.0.0.1:$PORT/"
+	[ "$status" -ne 0 ] || fail "127.0.0.1:$PORT still answers: $output"
+}
+
+@test "bad --subnet, -p and --network: clear errors, nothing made" {
+	run nb network create --subnet 10.1.2.3/24 "$NET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: network create: --subnet 10.1.2.3/24: not a network address: did you mean 10.1.2.0/24?" ]
+	run nb network create --subnet banana "$NET"
+	[ "$output" = 'nb: network create: --subnet "banana": want an IPv4 CIDR such as 10.78.0.0/24' ]
+	nb network create --subnet "$SUBNET" "$NET"
+	run nb network create --subnet 10.123.0.0/16 "${NET}b"
+	[ "$status" -eq 1 ]
+	[[ "$output" =~ overlaps\ network\ $NET ]] || fail "$output"
+	run nb network create --subnet 10.77.0.0/16 "${NET}b"
+	[[ "$output" =~ "overlaps network bridge's subnet 10.77.0.0/24" ]] || fail "$output"
+	run nb network create "$NET"
+	[ "$output" = "nb: network create: network $NET already exists" ]
+	run nb network rm bridge
+	[ "$output" = "nb: network bridge is the default network: it cannot be removed" ]
+	run nb network ls -q
+	[ "$output" = "bridge
+$NET" ]
+	run nb create -p 80 bb true
+	[ "$output" = 'nb: -p "80": no host port (nb does not pick one); want [IP:]HOSTPORT:CTRPORT[/tcp|udp]' ]
+	run nb create -p 8080:80/sctp bb true
+	[[ "$output" =~ "protocol \"sctp\" is neither tcp nor udp" ]]
+	run nb create --network none -p "$PORT:80" bb true
+	[ "$output" = "nb: -p $PORT:80/tcp: publishing ports needs a network (--network bridge or a network's name), not --network none" ]
+	run nb create --network nosuchnet bb true
+	[ "$output" = "nb: --network nosuchnet: no such network: nosuchnet" ]
+	run nb create --network container:nosuch bb true
+	[ "$output" = "nb: --network container:nosuch: no such container: nosuch" ]
+	run nb ps -aq
+	[ -z "$output" ]
+	[ -z "$(ls "$STORE/containers")" ]
+	run nb network rm "$NET"
+	[ "$status" -eq 0 ]
+	run nb network rm "$NET"
+	[ "$output" = "nb: no such network: $NET" ]
+}
+
+@test "--network none has only lo and nb's /etc files; -p on a second network publishes there" {
+	run nb run "$(nb create --network none bb sh -c 'ls /sys/class/net | tr "\n" " "; cat /etc/hostname')"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^lo\ nb-[0-9a-f]{8}$ ]] || fail "$output"
+	nb network create --subnet "$SUBNET2" "${NET}b"
+	nb create --name udp --network "${NET}b" -p "127.0.0.1:$PORT:5353/udp" bb sleep 300
+	nb run -d udp
+	run nat_rules
+	grep -F -- "$(nb inspect udp | jq -r '.[0].id')" <<<"$output" | grep -q -- "-p udp .*--dports $PORT" || fail "$output"
+}
