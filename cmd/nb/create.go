@@ -46,6 +46,7 @@ over an image. Examples:
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the root read-only"},
 		&cli.StringFlag{Name: "network", Value: "bridge", Usage: "bridge (the default network), a network's name, none (only lo), host, or container:ID|NAME"},
 		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [IP:]HOSTPORT:CTRPORT[/tcp|udp] (repeatable)"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy of nb run -d: no, on-failure[:N], always, unless-stopped"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN, ALL)"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (CHOWN, ALL)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the process a terminal"},
@@ -72,6 +73,7 @@ type createConfig struct {
 	ReadOnly bool              `json:"readOnly,omitempty"`
 	Network  string            `json:"network"`
 	Ports    []string          `json:"ports,omitempty"`
+	Restart  string            `json:"restart,omitempty"`
 	CapAdd   []string          `json:"capAdd,omitempty"`
 	CapDrop  []string          `json:"capDrop,omitempty"`
 	TTY      bool              `json:"tty,omitempty"`
@@ -224,6 +226,10 @@ func createOptions(ctx *cli.Context) (*specconv.Options, *createConfig, []bool, 
 		}
 		cfg.Ports = append(cfg.Ports, pm.String())
 	}
+	if _, err := parseRestart(ctx.String("restart")); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Restart = ctx.String("restart")
 	if o.Init, err = initBinary(ctx.Bool("init"), ctx.String("init-path")); err != nil {
 		return nil, nil, nil, err
 	}

@@ -114,8 +114,12 @@ func dropStaleRuntime(s *store.Store, id string) error {
 	return deleteRuntime(s, id)
 }
 
-// beginRun readies container id for nb run: its network is attached.
+// beginRun readies container id for nb run: no nb stop or restart count of an earlier run
+// holds, and its network is attached.
 func beginRun(s *store.Store, id string) error {
+	if err := setStatus(s, id, func(c *store.Container) { c.ManuallyStopped, c.RestartCount = false, 0 }); err != nil {
+		return err
+	}
 	return attachNetwork(s, id)
 }
 
@@ -187,7 +191,7 @@ func runDetached(ctx *cli.Context, s *store.Store, c *store.Container) error {
 
 // monitorCommand is the monitor of a detached container (see runDetached): like conmon, it holds
 // the container's stdio, writing it to the container's log, reaps its process, records its
-// exit status. It reports on fd 3 ("started PID" or "error: WHY"), then closes it.
+// exit status and restarts it as its --restart policy says (supervise). It reports on fd 3 ("started PID" or "error: WHY"), then closes it.
 var monitorCommand = &cli.Command{
 	Name:      "__monitor",
 	Hidden:    true,
@@ -202,15 +206,7 @@ var monitorCommand = &cli.Command{
 		}
 		fmt.Fprintf(report, "started %d\n", pid)
 		report.Close()
-		code := foreground.Wait(pid)
-		// A terminal's last output may still be in the pty: the log gets it before the exit is
-		// recorded, which is when nb logs -f stops. A leftover holder of the pty (none with a
-		// pid namespace) cannot keep the exit from being recorded.
-		select {
-		case <-drained:
-		case <-time.After(2 * time.Second):
-		}
-		return finish(s, ctx.Args().First(), code)
+		return supervise(s, ctx.Args().First(), pid, drained)
 	},
 }
 
@@ -248,7 +244,7 @@ func monitorStart(ctx *cli.Context) (s *store.Store, pid int, drained chan struc
 }
 
 // startOnce creates and starts the container, its output going to its log; drained is closed
-// once its output is all in the log (at once without a terminal).
+// once its output is all in the log (at once without a terminal). Its restarts run it again.
 func startOnce(s *store.Store, id string) (pid int, drained chan struct{}, err error) {
 	drained = make(chan struct{})
 	logf, err := os.OpenFile(logPath(s, id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

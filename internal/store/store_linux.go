@@ -138,6 +138,10 @@ type Container struct {
 	Network string `json:"network,omitempty"`
 	// IPAddress is its address on Network while it is attached.
 	IPAddress string `json:"ip_address,omitempty"`
+	// RestartCount is how many times its restart policy restarted it since nb run.
+	RestartCount int `json:"restart_count"`
+	// ManuallyStopped is set by nb stop: the restart policy does not restart it.
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 	// Config is what the container was created with (flags, resolved), for inspect.
 	Config json.RawMessage `json:"config,omitempty"`
 }

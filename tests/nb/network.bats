@@ -206,7 +206,7 @@ null" ]
 	[ "$status" -ne 0 ] || fail "127.0.0.1:$PORT still answers: $output"
 }
 
-@test "bad --subnet, -p and --network: clear errors, nothing made" {
+@test "bad --subnet, -p, --network and --restart: clear errors, nothing made" {
 	run nb network create --subnet 10.1.2.3/24 "$NET"
 	[ "$status" -eq 1 ]
 	[ "$output" = "nb: network create: --subnet 10.1.2.3/24: not a network address: did you mean 10.1.2.0/24?" ]
@@ -235,6 +235,8 @@ $NET" ]
 	[ "$output" = "nb: --network nosuchnet: no such network: nosuchnet" ]
 	run nb create --network container:nosuch bb true
 	[ "$output" = "nb: --network container:nosuch: no such container: nosuch" ]
+	run nb create --restart sometimes bb true
+	[ "$output" = 'nb: --restart "sometimes": want no, on-failure[:N], always or unless-stopped' ]
 	run nb ps -aq
 	[ -z "$output" ]
 	[ -z "$(ls "$STORE/containers")" ]
