@@ -18,8 +18,7 @@ field() { nb inspect "$1" | jq -r ".[0] | $2"; }
 
 # monitor_gone ID: up to 20 s for container ID's monitor to end (its recorder lock free).
 monitor_gone() {
-	local i
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		flock -n "$STORE/containers/$1/recorder.lock" true && return 0
 		sleep 0.1
 	done
@@ -63,8 +62,7 @@ no" ]
 @test "--restart always restarts a container that exits 0 until nb stop, which stops it for good" {
 	id="$(nb create --restart always bb sh -c 'echo run; sleep 0.2')"
 	nb run -d "$id"
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ "$(field "$id" .restart_count)" -ge 3 ] && break
 		sleep 0.1
 	done
@@ -86,8 +84,7 @@ null" ]
 @test "--restart unless-stopped restarts as always; the backoff doubles from 100 ms" {
 	id="$(nb create --restart unless-stopped bb sh -c 'cut -d" " -f1 /proc/uptime; exit 1')"
 	nb run -d "$id"
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ "$(field "$id" .restart_count)" -ge 5 ] && break
 		sleep 0.1
 	done
