@@ -119,13 +119,13 @@ var rmCommand = &cli.Command{
 	},
 	Action: func(ctx *cli.Context) error {
 		return forEachContainer(ctx, func(s *store.Store, c *store.Container) error {
-			if c.Status == store.Running || c.Status == store.Paused {
-				if !ctx.Bool("force") {
-					return fmt.Errorf("container %s is %s: stop it first, or use rm -f", c.ID, c.Status)
-				}
-				if err := stop(s, c, 0); err != nil {
-					return err
-				}
+			if (c.Status == store.Running || c.Status == store.Paused) && !ctx.Bool("force") {
+				return fmt.Errorf("container %s is %s: stop it first, or use rm -f", c.ID, c.Status)
+			}
+			// A running one is killed; an exited one whose restart policy's monitor is between
+			// two runs is stopped for good, or the monitor would start it again.
+			if err := stop(s, c, 0); err != nil {
+				return err
 			}
 			return remove(s, c)
 		})

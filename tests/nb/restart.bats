@@ -98,6 +98,25 @@ null" ]
 	awk -v a="$gap1" -v b="$gap4" 'BEGIN{exit !(b > a + 0.5)}' || fail "gaps $gap1 then $gap4: no backoff"
 }
 
+@test "nb rm of a container between two restarts ends its monitor and leaves nothing" {
+	id="$(nb create --restart always bb sh -c 'exit 1')"
+	nb run -d "$id"
+	# After the fourth exit the backoff is 1.6 s: the container is exited, its monitor waiting.
+	for _ in $(seq 100); do
+		[ "$(field "$id" '.restart_count >= 4 and .status == "exited"')" = true ] && break
+		sleep 0.05
+	done
+	[ "$(field "$id" '.restart_count >= 4 and .status == "exited"')" = true ] || fail "$(nb inspect "$id")"
+	nb rm "$id"
+	run pgrep -f -- "__monitor $id"
+	[ "$status" -eq 1 ] || fail "its monitor still runs: $output"
+	[ ! -e "$STORE/containers/$id" ] || fail "its directory is left"
+	run iptables -w -t nat -S
+	! grep -F -- "$id" <<<"$output" || fail "rules of $id are left"
+	run nb ps -aq
+	[ -z "$output" ]
+}
+
 @test "bad --restart values are refused" {
 	run nb create --restart on-failure:x bb true
 	[ "$status" -eq 1 ]
