@@ -38,8 +38,9 @@ type Attachment struct {
 
 // confList is the CNI plugin list of network n: the bridge plugin (its bridge, a veth per
 // container, host-local addresses, the gateway on the bridge, and IP masquerade of what leaves
-// the subnet, as docker's bridge does) and portmap (published ports, DNAT; snat makes
-// 127.0.0.1:PORT on the host reach the container, through route_localnet on the bridge).
+// the subnet, as docker's bridge does), portmap (published ports, DNAT; snat makes
+// 127.0.0.1:PORT on the host reach the container, through route_localnet on the bridge), and
+// firewall (FORWARD rules for the container's address).
 func (ns *Networks) confList(n *Network) (*libcni.NetworkConfigList, error) {
 	conf := map[string]any{
 		"cniVersion": cniVersion,
@@ -55,6 +56,10 @@ func (ns *Networks) confList(n *Network) (*libcni.NetworkConfigList, error) {
 				},
 			},
 			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]bool{"portMappings": true}},
+			// Lets the container's traffic through the FORWARD chain where its policy is DROP
+			// (docker sets it so, and br_netfilter sends bridged traffic there): what podman's
+			// default network does too.
+			map[string]any{"type": "firewall", "backend": "iptables"},
 		},
 	}
 	data, err := json.Marshal(conf)

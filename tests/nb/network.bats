@@ -38,6 +38,8 @@ assert_released() {
 	local id=$1 ip=$2
 	run nat_rules
 	! grep -E -- "$id|$ip/32|$ip:" <<<"$output" || fail "NAT rules of $id ($ip) are left"
+	run iptables -w -S
+	! grep -F -- "$ip/32" <<<"$output" || fail "filter rules of $ip are left"
 	[ ! -e "$STORE/networks/ipam/${3:-bridge}/$ip" ] || fail "the lease of $ip is left"
 	[ ! -e "$STORE/containers/$id/netns" ] || fail "the network namespace of $id is left"
 	! grep -F "$STORE/containers/$id/netns" /proc/self/mountinfo || fail "the namespace mount of $id is left"
@@ -87,6 +89,8 @@ null" ]
 	grep -E -- "-A POSTROUTING -s $ip/32 .*id: \\\\\"$id\\\\\"" <<<"$output" || fail "no masquerade rule for $ip: $output"
 	[ -e "$STORE/networks/ipam/bridge/$ip" ]
 	[ -n "$(ip -o link show master nb0 type veth)" ] || fail "no veth on nb0"
+	run iptables -w -S CNI-FORWARD
+	grep -q -- "-A CNI-FORWARD -d $ip/32 .*-j ACCEPT" <<<"$output" || fail "no FORWARD rule for $ip: $output"
 	run nb network inspect bridge
 	[ "$(jq -r ".[0].Containers[\"$id\"].IPv4Address" <<<"$output")" = "$ip" ]
 	nb stop -t 1 "$id"
