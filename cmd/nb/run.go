@@ -191,7 +191,8 @@ func runDetached(ctx *cli.Context, s *store.Store, c *store.Container) error {
 
 // monitorCommand is the monitor of a detached container (see runDetached): like conmon, it holds
 // the container's stdio, writing it to the container's log, reaps its process, records its
-// exit status and restarts it as its --restart policy says (supervise). It reports on fd 3 ("started PID" or "error: WHY"), then closes it.
+// exit status and restarts it as its --restart policy says (supervise). It reports on fd 3
+// ("started PID" or "error: WHY"), then closes it.
 var monitorCommand = &cli.Command{
 	Name:      "__monitor",
 	Hidden:    true,
