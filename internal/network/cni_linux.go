@@ -52,7 +52,7 @@ func (ns *Networks) confList(n *Network) (*libcni.NetworkConfigList, error) {
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": n.Subnet, "gateway": n.Gateway}}},
 					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": ns.ipamDir(),
+					"dataDir": ns.ipamDataDir(n),
 				},
 			},
 			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]bool{"portMappings": true}},

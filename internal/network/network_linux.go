@@ -3,7 +3,9 @@
 // driven through libcni, as podman 3 and containerd drive them. The default network, bridge,
 // is built in; others are made with nb network create and kept as ROOT/networks/NAME.json. The
 // plugins' state is kept under ROOT/networks as well: host-local's leases in ipam/, libcni's
-// cache of each attachment (its config and result, which DEL needs) in cache/.
+// cache of each attachment (its config and result, which DEL needs) in cache/. The default
+// network's leases are the exception: every store's containers share its bridge, so they share
+// its leases too, in SharedIPAMDir.
 //
 // The caller holds the store lock around Create and Remove, and around the decision to attach
 // (see cmd/nb), so no network is removed while a container is being attached to it.
@@ -60,7 +62,23 @@ func Open(root string) *Networks { return &Networks{dir: filepath.Join(root, "ne
 // Dir is where the networks' definitions and the plugins' state are kept.
 func (ns *Networks) Dir() string { return ns.dir }
 
-func (ns *Networks) ipamDir() string  { return filepath.Join(ns.dir, "ipam") }
+func (ns *Networks) ipamDir() string { return filepath.Join(ns.dir, "ipam") }
+
+// SharedIPAMDir keeps the address leases of the default network's bridge, which every nb store
+// on the host attaches its containers to (as every podman store shares podman's network): leases
+// kept per store would give two stores' containers the same address on nb0. It is keyed by the
+// bridge, whose name is the host's to share, and on /run, as the bridge, the containers and
+// their rules go with a reboot: a lease that outlived them would hold its address for good.
+const SharedIPAMDir = "/run/nb/ipam"
+
+// ipamDataDir is host-local's dataDir for network n: host-local keeps n's leases in NAME below.
+// A network made with nb network create has a bridge of its own store's (nb-ID, a random ID).
+func (ns *Networks) ipamDataDir(n *Network) string {
+	if n.Bridge == Default.Bridge {
+		return filepath.Join(SharedIPAMDir, n.Bridge)
+	}
+	return ns.ipamDir()
+}
 func (ns *Networks) cacheDir() string { return filepath.Join(ns.dir, "cache") }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

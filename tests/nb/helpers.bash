@@ -25,6 +25,8 @@ setup_store() {
 	# (podman's, or the host's own setting) stays; what the test made goes.
 	HOST_NET_BEFORE="$(host_net_state)"
 	IP_FORWARD_BEFORE="$(cat /proc/sys/net/ipv4/ip_forward)"
+	MADE_RUN_NB=1
+	if [ -e /run/nb ]; then MADE_RUN_NB=; fi
 }
 
 # host_net_state: the host's networking state that nb's plugins change: ip_forward, the CNI-*
@@ -81,8 +83,8 @@ after:
 $after"
 }
 
-# teardown_store removes what the test made: its containers (through nb), nb0 and the plugins'
-# chains and ip_forward if it made them, mounts left below its directory, the directory.
+# teardown_store removes what the test made: its containers (through nb), nb0, /run/nb and the
+# plugins' chains and ip_forward if it made them, mounts left below its directory, the directory.
 teardown_store() {
 	[ -n "${TEST_DIR:-}" ] || return 0
 	local id
@@ -90,6 +92,7 @@ teardown_store() {
 		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
 	fi
 	[ -z "${MADE_NB0:-}" ] || ip link del nb0 >/dev/null 2>&1 || true
+	[ -z "${MADE_RUN_NB:-}" ] || rm -rf /run/nb
 	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$TEST_DIR"
 	restore_host_net

@@ -17,6 +17,9 @@ setup() {
 
 teardown() {
 	local id f br
+	if [ -d "${STORE2:-}/containers" ]; then
+		for id in $(nb2 ps -aq 2>/dev/null); do nb2 rm -f "$id" >/dev/null 2>&1; done
+	fi
 	if [ -d "${STORE:-}/containers" ]; then
 		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
 	fi
@@ -29,8 +32,17 @@ teardown() {
 	teardown_store
 }
 
+# nb2 ARGS...: nb on a second store of the test's.
+nb2() { timeout -k 5 60 "$NB" --root "$STORE2" "$@"; }
+
 # nat_rules: the NAT table as the plugins wrote it (iptables; its nft backend here).
 nat_rules() { iptables -w -t nat -S; }
+
+# lease_dir NETWORK: where host-local keeps NETWORK's leases: the default network's are the
+# host's, shared by every store; another's are its store's.
+lease_dir() {
+	if [ "$1" = bridge ]; then echo /run/nb/ipam/nb0/bridge; else echo "$STORE/networks/ipam/$1"; fi
+}
 
 # assert_released ID IP [NETWORK]: nothing of container ID's attachment is left: no NAT rule
 # naming it or its address, no lease file, no namespace file or mount, no libcni cache entry.
@@ -40,7 +52,7 @@ assert_released() {
 	! grep -E -- "$id|$ip/32|$ip:" <<<"$output" || fail "NAT rules of $id ($ip) are left"
 	run iptables -w -S
 	! grep -F -- "$ip/32" <<<"$output" || fail "filter rules of $ip are left"
-	[ ! -e "$STORE/networks/ipam/${3:-bridge}/$ip" ] || fail "the lease of $ip is left"
+	[ ! -e "$(lease_dir "${3:-bridge}")/$ip" ] || fail "the lease of $ip is left"
 	[ ! -e "$STORE/containers/$id/netns" ] || fail "the network namespace of $id is left"
 	! grep -F "$STORE/containers/$id/netns" /proc/self/mountinfo || fail "the namespace mount of $id is left"
 	run ls "$STORE/networks/cache/results"
@@ -87,7 +99,7 @@ null" ]
 	[[ "$ip" =~ ^10\.77\.0\.[0-9]+$ ]] || fail "ip_address $ip"
 	run nat_rules
 	grep -E -- "-A POSTROUTING -s $ip/32 .*id: \\\\\"$id\\\\\"" <<<"$output" || fail "no masquerade rule for $ip: $output"
-	[ -e "$STORE/networks/ipam/bridge/$ip" ]
+	[ -e "$(lease_dir bridge)/$ip" ] || fail "no lease of $ip in $(lease_dir bridge)"
 	[ -n "$(ip -o link show master nb0 type veth)" ] || fail "no veth on nb0"
 	run iptables -w -S CNI-FORWARD
 	grep -q -- "-A CNI-FORWARD -d $ip/32 .*-j ACCEPT" <<<"$output" || fail "no FORWARD rule for $ip: $output"
@@ -98,6 +110,30 @@ null" ]
 	nb rm "$id"
 	assert_released "$id" "$ip"
 	[ -z "$(ip -o link show master nb0 type veth)" ] || fail "a veth is left on nb0"
+}
+
+@test "two stores' containers on the default network never get one address: nb0's leases are the host's" {
+	nb create --name a bb sleep 300
+	nb run -d a
+	STORE2="$TEST_DIR/store2"
+	nb2 init >/dev/null
+	nb2 image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	nb2 create --name b bb sleep 300
+	nb2 run -d b
+	ipa="$(nb inspect a | jq -r '.[0].ip_address')"
+	ipb="$(nb2 inspect b | jq -r '.[0].ip_address')"
+	[[ "$ipa" =~ ^10\.77\.0\.[0-9]+$ && "$ipb" =~ ^10\.77\.0\.[0-9]+$ ]] || fail "addresses $ipa, $ipb"
+	[ "$ipa" != "$ipb" ] || fail "both stores' containers got $ipa"
+	[ -e "$(lease_dir bridge)/$ipa" ] && [ -e "$(lease_dir bridge)/$ipb" ] || fail "$(ls "$(lease_dir bridge)")"
+	# One bridge: the second store's container reaches the first's.
+	run nb2 exec b ping -c 1 -W 5 "$ipa"
+	[ "$status" -eq 0 ] || fail "$output"
+	ida="$(nb inspect a | jq -r '.[0].id')"
+	idb="$(nb2 inspect b | jq -r '.[0].id')"
+	nb rm -f a
+	nb2 rm -f b
+	assert_released "$ida" "$ipa"
+	STORE="$STORE2" assert_released "$idb" "$ipb"
 }
 
 @test "after a kill -9 of the monitor, nb rm -f releases the network all the same" {
