@@ -112,14 +112,22 @@ null" ]
 	[ -z "$(ip -o link show master nb0 type veth)" ] || fail "a veth is left on nb0"
 }
 
-@test "two stores' containers on the default network never get one address: nb0's leases are the host's" {
-	nb create --name a bb sleep 300
-	nb run -d a
+@test "two stores' containers started at once on the default network never get one address" {
 	STORE2="$TEST_DIR/store2"
 	nb2 init >/dev/null
 	nb2 image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	nb create --name a bb sleep 300
 	nb2 create --name b bb sleep 300
-	nb2 run -d b
+	# At once: both may make nb0 (the test's first), both take leases.
+	local pa pb rc=0
+	nb run -d a >"$TEST_DIR/a.out" 2>&1 &
+	pa=$!
+	nb2 run -d b >"$TEST_DIR/b.out" 2>&1 &
+	pb=$!
+	wait "$pa" || rc=$?
+	[ "$rc" -eq 0 ] || fail "nb run -d a: $rc: $(cat "$TEST_DIR/a.out")"
+	wait "$pb" || rc=$?
+	[ "$rc" -eq 0 ] || fail "nb run -d b: $rc: $(cat "$TEST_DIR/b.out")"
 	ipa="$(nb inspect a | jq -r '.[0].ip_address')"
 	ipb="$(nb2 inspect b | jq -r '.[0].ip_address')"
 	[[ "$ipa" =~ ^10\.77\.0\.[0-9]+$ && "$ipb" =~ ^10\.77\.0\.[0-9]+$ ]] || fail "addresses $ipa, $ipb"
@@ -148,6 +156,49 @@ null" ]
 	nb rm -f "$id"
 	assert_released "$id" "$ip"
 	[ -z "$(ip -o link show master nb0 type veth)" ] || fail "a veth is left on nb0"
+}
+
+@test "after a kill -9 of the monitor, nb stop ends the container and releases its network" {
+	id="$(nb create bb sleep 300)"
+	nb run -d "$id"
+	ip="$(nb inspect "$id" | jq -r '.[0].ip_address')"
+	pid="$(nb inspect "$id" | jq -r '.[0].pid')"
+	monitor="$(ps -o ppid= -p "$pid" | tr -d ' ')"
+	grep -q __monitor "/proc/$monitor/cmdline" || fail "the parent of $pid is not the monitor"
+	kill -9 "$monitor"
+	run nb ps
+	[[ "$output" == *"Up "* ]] || fail "the container does not run on without its monitor: $output"
+	nb stop -t 1 "$id"
+	[ "$(nb inspect "$id" | jq -r '.[0].status')" = exited ]
+	assert_released "$id" "$ip"
+	[ -z "$(ip -o link show master nb0 type veth)" ] || fail "a veth is left on nb0"
+}
+
+@test "an attach that fails half way (no address left) leaves no veth, lease or namespace" {
+	# A /30 has one address besides the gateway: the second container's bridge plugin makes its
+	# veth, then host-local has none to give.
+	local sub30="10.125.$(($$ % 256)).0/30"
+	nb network create --subnet "$sub30" "$NET"
+	nb create --name a --network "$NET" bb sleep 300
+	nb run -d a
+	br="$(nb network inspect "$NET" | jq -r '.[0].Bridge')"
+	nb create --name b --network "$NET" bb sleep 300
+	run nb run -d b
+	[ "$status" -eq 1 ] || fail "b started: $output"
+	[[ "$output" == "nb: attach to network $NET: "*"no IP addresses available"* ]] || fail "$output"
+	id="$(nb inspect b | jq -r '.[0].id')"
+	[ "$(nb inspect b | jq -r '.[0].status, .[0].ip_address')" = "created
+null" ]
+	[ ! -e "$STORE/containers/$id/netns" ] || fail "b's namespace is left"
+	! grep -F "$STORE/containers/$id/netns" /proc/self/mountinfo || fail "b's namespace mount is left"
+	[ "$(ip -o link show master "$br" type veth | wc -l)" -eq 1 ] || fail "veths: $(ip -o link show master "$br")"
+	[ "$(find "$STORE/networks/ipam/$NET" -name '10.*' | wc -l)" -eq 1 ] || fail "leases: $(ls "$STORE/networks/ipam/$NET")"
+	run nat_rules
+	! grep -F -- "$id" <<<"$output" || fail "rules of b are left"
+	# And its address is there for it once a goes.
+	nb rm -f a
+	nb run -d b
+	[ "$(nb inspect b | jq -r '.[0].ip_address')" = "10.125.$(($$ % 256)).2" ]
 }
 
 @test "containers on a user network reach each other by name; the network cannot go while they exist" {
