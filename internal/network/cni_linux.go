@@ -24,8 +24,18 @@ var PluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni"}
 const cniVersion = "1.0.0"
 
 // pluginTimeout bounds one ADD or DEL of a whole plugin list: a plugin that hangs (an iptables
-// lock held elsewhere) is an error, not an nb that never returns.
-const pluginTimeout = 60 * time.Second
+// or address lease lock held elsewhere) is killed and an error, not an nb that never returns.
+// A variable for the tests.
+var pluginTimeout = 60 * time.Second
+
+// pluginErr is op's error from the plugins; when they ran out of time it says so, where the
+// killed plugin's own error would be only "signal: killed".
+func pluginErr(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: the CNI plugins did not finish in %s (a plugin hangs, or waits for a lock another holds): %w", op, pluginTimeout, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
 
 // ifName is the container's interface, as docker and podman name it.
 const ifName = "eth0"
@@ -101,7 +111,7 @@ func (ns *Networks) Attach(n *Network, id, netns string, ports []PortMapping) (_
 	if err != nil {
 		// A plugin part way through may have made its share: DEL undoes what there is.
 		ns.Detach(n, id, netns)
-		return nil, fmt.Errorf("attach to network %s: %w", n.Name, err)
+		return nil, pluginErr(ctx, "attach to network "+n.Name, err)
 	}
 	defer func() {
 		if retErr != nil {
@@ -146,7 +156,7 @@ func (ns *Networks) Detach(n *Network, id, netns string) error {
 		}
 		rt := &libcni.RuntimeConf{ContainerID: id, NetNS: nsPath, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
 		if err := c.DelNetworkList(ctx, list, rt); err != nil {
-			return fmt.Errorf("detach %s from network %s: %w", id, a.Network, err)
+			return pluginErr(ctx, fmt.Sprintf("detach %s from network %s", id, a.Network), err)
 		}
 	}
 	if len(atts) > 0 || n == nil || nsPath == "" {
@@ -157,7 +167,7 @@ func (ns *Networks) Detach(n *Network, id, netns string) error {
 		return err
 	}
 	if err := c.DelNetworkList(ctx, list, runtimeConf(id, nsPath, nil)); err != nil {
-		return fmt.Errorf("detach %s from network %s: %w", id, n.Name, err)
+		return pluginErr(ctx, fmt.Sprintf("detach %s from network %s", id, n.Name), err)
 	}
 	return nil
 }
