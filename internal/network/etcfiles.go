@@ -13,12 +13,15 @@ import (
 // and an image's own stay untouched below.
 
 // fallbackNameservers are docker's when the host has none but loopback ones, which cannot be
-// reached from a container's own network namespace.
+// reached from a container's own network namespace. (Docker adds 2001:4860:4860::8888 and ::8844
+// on networks with IPv6, which nb's are not.)
 var fallbackNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
 // ResolvConf is the container's /etc/resolv.conf from the host's: as it is with the host's
-// network; otherwise without the nameservers on loopback (127.0.0.0/8, ::1), and with docker's
-// fallback when none is left.
+// network; otherwise without the nameservers on loopback (127.0.0.0/8, ::1), and, as docker
+// leaves them out on a network without IPv6, which nb's are, without the IPv6 ones: the
+// container could not reach them, and each lookup would wait for them first. Docker's fallback
+// goes in when none is left.
 func ResolvConf(host []byte, hostNetwork bool) []byte {
 	if hostNetwork {
 		return host
@@ -29,7 +32,8 @@ func ResolvConf(host []byte, hostNetwork bool) []byte {
 	for sc.Scan() {
 		line := sc.Text()
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
-			if ip := net.ParseIP(f[1]); ip != nil && ip.IsLoopback() {
+			addr, _, _ := strings.Cut(f[1], "%") // fe80::1%eth0: a link-local one's zone
+			if ip := net.ParseIP(addr); ip != nil && (ip.IsLoopback() || ip.To4() == nil) {
 				continue
 			}
 			servers++

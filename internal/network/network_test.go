@@ -75,6 +75,17 @@ func TestResolvConf(t *testing.T) {
 	if got := string(ResolvConf([]byte(host), false)); got != "nameserver 10.0.0.2\n" {
 		t.Errorf("mixed: %q", got)
 	}
+	// IPv6 nameservers are out too: nb's networks are IPv4 only.
+	v6 := "nameserver 2001:db8::53\nnameserver fe80::1%eth0\nnameserver 10.0.0.2\n"
+	if got := string(ResolvConf([]byte(v6), false)); got != "nameserver 10.0.0.2\n" {
+		t.Errorf("IPv6 and IPv4: %q", got)
+	}
+	if got := string(ResolvConf([]byte("nameserver 2001:db8::53\n"), false)); got != "nameserver 8.8.8.8\nnameserver 8.8.4.4\n" {
+		t.Errorf("IPv6 only: %q", got)
+	}
+	if got := string(ResolvConf([]byte(v6), true)); got != v6 {
+		t.Errorf("host network, IPv6: %q", got)
+	}
 	if got := string(ResolvConf([]byte(host), true)); got != host {
 		t.Errorf("host network: %q", got)
 	}
