@@ -17,7 +17,12 @@ func TestParsePublish(t *testing.T) {
 		{in: "8080:70000", err: `container port "70000" is not a port`},
 		{in: "8080:80/sctp", err: `protocol "sctp" is neither tcp nor udp`},
 		{in: "localhost:8080:80", err: `host address "localhost" is not an IPv4 address`},
-		{in: "::1:8080:80", err: `host address "::1" is not an IPv4 address`},
+		{in: "::1:8080:80", err: `host address ::1 is IPv6, and nb's networks are IPv4 only`},
+		{in: "[::1]:8080:80", err: `-p "[::1]:8080:80": host address ::1 is IPv6, and nb's networks are IPv4 only`},
+		{in: "[::]:8080:80/udp", err: `host address :: is IPv6`},
+		{in: ":8080:80", want: "8080:80/tcp"},
+		{in: "8080-8081:80-81", err: `host port "8080-8081" is a range: nb publishes one port per -p`},
+		{in: "8080:80-81", err: `container port "80-81" is a range`},
 	} {
 		p, err := ParsePublish(tc.in)
 		switch {

@@ -47,10 +47,16 @@ func ParsePublish(s string) (PortMapping, error) {
 		ip := strings.TrimSuffix(strings.TrimPrefix(hostPart[:j], "["), "]")
 		host = hostPart[j+1:]
 		parsed := net.ParseIP(ip)
-		if parsed == nil || parsed.To4() == nil {
+		switch {
+		case ip == "":
+			// :8080:80, as docker reads it: every address.
+		case parsed != nil && parsed.To4() == nil:
+			// Docker publishes on [::1] through its proxy; portmap would skip an IPv6 host
+			// address for an IPv4 container without a word.
+			return bad(fmt.Sprintf("host address %s is IPv6, and nb's networks are IPv4 only", ip))
+		case parsed == nil:
 			return bad(fmt.Sprintf("host address %q is not an IPv4 address", ip))
-		}
-		if !parsed.IsUnspecified() {
+		case !parsed.IsUnspecified():
 			p.HostIP = parsed.String()
 		}
 	}
@@ -65,6 +71,9 @@ func ParsePublish(s string) (PortMapping, error) {
 }
 
 func parsePort(s string) (int, error) {
+	if strings.Contains(s, "-") {
+		return 0, fmt.Errorf("%q is a range: nb publishes one port per -p", s)
+	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 65535 {
 		return 0, fmt.Errorf("%q is not a port (1-65535)", s)
