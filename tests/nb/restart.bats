@@ -117,6 +117,28 @@ null" ]
 	[ -z "$output" ]
 }
 
+@test "nb stop during a restart's backoff returns at once and stops the container for good" {
+	id="$(nb create --restart on-failure bb sh -c 'exit 1')"
+	nb run -d "$id"
+	# From the fifth restart on the backoff is 1.6 s or more: the container is exited, its monitor
+	# waiting.
+	for _ in $(seq 100); do
+		[ "$(field "$id" '.restart_count >= 5 and .status == "exited"')" = true ] && break
+		sleep 0.05
+	done
+	[ "$(field "$id" '.restart_count >= 5 and .status == "exited"')" = true ] || fail "$(nb inspect "$id")"
+	local start=$SECONDS
+	nb stop "$id"
+	[ $((SECONDS - start)) -le 2 ] || fail "nb stop took $((SECONDS - start)) s"
+	monitor_gone "$id"
+	count="$(field "$id" .restart_count)"
+	sleep 4
+	[ "$(field "$id" '.status, .restart_count, .manually_stopped')" = "exited
+$count
+true" ] || fail "restarted after nb stop: $(nb inspect "$id")"
+	[ ! -e "$STORE/containers/$id/netns" ] || fail "its namespace is left"
+}
+
 @test "bad --restart values are refused" {
 	run nb create --restart on-failure:x bb true
 	[ "$status" -eq 1 ]
