@@ -97,6 +97,9 @@ func (ns *Networks) Attach(n *Network, id, netns string, ports []PortMapping) (_
 	if err := os.MkdirAll(ns.dir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := checkSubnetFree(n); err != nil {
+		return nil, err
+	}
 	if err := checkPortsFree(ports); err != nil {
 		return nil, err
 	}
@@ -168,6 +171,37 @@ func (ns *Networks) Detach(n *Network, id, netns string) error {
 	}
 	if err := c.DelNetworkList(ctx, list, runtimeConf(id, nsPath, nil)); err != nil {
 		return pluginErr(ctx, fmt.Sprintf("detach %s from network %s", id, n.Name), err)
+	}
+	return nil
+}
+
+// checkSubnetFree refuses to attach to network n while an interface of the host's other than
+// n's bridge has an address in n's subnet: the bridge plugin would put the gateway on n's bridge
+// all the same, and the host's routes to the subnet would go one way or the other at random. It
+// is how two stores' networks made with the same subnet (each store checks only its own) or a
+// subnet the host's LAN took since meet.
+func checkSubnetFree(n *Network) error {
+	_, subnet, err := net.ParseCIDR(n.Subnet)
+	if err != nil {
+		return fmt.Errorf("network %s: subnet %q: %w", n.Name, n.Subnet, err)
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return err
+	}
+	for _, ifc := range ifaces {
+		if ifc.Name == n.Bridge {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.To4() != nil && overlaps(subnet, ipnet) {
+				return fmt.Errorf("attach to network %s: its subnet %s overlaps %s of the host's interface %s (another nb store's network, or the host's own)", n.Name, n.Subnet, ipnet, ifc.Name)
+			}
+		}
 	}
 	return nil
 }

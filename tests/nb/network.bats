@@ -23,7 +23,7 @@ teardown() {
 	if [ -d "${STORE:-}/containers" ]; then
 		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
 	fi
-	for f in "${STORE:-/nonexistent}"/networks/*.json; do
+	for f in "${STORE:-/nonexistent}"/networks/*.json "${STORE2:-/nonexistent}"/networks/*.json; do
 		[ -f "$f" ] || continue
 		br="$(jq -r .Bridge "$f")"
 		nb network rm "$(jq -r .Name "$f")" >/dev/null 2>&1
@@ -142,6 +142,27 @@ null" ]
 	nb2 rm -f b
 	assert_released "$ida" "$ipa"
 	STORE="$STORE2" assert_released "$idb" "$ipb"
+}
+
+@test "a network of a second store with a subnet the first's bridge has is refused, nothing made" {
+	nb network create --subnet "$SUBNET" "$NET"
+	nb create --name a --network "$NET" bb sleep 300
+	nb run -d a
+	br="$(nb network inspect "$NET" | jq -r '.[0].Bridge')"
+	STORE2="$TEST_DIR/store2"
+	nb2 init >/dev/null
+	nb2 image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	nb2 network create --subnet "$SUBNET" "$NET"
+	br2="$(nb2 network inspect "$NET" | jq -r '.[0].Bridge')"
+	nb2 create --name b --network "$NET" bb sleep 300
+	run nb2 run -d b
+	[ "$status" -eq 1 ] || fail "b started: $output"
+	[ "$output" = "nb: attach to network $NET: its subnet $SUBNET overlaps ${SUBNET%.0/24}.1/24 of the host's interface $br (another nb store's network, or the host's own)" ] || fail "$output"
+	run ip link show "$br2"
+	[ "$status" -ne 0 ] || fail "bridge $br2 was made"
+	[ ! -e "$STORE2/containers/$(nb2 inspect b | jq -r '.[0].id')/netns" ] || fail "b's namespace is left"
+	nb2 rm b
+	nb2 network rm "$NET"
 }
 
 @test "after a kill -9 of the monitor, nb rm -f releases the network all the same" {
