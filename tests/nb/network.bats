@@ -23,10 +23,16 @@ teardown() {
 	if [ -d "${STORE:-}/containers" ]; then
 		for id in $(nb ps -aq 2>/dev/null); do nb rm -f "$id" >/dev/null 2>&1; done
 	fi
-	for f in "${STORE:-/nonexistent}"/networks/*.json "${STORE2:-/nonexistent}"/networks/*.json; do
+	for f in "${STORE:-/nonexistent}"/networks/*.json; do
 		[ -f "$f" ] || continue
 		br="$(jq -r .Bridge "$f")"
 		nb network rm "$(jq -r .Name "$f")" >/dev/null 2>&1
+		ip link del "$br" >/dev/null 2>&1 || true
+	done
+	for f in "${STORE2:-/nonexistent}"/networks/*.json; do
+		[ -f "$f" ] || continue
+		br="$(jq -r .Bridge "$f")"
+		nb2 network rm "$(jq -r .Name "$f")" >/dev/null 2>&1
 		ip link del "$br" >/dev/null 2>&1 || true
 	done
 	teardown_store
