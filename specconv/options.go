@@ -1,6 +1,10 @@
 package specconv
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // Options are what `nb create` knows about a container once its flags are parsed (with the
 // Parse functions of this package) and the caller has done what needs the host: unpacked or
@@ -74,8 +78,12 @@ type Options struct {
 	// ReadOnly is --read-only: the root is mounted read-only.
 	ReadOnly bool
 
-	// Network is --network: NetworkNone (the default) or NetworkHost.
+	// Network is --network (ParseNetwork); empty is NetworkNone.
 	Network Network
+	// NetworkNamespace is the path of the network namespace the container joins: one the
+	// caller made and attached to a network (a bridge), or another container's. Empty with
+	// host, and with none, where the runtime makes one holding only lo.
+	NetworkNamespace string
 	// CapAdd and CapDrop are --cap-add and --cap-drop (see ParseCapabilities).
 	CapAdd, CapDrop []string
 
@@ -111,17 +119,31 @@ type Tmpfs struct {
 	Options     []string
 }
 
-// Network is the --network mode.
+// Network is the --network mode: none, host, container:ID|NAME, or a network's name.
 type Network string
 
-// The network modes nb knows. Anything that needs an interface other than lo (docker's bridge)
-// is the business of a network plugin that nb does not have.
+// The network modes nb knows. Any other value names a network (a bridge the caller attaches the
+// container to, with CNI plugins, in a namespace it passes as NetworkNamespace).
 const (
 	// NetworkNone is a network namespace of the container's own, holding only lo.
 	NetworkNone Network = "none"
 	// NetworkHost is no network namespace: the container shares the host's.
 	NetworkHost Network = "host"
+	// NetworkBridge is nb's default network, as docker's default is its bridge.
+	NetworkBridge Network = "bridge"
 )
+
+// Container reports whether n is container:ID|NAME, and which container it names.
+func (n Network) Container() (string, bool) {
+	return strings.CutPrefix(string(n), "container:")
+}
+
+// Attached reports whether n is a network the container is attached to (not none, host or
+// another container's).
+func (n Network) Attached() bool {
+	_, joined := n.Container()
+	return n != "" && n != NetworkNone && n != NetworkHost && !joined
+}
 
 // AnnotationName is the annotation that holds --name.
 const AnnotationName = "org.nebulon.nb.name"

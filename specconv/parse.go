@@ -101,13 +101,20 @@ func ParsePidsLimit(s string) (int64, error) {
 	return n, nil
 }
 
-// ParseNetwork parses --network.
+// ParseNetwork parses --network: none, host, container:ID|NAME, or the name of a network
+// (bridge, the default one, or one made with nb network create), which the caller looks up.
 func ParseNetwork(s string) (Network, error) {
-	switch n := Network(s); n {
-	case NetworkNone, NetworkHost:
+	n := Network(s)
+	if target, ok := n.Container(); ok {
+		if !volumeName().MatchString(target) {
+			return "", fmt.Errorf("--network %q: want container:ID or container:NAME", s)
+		}
 		return n, nil
 	}
-	return "", fmt.Errorf("--network %q: want none or host", s)
+	if !volumeName().MatchString(s) {
+		return "", fmt.Errorf("--network %q: want none, host, bridge, container:ID|NAME or a network's name", s)
+	}
+	return n, nil
 }
 
 // maxID is the largest uid or gid nb accepts, as runc's user library (moby/sys/user) does: ids

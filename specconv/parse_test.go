@@ -114,9 +114,13 @@ func TestParseNetwork(t *testing.T) {
 	}{
 		{in: "none", want: NetworkNone},
 		{in: "host", want: NetworkHost},
-		{in: "bridge", err: `--network "bridge": want none or host`},
-		{in: "HOST", err: `--network "HOST": want none or host`},
-		{in: "", err: `--network "": want none or host`},
+		{in: "bridge", want: NetworkBridge},
+		{in: "my-net.1", want: "my-net.1"},
+		{in: "container:web", want: "container:web"},
+		{in: "container:", err: `--network "container:": want container:ID or container:NAME`},
+		{in: "container:a/b", err: `--network "container:a/b": want container:ID or container:NAME`},
+		{in: "-x", err: `--network "-x": want none, host, bridge, container:ID|NAME or a network's name`},
+		{in: "", err: `--network "": want none, host, bridge, container:ID|NAME or a network's name`},
 	} {
 		got, err := ParseNetwork(tc.in)
 		if errString(err) != tc.err || got != tc.want {

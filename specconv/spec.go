@@ -115,6 +115,15 @@ func (o *Options) network() (Network, error) {
 	if _, err := ParseNetwork(string(network)); err != nil {
 		return "", err
 	}
+	if o.NetworkNamespace != "" && !path.IsAbs(o.NetworkNamespace) {
+		return "", fmt.Errorf("network namespace %q: not an absolute path", o.NetworkNamespace)
+	}
+	if (network == NetworkNone || network == NetworkHost) && o.NetworkNamespace != "" {
+		return "", fmt.Errorf("--network %s: joins no network namespace (given %s)", network, o.NetworkNamespace)
+	}
+	if network != NetworkNone && network != NetworkHost && o.NetworkNamespace == "" {
+		return "", fmt.Errorf("--network %s: needs the path of its network namespace", network)
+	}
 	return network, nil
 }
 
@@ -126,7 +135,7 @@ func (o *Options) linux(network Network) (*specs.Linux, error) {
 		return nil, err
 	}
 	return &specs.Linux{
-		Namespaces:    namespaces(network),
+		Namespaces:    namespaces(network, o.NetworkNamespace),
 		Sysctl:        sysctls(network),
 		Resources:     resources,
 		CgroupsPath:   o.CgroupsPath,
@@ -284,12 +293,17 @@ func NofileRlimit(hostHard uint64) specs.POSIXRlimit {
 	return specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: n, Hard: n}
 }
 
-// namespaces are docker's for --network none (a network namespace with only lo) or host (none:
-// the host's).
-func namespaces(network Network) []specs.LinuxNamespace {
+// namespaces are docker's for --network none (a network namespace with only lo), host (none:
+// the host's), or the namespace at path (a network's, or another container's).
+func namespaces(network Network, path string) []specs.LinuxNamespace {
 	ns := defaultNamespaces()
 	if network == NetworkHost {
-		ns = slices.DeleteFunc(ns, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+		return slices.DeleteFunc(ns, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+	}
+	for i := range ns {
+		if ns[i].Type == specs.NetworkNamespace {
+			ns[i].Path = path
+		}
 	}
 	return ns
 }

@@ -259,6 +259,22 @@ var specCases = []specCase{
 			t.Errorf("sysctl = %v; want none", s.Linux.Sysctl)
 		}
 	}},
+	{name: "--network bridge: the caller's network namespace, docker's sysctls", opts: func(o *Options) {
+		o.Network, o.NetworkNamespace = NetworkBridge, "/var/lib/nebulon/containers/x/netns"
+	}, check: func(t *testing.T, s *specs.Spec) {
+		var path string
+		for _, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				path = n.Path
+			}
+		}
+		if path != "/var/lib/nebulon/containers/x/netns" {
+			t.Errorf("network namespace path = %q", path)
+		}
+		if s.Linux.Sysctl["net.ipv4.ping_group_range"] != "0 2147483647" {
+			t.Errorf("sysctl = %v", s.Linux.Sysctl)
+		}
+	}},
 	{name: "--cap-add ALL", opts: func(o *Options) { o.CapAdd = []string{"ALL"} }, check: func(t *testing.T, s *specs.Spec) {
 		wantStrings(t, "bounding", s.Process.Capabilities.Bounding, AllCapabilities())
 		wantStrings(t, "effective", s.Process.Capabilities.Effective, AllCapabilities())
@@ -410,7 +426,9 @@ func TestSpecErrors(t *testing.T) {
 		{func(o *Options) { o.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FUN"}} }, `rlimit "RLIMIT_FUN": unknown`},
 		{func(o *Options) { o.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE"}, {Type: "RLIMIT_NOFILE"}} }, `rlimit RLIMIT_NOFILE: given twice`},
 		{func(o *Options) { o.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2, Hard: 1}} }, `rlimit RLIMIT_NOFILE: soft limit 2 is above hard limit 1`},
-		{func(o *Options) { o.Network = "bridge" }, `--network "bridge": want none or host`},
+		{func(o *Options) { o.Network = "bridge" }, `--network bridge: needs the path of its network namespace`},
+		{func(o *Options) { o.Network = "a b" }, `--network "a b": want none, host, bridge, container:ID|NAME or a network's name`},
+		{func(o *Options) { o.NetworkNamespace = "/x" }, `--network none: joins no network namespace (given /x)`},
 		{func(o *Options) { o.Volumes = []Mount{{Source: "data", Destination: "/data"}} }, `-v data:/data: source "data" is not an absolute path`},
 		{func(o *Options) { o.Volumes = []Mount{{Source: "/d", Destination: "data"}} }, `-v /d:data: destination "data" is not an absolute path`},
 		{func(o *Options) { o.Volumes = []Mount{{Source: "/d", Destination: "/"}} }, `-v /d:/: destination "/" is the container's root`},

@@ -8,9 +8,9 @@ demo=(busybox-static jq libseccomp-dev)
 # procps: `nebulon ps` runs ps(1) on the host; bsdutils: script(1), for the terminal tests.
 # xz-utils, zstd: tests/nb compresses images. podman, containerd: tests/engines drives them (containerd is started by the tests, not as a service).
 # `make unit` runs shellcheck, which checks every bats and shell file of the tests.
-# containernetworking-plugins: tests/cri's pod network (its containerd, crictl and runc are built
-# from Go modules by tests/cri/tools.sh).
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins)
+# containernetworking-plugins: nb's networks, and tests/cri's pod network (its containerd, crictl and
+# runc are built from Go modules by tests/cri/tools.sh). libcap2-bin (setcap), curl: tests/nb/network.bats.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl)
 # make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
 # for the report's plot, file to describe the binaries.
 bench=("${test[@]}" linux-perf gnuplot-nox file)

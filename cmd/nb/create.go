@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nebulon-dev/nebulon/internal/network"
 	"github.com/nebulon-dev/nebulon/internal/overlay"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/specconv"
@@ -22,9 +23,10 @@ var createCommand = &cli.Command{
 	Name:      "create",
 	Usage:     "create a container from an image or a root filesystem; prints its id",
 	ArgsUsage: "(--rootfs DIR | IMAGE) [CMD [ARGS...]]",
-	Description: `The container gets new pid, ipc, uts, mount, network (none: only lo) and cgroup namespaces,
-docker's default capabilities, and its own copy-on-write root over an image. Examples:
-   nb create --name web --rootfs /srv/rootfs -e MODE=prod --memory 64m sh -c 'httpd -f'
+	Description: `The container gets new pid, ipc, uts, mount, network and cgroup namespaces, an address on the
+bridge network (or --network's), docker's default capabilities, and its own copy-on-write root
+over an image. Examples:
+   nb create --name web --rootfs /srv/rootfs -e MODE=prod --memory 64m -p 8080:80 sh -c 'httpd -f'
    nb create --name db -v data:/var/lib/db --read-only --tmpfs /run busybox:latest sleep 1000
    nb create -t --user 1000:1000 --cap-drop ALL busybox sh`,
 	Flags: []cli.Flag{
@@ -42,7 +44,9 @@ docker's default capabilities, and its own copy-on-write root over an image. Exa
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "VOLUME:/path[:ro] or /host/dir:/path[:ro] (repeatable)"},
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "a tmpfs at /path[:OPTIONS] (repeatable)"},
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the root read-only"},
-		&cli.StringFlag{Name: "network", Value: "none", Usage: "none (only lo) or host"},
+		&cli.StringFlag{Name: "network", Value: "bridge", Usage: "bridge (the default network), a network's name, none (only lo), host, or container:ID|NAME"},
+		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [IP:]HOSTPORT:CTRPORT[/tcp|udp] (repeatable)"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy of nb run -d: no, on-failure[:N], always, unless-stopped"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN, ALL)"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (CHOWN, ALL)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the process a terminal"},
@@ -68,6 +72,8 @@ type createConfig struct {
 	Tmpfs    []string          `json:"tmpfs,omitempty"`
 	ReadOnly bool              `json:"readOnly,omitempty"`
 	Network  string            `json:"network"`
+	Ports    []string          `json:"ports,omitempty"`
+	Restart  string            `json:"restart,omitempty"`
 	CapAdd   []string          `json:"capAdd,omitempty"`
 	CapDrop  []string          `json:"capDrop,omitempty"`
 	TTY      bool              `json:"tty,omitempty"`
@@ -123,8 +129,14 @@ func createAction(ctx *cli.Context) (retErr error) {
 	if err := setRootfs(ctx, s, c, o, cfg); err != nil {
 		return err
 	}
+	if err := setNetwork(s, c, o, cfg); err != nil {
+		return err
+	}
 	spec, err := specconv.Spec(o)
 	if err != nil {
+		return err
+	}
+	if err := writeEtcFiles(s, id, spec.Hostname, o.Network); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(spec, "", "  ")
@@ -207,6 +219,17 @@ func createOptions(ctx *cli.Context) (*specconv.Options, *createConfig, []bool, 
 		return nil, nil, nil, err
 	}
 	cfg.Network = string(o.Network)
+	for _, p := range ctx.StringSlice("publish") {
+		pm, err := network.ParsePublish(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfg.Ports = append(cfg.Ports, pm.String())
+	}
+	if _, err := parseRestart(ctx.String("restart")); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Restart = ctx.String("restart")
 	if o.Init, err = initBinary(ctx.Bool("init"), ctx.String("init-path")); err != nil {
 		return nil, nil, nil, err
 	}

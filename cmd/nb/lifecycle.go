@@ -31,23 +31,41 @@ var stopCommand = &cli.Command{
 	},
 }
 
-// stop ends a running container: SIGTERM, then SIGKILL after grace; it returns once the
-// container's exit is recorded.
+// stop ends a running container for good: SIGTERM, then SIGKILL after grace; it returns once
+// the container's exit is recorded. Its restart policy does not restart it: nb stop marks it
+// stopped first, and waits for a monitor between two runs to see that and end.
 func stop(s *store.Store, c *store.Container, grace time.Duration) error {
-	if c.Status != store.Running && c.Status != store.Paused {
+	restarting := c.Status == store.Exited && s.RecorderAlive(c.ID)
+	if c.Status != store.Running && c.Status != store.Paused && !restarting {
 		return nil
 	}
-	if err := sendSignal(s, c, syscall.SIGTERM); err != nil {
+	if err := setStatus(s, c.ID, func(c *store.Container) { c.ManuallyStopped = true }); err != nil {
 		return err
 	}
-	if waitExited(s, c.ID, grace) {
-		return nil
+	if !restarting {
+		if err := sendSignal(s, c, syscall.SIGTERM); err != nil {
+			return err
+		}
+		if !waitExited(s, c.ID, grace) {
+			if err := sendSignal(s, c, syscall.SIGKILL); err != nil {
+				return err
+			}
+			if !waitExited(s, c.ID, 10*time.Second) {
+				return fmt.Errorf("container %s did not exit after SIGKILL", c.ID)
+			}
+		}
 	}
-	if err := sendSignal(s, c, syscall.SIGKILL); err != nil {
-		return err
-	}
-	if !waitExited(s, c.ID, 10*time.Second) {
-		return fmt.Errorf("container %s did not exit after SIGKILL", c.ID)
+	// The exit is recorded; whoever recorded it (a monitor, an attached nb run) releases the
+	// network and ends. A monitor that restarted the container in the meantime gets SIGKILL.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.RecorderAlive(c.ID) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s: its monitor did not end after the container was stopped", c.ID)
+		}
+		if cur, err := findContainer(s, c.ID); err == nil && cur.Status == store.Running {
+			sendSignal(s, cur, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
 }
@@ -101,13 +119,13 @@ var rmCommand = &cli.Command{
 	},
 	Action: func(ctx *cli.Context) error {
 		return forEachContainer(ctx, func(s *store.Store, c *store.Container) error {
-			if c.Status == store.Running || c.Status == store.Paused {
-				if !ctx.Bool("force") {
-					return fmt.Errorf("container %s is %s: stop it first, or use rm -f", c.ID, c.Status)
-				}
-				if err := stop(s, c, 0); err != nil {
-					return err
-				}
+			if (c.Status == store.Running || c.Status == store.Paused) && !ctx.Bool("force") {
+				return fmt.Errorf("container %s is %s: stop it first, or use rm -f", c.ID, c.Status)
+			}
+			// A running one is killed; an exited one whose restart policy's monitor is between
+			// two runs is stopped for good, or the monitor would start it again.
+			if err := stop(s, c, 0); err != nil {
+				return err
 			}
 			return remove(s, c)
 		})
@@ -161,6 +179,9 @@ func remove(s *store.Store, c *store.Container) error {
 	defer unlock()
 	if err := deleteRuntime(s, c.ID); err != nil {
 		return err
+	}
+	if err := releaseNetwork(s, c); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	if err := s.RemoveMetadata(c.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.ID, err)

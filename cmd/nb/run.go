@@ -64,10 +64,14 @@ func runAttached(s *store.Store, c *store.Container) error {
 	if err := libnebulon.BecomeSubreaper(); err != nil {
 		return err
 	}
+	if err := beginRun(s, c.ID); err != nil {
+		return err
+	}
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
 	lc, err := libnebulon.Create(runtimeRoot(s), c.ID, libnebulon.CreateOpts{Bundle: bundleDir(s, c.ID), Foreground: true})
 	if err != nil {
+		abandonRun(s, c.ID)
 		return err
 	}
 	var tty *foreground.Relay
@@ -75,6 +79,7 @@ func runAttached(s *store.Store, c *store.Container) error {
 		if tty, err = foreground.StartRelay(m); err != nil {
 			lc.Delete(true)
 			lc.Close()
+			abandonRun(s, c.ID)
 			return err
 		}
 	}
@@ -82,6 +87,7 @@ func runAttached(s *store.Store, c *store.Container) error {
 		tty.Restore()
 		lc.Delete(true)
 		lc.Close()
+		abandonRun(s, c.ID)
 		return err
 	}
 	pid := lc.State().InitPid
@@ -108,6 +114,20 @@ func dropStaleRuntime(s *store.Store, id string) error {
 	return deleteRuntime(s, id)
 }
 
+// beginRun readies container id for nb run: no nb stop or restart count of an earlier run
+// holds, and its network is attached.
+func beginRun(s *store.Store, id string) error {
+	if err := setStatus(s, id, func(c *store.Container) { c.ManuallyStopped, c.RestartCount = false, 0 }); err != nil {
+		return err
+	}
+	return attachNetwork(s, id)
+}
+
+// abandonRun releases what beginRun attached, for a container that could not start.
+func abandonRun(s *store.Store, id string) {
+	setStatus(s, id, func(c *store.Container) { releaseNetwork(s, c) })
+}
+
 // markRunning records that c's process runs with that pid.
 func markRunning(s *store.Store, id string, pid int) error {
 	return setStatus(s, id, func(c *store.Container) {
@@ -115,15 +135,17 @@ func markRunning(s *store.Store, id string, pid int) error {
 	})
 }
 
-// finish records c's exit and removes its runtime container; an attached run then exits with
-// the container's status.
+// finish records c's exit and removes its runtime container and its network attachment; an
+// attached run then exits with the container's status.
 func finish(s *store.Store, id string, code int) error {
 	derr := deleteRuntime(s, id)
+	var nerr error
 	err := setStatus(s, id, func(c *store.Container) {
+		nerr = releaseNetwork(s, c)
 		c.Status, c.ExitCode, c.Finished, c.Pid = store.Exited, code, time.Now().UTC(), 0
 	})
 	if err == nil {
-		err = derr
+		err = errors.Join(derr, nerr)
 	}
 	if err != nil {
 		return err
@@ -168,15 +190,16 @@ func runDetached(ctx *cli.Context, s *store.Store, c *store.Container) error {
 }
 
 // monitorCommand is the monitor of a detached container (see runDetached): like conmon, it holds
-// the container's stdio, writing it to the container's log, reaps its process and records its
-// exit status. It reports on fd 3 ("started PID" or "error: WHY"), then closes it.
+// the container's stdio, writing it to the container's log, reaps its process, records its
+// exit status and restarts it as its --restart policy says (supervise). It reports on fd 3
+// ("started PID" or "error: WHY"), then closes it.
 var monitorCommand = &cli.Command{
 	Name:      "__monitor",
 	Hidden:    true,
 	ArgsUsage: "ID",
 	Action: func(ctx *cli.Context) error {
 		report := os.NewFile(3, "report")
-		pid, drained, err := monitorStart(ctx)
+		s, pid, drained, err := monitorStart(ctx)
 		if err != nil {
 			fmt.Fprintf(report, "error: %v\n", err)
 			report.Close()
@@ -184,44 +207,47 @@ var monitorCommand = &cli.Command{
 		}
 		fmt.Fprintf(report, "started %d\n", pid)
 		report.Close()
-		code := foreground.Wait(pid)
-		// A terminal's last output may still be in the pty: the log gets it before the exit is
-		// recorded, which is when nb logs -f stops. A leftover holder of the pty (none with a
-		// pid namespace) cannot keep the exit from being recorded.
-		select {
-		case <-drained:
-		case <-time.After(2 * time.Second):
-		}
-		s, _ := openStore(ctx)
-		return finish(s, ctx.Args().First(), code)
+		return supervise(s, ctx.Args().First(), pid, drained)
 	},
 }
 
 // monitorRecorder is the monitor's recorder lock (store.HoldRecorder).
 var monitorRecorder func()
 
-// monitorStart creates and starts the container; drained is closed once its output is all in
-// the log (at once without a terminal).
-func monitorStart(ctx *cli.Context) (pid int, drained chan struct{}, err error) {
-	drained = make(chan struct{})
-	s, err := openStore(ctx)
+// monitorStart readies the monitor and the container's network, then starts it.
+func monitorStart(ctx *cli.Context) (s *store.Store, pid int, drained chan struct{}, err error) {
+	s, err = openStore(ctx)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	id := ctx.Args().First()
 	// Held for the monitor's life (kept reachable: a collected *os.File would close it); the
 	// kernel drops it when the monitor exits.
 	if monitorRecorder, err = s.HoldRecorder(id); err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	if err := dropStaleRuntime(s, id); err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	if err := libnebulon.BecomeSubreaper(); err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	// Signals for nb go to the container through nb stop and nb kill, not to its monitor.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	if err := beginRun(s, id); err != nil {
+		return nil, 0, nil, err
+	}
+	if pid, drained, err = startOnce(s, id); err != nil {
+		abandonRun(s, id)
+		return nil, 0, nil, err
+	}
+	return s, pid, drained, nil
+}
+
+// startOnce creates and starts the container, its output going to its log; drained is closed
+// once its output is all in the log (at once without a terminal). Its restarts run it again.
+func startOnce(s *store.Store, id string) (pid int, drained chan struct{}, err error) {
+	drained = make(chan struct{})
 	logf, err := os.OpenFile(logPath(s, id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, nil, err

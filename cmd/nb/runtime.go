@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nebulon-dev/nebulon/internal/network"
 	"github.com/nebulon-dev/nebulon/internal/overlay"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
@@ -58,6 +59,10 @@ func reconcile(s *store.Store, c *store.Container) error {
 		}
 		c.Status, c.ExitCode, c.Finished = store.Exited, unknownExit, time.Now().UTC()
 		deleteRuntime(s, c.ID)
+		// Nobody released its network either: nb rm tries again, and says why it cannot.
+		if err := releaseNetwork(s, c); err != nil {
+			slog.Warn("release the network of an exited container", "id", c.ID, "err", err)
+		}
 	}
 	return s.SaveContainer(c)
 }
@@ -127,6 +132,10 @@ func cleanHalfMade(s *store.Store) error {
 			}
 		}
 		if err := overlay.Unmount(overlay.LayoutOf(s.ContainerDir(id))); err != nil {
+			return fmt.Errorf("clean up half-made container %s: %w", id, err)
+		}
+		// An nb rm killed after it detached the network may have left the namespace's mount.
+		if err := network.RemoveNamespace(netnsPath(s, id)); err != nil {
 			return fmt.Errorf("clean up half-made container %s: %w", id, err)
 		}
 		if err := os.RemoveAll(s.ContainerDir(id)); err != nil {

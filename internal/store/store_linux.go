@@ -133,6 +133,15 @@ type Container struct {
 	Finished time.Time `json:"finished,omitzero"`
 	// Volumes are the named volumes it mounts: `nb volume rm` refuses them while it exists.
 	Volumes []string `json:"volumes,omitempty"`
+	// Network is the network it is attached to when it runs (bridge, or one made with nb
+	// network create): `nb network rm` refuses it while the container exists.
+	Network string `json:"network,omitempty"`
+	// IPAddress is its address on Network while it is attached.
+	IPAddress string `json:"ip_address,omitempty"`
+	// RestartCount is how many times its restart policy restarted it since nb run.
+	RestartCount int `json:"restart_count"`
+	// ManuallyStopped is set by nb stop: the restart policy does not restart it.
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 	// Config is what the container was created with (flags, resolved), for inspect.
 	Config json.RawMessage `json:"config,omitempty"`
 }
