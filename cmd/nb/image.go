@@ -197,6 +197,10 @@ func imageRemove(ctx *cli.Context) error {
 	if res.Deleted != "" {
 		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", res.Deleted)
 	}
+	// As docker: the layers no other image used, freed with the image.
+	for _, l := range res.DeletedLayers {
+		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", l)
+	}
 	return nil
 }
 

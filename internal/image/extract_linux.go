@@ -23,7 +23,7 @@ const (
 	opaqueMarker   = ".wh..wh..opq"
 )
 
-// applier unpacks tar layers, lowest first, into one directory tree: an image's rootfs. Every
+// applier unpacks a tar into a directory tree: a layer of an image, or a rootfs tarball. Every
 // path is resolved from an fd on the tree's root, one component at a time, and never through
 // a symlink (see openDir).
 type applier struct {
@@ -32,8 +32,8 @@ type applier struct {
 	// dirTimes holds directories' times until every layer is in: creating or removing an
 	// entry changes its directory's mtime, so they are set last, by finish.
 	dirTimes map[string]entryTimes
-	// layer is the set of paths the current layer has written: its whiteouts apply only to
-	// what lower layers put there (layer.md: "Files that are present in the same layer as a
+	// layer is the set of paths the layer has written: its whiteouts apply only to what
+	// lower layers put there (layer.md: "Files that are present in the same layer as a
 	// whiteout file can only be hidden by whiteout files in subsequent layers").
 	layer map[string]bool
 }
@@ -230,7 +230,10 @@ func linkTargetError(err error) error {
 	return err
 }
 
-// whiteout applies a ".wh." entry: it deletes from the tree, and leaves no file of its own.
+// whiteout applies a ".wh." entry as overlayfs has it in a lower layer dir: ".wh.NAME" becomes
+// a 0/0 character device NAME, ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its
+// directory (overlayfs.rst, "whiteouts and opaque directories"). The layer is stored apart
+// from the ones below, so nothing is deleted here: the mount hides it.
 func (a *applier) whiteout(comps []string, entry string) error {
 	dirComps, base := comps[:len(comps)-1], comps[len(comps)-1]
 	name := strings.TrimPrefix(base, whiteoutPrefix)
@@ -240,25 +243,28 @@ func (a *applier) whiteout(comps []string, entry string) error {
 	if name == "" || name == "." || name == ".." {
 		return &UnsafeEntryError{Entry: entry, Reason: fmt.Sprintf("whiteout of %q", name)}
 	}
-	dir, err := openDir(a.root, dirComps, false, entry)
-	if errors.Is(err, unix.ENOENT) {
-		return nil // no lower layer made the directory: nothing to hide
-	}
+	dir, err := openDir(a.root, dirComps, true, entry)
 	if err != nil {
 		return err
 	}
-	prefix := strings.Join(dirComps, "/")
-	if base == opaqueMarker {
-		keep := func(child string) bool { return a.layer[joinPath(prefix, child)] }
-		err = removeChildren(dir, prefix, keep) // closes dir
-	} else {
-		if !a.layer[joinPath(prefix, name)] {
-			err = removeAllAt(dir, name)
+	defer unix.Close(dir)
+	path := joinPath(strings.Join(dirComps, "/"), name)
+	switch {
+	case base == opaqueMarker:
+		// The layer's own entries in the directory stay visible: opaque hides lower layers'.
+		if err := unix.Fsetxattr(dir, opaqueXattr, []byte("y"), 0); err != nil {
+			return fmt.Errorf("tar entry %q: opaque directory: %w", entry, os.NewSyscallError("fsetxattr "+opaqueXattr, err))
 		}
-		unix.Close(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+	case a.layer[path]:
+		// A whiteout hides nothing of its own layer (layer.md), and what this layer wrote
+		// there hides the lower layers' already.
+	default:
+		if _, err := makeRoom(dir, name, false); err != nil {
+			return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+		}
+		if err := unix.Mknodat(dir, name, unix.S_IFCHR, 0); err != nil {
+			return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "mknod", Path: path, Err: err})
+		}
 	}
 	return nil
 }

@@ -55,8 +55,11 @@ func fixtureLayers(t *testing.T) [][]byte {
 	return [][]byte{lower, upper}
 }
 
-// fixtureSize is the bytes of regular files the fixture leaves, bin/ls and bin/busybox once.
-const fixtureSize = int64(len("changed\n") + len("suid") + len("bb") + len("mine") + len("x") + len("new") + len("now a file") + len("f"))
+// fixtureSize is the bytes of regular files of the fixture's layers, bin/ls and bin/busybox
+// once: what the image takes on disk, as docker's SIZE counts it, files an upper layer hides
+// included.
+const fixtureSize = int64(len("base\n")+len("suid")+len("bb")+len("mine")+len("x")+len("g")+len("old")+len("c")) +
+	int64(len("new")+len("now a file")+len("f")+len("changed\n"))
 
 var fixtureConfig = Config{
 	Env:        []string{"PATH=/usr/bin:/bin", "GREETING=hi"},
@@ -265,10 +268,10 @@ func TestLoadRefusesLayerNotMatchingDiffID(t *testing.T) {
 // checkFixture checks that img, loaded from fixtureLayers, has every entry as the layers say.
 func checkFixture(t *testing.T, s *Store, img Image) {
 	t.Helper()
-	root := img.Rootfs
-	if want := filepath.Join(s.Dir(), img.ID, "rootfs"); root != want {
-		t.Errorf("Rootfs %s, want %s", root, want)
+	if len(img.Lower) != 2 || filepath.Dir(img.Lower[0]) != filepath.Join(s.Dir(), linksDir) {
+		t.Errorf("Lower %v, want the fixture's 2 layers' links in %s/", img.Lower, linksDir)
 	}
+	root := imageRoot(t, img)
 	t.Run("whiteouts", func(t *testing.T) { checkWhiteouts(t, root) })
 	t.Run("ownership, modes and times", func(t *testing.T) { checkMetadata(t, root) })
 	t.Run("links and special files", func(t *testing.T) { checkLinks(t, root) })
@@ -286,7 +289,7 @@ func checkFixture(t *testing.T, s *Store, img Image) {
 		}
 	})
 	if img.Size != fixtureSize {
-		t.Errorf("size %d, want %d (regular files, hard links once)", img.Size, fixtureSize)
+		t.Errorf("size %d, want %d (regular files of each layer, hard links once)", img.Size, fixtureSize)
 	}
 }
 

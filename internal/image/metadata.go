@@ -32,7 +32,7 @@ type Config struct {
 }
 
 // Image is what nb knows of one image: its metadata.json, the tags that point at it and where
-// its rootfs is. List gives one Image per tag (Repository and Tag set) and one per untagged
+// its layers are. List gives one Image per tag (Repository and Tag set) and one per untagged
 // image; Get gives the image a reference names, with Repository and Tag set to the name used
 // (or its first tag when the reference was an ID). It is what `nb image inspect` prints.
 type Image struct {
@@ -45,8 +45,11 @@ type Image struct {
 	Architecture string    `json:"architecture,omitempty"`
 	OS           string    `json:"os,omitempty"`
 	Config       Config    `json:"config"`
-	// Rootfs is the unpacked root filesystem, a plain directory tree for overlayfs' lowerdir.
-	Rootfs string `json:"rootfs"`
+	// Layers are the image's layers by diff ID ("sha256:HEX"), lowest first, as in its config.
+	Layers []string `json:"layers,omitempty"`
+	// Lower are the directories of the image's layers for overlayfs' lowerdir, top first as
+	// the option lists them.
+	Lower []string `json:"lower"`
 }
 
 // record is an image's metadata.json. Tags are kept apart, in repositories.json, so that
@@ -58,6 +61,10 @@ type record struct {
 	Architecture string    `json:"architecture,omitempty"`
 	OS           string    `json:"os,omitempty"`
 	Config       Config    `json:"config"`
+	// Layers are the image's layers by chain ID (hex), lowest first; DiffIDs the same by diff
+	// ID. An image from before the layer store has none, and its tree in rootfs/.
+	Layers  []string `json:"layers,omitempty"`
+	DiffIDs []string `json:"diff_ids,omitempty"`
 }
 
 // Progress is told how many bytes of the input have been read so far and how many there are
@@ -68,12 +75,14 @@ type Progress func(done, total int64)
 type RemoveResult struct {
 	Untagged []string `json:"untagged,omitempty"`
 	Deleted  string   `json:"deleted,omitempty"`
+	// DeletedLayers are the chain IDs of the layers no other image used, freed with it.
+	DeletedLayers []string `json:"deleted_layers,omitempty"`
 }
 
 const (
 	metadataFile     = "metadata.json"
 	repositoriesFile = "repositories.json"
-	rootfsDir        = "rootfs"
+	rootfsDir        = "rootfs" // an image's tree, before the layer store
 )
 
 // readRecord reads the metadata.json in dir.

@@ -118,7 +118,7 @@ func shortIDs(ids []string) string {
 
 // Remove removes the image ref names, as `docker rmi` does. Given a name of an image that
 // has other names too, it only untags that name. Otherwise it deletes the image: its tags,
-// metadata and rootfs. Deleting is refused when inUse (if not nil) says a container uses
+// metadata, and the layers no other image uses. Deleting is refused when inUse (if not nil) says a container uses
 // the image, and, given an ID, when the image has more than one name; force overrides both.
 // The in-use check runs under the store's exclusive lock, so no other nb can tag or delete
 // the image in between; a caller that creates containers keeps them from appearing meanwhile.
@@ -189,5 +189,11 @@ func (s *Store) deleteLocked(id string, names []string, tags map[string]string, 
 	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
 	}
-	return RemoveResult{Untagged: names, Deleted: id}, nil
+	// Its layers that no other image uses go too; a crash before this leaves them to the
+	// next command's gcLayersLocked.
+	freed, err := s.gcLayersLocked(trash.path)
+	if err != nil {
+		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
+	}
+	return RemoveResult{Untagged: names, Deleted: id, DeletedLayers: freed}, nil
 }

@@ -118,14 +118,14 @@ func TestRemoveUntagsThenDeletes(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(res, RemoveResult{Untagged: []string{"app:1"}}) {
 		t.Fatalf("Remove(app:1) = %+v, %v; want app:1 untagged only", res, err)
 	}
-	if _, err := os.Stat(img.Rootfs); err != nil {
+	if _, err := os.Stat(img.Lower[0]); err != nil {
 		t.Fatalf("rootfs gone while app:2 names it: %v", err)
 	}
 	res, err = s.Remove("app:2", nil, false)
 	if err != nil || res.Deleted != img.ID || !reflect.DeepEqual(res.Untagged, []string{"app:2"}) {
 		t.Fatalf("Remove(app:2) = %+v, %v; want the image deleted", res, err)
 	}
-	if _, err := os.Stat(img.Rootfs); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(img.Lower[0]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("rootfs still there: %v", err)
 	}
 	assertStoreEmpty(t, s)

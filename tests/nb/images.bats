@@ -68,7 +68,11 @@ latest" ]
 	[ "$output" = a ]
 	run nb run "$b"
 	[[ "$output" == "cat: can't open '/etc/marker': No such file or directory"* ]]
-	[ ! -e "$(nb image inspect bb | jq -r '.[0].rootfs')/etc/marker" ]
+	local layer
+	for layer in $(nb image inspect bb | jq -r '.[0].lower[]'); do
+		[ -d "$layer/etc" ] || fail "image layer $layer has no etc/"
+		[ ! -e "$layer/etc/marker" ] || fail "the container's write reached image layer $layer"
+	done
 	# The root is an overlay while the container exists, and gone after rm.
 	grep -q " $STORE/containers/$a/rootfs " /proc/self/mountinfo
 	nb rm "$a" "$b" >/dev/null

@@ -1,0 +1,144 @@
+package image
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestChainIDOfOneLayerIsItsDiffIDAndOfMoreIsTheDigestOfTheChain(t *testing.T) {
+	a, b := "sha256:"+digestOf([]byte("a")), "sha256:"+digestOf([]byte("b"))
+	if got := chainOf("", a); got != digestOf([]byte("a")) {
+		t.Errorf("chain of one layer %s, want its diff ID", got)
+	}
+	// image-spec config.md: ChainID(A|B) = Digest(ChainID(A) + " " + DiffID(B)).
+	if got, want := chainOf(chainOf("", a), b), digestOf([]byte(a+" "+b)); got != want {
+		t.Errorf("chain of two layers %s, want %s", got, want)
+	}
+}
+
+// layerDirs lists the layers the store holds.
+func layerDirs(t *testing.T, s *Store) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(s.Dir(), layersDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestImagesSharingALayerStoreItOnceAndTheLastRemovalFreesIt(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	base := makeTar(t, reg("base", "shared"))
+	load := func(top []byte, name string) Image {
+		layers := [][]byte{base, top}
+		layout := t.TempDir()
+		ociLayout(t, layout, layers, imageConfig(t, layers), map[string]string{annotationRefName: name}, false)
+		images, err := s.Load(layout, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return images[0]
+	}
+	a := load(makeTar(t, reg("top", "a")), "example/a:1")
+	b := load(makeTar(t, reg("top", "b")), "example/b:1")
+	if got := len(layerDirs(t, s)); got != 3 {
+		t.Fatalf("store holds %d layers, want 3: the base once, a top for each image", got)
+	}
+	if a.Lower[1] != b.Lower[1] {
+		t.Errorf("bottom layers %s and %s, want the one shared", a.Lower[1], b.Lower[1])
+	}
+	if a.Size != int64(len("shared")+len("a")) {
+		t.Errorf("size of a %d, want its layers' files", a.Size)
+	}
+	res, err := s.Remove("example/a:1", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{chainOf(chainOf("", a.Layers[0]), a.Layers[1])}; !reflect.DeepEqual(res.DeletedLayers, want) {
+		t.Errorf("removing a freed layers %v, want its top only %v", res.DeletedLayers, want)
+	}
+	if got, err := os.ReadFile(filepath.Join(imageRoot(t, b), "base")); err != nil || string(got) != "shared" {
+		t.Errorf("b's base after a's removal = %q, %v", got, err)
+	}
+	if _, err := s.Remove("example/b:1", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	assertStoreEmpty(t, s)
+}
+
+func TestLayerWhiteoutsAreOverlayfsWhiteouts(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := fixtureLayers(t)
+	layout := t.TempDir()
+	ociLayout(t, layout, layers, imageConfig(t, layers), map[string]string{annotationRefName: "x/y:1"}, false)
+	images, err := s.Load(layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper := images[0].Lower[0]
+	gone := lstat(t, filepath.Join(upper, "gone"))
+	if gone.Mode&unix.S_IFMT != unix.S_IFCHR || gone.Rdev != 0 {
+		t.Errorf("gone in the upper layer: mode %#o rdev %d, want a 0/0 character device", gone.Mode, gone.Rdev)
+	}
+	buf := make([]byte, 8)
+	if n, err := unix.Lgetxattr(filepath.Join(upper, "opaque"), opaqueXattr, buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("opaque's %s = %q, %v; want y", opaqueXattr, buf[:n], err)
+	}
+	if _, err := os.Lstat(filepath.Join(upper, "fresh")); err != nil {
+		t.Errorf("fresh, whited out in its own layer, must stay: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(upper, ".wh.gone")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf(".wh.gone stored as a file: %v", err)
+	}
+}
+
+// TestLayersACrashLeftWithoutImageAreFreedByTheNextCommand: a commit renames the layers, then
+// the image; a kill in between leaves layers no image uses, which the next writer deletes.
+func TestLayersACrashLeftWithoutImageAreFreedByTheNextCommand(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	img := importTar(t, s, "x", "")
+	orphan := s.layerDir(img.Layers[0][len("sha256:"):])
+	if err := os.Rename(s.imageDir(img.ID), filepath.Join(s.Dir(), "tmp", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(s.Dir(), "tmp", "gone"))
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan layer kept: %v", err)
+	}
+	assertStoreEmpty(t, s)
+}
+
+// TestManyLayersMountThroughShortLinks: 200 layers of absolute 64-digit paths would pass the
+// page the mount option must fit in; their short links from l/ do not.
+func TestManyLayersMountThroughShortLinks(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	var layers [][]byte
+	for i := range 150 {
+		layers = append(layers, makeTar(t, reg("f", string(rune('a'+i%26)))))
+	}
+	layout := t.TempDir()
+	ociLayout(t, layout, layers, imageConfig(t, layers), map[string]string{annotationRefName: "many/layers:1"}, false)
+	images, err := s.Load(layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(imageRoot(t, images[0]), "f")); err != nil || string(got) != string(rune('a'+149%26)) {
+		t.Errorf("f = %q, %v; want the top layer's", got, err)
+	}
+}
