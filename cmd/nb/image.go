@@ -36,6 +36,8 @@ var imageCommand = &cli.Command{
    nb image load ./oci-layout-dir`,
 			Action: imageLoad,
 		},
+		copyCommand(pullCommand),
+		copyCommand(pushCommand),
 		{
 			Name:    "ls",
 			Aliases: []string{"list"},
@@ -202,6 +204,14 @@ func imageRemove(ctx *cli.Context) error {
 		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", l)
 	}
 	return nil
+}
+
+// copyCommand is a copy of c, for a command that is both nb's and nb image's (docker's pull,
+// push): the cli sets a command's help name when it sets its parent up, so one value cannot
+// serve two parents.
+func copyCommand(c *cli.Command) *cli.Command {
+	dup := *c
+	return &dup
 }
 
 // imageStore checks the argument count and opens nb's store and its image store.

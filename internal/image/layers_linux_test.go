@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -141,4 +142,47 @@ func TestManyLayersMountThroughShortLinks(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(imageRoot(t, images[0]), "f")); err != nil || string(got) != string(rune('a'+149%26)) {
 		t.Errorf("f = %q, %v; want the top layer's", got, err)
 	}
+}
+
+// TestALayerDirWritesBackAsTheLayerItCameFrom: push writes a stored layer out as a tar; read
+// in again it is the same layer (whiteouts, opaque dirs, hard links, modes and owners), and
+// writing it twice gives the same bytes, so a shared layer is one blob.
+func TestALayerDirWritesBackAsTheLayerItCameFrom(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := fixtureLayers(t)
+	layout := t.TempDir()
+	ociLayout(t, layout, layers, imageConfig(t, layers), map[string]string{annotationRefName: "x/y:1"}, false)
+	images, err := s.Load(layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tars [][]byte
+	rec, err := readRecord(s.imageDir(images[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chain := range rec.Layers {
+		var a, b strings.Builder
+		dir := filepath.Join(s.layerDir(chain), layerDiffDir)
+		if err := writeLayerTar(&a, dir); err != nil {
+			t.Fatal(err)
+		}
+		writeLayerTar(&b, dir)
+		if a.String() != b.String() {
+			t.Fatal("one layer dir written twice gave two tars")
+		}
+		tars = append(tars, []byte(a.String()))
+	}
+	again := newTestStore(t)
+	layout = t.TempDir()
+	ociLayout(t, layout, tars, imageConfig(t, tars), map[string]string{annotationRefName: "x/y:1"}, false)
+	images, err = again.Load(layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, images[0])
+	checkWhiteouts(t, root)
+	checkMetadata(t, root)
+	checkLinks(t, root)
 }

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -252,21 +253,28 @@ func (s *Store) addLayer(w *workDir, l layerSource, parent string, m *meter) (la
 		blobHash = sha256.New()
 		r = io.TeeReader(r, blobHash)
 	}
-	layer, err := w.unpackLayer(r, parent, l.diffID, false)
-	if err != nil {
-		return layerRecord{}, err
-	}
-	// The decompressor may stop short of the blob's end (gzip's trailer, padding); a
-	// verifying reader checks the digest only at the end.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return layerRecord{}, err
-	}
-	if blobHash != nil {
+	layer, unpackErr := w.unpackLayer(r, parent, l.diffID, false)
+	// The decompressor may stop short of the blob's end (gzip's trailer, padding), and a
+	// verifying reader checks the digest only at the end: read it all. When unpacking failed,
+	// a blob that is not what the manifest says is the cause to report, not what its
+	// corrupted bytes made the tar reader say.
+	_, drainErr := io.Copy(io.Discard, r)
+	if blobHash != nil && drainErr == nil {
 		if d := "sha256:" + hex.EncodeToString(blobHash.Sum(nil)); d != l.digest {
-			return layerRecord{}, fmt.Errorf("blob has digest %s, the manifest says %s", d, l.digest)
+			drainErr = fmt.Errorf("blob has digest %s, the manifest says %s", d, l.digest)
 		}
 	}
-	return layer, nil
+	if drainErr != nil && (unpackErr == nil || isDigestError(drainErr)) {
+		return layerRecord{}, drainErr
+	}
+	return layer, unpackErr
+}
+
+// isDigestError says whether err is a blob's digest mismatch: ours, or that of ggcr's
+// verifying reader (internal/verify: "error verifying sha256 checksum").
+func isDigestError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "blob has digest") || strings.Contains(msg, "error verifying")
 }
 
 // openInRoot opens the regular file path of a layout for reading. Archives hold symlinks

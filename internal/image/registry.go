@@ -1,0 +1,170 @@
+package image
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Registry access goes through go-containerregistry (ggcr): its remote package speaks the
+// distribution API (token and basic auth, chunked uploads, cross-repository mounts, index
+// resolution by platform) and reads blobs through readers that check each blob's digest.
+
+// RegistryOptions say how nb reaches a registry, as podman's flags do.
+type RegistryOptions struct {
+	// TLSVerify false lets a registry that is not on loopback be reached over plain HTTP, or
+	// over HTTPS with a certificate nb does not check (podman's --tls-verify=false). A
+	// registry on localhost or 127.0.0.0/8 is tried over HTTPS, then HTTP, anyway, as docker
+	// allows for those.
+	TLSVerify bool
+	// CertDirs are where to look for the CA certificates (*.crt) a registry's certificate
+	// is checked against, besides the system's: a directory per registry, HOST:PORT/ below
+	// each (podman's /etc/containers/certs.d, docker's /etc/docker/certs.d), or, given with
+	// --cert-dir, the one directory to use.
+	CertDirs []string
+	// CertDirIsFlat says CertDirs[0] holds the *.crt itself (podman's --cert-dir).
+	CertDirIsFlat bool
+	// AuthFile is the credentials file nb login writes (see Credentials).
+	AuthFile string
+	// Progress, if not nil, is told the bytes moved so far and in all.
+	Progress Progress
+}
+
+// DefaultCertDirs are podman's and docker's per-registry certificate directories.
+var DefaultCertDirs = []string{"/etc/containers/certs.d", "/etc/docker/certs.d"}
+
+// Timeouts of a registry's connection: nb never waits forever on a registry that does not
+// answer. A blob's body may take as long as it needs, as long as its bytes keep coming
+// (stallTimeout, in the readers).
+const (
+	dialTimeout     = 30 * time.Second
+	responseTimeout = 60 * time.Second
+)
+
+// remoteOptions are ggcr's options for reaching ref's registry with opts.
+func remoteOptions(reg name.Registry, opts RegistryOptions) ([]remote.Option, error) {
+	tr, err := registryTransport(reg.RegistryStr(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{
+		remote.WithTransport(tr),
+		remote.WithAuthFromKeychain(authn.NewKeychainFromHelper(credentialHelper{path: opts.AuthFile})),
+		remote.WithUserAgent("nb"),
+	}, nil
+}
+
+// registryTransport is an HTTP transport with the registry's CA certificates and nb's timeouts.
+func registryTransport(host string, opts RegistryOptions) (http.RoundTripper, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = dialTimeout
+	tr.ResponseHeaderTimeout = responseTimeout
+	tr.Proxy = http.ProxyFromEnvironment
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if !opts.TLSVerify {
+		cfg.InsecureSkipVerify = true
+	} else {
+		pool, err := registryCAs(host, opts)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
+	tr.TLSClientConfig = cfg
+	return tr, nil
+}
+
+// registryCAs is the system's CA pool with the registry's own CA certificates added, or nil
+// (the system's) when it has none.
+func registryCAs(host string, opts RegistryOptions) (*x509.CertPool, error) {
+	var files []string
+	for i, d := range opts.CertDirs {
+		dir := filepath.Join(d, host)
+		if i == 0 && opts.CertDirIsFlat {
+			dir = d
+		}
+		found, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, found...)
+		if opts.CertDirIsFlat {
+			break
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("registry CA certificate: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("registry CA certificate %s: no PEM certificate in it", f)
+		}
+	}
+	return pool, nil
+}
+
+// parseReference parses a registry reference (REPOSITORY[:TAG|@DIGEST], Docker Hub's when it
+// names no registry, as with docker); opts.TLSVerify false allows plain HTTP.
+func parseReference(ref string, opts RegistryOptions) (name.Reference, error) {
+	var nopts []name.Option
+	if !opts.TLSVerify {
+		nopts = append(nopts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
+	}
+	return r, nil
+}
+
+// registryError says what a registry's refusal means for the person: a login to do, an image
+// that is not there.
+func registryError(op string, ref name.Reference, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%s %s: the registry refused access (%d); log in with nb login %s: %w", op, ref, terr.StatusCode, ref.Context().RegistryStr(), err)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s %s: not found in the registry: %w", op, ref, err)
+		}
+	}
+	if hint := tlsHint(ref.Context().RegistryStr(), err); hint != "" {
+		return fmt.Errorf("%s %s: %s: %w", op, ref, hint, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, ref, err)
+}
+
+// tlsHint says what to do when err is registry's certificate not being trusted, or its
+// answering HTTPS with plain HTTP; it is "" for other errors.
+func tlsHint(registry string, err error) string {
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Sprintf("the registry's certificate is not trusted (put its CA in /etc/containers/certs.d/%s/ca.crt, or give --cert-dir DIR)", registry)
+	}
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return "the registry speaks plain HTTP (--tls-verify=false allows that)"
+	}
+	return ""
+}

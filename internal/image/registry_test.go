@@ -1,0 +1,116 @@
+package image
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCredentialsFileIsDockersFormatReadByTheKeychainHelper(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	h := credentialHelper{path: path}
+	if _, _, err := h.Get("127.0.0.1:5000"); err == nil {
+		t.Fatal("credentials found in a missing file")
+	}
+	f := authFile{Auths: map[string]authEntry{}}
+	f.Auths["127.0.0.1:5000"] = authEntry{Auth: "dXNlcjpwYTpzcw=="}       // user:pa:ss
+	f.Auths[authKey("index.docker.io")] = authEntry{Auth: "aHViOmh1Yg=="} // hub:hub
+	if err := writeAuthFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file mode %v, %v; want 0600", st.Mode(), err)
+	}
+	if u, p, err := h.Get("127.0.0.1:5000"); err != nil || u != "user" || p != "pa:ss" {
+		t.Errorf("Get = %q %q %v; want user, pa:ss (a password may hold a colon)", u, p, err)
+	}
+	if u, _, err := h.Get("index.docker.io"); err != nil || u != "hub" {
+		t.Errorf("Docker Hub's credentials under docker's key: %q, %v", u, err)
+	}
+	if _, _, err := h.Get("other:1"); err == nil {
+		t.Error("credentials found for a registry never logged in to")
+	}
+	opts := RegistryOptions{AuthFile: path, TLSVerify: true}
+	if err := Logout("127.0.0.1:5000", opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := Logout("127.0.0.1:5000", opts); err == nil || !strings.Contains(err.Error(), "not logged in") {
+		t.Errorf("second logout = %v, want not logged in", err)
+	}
+	if err := Logout("docker.io", opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the file outlives its last credentials: %v", err)
+	}
+}
+
+func TestABrokenCredentialsFileIsAnErrorNotAnAnonymousPull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	writeTestFile(t, path, []byte("{not json"))
+	if err := checkAuthFile(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("checkAuthFile = %v, want an error naming %s", err, path)
+	}
+}
+
+func TestParseRegistryTakesHostPortOrAURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:5000":            "127.0.0.1:5000",
+		"https://registry.example/": "registry.example",
+		"registry.example:443":      "registry.example:443",
+		"http://localhost:5000":     "localhost:5000",
+	} {
+		reg, err := parseRegistry(in, RegistryOptions{TLSVerify: true})
+		if err != nil || reg.RegistryStr() != want {
+			t.Errorf("parseRegistry(%q) = %q, %v; want %q", in, reg.RegistryStr(), err, want)
+		}
+	}
+	for _, bad := range []string{"", "registry.example/team", "bad host"} {
+		if _, err := parseRegistry(bad, RegistryOptions{}); err == nil {
+			t.Errorf("parseRegistry(%q) accepted", bad)
+		}
+	}
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestRegistryCAsComeFromTheRegistrysCertsDDirectory(t *testing.T) {
+	certsD := t.TempDir()
+	opts := RegistryOptions{TLSVerify: true, CertDirs: []string{certsD}}
+	if pool, err := registryCAs("reg.example:5000", opts); err != nil || pool != nil {
+		t.Fatalf("no certificate: pool %v, %v; want the system's (nil)", pool, err)
+	}
+	writeTestFile(t, filepath.Join(certsD, "reg.example:5000", "ca.crt"), selfSignedPEM(t))
+	if pool, err := registryCAs("reg.example:5000", opts); err != nil || pool == nil {
+		t.Errorf("certs.d/HOST:PORT/ca.crt not used: %v, %v", pool, err)
+	}
+	if pool, err := registryCAs("other.example", opts); err != nil || pool != nil {
+		t.Errorf("another registry's CA used: %v, %v", pool, err)
+	}
+	flat := t.TempDir()
+	writeTestFile(t, filepath.Join(flat, "ca.crt"), []byte("not a certificate"))
+	_, err := registryCAs("reg.example:5000", RegistryOptions{TLSVerify: true, CertDirs: []string{flat}, CertDirIsFlat: true})
+	if err == nil || !strings.Contains(err.Error(), "ca.crt") {
+		t.Errorf("a --cert-dir file with no certificate: %v, want an error naming it", err)
+	}
+}
