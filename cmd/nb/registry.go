@@ -54,8 +54,8 @@ var loginCommand = &cli.Command{
 	Usage:     "log in to a registry: its credentials are checked, then kept in ROOT/auth.json (mode 0600)",
 	ArgsUsage: "REGISTRY",
 	Description: `Examples:
-   nb login -u me registry.example:5000           (asks for the password on a terminal)
-   echo "$PASSWORD" | nb login -u me --password-stdin registry.example:5000`,
+   echo "$PASSWORD" | nb login -u me --password-stdin registry.example:5000
+   nb login -u me -p "$PASSWORD" --cert-dir ./certs 127.0.0.1:5000`,
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "the user name"},
 		&cli.StringFlag{Name: "password", Aliases: []string{"p"}, Usage: "the password (it shows in ps: prefer --password-stdin)"},
@@ -68,6 +68,8 @@ var logoutCommand = &cli.Command{
 	Name:      "logout",
 	Usage:     "forget a registry's credentials",
 	ArgsUsage: "REGISTRY",
+	Description: `Example:
+   nb logout registry.example:5000`,
 	Action:    logout,
 }
 

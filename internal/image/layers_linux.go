@@ -79,7 +79,7 @@ func (s *Store) readLayer(chain string) (layerRecord, error) {
 
 // shortLink is the path of layer chain's short link. overlayfs takes its lowerdirs in one
 // mount option, and the whole option must fit in a page (fs_parse, PAGE_SIZE): absolute
-// paths of 64-digit layer dirs would allow some 40 layers, "SHORT:" from l/ some 190.
+// paths of 64-digit layer dirs would allow some 40 layers, "SHORT:" from l/ about 180.
 func (s *Store) shortLink(chain string) string {
 	return filepath.Join(s.dir, linksDir, chain[:shortLinkLen])
 }

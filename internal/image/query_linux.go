@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -193,7 +194,8 @@ func (s *Store) deleteLocked(id string, names []string, tags map[string]string, 
 	// next command's gcLayersLocked.
 	freed, err := s.gcLayersLocked(trash.path)
 	if err != nil {
-		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
+		// The image is gone already: its layers wait for the next command's gcLayersLocked.
+		slog.Warn("layers of the removed image kept", "image", id, "err", err)
 	}
 	return RemoveResult{Untagged: names, Deleted: id, DeletedLayers: freed}, nil
 }
