@@ -70,7 +70,7 @@ var logoutCommand = &cli.Command{
 	ArgsUsage: "REGISTRY",
 	Description: `Example:
    nb logout registry.example:5000`,
-	Action:    logout,
+	Action: logout,
 }
 
 // registryOptions are the registry flags of ctx's command, with the store's credentials file.
