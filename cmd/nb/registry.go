@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/console"
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/internal/image"
@@ -51,7 +52,7 @@ var pushCommand = &cli.Command{
 
 var loginCommand = &cli.Command{
 	Name:      "login",
-	Usage:     "log in to a registry: its credentials are checked, then kept in ROOT/auth.json (mode 0600)",
+	Usage:     "log in to a registry: its credentials are checked, then kept in ROOT/auth.json (mode 0600); without -p or --password-stdin, asks for the password on the terminal",
 	ArgsUsage: "REGISTRY",
 	Description: `Examples:
    echo "$PASSWORD" | nb login -u me --password-stdin registry.example:5000
@@ -171,11 +172,14 @@ func login(ctx *cli.Context) error {
 		if password, err = readPassword(os.Stdin); err != nil {
 			return err
 		}
-	case password == "":
-		return errors.New("login: give the password with --password-stdin (or -p)")
 	}
 	if user == "" {
 		return errors.New("login: give the user name with -u")
+	}
+	if password == "" {
+		if password, err = promptPassword(); err != nil {
+			return err
+		}
 	}
 	c, cancel := signalContext()
 	defer cancel()
@@ -185,6 +189,24 @@ func login(ctx *cli.Context) error {
 	}
 	fmt.Fprintln(ctx.App.Writer, "Login Succeeded!")
 	return nil
+}
+
+// promptPassword asks for the password on the terminal that standard input is, without echo,
+// as docker login does; without a terminal it says how to give one.
+func promptPassword() (string, error) {
+	c, err := console.ConsoleFromFile(os.Stdin)
+	if err != nil {
+		return "", errors.New("login: give the password with --password-stdin (or -p): standard input is no terminal to ask on")
+	}
+	fmt.Fprint(os.Stderr, "Password: ")
+	if err := c.DisableEcho(); err != nil {
+		return "", fmt.Errorf("login: turn the terminal's echo off: %w", err)
+	}
+	defer func() {
+		c.Reset()
+		fmt.Fprintln(os.Stderr)
+	}()
+	return readPassword(os.Stdin)
 }
 
 // readPassword reads one line of r, a password given on standard input.

@@ -186,3 +186,32 @@ func TestALayerDirWritesBackAsTheLayerItCameFrom(t *testing.T) {
 	checkMetadata(t, root)
 	checkLinks(t, root)
 }
+
+// TestAnImageFromBeforeTheLayerStoreStillMountsAndGoes: an image of the old layout (its tree
+// in ID/rootfs/, no layers in its record) is its own one lower dir, and rm removes it whole.
+func TestAnImageFromBeforeTheLayerStoreStillMountsAndGoes(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	id := digestOf([]byte("an old image"))
+	writeTestFile(t, filepath.Join(s.imageDir(id), rootfsDir, "etc", "os-release"), []byte("ID=old\n"))
+	if err := writeJSON(s.imageDir(id), metadataFile, record{ID: id, OS: "linux", Size: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(s.Dir(), repositoriesFile, map[string]string{"old:latest": id}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.Get("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{filepath.Join(s.imageDir(id), rootfsDir)}; !reflect.DeepEqual(img.Lower, want) {
+		t.Errorf("Lower %v, want %v", img.Lower, want)
+	}
+	if got, err := os.ReadFile(filepath.Join(imageRoot(t, img), "etc/os-release")); err != nil || string(got) != "ID=old\n" {
+		t.Errorf("etc/os-release = %q, %v", got, err)
+	}
+	if _, err := s.Remove("old", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	assertStoreEmpty(t, s)
+}
