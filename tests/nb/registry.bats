@@ -70,13 +70,15 @@ assert_store_unchanged() {
 	[[ "$output" == *"pushing $REG/bb:2 ["*"%"* ]] || fail "no progress bar on a terminal: $output"
 }
 
-@test "nb pull NAME@DIGEST gives the image, untagged" {
+@test "nb push NAME pushes an image under its own name; nb pull NAME@DIGEST gives it, untagged" {
 	start_registry
-	run nb push bb "$REG/bb:1"
+	nb image import "$TEST_DIR/rootfs.tar" "$REG/own" v1 >/dev/null
+	run nb push "$REG/own:v1"
 	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "Pushed $REG/own:v1" ]
 	local digest="${lines[-1]#Digest: }"
 	[[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]
-	run --separate-stderr nb2 pull "$REG/bb@$digest"
+	run --separate-stderr nb2 pull "$REG/own@$digest"
 	[ "$status" -eq 0 ] || fail "pull by digest: $stderr"
 	[[ "$output" == *"Digest: $digest"* ]]
 	local id="${lines[-1]}"
