@@ -197,9 +197,9 @@ func (s *Store) commitLayersLocked(w *workDir, rec record) error {
 // gcLayersLocked removes the layers no image uses, with their short links: those of removed
 // images, and those a crash left between a commit's layer renames and its image rename. They
 // are moved into trash (a work dir, deleted after the lock is dropped) or, when trash is "",
-// deleted at once. The caller holds the exclusive lock, so no commit is between its renames.
-// It returns the chain IDs it removed.
-func (s *Store) gcLayersLocked(trash string) ([]string, error) {
+// deleted at once; the layers in keep stay. The caller holds the exclusive lock, so no commit
+// is between its renames. It returns the chain IDs it removed.
+func (s *Store) gcLayersLocked(trash string, keep []string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, layersDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -210,6 +210,9 @@ func (s *Store) gcLayersLocked(trash string) ([]string, error) {
 	used, err := s.usedLayers()
 	if err != nil {
 		return nil, err
+	}
+	for _, l := range keep {
+		used[l] = true
 	}
 	var freed []string
 	for _, e := range entries {

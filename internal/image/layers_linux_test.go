@@ -215,3 +215,34 @@ func TestAnImageFromBeforeTheLayerStoreStillMountsAndGoes(t *testing.T) {
 	}
 	assertStoreEmpty(t, s)
 }
+
+// TestALoadReusesTheLayersACrashLeftWithoutTheirImage: a commit killed between its layers'
+// renames and its image's leaves the layers; loading the image again uses them, rather than
+// finding them freed under it by its own commit.
+func TestALoadReusesTheLayersACrashLeftWithoutTheirImage(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := fixtureLayers(t)
+	layout := t.TempDir()
+	ociLayout(t, layout, layers, imageConfig(t, layers), map[string]string{annotationRefName: "x/y:1"}, false)
+	images, err := s.Load(layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the image's directory never came into place (its name neither).
+	if err := os.RemoveAll(s.imageDir(images[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.Dir(), repositoriesFile)); err != nil {
+		t.Fatal(err)
+	}
+	var unpacked int64
+	images, err = s.Load(layout, func(done, _ int64) { unpacked = done })
+	if err != nil {
+		t.Fatalf("load after the crash: %v", err)
+	}
+	if unpacked != 0 {
+		t.Errorf("%d bytes unpacked again, want the layers the crash left used", unpacked)
+	}
+	checkWhiteouts(t, imageRoot(t, images[0]))
+}

@@ -192,7 +192,7 @@ func (s *Store) deleteLocked(id string, names []string, tags map[string]string, 
 	}
 	// Its layers that no other image uses go too; a crash before this leaves them to the
 	// next command's gcLayersLocked.
-	freed, err := s.gcLayersLocked(trash.path)
+	freed, err := s.gcLayersLocked(trash.path, nil)
 	if err != nil {
 		// The image is gone already: its layers wait for the next command's gcLayersLocked.
 		slog.Warn("layers of the removed image kept", "image", id, "err", err)

@@ -137,10 +137,10 @@ func (w *workDir) remove() error {
 }
 
 // pruneWork removes the work dirs nobody holds (left by an nb that was killed or crashed
-// mid-import or mid-removal) and the layers no image uses. The caller holds the exclusive
-// store lock.
-func (s *Store) pruneWork() {
-	defer s.gcLayersLocked("")
+// mid-import or mid-removal) and the layers no image uses, but those in keep. The caller holds
+// the exclusive store lock.
+func (s *Store) pruneWork(keep ...string) {
+	defer s.gcLayersLocked("", keep)
 	tmp := filepath.Join(s.dir, "tmp")
 	entries, _ := os.ReadDir(tmp)
 	for _, e := range entries {
@@ -192,7 +192,9 @@ func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
 		return Image{}, err
 	}
 	defer unlock()
-	s.pruneWork()
+	// The image's own layers stay, used or not yet: one a crash left without its image is
+	// the one this commit planned to use.
+	s.pruneWork(rec.Layers...)
 	if !s.has(rec.ID) {
 		if err := s.commitLayersLocked(w, rec); err != nil {
 			return Image{}, err
