@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -190,13 +191,8 @@ func checkLogin(ctx context.Context, reg name.Registry, user, password string, o
 	if err != nil {
 		return loginError(reg, err)
 	}
-	// Schemes as ggcr pings them: HTTPS, then HTTP where that is allowed (Scheme "http").
-	schemes := []string{"https"}
-	if reg.Scheme() == "http" {
-		schemes = append(schemes, "http")
-	}
 	var lastErr error
-	for _, scheme := range schemes {
+	for _, scheme := range loginSchemes(reg, opts) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+reg.RegistryStr()+"/v2/", nil)
 		if err != nil {
 			return err
@@ -217,6 +213,25 @@ func checkLogin(ctx context.Context, reg name.Registry, user, password string, o
 		}
 	}
 	return loginError(reg, lastErr)
+}
+
+// loginSchemes are the schemes checkLogin tries, in order, as ggcr pings: HTTPS, then HTTP
+// where that is allowed: with --tls-verify=false, where ggcr's Scheme says "http", and with
+// it true only on loopback (see httpsOnly).
+func loginSchemes(reg name.Registry, opts RegistryOptions) []string {
+	schemes := []string{"https"}
+	if reg.Scheme() == "http" && (!opts.TLSVerify || isLoopback(hostOnly(reg.RegistryStr()))) {
+		schemes = append(schemes, "http")
+	}
+	return schemes
+}
+
+// hostOnly is host[:port] without its port.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 func loginError(reg name.Registry, err error) error {

@@ -25,9 +25,10 @@ import (
 // RegistryOptions say how nb reaches a registry, as podman's flags do.
 type RegistryOptions struct {
 	// TLSVerify false lets a registry that is not on loopback be reached over plain HTTP, or
-	// over HTTPS with a certificate nb does not check (podman's --tls-verify=false). A
-	// registry on localhost or 127.0.0.0/8 is tried over HTTPS, then HTTP, anyway, as docker
-	// allows for those.
+	// over HTTPS with a certificate nb does not check (podman's --tls-verify=false). With it
+	// true, only a registry on localhost, 127.0.0.0/8 or ::1 is tried over HTTPS, then HTTP,
+	// as docker allows for those: ggcr would fall back to HTTP for private addresses and
+	// *.localhost too, where a man in the middle would get the credentials in clear.
 	TLSVerify bool
 	// CertDirs are where to look for the CA certificates (*.crt) a registry's certificate
 	// is checked against, besides the system's: a directory per registry, HOST:PORT/ below
@@ -84,7 +85,35 @@ func registryTransport(host string, opts RegistryOptions) (http.RoundTripper, er
 		cfg.RootCAs = pool
 	}
 	tr.TLSClientConfig = cfg
+	if opts.TLSVerify {
+		return httpsOnly{tr}, nil
+	}
 	return tr, nil
+}
+
+// httpsOnly refuses plain HTTP to any host but loopback, before connecting: ggcr's ping falls
+// back to HTTP for every registry its name.Registry.Scheme says "http" for (private
+// addresses, *.localhost), and a token realm or blob redirect may be http:// too.
+type httpsOnly struct{ inner http.RoundTripper }
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && !isLoopback(req.URL.Hostname()) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only a registry on loopback may be reached without TLS (--tls-verify=false allows it)", req.URL.Host)
+	}
+	return t.inner.RoundTrip(req)
+}
+
+// isLoopback says whether host (no port) is localhost, 127.0.0.0/8 or ::1: the registries
+// docker reaches over plain HTTP without being told to.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // registryCAs is the system's CA pool with the registry's own CA certificates added, or nil

@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +114,60 @@ func TestRegistryCAsComeFromTheRegistrysCertsDDirectory(t *testing.T) {
 	_, err := registryCAs("reg.example:5000", RegistryOptions{TLSVerify: true, CertDirs: []string{flat}, CertDirIsFlat: true})
 	if err == nil || !strings.Contains(err.Error(), "ca.crt") {
 		t.Errorf("a --cert-dir file with no certificate: %v, want an error naming it", err)
+	}
+}
+
+// With TLS verification on, a private address must not get plain HTTP (ggcr's Scheme says
+// "http" for it and its ping falls back): the transport refuses before connecting, so this
+// needs no network; loopback keeps docker's allowance.
+func TestTLSVerifyRefusesPlainHTTPBeyondLoopback(t *testing.T) {
+	for _, host := range []string{"10.0.0.1:5000", "192.168.1.1", "registry.localhost:5000", "[fd00::1]:5000"} {
+		tr, err := registryTransport(host, RegistryOptions{TLSVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/", nil)
+		start := time.Now()
+		_, err = tr.RoundTrip(req)
+		if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to "+host) {
+			t.Errorf("%s: plain HTTP with --tls-verify=true: %v, want refused", host, err)
+		}
+		if time.Since(start) > time.Second {
+			t.Errorf("%s: the refusal took %v: it connected first", host, time.Since(start))
+		}
+		reg, err := parseRegistry(host, RegistryOptions{TLSVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loginSchemes(reg, RegistryOptions{TLSVerify: true}); len(got) != 1 || got[0] != "https" {
+			t.Errorf("%s: login schemes %v, want https only", host, got)
+		}
+		insecure, err := parseRegistry(host, RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loginSchemes(insecure, RegistryOptions{}); len(got) != 2 {
+			t.Errorf("%s: login schemes with --tls-verify=false %v, want https, http", host, got)
+		}
+	}
+	for _, host := range []string{"127.0.0.1:5000", "localhost:5000", "[::1]:5000"} {
+		tr, err := registryTransport(host, RegistryOptions{TLSVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tr.(httpsOnly); !ok {
+			t.Fatalf("transport %T, want httpsOnly", tr)
+		}
+		u, _ := url.Parse("http://" + host + "/v2/")
+		if !isLoopback(u.Hostname()) {
+			t.Errorf("%s: not loopback", host)
+		}
+		reg, err := parseRegistry(host, RegistryOptions{TLSVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loginSchemes(reg, RegistryOptions{TLSVerify: true}); len(got) != 2 || got[1] != "http" {
+			t.Errorf("%s: login schemes %v, want https, http (docker's loopback allowance)", host, got)
+		}
 	}
 }
