@@ -61,6 +61,9 @@ func (s *Store) layerDir(chain string) string { return filepath.Join(s.dir, laye
 // hasLayer says whether the store holds layer chain: its layer.json comes into place with the
 // layer's directory in one rename.
 func (s *Store) hasLayer(chain string) bool {
+	if !isChainID(chain) {
+		return false
+	}
 	_, err := os.Stat(filepath.Join(s.layerDir(chain), layerFile))
 	return err == nil
 }
@@ -73,6 +76,11 @@ func (s *Store) readLayer(chain string) (layerRecord, error) {
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return rec, fmt.Errorf("layer %s: parse %s: %w", chain, layerFile, err)
+	}
+	// layer.json names the layers below; a record that is not this layer's, or names one by
+	// something other than a chain ID, would lead outside layers/.
+	if rec.ChainID != chain || (rec.Parent != "" && !isChainID(rec.Parent)) || !strings.HasPrefix(rec.DiffID, "sha256:") || !isChainID(strings.TrimPrefix(rec.DiffID, "sha256:")) {
+		return rec, fmt.Errorf("layer %s: %s names chain ID %q, parent %q, diff ID %q: not this layer's", chain, layerFile, rec.ChainID, rec.Parent, rec.DiffID)
 	}
 	return rec, nil
 }

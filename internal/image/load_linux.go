@@ -124,6 +124,9 @@ func (s *Store) plan(open opener, images []archiveImage) ([]loadJob, int64, erro
 		if err := json.Unmarshal(data, &j.config); err != nil {
 			return nil, 0, fmt.Errorf("parse config %s: %w", img.config.path, err)
 		}
+		if err := j.config.checkDiffIDs(); err != nil {
+			return nil, 0, fmt.Errorf("config %s: %w", img.config.path, err)
+		}
 		if n := len(j.config.RootFS.DiffIDs); n != 0 && n != len(img.layers) {
 			return nil, 0, fmt.Errorf("config %s lists %d layers, the manifest %d", img.config.path, n, len(img.layers))
 		}

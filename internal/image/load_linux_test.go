@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +371,57 @@ func checkXattr(t *testing.T, s *Store, root string) {
 	n, err := unix.Lgetxattr(filepath.Join(root, "xattr-file"), "user.nb", buf)
 	if err != nil || string(buf[:n]) != "yes" {
 		t.Errorf("xattr-file user.nb = %q, %v; want yes", buf[:n], err)
+	}
+}
+
+// A diff_id makes a chain ID, which names a directory of the store: one that is not a sha256
+// digest is refused, naming it, before anything is written (no layer read outside the store,
+// no short link made to it, no panic on a short one).
+func TestLoadRefusesConfigWithBadDiffID(t *testing.T) {
+	requireRoot(t)
+	layers := [][]byte{makeTar(t, reg("a", "a")), makeTar(t, reg("b", "b"))}
+	escape := t.TempDir()
+	writeTestFile(t, filepath.Join(escape, "diff", "planted"), []byte("x"))
+	writeTestFile(t, filepath.Join(escape, layerFile), mustJSON(t, layerRecord{ChainID: "x"}))
+	for _, bad := range []string{"sha256:../../../../../../../.." + escape, "sha256:abc", "sha256:" + strings.Repeat("A", 64), "md5:" + strings.Repeat("a", 64)} {
+		config := imageConfig(t, layers)
+		config = []byte(strings.Replace(string(config), "sha256:"+digestOf(layers[0]), bad, 1))
+		for _, format := range []string{"docker", "oci"} {
+			s := newTestStore(t)
+			path := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, config, []string{"x:y"}))
+			if format == "oci" {
+				path = t.TempDir()
+				ociLayout(t, path, layers, config, nil, false)
+			}
+			_, err := s.Load(path, nil)
+			if err == nil || !strings.Contains(err.Error(), "diff_id 1 "+strconv.Quote(bad)) {
+				t.Errorf("%s, diff_id %q: Load = %v, want refused naming it", format, bad, err)
+			}
+			assertStoreEmpty(t, s)
+		}
+	}
+}
+
+// layer.json and metadata.json name layers by chain ID; a record that names another layer,
+// or a path, is an error, not a directory to follow.
+func TestStoreRecordsNamingPathsAreRefused(t *testing.T) {
+	s := newTestStore(t)
+	chain := strings.Repeat("a", 64)
+	dir := s.layerDir(chain)
+	writeTestFile(t, filepath.Join(dir, layerFile), mustJSON(t, layerRecord{ChainID: chain, DiffID: "sha256:" + chain, Parent: "../../x"}))
+	if _, err := s.readLayer(chain); err == nil || !strings.Contains(err.Error(), "not this layer's") {
+		t.Errorf("readLayer of a layer.json naming a path as parent = %v, want refused", err)
+	}
+	writeTestFile(t, filepath.Join(dir, layerFile), mustJSON(t, layerRecord{ChainID: strings.Repeat("b", 64), DiffID: "sha256:" + chain}))
+	if _, err := s.readLayer(chain); err == nil || !strings.Contains(err.Error(), "not this layer's") {
+		t.Errorf("readLayer of another layer's layer.json = %v, want refused", err)
+	}
+	if s.hasLayer("../" + chain[:10]) {
+		t.Error("hasLayer follows a path")
+	}
+	img := t.TempDir()
+	writeTestFile(t, filepath.Join(img, metadataFile), mustJSON(t, record{ID: chain, Layers: []string{"../../../tmp"}}))
+	if _, err := readRecord(img); err == nil || !strings.Contains(err.Error(), `"../../../tmp" is not a chain ID`) {
+		t.Errorf("readRecord of a metadata.json naming a path as a layer = %v, want refused", err)
 	}
 }

@@ -96,6 +96,12 @@ func readRecord(dir string) (record, error) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return rec, fmt.Errorf("parse %s: %w", path, err)
 	}
+	// Its layers are directories of the store by chain ID: anything else would be a path.
+	for _, l := range rec.Layers {
+		if !isChainID(l) {
+			return rec, fmt.Errorf("%s: layer %q is not a chain ID (64 hex digits)", path, l)
+		}
+	}
 	return rec, nil
 }
 

@@ -88,6 +88,9 @@ func (s *Store) pullImage(img v1.Image, names []Name, cancel func(), progress Pr
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return PullResult{}, fmt.Errorf("parse image config: %w", err)
 	}
+	if err := cfg.checkDiffIDs(); err != nil {
+		return PullResult{}, fmt.Errorf("image config: %w", err)
+	}
 	if cfg.OS != "" && cfg.OS != "linux" {
 		return PullResult{}, fmt.Errorf("the image is for %s/%s, not linux", cfg.OS, cfg.Architecture)
 	}
