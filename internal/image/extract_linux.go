@@ -32,10 +32,9 @@ type applier struct {
 	// dirTimes holds directories' times until every layer is in: creating or removing an
 	// entry changes its directory's mtime, so they are set last, by finish.
 	dirTimes map[string]entryTimes
-	// layer is the set of paths the layer has written: its whiteouts apply only to what
-	// lower layers put there (layer.md: "Files that are present in the same layer as a
-	// whiteout file can only be hidden by whiteout files in subsequent layers").
-	layer map[string]bool
+	// whitedOut is the set of paths the layer has whiteouts for: a directory the layer makes
+	// there afterwards must be opaque, or the lower layer's files would show through it.
+	whitedOut map[string]bool
 }
 
 type entryTimes struct{ atime, mtime time.Time }
@@ -56,7 +55,7 @@ func (a *applier) close() { unix.Close(a.root) }
 
 // applyLayer unpacks one tar stream, up to its end-of-archive marker.
 func (a *applier) applyLayer(r io.Reader) error {
-	a.layer = map[string]bool{}
+	a.whitedOut = map[string]bool{}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -96,7 +95,6 @@ func (a *applier) applyEntry(tr *tar.Reader, hdr *tar.Header) error {
 	}
 	defer unix.Close(parent)
 	path := strings.Join(comps, "/")
-	a.layer[path] = true
 	if hdr.Typeflag == tar.TypeLink {
 		err = a.link(parent, base, comps, hdr)
 	} else {
@@ -153,6 +151,13 @@ func (a *applier) create(parent int, base, path string, r io.Reader, hdr *tar.He
 	}
 	if err := setAttrs(parent, base, hdr); err != nil {
 		return err
+	}
+	if isDir && a.whitedOut[path] {
+		// ".wh.NAME" then "NAME/" in one layer: the directory replaces the lower layer's,
+		// so it hides what they put in it, as an opaque directory does.
+		if err := setOpaqueAt(parent, base); err != nil {
+			return err
+		}
 	}
 	if isDir {
 		a.dirTimes[path] = timesOf(hdr)
@@ -255,16 +260,42 @@ func (a *applier) whiteout(comps []string, entry string) error {
 		if err := unix.Fsetxattr(dir, opaqueXattr, []byte("y"), 0); err != nil {
 			return fmt.Errorf("tar entry %q: opaque directory: %w", entry, os.NewSyscallError("fsetxattr "+opaqueXattr, err))
 		}
-	case a.layer[path]:
-		// A whiteout hides nothing of its own layer (layer.md), and what this layer wrote
-		// there hides the lower layers' already.
 	default:
-		if _, err := makeRoom(dir, name, false); err != nil {
-			return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+		// The layer dir holds only this layer's entries. A whiteout hides nothing of its own
+		// layer (layer.md: "Files that are present in the same layer as a whiteout file can
+		// only be hidden by whiteout files in subsequent layers"): a file of this layer there
+		// hides the lower layers' already; a directory of this layer would merge with theirs,
+		// so it becomes opaque and keeps only its own entries.
+		var st unix.Stat_t
+		err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			if err := setOpaqueAt(dir, name); err != nil {
+				return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+			}
+		case err == nil:
+		case !errors.Is(err, unix.ENOENT):
+			return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "fstatat", Path: path, Err: err})
+		default:
+			if err := unix.Mknodat(dir, name, unix.S_IFCHR, 0); err != nil {
+				return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "mknod", Path: path, Err: err})
+			}
+			a.whitedOut[path] = true
 		}
-		if err := unix.Mknodat(dir, name, unix.S_IFCHR, 0); err != nil {
-			return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "mknod", Path: path, Err: err})
-		}
+	}
+	return nil
+}
+
+// setOpaqueAt marks the directory base in parent opaque, without following a symlink (base
+// was just made or checked to be a directory, in a tree only this applier writes).
+func setOpaqueAt(parent int, base string) error {
+	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: base, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0); err != nil {
+		return fmt.Errorf("opaque directory %s: %w", base, os.NewSyscallError("fsetxattr "+opaqueXattr, err))
 	}
 	return nil
 }

@@ -425,3 +425,36 @@ func TestStoreRecordsNamingPathsAreRefused(t *testing.T) {
 		t.Errorf("readRecord of a metadata.json naming a path as a layer = %v, want refused", err)
 	}
 }
+
+// A layer that whites out a directory and makes it anew, in either order, replaces the lower
+// layer's directory: through the overlay mount only its own entries are in it.
+func TestLoadDirectoryWhitedOutAndRecreatedInOneLayer(t *testing.T) {
+	requireRoot(t)
+	lower := makeTar(t, dir("a/"), reg("a/x", "x"), dir("a/sub/"), reg("a/sub/z", "z"))
+	for name, upper := range map[string][]byte{
+		"whiteout first":  makeTar(t, reg(".wh.a", ""), dir("a/"), reg("a/y", "y")),
+		"directory first": makeTar(t, dir("a/"), reg("a/y", "y"), reg(".wh.a", "")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newTestStore(t)
+			layers := [][]byte{lower, upper}
+			archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+			images, err := s.Load(archive, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := imageRoot(t, images[0])
+			entries, err := os.ReadDir(filepath.Join(root, "a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if !reflect.DeepEqual(names, []string{"y"}) {
+				t.Errorf("merged a/ holds %v, want only y: the lower layer's a/ shows through", names)
+			}
+		})
+	}
+}
