@@ -35,6 +35,9 @@ type applier struct {
 	// whitedOut is the set of paths the layer has whiteouts for: a directory the layer makes
 	// there afterwards must be opaque, or the lower layer's files would show through it.
 	whitedOut map[string]bool
+	// lowers are fds on the diff dirs of the layers below, top first: a directory the layer
+	// makes without an entry of its own takes its attributes from them (mkdirImplicit).
+	lowers []int
 }
 
 type entryTimes struct{ atime, mtime time.Time }
@@ -42,16 +45,122 @@ type entryTimes struct{ atime, mtime time.Time }
 // mknodType is the file type mknod(2) makes for each device or fifo entry type.
 var mknodType = map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}
 
-// newApplier opens dir, an empty directory that the layers will fill.
-func newApplier(dir string, whiteouts bool) (*applier, error) {
+// newApplier opens dir, an empty directory that the layer will fill, and lowers, the diff
+// dirs of the layers below it, top first.
+func newApplier(dir string, whiteouts bool, lowers []string) (*applier, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return &applier{root: fd, whiteouts: whiteouts, dirTimes: map[string]entryTimes{}}, nil
+	a := &applier{root: fd, whiteouts: whiteouts, dirTimes: map[string]entryTimes{}}
+	for _, l := range lowers {
+		fd, err := unix.Open(l, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			a.close()
+			return nil, &os.PathError{Op: "open lower layer", Path: l, Err: err}
+		}
+		a.lowers = append(a.lowers, fd)
+	}
+	return a, nil
 }
 
-func (a *applier) close() { unix.Close(a.root) }
+func (a *applier) close() {
+	unix.Close(a.root)
+	for _, fd := range a.lowers {
+		unix.Close(fd)
+	}
+}
+
+// mkdirImplicit makes a directory an entry needs but the layer has no entry for. In overlayfs
+// the topmost layer holding a directory gives its mode, owner and xattrs, so a plain 0755
+// root directory would turn a lower layer's 0700 1000:1000 home/user into root's: it copies
+// them from the nearest lower layer that has the directory, as containerd does for parents,
+// and is 0755 root's only when none has.
+func (a *applier) mkdirImplicit(dir int, name string, comps []string) error {
+	if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil
+		}
+		return err
+	}
+	lower := a.lowerDir(comps)
+	if lower < 0 {
+		return nil
+	}
+	defer unix.Close(lower)
+	var st unix.Stat_t
+	if err := unix.Fstat(lower, &st); err != nil {
+		return err
+	}
+	if err := unix.Fchownat(dir, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lchown", Path: name, Err: err}
+	}
+	if err := unix.Fchmodat(dir, name, st.Mode&0o7777, 0); err != nil {
+		return &os.PathError{Op: "chmod", Path: name, Err: err}
+	}
+	return copyXattrs(lower, dir, name)
+}
+
+// lowerDir opens the directory comps names in the nearest lower layer that has it, or gives
+// -1 when a lower layer hides it (a whiteout or a non-directory there, or an opaque parent
+// without it) or none has it.
+func (a *applier) lowerDir(comps []string) int {
+	for _, root := range a.lowers {
+		parent, err := openDir(root, comps[:len(comps)-1], nil, "")
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return -1
+		}
+		fd, err := unix.Openat(parent, comps[len(comps)-1], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(parent)
+			return fd
+		}
+		opaque := make([]byte, 1)
+		n, xerr := unix.Fgetxattr(parent, opaqueXattr, opaque)
+		unix.Close(parent)
+		if !errors.Is(err, unix.ENOENT) || (xerr == nil && n == 1 && opaque[0] == 'y') {
+			return -1
+		}
+	}
+	return -1
+}
+
+// copyXattrs gives base in dir the xattrs of the directory src, but overlayfs' own.
+func copyXattrs(src, dir int, base string) error {
+	size, err := unix.Flistxattr(src, nil)
+	if err != nil || size == 0 {
+		return nil // a filesystem without xattrs has none to copy
+	}
+	buf := make([]byte, size)
+	if size, err = unix.Flistxattr(src, buf); err != nil {
+		return os.NewSyscallError("flistxattr", err)
+	}
+	dst, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: base, Err: err}
+	}
+	defer unix.Close(dst)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+		if name == "" || strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		vsize, err := unix.Fgetxattr(src, name, nil)
+		if err != nil {
+			return os.NewSyscallError("fgetxattr "+name, err)
+		}
+		value := make([]byte, vsize)
+		if vsize, err = unix.Fgetxattr(src, name, value); err != nil {
+			return os.NewSyscallError("fgetxattr "+name, err)
+		}
+		if err := unix.Fsetxattr(dst, name, value[:vsize], 0); err != nil {
+			return &os.PathError{Op: "setxattr " + name, Path: base, Err: err}
+		}
+	}
+	return nil
+}
 
 // applyLayer unpacks one tar stream, up to its end-of-archive marker.
 func (a *applier) applyLayer(r io.Reader) error {
@@ -89,7 +198,7 @@ func (a *applier) applyEntry(tr *tar.Reader, hdr *tar.Header) error {
 	if a.whiteouts && strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(comps, hdr.Name)
 	}
-	parent, err := openDir(a.root, comps[:len(comps)-1], true, hdr.Name)
+	parent, err := openDir(a.root, comps[:len(comps)-1], a.mkdirImplicit, hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -211,7 +320,7 @@ func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header)
 	if slices.Equal(target, comps) {
 		return nil // a link to itself: the file is there already
 	}
-	dir, err := openDir(a.root, target[:len(target)-1], false, hdr.Name)
+	dir, err := openDir(a.root, target[:len(target)-1], nil, hdr.Name)
 	if err != nil {
 		return linkTargetError(err)
 	}
@@ -248,7 +357,7 @@ func (a *applier) whiteout(comps []string, entry string) error {
 	if name == "" || name == "." || name == ".." {
 		return &UnsafeEntryError{Entry: entry, Reason: fmt.Sprintf("whiteout of %q", name)}
 	}
-	dir, err := openDir(a.root, dirComps, true, entry)
+	dir, err := openDir(a.root, dirComps, a.mkdirImplicit, entry)
 	if err != nil {
 		return err
 	}
@@ -323,7 +432,7 @@ func (a *applier) setDirTimes(path string, t entryTimes) error {
 	comps, _ := splitEntryPath(path, path)
 	parent, base := a.root, "."
 	if len(comps) > 0 {
-		fd, err := openDir(a.root, comps[:len(comps)-1], false, path)
+		fd, err := openDir(a.root, comps[:len(comps)-1], nil, path)
 		if err != nil {
 			return nil // not reachable by that path any more: nothing there to date
 		}

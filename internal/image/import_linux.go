@@ -53,7 +53,7 @@ func (s *Store) ImportReader(r io.Reader, total int64, repository, tag string, p
 	defer w.remove()
 	m := &meter{total: total, fn: progress}
 	// The tarball is the image's one layer.
-	layer, err := w.unpackLayer(m.reader(r), "", "", true)
+	layer, err := w.unpackLayer(m.reader(r), "", "", true, nil)
 	if err != nil {
 		return Image{}, err
 	}
@@ -68,7 +68,7 @@ func (s *Store) ImportReader(r io.Reader, total int64, repository, tag string, p
 // unpackTarball unpacks the rootfs tarball r into dir and returns its diff ID. A rootfs
 // tarball is no layer: a ".wh." file in it is a file.
 func unpackTarball(dir string, r io.Reader) (string, error) {
-	a, err := newApplier(dir, false)
+	a, err := newApplier(dir, false, nil)
 	if err != nil {
 		return "", err
 	}

@@ -32,6 +32,7 @@ const (
 	layerDiffDir  = "diff"       // a layer's unpacked files
 	layerFile     = "layer.json" // a layer's record; present means the layer is whole
 	shortLinkLen  = 20           // hex digits of the chain ID that name its short link
+	maxLayerDepth = 500          // overlayfs' most lowerdirs (OVL_MAX_STACK)
 	opaqueXattr   = "trusted.overlay.opaque"
 	workImageDir  = "image"  // in a work dir: the image's directory to be
 	workLayersDir = "layers" // in a work dir: the layers unpacked for it, by chain ID
@@ -69,8 +70,13 @@ func (s *Store) hasLayer(chain string) bool {
 }
 
 func (s *Store) readLayer(chain string) (layerRecord, error) {
+	return readLayerAt(s.layerDir(chain), chain)
+}
+
+// readLayerAt reads the layer.json of layer chain in dir.
+func readLayerAt(dir, chain string) (layerRecord, error) {
 	var rec layerRecord
-	data, err := os.ReadFile(filepath.Join(s.layerDir(chain), layerFile))
+	data, err := os.ReadFile(filepath.Join(dir, layerFile))
 	if err != nil {
 		return rec, fmt.Errorf("layer %s: %w", chain, err)
 	}
@@ -131,7 +137,8 @@ func (s *Store) lowerDirs(rec record) ([]string, error) {
 // unpackLayer unpacks the tar r (compressed or not) into w's layers/, as the layer on parent
 // (a chain ID, "" for none). plain is for a rootfs tarball, whose ".wh." files are files.
 // It checks the tar against wantDiffID when that is not "", and returns the layer's record.
-func (w *workDir) unpackLayer(r io.Reader, parent, wantDiffID string, plain bool) (layerRecord, error) {
+// lowers are the diff dirs of the layers below, top first (see lowerDiffDirs).
+func (w *workDir) unpackLayer(r io.Reader, parent, wantDiffID string, plain bool, lowers []string) (layerRecord, error) {
 	tmp, err := os.MkdirTemp(filepath.Join(w.path, workLayersDir), "new-")
 	if err != nil {
 		return layerRecord{}, err
@@ -140,7 +147,7 @@ func (w *workDir) unpackLayer(r io.Reader, parent, wantDiffID string, plain bool
 	if err := os.Mkdir(diff, 0o755); err != nil {
 		return layerRecord{}, err
 	}
-	a, err := newApplier(diff, !plain)
+	a, err := newApplier(diff, !plain, lowers)
 	if err != nil {
 		return layerRecord{}, err
 	}
@@ -169,6 +176,28 @@ func (w *workDir) unpackLayer(r io.Reader, parent, wantDiffID string, plain bool
 		return layerRecord{}, err
 	}
 	return rec, nil
+}
+
+// lowerDiffDirs are the diff dirs of layer chain and the layers below it, top first: in the
+// store, or in w for those unpacked for the image being added.
+func (s *Store) lowerDiffDirs(w *workDir, chain string) ([]string, error) {
+	var dirs []string
+	for chain != "" {
+		if len(dirs) == maxLayerDepth {
+			return nil, fmt.Errorf("layer %s: more than %d layers below it", chain, maxLayerDepth)
+		}
+		dir := filepath.Join(w.path, workLayersDir, chain)
+		if s.hasLayer(chain) {
+			dir = s.layerDir(chain)
+		}
+		rec, err := readLayerAt(dir, chain)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, filepath.Join(dir, layerDiffDir))
+		chain = rec.Parent
+	}
+	return dirs, nil
 }
 
 // commitLayersLocked moves the layers of rec that the store does not hold yet from w into

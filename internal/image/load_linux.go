@@ -245,6 +245,10 @@ func (s *Store) addLayer(w *workDir, l layerSource, parent string, m *meter) (la
 			return s.readLayer(chain)
 		}
 	}
+	lowers, err := s.lowerDiffDirs(w, parent)
+	if err != nil {
+		return layerRecord{}, err
+	}
 	f, err := l.open()
 	if err != nil {
 		return layerRecord{}, err
@@ -256,7 +260,7 @@ func (s *Store) addLayer(w *workDir, l layerSource, parent string, m *meter) (la
 		blobHash = sha256.New()
 		r = io.TeeReader(r, blobHash)
 	}
-	layer, unpackErr := w.unpackLayer(r, parent, l.diffID, false)
+	layer, unpackErr := w.unpackLayer(r, parent, l.diffID, false, lowers)
 	// The decompressor may stop short of the blob's end (gzip's trailer, padding), and a
 	// verifying reader checks the digest only at the end: read it all. When unpacking failed,
 	// a blob that is not what the manifest says is the cause to report, not what its

@@ -458,3 +458,44 @@ func TestLoadDirectoryWhitedOutAndRecreatedInOneLayer(t *testing.T) {
 		})
 	}
 }
+
+// A layer that adds home/user/new without an entry for home/user/ must not change the home
+// directory: in overlayfs the topmost layer holding a directory gives its mode, owner and
+// xattrs, so the layer's implicit directory takes them from the layer below.
+func TestLoadImplicitDirectoryKeepsTheLowerLayersAttributes(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := [][]byte{
+		makeTar(t, dir("home/"), dir("home/user/").mode(0o700).owner(1000, 1000).xattr("user.nb", "home"), dir("srv/").mode(0o750).owner(7, 8)),
+		makeTar(t, reg("other", "o")), // a layer between, without home/
+		makeTar(t, reg("home/user/new", "n"), reg("srv/deep/file", "f")),
+	}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+	images, err := s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, images[0])
+	for path, want := range map[string]struct{ uid, gid, mode uint32 }{
+		"home/user": {1000, 1000, 0o700},
+		"srv":       {7, 8, 0o750},
+		"srv/deep":  {0, 0, 0o755}, // no layer has it: tar's default
+	} {
+		st := lstat(t, filepath.Join(root, path))
+		if st.Uid != want.uid || st.Gid != want.gid || st.Mode&0o7777 != want.mode {
+			t.Errorf("%s: %d:%d %o, want %d:%d %o as the lower layer has it", path, st.Uid, st.Gid, st.Mode&0o7777, want.uid, want.gid, want.mode)
+		}
+	}
+	if v, err := getxattr(filepath.Join(root, "home/user"), "user.nb"); err != nil || v != "home" {
+		t.Errorf("home/user's user.nb = %q, %v; want the lower layer's", v, err)
+	}
+}
+
+func getxattr(path, name string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
