@@ -233,9 +233,10 @@ func (s *Store) commitLayersLocked(w *workDir, rec record) error {
 
 // gcLayersLocked removes the layers no image uses, with their short links: those of removed
 // images, and those a crash left between a commit's layer renames and its image rename. They
-// are moved into trash (a work dir, deleted after the lock is dropped) or, when trash is "",
-// deleted at once; the layers in keep stay. The caller holds the exclusive lock, so no commit
-// is between its renames. It returns the chain IDs it removed.
+// are moved into trash (a work dir, deleted after the lock is dropped), never deleted in
+// place: a deletion killed part way would leave layer.json with part of diff/ for addLayer to
+// reuse. The layers in keep stay. The caller holds the exclusive lock, so no commit is
+// between its renames. It returns the chain IDs it removed.
 func (s *Store) gcLayersLocked(trash string, keep []string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, layersDir))
 	if errors.Is(err, os.ErrNotExist) {
@@ -260,12 +261,7 @@ func (s *Store) gcLayersLocked(trash string, keep []string) ([]string, error) {
 		if len(chain) >= shortLinkLen {
 			os.Remove(s.shortLink(chain))
 		}
-		if trash != "" {
-			err = os.Rename(s.layerDir(chain), filepath.Join(trash, "layer-"+chain))
-		} else {
-			err = os.RemoveAll(s.layerDir(chain))
-		}
-		if err != nil {
+		if err := os.Rename(s.layerDir(chain), filepath.Join(trash, "layer-"+chain)); err != nil {
 			return freed, fmt.Errorf("remove layer %s: %w", chain, err)
 		}
 		freed = append(freed, chain)

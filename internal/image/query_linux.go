@@ -136,7 +136,7 @@ func (s *Store) Remove(ref string, inUse func(id string) bool, force bool) (Remo
 		return RemoveResult{}, err
 	}
 	defer unlock()
-	s.pruneWork()
+	s.pruneWork(trash)
 	tags, err := readTags(s.dir)
 	if err != nil {
 		return RemoveResult{}, err

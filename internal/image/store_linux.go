@@ -136,11 +136,14 @@ func (w *workDir) remove() error {
 	return err
 }
 
-// pruneWork removes the work dirs nobody holds (left by an nb that was killed or crashed
-// mid-import or mid-removal) and the layers no image uses, but those in keep. The caller holds
-// the exclusive store lock.
-func (s *Store) pruneWork(keep ...string) {
-	defer s.gcLayersLocked("", keep)
+// pruneWork clears out the work dirs nobody holds (left by an nb that was killed or crashed
+// mid-import or mid-removal) and the layers no image uses, but those in keep. It only renames
+// them into trash, a work dir the caller holds and deletes once it has dropped the lock: a
+// deletion killed part way then leaves a work dir for the next prune, never half a layer at
+// its chain ID for a load to reuse, and nobody waits on the lock while files are deleted.
+// The caller holds the exclusive store lock.
+func (s *Store) pruneWork(trash *workDir, keep ...string) {
+	defer s.gcLayersLocked(trash.path, keep)
 	tmp := filepath.Join(s.dir, "tmp")
 	entries, _ := os.ReadDir(tmp)
 	for _, e := range entries {
@@ -150,7 +153,7 @@ func (s *Store) pruneWork(keep ...string) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			os.RemoveAll(path)
+			os.Rename(path, filepath.Join(trash.path, "work-"+e.Name()))
 		}
 		f.Close()
 	}
@@ -159,12 +162,17 @@ func (s *Store) pruneWork(keep ...string) {
 // Prune removes what imports and removals killed part way left in tmp/ (pruneWork), under the
 // exclusive lock.
 func (s *Store) Prune() error {
+	trash, err := s.newWorkDir()
+	if err != nil {
+		return err
+	}
+	defer trash.remove()
 	unlock, err := s.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	s.pruneWork()
+	s.pruneWork(trash)
 	return nil
 }
 
@@ -194,7 +202,8 @@ func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
 	defer unlock()
 	// The image's own layers stay, used or not yet: one a crash left without its image is
 	// the one this commit planned to use.
-	s.pruneWork(rec.Layers...)
+	// w is the trash: the caller removes it after commit has dropped the lock.
+	s.pruneWork(w, rec.Layers...)
 	if !s.has(rec.ID) {
 		if err := s.commitLayersLocked(w, rec); err != nil {
 			return Image{}, err

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // importTar imports a one-file rootfs whose content is body, named name ("" for none).
@@ -292,5 +294,74 @@ func TestPruneRemovesOnlyAbandonedWorkDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(live.path); err != nil {
 		t.Errorf("a live work dir was pruned: %v", err)
+	}
+}
+
+// setImmutable sets or clears FS_IMMUTABLE_FL (chattr +i) on path: a file nobody, root
+// included, can unlink, to stop a deletion part way as a kill would.
+func setImmutable(t *testing.T, path string, on bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const immutable = 0x10 // FS_IMMUTABLE_FL
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Skipf("no inode flags on the test's filesystem: %v", err)
+	}
+	if on {
+		flags |= immutable
+	} else {
+		flags &^= immutable
+	}
+	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags); err != nil {
+		t.Skipf("chattr +i: %v", err)
+	}
+}
+
+// A layer whose deletion stops part way (nb killed, here a file that cannot be unlinked)
+// must not stay at its chain ID with part of its files: a later load would reuse it and give
+// an image missing files. Garbage collection moves a layer out of layers/ before deleting it.
+func TestAHalfDeletedLayerIsNeverReused(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	t.Cleanup(func() {
+		filepath.Walk(s.Dir(), func(path string, info os.FileInfo, err error) error {
+			if err == nil && info.Name() == layerFile {
+				setImmutable(t, path, false)
+			}
+			return nil
+		})
+	})
+	layers := [][]byte{makeTar(t, reg("a", "a"), reg("b", "b"))}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+	images, err := s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := digestOf(layers[0])
+	// A crash between a removal's rename of the image and its layers' deletion leaves the
+	// layer without an image: the next command's garbage collection takes it.
+	if err := os.Rename(s.imageDir(images[0].ID), filepath.Join(t.TempDir(), "gone")); err != nil {
+		t.Fatal(err)
+	}
+	setImmutable(t, filepath.Join(s.layerDir(chain), layerFile), true)
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if s.hasLayer(chain) {
+		t.Errorf("the layer stopped part way through its deletion is still at its chain ID")
+	}
+	images, err = s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, images[0])
+	for _, f := range []string{"a", "b"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("image loaded again: %v", err)
+		}
 	}
 }
