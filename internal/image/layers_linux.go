@@ -201,9 +201,9 @@ func (s *Store) lowerDiffDirs(w *workDir, chain string) ([]string, error) {
 }
 
 // commitLayersLocked moves the layers of rec that the store does not hold yet from w into
-// layers/. A layer the store held when w was planned but no longer holds (an nb image rm
-// in between freed it) cannot be made up for: the caller tries again. The caller holds the
-// exclusive lock.
+// layers/. A layer the store held when w was planned is claimed by w, so garbage collection
+// keeps it; one that is gone all the same (deleted by hand) cannot be made up for: the caller
+// tries again. The caller holds the exclusive lock.
 func (s *Store) commitLayersLocked(w *workDir, rec record) error {
 	if len(rec.Layers) == 0 {
 		return nil
@@ -235,7 +235,7 @@ func (s *Store) commitLayersLocked(w *workDir, rec record) error {
 // images, and those a crash left between a commit's layer renames and its image rename. They
 // are moved into trash (a work dir, deleted after the lock is dropped), never deleted in
 // place: a deletion killed part way would leave layer.json with part of diff/ for addLayer to
-// reuse. The layers in keep stay. The caller holds the exclusive lock, so no commit is
+// reuse. The layers in keep, and those a running nb claimed (workDir.claim), stay. The caller holds the exclusive lock, so no commit is
 // between its renames. It returns the chain IDs it removed.
 func (s *Store) gcLayersLocked(trash string, keep []string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, layersDir))
@@ -250,6 +250,9 @@ func (s *Store) gcLayersLocked(trash string, keep []string) ([]string, error) {
 		return nil, err
 	}
 	for _, l := range keep {
+		used[l] = true
+	}
+	for l := range s.claimedLayers() {
 		used[l] = true
 	}
 	var freed []string

@@ -241,7 +241,13 @@ func (s *Store) addImage(rec record, layers []layerSource, names []Name, m *mete
 // that of l unpacked into w.
 func (s *Store) addLayer(w *workDir, l layerSource, parent string, m *meter) (layerRecord, error) {
 	if l.diffID != "" {
-		if chain := chainOf(parent, l.diffID); s.hasLayer(chain) {
+		// Claimed before it is looked for: a removal's garbage collection either ran before
+		// (and the layer is unpacked anew) or sees the claim and keeps it until w is gone.
+		chain := chainOf(parent, l.diffID)
+		if err := w.claim(chain); err != nil {
+			return layerRecord{}, err
+		}
+		if s.hasLayer(chain) {
 			return s.readLayer(chain)
 		}
 	}

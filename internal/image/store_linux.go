@@ -128,6 +128,36 @@ func (s *Store) newImageWorkDir() (*workDir, error) {
 	return w, nil
 }
 
+// claimsDir, in a work dir, holds an empty file per store layer the work plans to use (named
+// by its chain ID): gcLayersLocked keeps them as long as the work dir is there.
+const claimsDir = "claims"
+
+// claim keeps the store's layer chain from garbage collection while w lives.
+func (w *workDir) claim(chain string) error {
+	dir := filepath.Join(w.path, claimsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("claim layer %s: %w", chain, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, chain), nil, 0o600); err != nil {
+		return fmt.Errorf("claim layer %s: %w", chain, err)
+	}
+	return nil
+}
+
+// claimedLayers are the layers the work dirs in tmp/ claim. The caller holds the exclusive
+// lock and has pruned the work dirs nobody holds, so those left are running nb's.
+func (s *Store) claimedLayers() map[string]bool {
+	claimed := map[string]bool{}
+	work, _ := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	for _, wd := range work {
+		entries, _ := os.ReadDir(filepath.Join(s.dir, "tmp", wd.Name(), claimsDir))
+		for _, e := range entries {
+			claimed[e.Name()] = true
+		}
+	}
+	return claimed
+}
+
 // remove deletes the work dir, with what of it did not become part of the store, and drops
 // its flock.
 func (w *workDir) remove() error {

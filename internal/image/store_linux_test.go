@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -362,6 +363,58 @@ func TestAHalfDeletedLayerIsNeverReused(t *testing.T) {
 	for _, f := range []string{"a", "b"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Errorf("image loaded again: %v", err)
+		}
+	}
+}
+
+// A layer an nb load or pull decided to reuse stays in the store until that nb commits,
+// even when another nb removes the last image using it in between: the commit must not fail
+// with "try again".
+func TestALayerPlannedForReuseSurvivesARemovalBeforeTheCommit(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	shared := makeTar(t, reg("a", "a"))
+	layers := [][]byte{shared}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"first:1"}))
+	if _, err := s.Load(archive, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Another image on the same bottom layer, added step by step: its layers are planned
+	// (the shared one reused from the store), then first:1 is removed, then it commits.
+	top := makeTar(t, reg("b", "b"))
+	w, err := s.newImageWorkDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.remove()
+	rec := record{ID: strings.Repeat("c", 64)}
+	parent := ""
+	for _, l := range [][]byte{shared, top} {
+		src := layerSource{name: "test", diffID: "sha256:" + digestOf(l), open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(l)), nil
+		}}
+		layer, err := s.addLayer(w, src, parent, &meter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Layers = append(rec.Layers, layer.ChainID)
+		rec.DiffIDs = append(rec.DiffIDs, layer.DiffID)
+		parent = layer.ChainID
+	}
+	if _, err := s.Remove("first:1", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if !s.hasLayer(digestOf(shared)) {
+		t.Error("the layer planned for reuse was deleted by the removal")
+	}
+	img, err := s.commit(w, rec, []Name{{Repository: "second", Tag: "1"}})
+	if err != nil {
+		t.Fatalf("commit after the removal: %v", err)
+	}
+	root := imageRoot(t, img)
+	for _, f := range []string{"a", "b"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("image: %v", err)
 		}
 	}
 }
