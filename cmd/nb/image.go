@@ -188,8 +188,11 @@ func imageRemove(ctx *cli.Context) error {
 	}
 	res, err := images.Remove(ref, inUse, ctx.Bool("force"))
 	if err != nil {
+		if user != "" && ctx.Bool("force") {
+			return fmt.Errorf("image %s is in use by container %s and has no name left to untag: remove the container first", ref, user)
+		}
 		if user != "" {
-			return fmt.Errorf("image %s is in use by container %s (nb image rm -f removes it anyway)", ref, user)
+			return fmt.Errorf("image %s is in use by container %s (nb image rm -f untags it; the image stays while a container uses it)", ref, user)
 		}
 		return err
 	}

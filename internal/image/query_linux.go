@@ -153,24 +153,45 @@ func (s *Store) Remove(ref string, inUse func(id string) bool, force bool) (Remo
 		}
 		return RemoveResult{Untagged: []string{name.String()}}, nil
 	}
-	if err := checkRemovable(id, name, names, inUse, force); err != nil {
+	used := inUse != nil && inUse(id)
+	if err := checkRemovable(id, name, names, used, force); err != nil {
 		return RemoveResult{}, err
+	}
+	if used {
+		// Forced: its names go, as with docker rmi -f, but the image stays while a container
+		// uses it: its layers are the container's lowerdirs.
+		return s.untagLocked(id, names, tags)
 	}
 	return s.deleteLocked(id, names, tags, trash)
 }
 
-// checkRemovable says why image id may not be deleted, unless forced.
-func checkRemovable(id string, name *Name, names []string, inUse func(string) bool, force bool) error {
+// checkRemovable says why image id may not be deleted, unless forced; used (a container uses
+// it) keeps it even then when it has no name left to take.
+func checkRemovable(id string, name *Name, names []string, used, force bool) error {
+	if used && force && len(names) == 0 {
+		return fmt.Errorf("remove image %s: %w and has no name left to untag (remove the container first)", id[:12], ErrInUse)
+	}
 	if force {
 		return nil
 	}
 	if name == nil && len(names) > 1 {
 		return fmt.Errorf("image %s has several names (%s): remove them one by one, or force", id[:12], strings.Join(names, ", "))
 	}
-	if inUse != nil && inUse(id) {
-		return fmt.Errorf("remove image %s: %w (force removes it anyway)", id[:12], ErrInUse)
+	if used {
+		return fmt.Errorf("remove image %s: %w (force untags it)", id[:12], ErrInUse)
 	}
 	return nil
+}
+
+// untagLocked takes all names from image id, which stays.
+func (s *Store) untagLocked(id string, names []string, tags map[string]string) (RemoveResult, error) {
+	for _, n := range names {
+		delete(tags, n)
+	}
+	if err := writeJSON(s.dir, repositoriesFile, tags); err != nil {
+		return RemoveResult{}, fmt.Errorf("untag image %s: %w", id, err)
+	}
+	return RemoveResult{Untagged: names}, nil
 }
 
 // deleteLocked untags image id and moves its directory into trash. Untagging first means a

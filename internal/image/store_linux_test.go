@@ -164,8 +164,26 @@ func TestRemoveRefusedWhileInUse(t *testing.T) {
 	if got, err := s.Get("app"); err != nil || got.ID != img.ID {
 		t.Fatalf("image or its tag gone after a refused Remove: %v", err)
 	}
-	if res, err := s.Remove("app", inUse, true); err != nil || res.Deleted != img.ID {
-		t.Fatalf("forced Remove = %+v, %v", res, err)
+	// Forced, it takes the names but keeps the image: the container's root is made of its
+	// layers.
+	res, err := s.Remove("app", inUse, true)
+	if err != nil || res.Deleted != "" || len(res.DeletedLayers) != 0 || !reflect.DeepEqual(res.Untagged, []string{"app:latest"}) {
+		t.Fatalf("forced Remove of an image in use = %+v, %v; want only untagged", res, err)
+	}
+	kept, err := s.Get(img.ID)
+	if err != nil {
+		t.Fatalf("image in use deleted by a forced Remove: %v", err)
+	}
+	for _, l := range kept.Lower {
+		if _, err := os.Stat(l); err != nil {
+			t.Errorf("lowerdir of the image in use: %v", err)
+		}
+	}
+	if _, err := s.Remove(img.ID, inUse, true); !errors.Is(err, ErrInUse) {
+		t.Fatalf("forced Remove of an untagged image in use = %v, want ErrInUse", err)
+	}
+	if res, err := s.Remove(img.ID, func(string) bool { return false }, false); err != nil || res.Deleted != img.ID {
+		t.Fatalf("Remove once no container uses it = %+v, %v", res, err)
 	}
 	assertStoreEmpty(t, s)
 }
