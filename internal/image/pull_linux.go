@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -29,9 +30,17 @@ type PulledLayer struct {
 	Existed bool
 }
 
-// stallTimeout bounds a wait for the next bytes of a blob: a registry that stops sending
-// fails the pull instead of hanging it.
-const stallTimeout = 2 * time.Minute
+// stallTimeout bounds a wait for the next bytes of a blob, down or up: a registry that stops
+// sending, or taking, fails the pull or push instead of hanging it. A variable for tests.
+var stallTimeout = 2 * time.Minute
+
+// stallText says for how long nothing moved: "2m", as a person writes it.
+func stallText() string {
+	if stallTimeout%time.Minute == 0 {
+		return fmt.Sprintf("%dm", int(stallTimeout/time.Minute))
+	}
+	return stallTimeout.String()
+}
 
 // Pull fetches ref (NAME[:TAG] or NAME@DIGEST) from its registry into the store, named
 // NAME:TAG (a pull by digest gives an untagged image, as the digest is no tag). An index is
@@ -55,8 +64,12 @@ func (s *Store) Pull(ctx context.Context, ref string, opts RegistryOptions) (Pul
 		}
 		names = []Name{n}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	// A stalled blob cancels the pull with this cause, for the error to say what happened
+	// rather than "context canceled".
+	stalled := fmt.Errorf("the registry sent nothing for %s", stallText())
+	cancel := func() { cancelCause(stalled) }
 	ropts, err := remoteOptions(r.Context().Registry, opts)
 	if err != nil {
 		return PullResult{}, err
@@ -69,6 +82,9 @@ func (s *Store) Pull(ctx context.Context, ref string, opts RegistryOptions) (Pul
 	}
 	res, err := s.pullImage(img, names, cancel, opts.Progress)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), stalled) {
+			err = fmt.Errorf("%w: %w", stalled, err)
+		}
 		return PullResult{}, registryError("pull", r, err)
 	}
 	return res, nil

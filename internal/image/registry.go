@@ -1,15 +1,18 @@
 package image
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -86,9 +89,82 @@ func registryTransport(host string, opts RegistryOptions) (http.RoundTripper, er
 	}
 	tr.TLSClientConfig = cfg
 	if opts.TLSVerify {
-		return httpsOnly{tr}, nil
+		return httpsOnly{uploadStallBound{tr}}, nil
 	}
-	return tr, nil
+	return uploadStallBound{tr}, nil
+}
+
+// uploadStallBound fails a request whose body has not moved for stallTimeout: the transport's
+// ResponseHeaderTimeout starts only once the body is sent, so a registry that stops taking a
+// blob's bytes would otherwise hang a push (and the store's shared lock with it) for ever.
+type uploadStallBound struct{ inner http.RoundTripper }
+
+func (t uploadStallBound) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.inner.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	stalled := fmt.Errorf("upload to %s stalled: the registry took nothing for %s", req.URL.Redacted(), stallText())
+	body := &stallBody{rc: req.Body, timer: time.AfterFunc(stallTimeout, func() { cancel(stalled) })}
+	req = req.Clone(ctx)
+	req.Body = body
+	resp, err := t.inner.RoundTrip(req)
+	body.stop()
+	if err != nil {
+		if errors.Is(context.Cause(ctx), stalled) {
+			err = stalled
+		}
+		cancel(nil)
+		return nil, err
+	}
+	// The response's body is read under ctx: it is let go when the body is closed.
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// stallBody is a request body whose reads push back its timer; its end stops it for good.
+type stallBody struct {
+	rc      io.ReadCloser
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.stop()
+	} else if n > 0 {
+		b.mu.Lock()
+		if !b.stopped {
+			b.timer.Reset(stallTimeout)
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *stallBody) Close() error {
+	b.stop()
+	return b.rc.Close()
+}
+
+func (b *stallBody) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	b.timer.Stop()
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // httpsOnly refuses plain HTTP to any host but loopback, before connecting: ggcr's ping falls

@@ -7,8 +7,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -171,3 +173,42 @@ func TestTLSVerifyRefusesPlainHTTPBeyondLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A registry that stops taking an upload's bytes fails the request after stallTimeout,
+// saying the upload stalled: the transport's response timeout starts only after the body.
+func TestAnUploadTheRegistryStopsTakingFailsAsStalled(t *testing.T) {
+	old := stallTimeout
+	stallTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { stallTimeout = old })
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // never reads the body: the client's socket buffers fill up
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	tr, err := registryTransport(strings.TrimPrefix(srv.URL, "http://"), RegistryOptions{TLSVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v2/x/blobs/uploads/1", io.LimitReader(zeros{}, 1<<40))
+	done := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "stalled: the registry took nothing for 300ms") {
+			t.Errorf("stalled upload = %v, want it to say so", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("an upload the registry stopped taking still hangs after 20s")
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -1,0 +1,66 @@
+package image
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// A registry that stops sending a blob part way fails the pull after stallTimeout with an
+// error saying so, not "context canceled", and leaves nothing in the store. The registry is
+// go-containerregistry's own (pkg/registry), on loopback, its blob responses cut short.
+func TestAPullTheRegistryStopsSendingSaysSo(t *testing.T) {
+	requireRoot(t)
+	old := stallTimeout
+	stallTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { stallTimeout = old })
+	img, err := random.Image(64<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layer, _ := layers[0].Digest()
+	reg := registry.New()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+layer.String()) {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		reg.ServeHTTP(rec, r)
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes()[:1000])
+		w.(http.Flusher).Flush()
+		select { // then nothing more
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/stall/img:1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = s.Pull(ctx, ref, RegistryOptions{TLSVerify: true})
+	if err == nil || !strings.Contains(err.Error(), "the registry sent nothing for 300ms") {
+		t.Errorf("pull of a stalled blob = %v, want it to say the registry sent nothing", err)
+	}
+	assertStoreEmpty(t, s)
+}
