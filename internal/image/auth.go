@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
 )
@@ -116,12 +117,10 @@ func Login(ctx context.Context, registry, user, password string, opts RegistryOp
 	if err := checkLogin(ctx, reg, user, password, opts); err != nil {
 		return err
 	}
-	f, err := readAuthFile(opts.AuthFile)
-	if err != nil {
-		return err
-	}
-	f.Auths[authKey(reg.RegistryStr())] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
-	return writeAuthFile(opts.AuthFile, f)
+	return updateAuthFile(opts.AuthFile, func(f *authFile) error {
+		f.Auths[authKey(reg.RegistryStr())] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
+		return nil
+	})
 }
 
 // Logout forgets registry's credentials; it is an error when there were none, as with podman.
@@ -130,22 +129,43 @@ func Logout(registry string, opts RegistryOptions) error {
 	if err != nil {
 		return err
 	}
-	f, err := readAuthFile(opts.AuthFile)
+	return updateAuthFile(opts.AuthFile, func(f *authFile) error {
+		key := authKey(reg.RegistryStr())
+		if _, ok := f.Auths[key]; !ok {
+			return fmt.Errorf("logout: not logged in to %s", reg.RegistryStr())
+		}
+		delete(f.Auths, key)
+		return nil
+	})
+}
+
+// updateAuthFile changes the credentials file at path with change, under a flock on
+// path.lock: two nb login or logout at once would otherwise each write what it read, and one
+// registry's credentials would be lost or come back. A file left with no credentials is
+// removed.
+func updateAuthFile(path string, change func(*authFile) error) error {
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock credentials: %w", err)
+	}
+	defer lock.Close()
+	if err := flock(lock, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock credentials %s.lock: %w", path, err)
+	}
+	f, err := readAuthFile(path)
 	if err != nil {
 		return err
 	}
-	key := authKey(reg.RegistryStr())
-	if _, ok := f.Auths[key]; !ok {
-		return fmt.Errorf("logout: not logged in to %s", reg.RegistryStr())
+	if err := change(&f); err != nil {
+		return err
 	}
-	delete(f.Auths, key)
 	if len(f.Auths) == 0 {
-		if err := os.Remove(opts.AuthFile); err != nil {
-			return fmt.Errorf("logout: %w", err)
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove credentials: %w", err)
 		}
 		return nil
 	}
-	return writeAuthFile(opts.AuthFile, f)
+	return writeAuthFile(path, f)
 }
 
 func writeAuthFile(path string, f authFile) error {

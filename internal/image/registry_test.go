@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -212,3 +214,34 @@ func TestAnUploadTheRegistryStopsTakingFailsAsStalled(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// nb logout (and login) at the same time change the credentials file under a lock: each
+// removes its own registry's credentials, none is lost or comes back.
+func TestConcurrentLogoutsEachRemoveTheirCredentials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	const n = 40
+	f := authFile{Auths: map[string]authEntry{}}
+	for i := range n {
+		f.Auths[fmt.Sprintf("127.0.0.1:%d", 5000+i)] = authEntry{Auth: "dXNlcjpwYXNz"}
+	}
+	if err := writeAuthFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- Logout(fmt.Sprintf("127.0.0.1:%d", 5000+i), RegistryOptions{AuthFile: path, TLSVerify: true})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if left, err := readAuthFile(path); err != nil || len(left.Auths) != 0 {
+		t.Errorf("credentials left after every registry's logout: %d, %v", len(left.Auths), err)
+	}
+}
