@@ -208,7 +208,11 @@ assert_store_unchanged() {
 	local blob
 	blob="$(find "$REG_DIR/storage" -path '*/blobs/sha256/*/data' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)"
 	[ -n "$blob" ] || fail "no blob in the registry's storage"
+	local size
+	size="$(stat -c %s "$blob")"
+	[ "$size" -gt 100010 ] || fail "the biggest blob is $size bytes: too small to corrupt at 100000"
 	printf 'corrupted!' | dd of="$blob" bs=1 seek=100000 conv=notrunc status=none
+	[ "$(stat -c %s "$blob")" = "$size" ] || fail "corrupting the blob changed its size"
 	run --separate-stderr nb2 pull "$REG/bb:1"
 	[ "$status" -eq 1 ]
 	# ggcr's verifying reader names the mismatch, not the tar reader's view of the bad bytes.
