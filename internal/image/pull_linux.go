@@ -110,6 +110,11 @@ func (s *Store) pullImage(img v1.Image, names []Name, cancel func(), progress Pr
 	if cfg.OS != "" && cfg.OS != "linux" {
 		return PullResult{}, fmt.Errorf("the image is for %s/%s, not linux", cfg.OS, cfg.Architecture)
 	}
+	// An index was resolved to this platform already; a single manifest is whatever it is.
+	// docker warns and pulls it; nb refuses, since a container from it cannot run here.
+	if cfg.Architecture != "" && cfg.Architecture != runtime.GOARCH {
+		return PullResult{}, fmt.Errorf("the image is for %s/%s, this machine is linux/%s", cfg.OS, cfg.Architecture, runtime.GOARCH)
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		return PullResult{}, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -61,6 +63,45 @@ func TestAPullTheRegistryStopsSendingSaysSo(t *testing.T) {
 	_, err = s.Pull(ctx, ref, RegistryOptions{TLSVerify: true})
 	if err == nil || !strings.Contains(err.Error(), "the registry sent nothing for 300ms") {
 		t.Errorf("pull of a stalled blob = %v, want it to say the registry sent nothing", err)
+	}
+	assertStoreEmpty(t, s)
+}
+
+// A single-manifest image for another architecture is refused, naming both platforms: a
+// container from it could not run here (docker pulls it with a warning).
+func TestPullRefusesAnImageForAnotherArchitecture(t *testing.T) {
+	requireRoot(t)
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "arm64"
+	if runtime.GOARCH == other {
+		other = "amd64"
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", other
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/other/img:1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t)
+	_, err = s.Pull(context.Background(), ref, RegistryOptions{TLSVerify: true})
+	if want := "the image is for linux/" + other + ", this machine is linux/" + runtime.GOARCH; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("pull of a %s image = %v, want %q", other, err, want)
 	}
 	assertStoreEmpty(t, s)
 }
