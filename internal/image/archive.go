@@ -84,16 +84,20 @@ type configFile struct {
 	Architecture string     `json:"architecture"`
 	OS           string     `json:"os"`
 	Config       struct {
-		Env        []string
-		Entrypoint []string
-		Cmd        []string
-		WorkingDir string
-		User       string
-		Labels     map[string]string
+		Env          []string
+		Entrypoint   []string
+		Cmd          []string
+		WorkingDir   string
+		User         string
+		Labels       map[string]string
+		ExposedPorts map[string]struct{}
+		Volumes      map[string]struct{}
+		StopSignal   string
 	} `json:"config"`
 	RootFS struct {
 		DiffIDs []string `json:"diff_ids"`
 	} `json:"rootfs"`
+	History []History `json:"history"`
 }
 
 // checkDiffIDs refuses a config whose diff_ids are not all "sha256:" and 64 lowercase hex
@@ -130,6 +134,10 @@ func (c *configFile) defaults() Config {
 		WorkingDir: c.Config.WorkingDir,
 		User:       c.Config.User,
 		Labels:     c.Config.Labels,
+
+		ExposedPorts: c.Config.ExposedPorts,
+		Volumes:      c.Config.Volumes,
+		StopSignal:   c.Config.StopSignal,
 	}
 }
 

@@ -191,6 +191,7 @@ func (s *Store) loadImage(open opener, j loadJob, m *meter) (Image, error) {
 		Architecture: j.config.Architecture,
 		OS:           j.config.OS,
 		Config:       j.config.defaults(),
+		History:      j.config.History,
 	}
 	if j.config.Created != nil && !j.config.Created.IsZero() {
 		rec.Created = j.config.Created.UTC()

@@ -29,6 +29,19 @@ type Config struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// Kept for nb push to write back, as the image had them.
+	ExposedPorts map[string]struct{} `json:"exposed_ports,omitempty"`
+	Volumes      map[string]struct{} `json:"volumes,omitempty"`
+	StopSignal   string              `json:"stop_signal,omitempty"`
+}
+
+// History is one entry of an image config's history (config.md, "history"), kept for nb push.
+type History struct {
+	Created    *time.Time `json:"created,omitempty"`
+	CreatedBy  string     `json:"created_by,omitempty"`
+	Author     string     `json:"author,omitempty"`
+	Comment    string     `json:"comment,omitempty"`
+	EmptyLayer bool       `json:"empty_layer,omitempty"`
 }
 
 // Image is what nb knows of one image: its metadata.json, the tags that point at it and where
@@ -63,8 +76,9 @@ type record struct {
 	Config       Config    `json:"config"`
 	// Layers are the image's layers by chain ID (hex), lowest first; DiffIDs the same by diff
 	// ID. An image from before the layer store has none, and its tree in rootfs/.
-	Layers  []string `json:"layers,omitempty"`
-	DiffIDs []string `json:"diff_ids,omitempty"`
+	Layers  []string  `json:"layers,omitempty"`
+	DiffIDs []string  `json:"diff_ids,omitempty"`
+	History []History `json:"history,omitempty"`
 }
 
 // Progress is told how many bytes of the input have been read so far and how many there are

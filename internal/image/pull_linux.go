@@ -124,7 +124,7 @@ func (s *Store) pullImage(img v1.Image, names []Name, cancel func(), progress Pr
 	}
 	res := PullResult{Digest: digest.String()}
 	id := sha256Hex(raw)
-	rec := record{ID: id, Created: time.Now().UTC(), Architecture: cfg.Architecture, OS: cfg.OS, Config: cfg.defaults()}
+	rec := record{ID: id, Created: time.Now().UTC(), Architecture: cfg.Architecture, OS: cfg.OS, Config: cfg.defaults(), History: cfg.History}
 	if cfg.Created != nil && !cfg.Created.IsZero() {
 		rec.Created = cfg.Created.UTC()
 	}

@@ -2,8 +2,11 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -104,4 +107,63 @@ func TestPullRefusesAnImageForAnotherArchitecture(t *testing.T) {
 		t.Errorf("pull of a %s image = %v, want %q", other, err, want)
 	}
 	assertStoreEmpty(t, s)
+}
+
+// nb push writes back what the image's config had: exposed ports, volumes, stop signal and
+// its history, not only what a container starts from.
+func TestPushKeepsPortsVolumesStopSignalAndHistory(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := [][]byte{makeTar(t, reg("a", "a")), makeTar(t, reg("b", "b"))}
+	var cfg map[string]any
+	if err := json.Unmarshal(imageConfig(t, layers), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := cfg["config"].(map[string]any)
+	c["ExposedPorts"] = map[string]any{"80/tcp": map[string]any{}}
+	c["Volumes"] = map[string]any{"/data": map[string]any{}}
+	c["StopSignal"] = "SIGQUIT"
+	cfg["history"] = []map[string]any{
+		{"created": testTime, "created_by": "ADD a /"},
+		{"created": testTime, "created_by": "ENV X=1", "empty_layer": true},
+		{"created": testTime, "created_by": "ADD b /", "comment": "second"},
+	}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, mustJSON(t, cfg), []string{"app:1"}))
+	if _, err := s.Load(archive, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/app:1"
+	if _, err := s.Push(context.Background(), "app:1", ref, RegistryOptions{TLSVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(ref, name.Insecure)
+	img, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Config.ExposedPorts["80/tcp"]; !ok {
+		t.Errorf("pushed ExposedPorts %v, want 80/tcp", got.Config.ExposedPorts)
+	}
+	if _, ok := got.Config.Volumes["/data"]; !ok {
+		t.Errorf("pushed Volumes %v, want /data", got.Config.Volumes)
+	}
+	if got.Config.StopSignal != "SIGQUIT" {
+		t.Errorf("pushed StopSignal %q, want SIGQUIT", got.Config.StopSignal)
+	}
+	var by []string
+	for _, h := range got.History {
+		by = append(by, h.CreatedBy)
+	}
+	if want := []string{"ADD a /", "ENV X=1", "ADD b /"}; !reflect.DeepEqual(by, want) || !got.History[1].EmptyLayer || got.History[2].Comment != "second" {
+		t.Errorf("pushed history %+v, want the image's: %v", got.History, want)
+	}
+	if len(got.RootFS.DiffIDs) != 2 {
+		t.Errorf("pushed %d diff_ids, want 2", len(got.RootFS.DiffIDs))
+	}
 }

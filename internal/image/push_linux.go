@@ -95,6 +95,7 @@ func (s *Store) v1Image(rec record) (v1.Image, error) {
 		Config: v1.Config{
 			Env: rec.Config.Env, Entrypoint: rec.Config.Entrypoint, Cmd: rec.Config.Cmd,
 			WorkingDir: rec.Config.WorkingDir, User: rec.Config.User, Labels: rec.Config.Labels,
+			ExposedPorts: rec.Config.ExposedPorts, Volumes: rec.Config.Volumes, StopSignal: rec.Config.StopSignal,
 		},
 		RootFS: v1.RootFS{Type: "layers"},
 	}
@@ -116,5 +117,36 @@ func (s *Store) v1Image(rec record) (v1.Image, error) {
 		}
 		adds = append(adds, mutate.Addendum{Layer: layer, History: v1.History{Created: v1.Time{Time: rec.Created}, CreatedBy: "nb push"}})
 	}
-	return mutate.Append(img, adds...)
+	img, err = mutate.Append(img, adds...)
+	if err != nil || !historyFits(rec.History, len(dirs)) {
+		return img, err
+	}
+	// The image's own history, when it has one entry per layer (besides empty_layer ones),
+	// replaces the "nb push" entries Append made.
+	out, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	out = out.DeepCopy()
+	out.History = nil
+	for _, h := range rec.History {
+		e := v1.History{CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+		if h.Created != nil {
+			e.Created = v1.Time{Time: *h.Created}
+		}
+		out.History = append(out.History, e)
+	}
+	return mutate.ConfigFile(img, out)
+}
+
+// historyFits says whether history has one entry that is not empty_layer per layer, as a
+// config's history must (config.md).
+func historyFits(history []History, layers int) bool {
+	n := 0
+	for _, h := range history {
+		if !h.EmptyLayer {
+			n++
+		}
+	}
+	return len(history) > 0 && n == layers
 }
