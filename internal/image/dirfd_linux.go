@@ -71,7 +71,8 @@ func openDir(root int, comps []string, mkdir mkdirFunc, entry string) (int, erro
 }
 
 // mkdirFunc makes the missing directory name in dir, comps being its path from the root; a
-// directory there already is no error.
+// directory there already is no error, and anything else there it may leave, for the open
+// to fail on.
 type mkdirFunc func(dir int, name string, comps []string) error
 
 // openChildDir opens the directory name in dir without following a symlink, making it first
@@ -79,7 +80,8 @@ type mkdirFunc func(dir int, name string, comps []string) error
 func openChildDir(dir int, name string, comps []string, mkdir mkdirFunc) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(dir, name, flags, 0)
-	if errors.Is(err, unix.ENOENT) && mkdir != nil {
+	// ENOTDIR too: mkdir may replace what is there (a whiteout of the same layer).
+	if (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) && mkdir != nil {
 		if err := mkdir(dir, name, comps); err != nil {
 			return -1, err
 		}

@@ -77,6 +77,19 @@ func (a *applier) close() {
 // them from the nearest lower layer that has the directory, as containerd does for parents,
 // and is 0755 root's only when none has.
 func (a *applier) mkdirImplicit(dir int, name string, comps []string) error {
+	if path := strings.Join(comps, "/"); a.whitedOut[path] && isWhiteoutAt(dir, name) {
+		// ".wh.a" then "a/y" with no "a/": a new directory a, opaque over the lower
+		// layers' as one made by an entry would be (see create), and nothing to copy from
+		// them.
+		if err := unix.Unlinkat(dir, name, 0); err != nil {
+			return &os.PathError{Op: "unlinkat", Path: path, Err: err}
+		}
+		delete(a.whitedOut, path)
+		if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+			return err
+		}
+		return setOpaqueAt(dir, name)
+	}
 	if err := unix.Mkdirat(dir, name, 0o755); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return nil
@@ -393,6 +406,12 @@ func (a *applier) whiteout(comps []string, entry string) error {
 		}
 	}
 	return nil
+}
+
+// isWhiteoutAt says whether base in parent is an overlayfs whiteout, a 0/0 character device.
+func isWhiteoutAt(parent int, base string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
 // setOpaqueAt marks the directory base in parent opaque, without following a symlink (base

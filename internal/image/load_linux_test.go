@@ -434,6 +434,7 @@ func TestLoadDirectoryWhitedOutAndRecreatedInOneLayer(t *testing.T) {
 	for name, upper := range map[string][]byte{
 		"whiteout first":  makeTar(t, reg(".wh.a", ""), dir("a/"), reg("a/y", "y")),
 		"directory first": makeTar(t, dir("a/"), reg("a/y", "y"), reg(".wh.a", "")),
+		"no entry for a/": makeTar(t, reg(".wh.a", ""), reg("a/y", "y")),
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newTestStore(t)
