@@ -26,6 +26,10 @@ bin/nb: $(SOURCES)
 bin/recvtty: $(wildcard tests/recvtty/*.go) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./tests/recvtty
 
+# The image index maker the registry tests use (tests/mkindex).
+bin/mkindex: $(wildcard tests/mkindex/*.go) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./tests/mkindex
+
 # The seccomp notification agent the seccomp tests use (tests/seccompagent); libseccomp names
 # the syscalls it logs, hence cgo.
 bin/seccompagent: $(wildcard tests/seccompagent/*.go) go.mod go.sum
@@ -95,8 +99,8 @@ security: build
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/security
 
 # nb used as a person uses it (tests/nb).
-nb: build
-	NB=$(CURDIR)/bin/nb bats --timing tests/nb
+nb: build bin/mkindex
+	NB=$(CURDIR)/bin/nb MKINDEX=$(CURDIR)/bin/mkindex bats --timing tests/nb
 
 # podman and containerd driving nebulon, each scenario compared with runc (tests/engines).
 engines: build

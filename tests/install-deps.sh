@@ -10,7 +10,9 @@ demo=(busybox-static jq libseccomp-dev)
 # `make unit` runs shellcheck, which checks every bats and shell file of the tests.
 # containernetworking-plugins: nb's networks, and tests/cri's pod network (its containerd, crictl and
 # runc are built from Go modules by tests/cri/tools.sh). libcap2-bin (setcap), curl: tests/nb/network.bats.
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl)
+# docker-registry, apache2-utils (htpasswd), openssl, curl: tests/nb/registry.bats runs a registry,
+# with basic auth and a self-signed certificate.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl)
 # make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
 # for the report's plot, file to describe the binaries.
 bench=("${test[@]}" linux-perf gnuplot-nox file)

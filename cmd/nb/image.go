@@ -36,6 +36,8 @@ var imageCommand = &cli.Command{
    nb image load ./oci-layout-dir`,
 			Action: imageLoad,
 		},
+		copyCommand(pullCommand),
+		copyCommand(pushCommand),
 		{
 			Name:    "ls",
 			Aliases: []string{"list"},
@@ -186,8 +188,11 @@ func imageRemove(ctx *cli.Context) error {
 	}
 	res, err := images.Remove(ref, inUse, ctx.Bool("force"))
 	if err != nil {
+		if user != "" && ctx.Bool("force") {
+			return fmt.Errorf("image %s is in use by container %s and has no name left to untag: remove the container first", ref, user)
+		}
 		if user != "" {
-			return fmt.Errorf("image %s is in use by container %s (nb image rm -f removes it anyway)", ref, user)
+			return fmt.Errorf("image %s is in use by container %s (nb image rm -f untags it; the image stays while a container uses it)", ref, user)
 		}
 		return err
 	}
@@ -197,7 +202,19 @@ func imageRemove(ctx *cli.Context) error {
 	if res.Deleted != "" {
 		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", res.Deleted)
 	}
+	// As docker: the layers no other image used, freed with the image.
+	for _, l := range res.DeletedLayers {
+		fmt.Fprintf(ctx.App.Writer, "Deleted: %s\n", l)
+	}
 	return nil
+}
+
+// copyCommand is a copy of c, for a command that is both nb's and nb image's (docker's pull,
+// push): the cli sets a command's help name when it sets its parent up, so one value cannot
+// serve two parents.
+func copyCommand(c *cli.Command) *cli.Command {
+	dup := *c
+	return &dup
 }
 
 // imageStore checks the argument count and opens nb's store and its image store.

@@ -73,7 +73,7 @@ Nebulon. Start with:
 		},
 		Commands: []*cli.Command{
 			initCommand, createCommand, runCommand, psCommand, stopCommand, killCommand, rmCommand,
-			execCommand, inspectCommand, logsCommand, imageCommand, volumeCommand, networkCommand, infoCommand, completionCommand, monitorCommand,
+			execCommand, inspectCommand, logsCommand, imageCommand, pullCommand, pushCommand, loginCommand, logoutCommand, volumeCommand, networkCommand, infoCommand, completionCommand, monitorCommand,
 		},
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true, // -aq, as docker takes it

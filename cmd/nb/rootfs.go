@@ -97,7 +97,7 @@ func setImageRootfs(s *store.Store, c *store.Container, o *specconv.Options, cfg
 		return err
 	}
 	layout := overlay.LayoutOf(s.ContainerDir(c.ID))
-	if err := overlay.Mount(img.Rootfs, layout); err != nil {
+	if err := overlay.Mount(img.Lower, layout); err != nil {
 		return err
 	}
 	o.RootfsPath = layout.Merged
@@ -109,15 +109,15 @@ func setImageRootfs(s *store.Store, c *store.Container, o *specconv.Options, cfg
 	return nil
 }
 
-// imageRootfs is the unpacked root of image id.
-func imageRootfs(s *store.Store, id string) (string, error) {
+// imageRootfs are the layer dirs of image id, for overlayfs' lowerdir.
+func imageRootfs(s *store.Store, id string) ([]string, error) {
 	images, err := openImages(s)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	img, err := images.Get(id)
 	if err != nil {
-		return "", fmt.Errorf("the container's image %s: %w", id, err)
+		return nil, fmt.Errorf("the container's image %s: %w", id, err)
 	}
-	return img.Rootfs, nil
+	return img.Lower, nil
 }

@@ -84,16 +84,46 @@ type configFile struct {
 	Architecture string     `json:"architecture"`
 	OS           string     `json:"os"`
 	Config       struct {
-		Env        []string
-		Entrypoint []string
-		Cmd        []string
-		WorkingDir string
-		User       string
-		Labels     map[string]string
+		Env          []string
+		Entrypoint   []string
+		Cmd          []string
+		WorkingDir   string
+		User         string
+		Labels       map[string]string
+		ExposedPorts map[string]struct{}
+		Volumes      map[string]struct{}
+		StopSignal   string
 	} `json:"config"`
 	RootFS struct {
 		DiffIDs []string `json:"diff_ids"`
 	} `json:"rootfs"`
+	History []History `json:"history"`
+}
+
+// checkDiffIDs refuses a config whose diff_ids are not all "sha256:" and 64 lowercase hex
+// digits: a layer's chain ID, made from them, names its directory in the store, so
+// "sha256:../../x" would be a path outside it.
+func (c *configFile) checkDiffIDs() error {
+	for i, d := range c.RootFS.DiffIDs {
+		if !strings.HasPrefix(d, "sha256:") || !isChainID(strings.TrimPrefix(d, "sha256:")) {
+			return fmt.Errorf("diff_id %d %q is not sha256:<64 hex digits>", i+1, d)
+		}
+	}
+	return nil
+}
+
+// isChainID says whether s is 64 lowercase hex digits: a sha256 digest's hex, as a layer's
+// chain ID and an image's ID are.
+func isChainID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *configFile) defaults() Config {
@@ -104,6 +134,10 @@ func (c *configFile) defaults() Config {
 		WorkingDir: c.Config.WorkingDir,
 		User:       c.Config.User,
 		Labels:     c.Config.Labels,
+
+		ExposedPorts: c.Config.ExposedPorts,
+		Volumes:      c.Config.Volumes,
+		StopSignal:   c.Config.StopSignal,
 	}
 }
 

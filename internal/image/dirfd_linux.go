@@ -49,15 +49,16 @@ func splitEntryPath(entry, name string) ([]string, error) {
 // O_NOFOLLOW, so that no symlink is ever followed: a symlink made by this layer or a lower
 // one ("link -> /", "up -> ..") is refused even when it would resolve inside the root, since
 // its author meant the entry to land somewhere else. With create, missing directories are
-// made (0755, root's), as tar does for an entry whose parents the archive left out. The
-// caller closes the returned fd.
-func openDir(root int, comps []string, create bool, entry string) (int, error) {
+// made by mkdir (given the directory to make it in, its name and its path's components), as
+// tar does for an entry whose parents the archive left out; nil makes none. The caller
+// closes the returned fd.
+func openDir(root int, comps []string, mkdir mkdirFunc, entry string) (int, error) {
 	fd, err := unix.Openat(root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, &os.PathError{Op: "openat", Path: ".", Err: err}
 	}
 	for i, c := range comps {
-		next, err := openChildDir(fd, c, create)
+		next, err := openChildDir(fd, c, comps[:i+1], mkdir)
 		if err != nil {
 			err = dirError(fd, c, strings.Join(comps[:i+1], "/"), entry, err)
 			unix.Close(fd)
@@ -69,13 +70,19 @@ func openDir(root int, comps []string, create bool, entry string) (int, error) {
 	return fd, nil
 }
 
+// mkdirFunc makes the missing directory name in dir, comps being its path from the root; a
+// directory there already is no error, and anything else there it may leave, for the open
+// to fail on.
+type mkdirFunc func(dir int, name string, comps []string) error
+
 // openChildDir opens the directory name in dir without following a symlink, making it first
-// when it is missing and create is set.
-func openChildDir(dir int, name string, create bool) (int, error) {
+// with mkdir when it is missing and mkdir is not nil.
+func openChildDir(dir int, name string, comps []string, mkdir mkdirFunc) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(dir, name, flags, 0)
-	if errors.Is(err, unix.ENOENT) && create {
-		if err := unix.Mkdirat(dir, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+	// ENOTDIR too: mkdir may replace what is there (a whiteout of the same layer).
+	if (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) && mkdir != nil {
+		if err := mkdir(dir, name, comps); err != nil {
 			return -1, err
 		}
 		fd, err = unix.Openat(dir, name, flags, 0)

@@ -23,7 +23,7 @@ const (
 	opaqueMarker   = ".wh..wh..opq"
 )
 
-// applier unpacks tar layers, lowest first, into one directory tree: an image's rootfs. Every
+// applier unpacks a tar into a directory tree: a layer of an image, or a rootfs tarball. Every
 // path is resolved from an fd on the tree's root, one component at a time, and never through
 // a symlink (see openDir).
 type applier struct {
@@ -32,10 +32,12 @@ type applier struct {
 	// dirTimes holds directories' times until every layer is in: creating or removing an
 	// entry changes its directory's mtime, so they are set last, by finish.
 	dirTimes map[string]entryTimes
-	// layer is the set of paths the current layer has written: its whiteouts apply only to
-	// what lower layers put there (layer.md: "Files that are present in the same layer as a
-	// whiteout file can only be hidden by whiteout files in subsequent layers").
-	layer map[string]bool
+	// whitedOut is the set of paths the layer has whiteouts for: a directory the layer makes
+	// there afterwards must be opaque, or the lower layer's files would show through it.
+	whitedOut map[string]bool
+	// lowers are fds on the diff dirs of the layers below, top first: a directory the layer
+	// makes without an entry of its own takes its attributes from them (mkdirImplicit).
+	lowers []int
 }
 
 type entryTimes struct{ atime, mtime time.Time }
@@ -43,20 +45,139 @@ type entryTimes struct{ atime, mtime time.Time }
 // mknodType is the file type mknod(2) makes for each device or fifo entry type.
 var mknodType = map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}
 
-// newApplier opens dir, an empty directory that the layers will fill.
-func newApplier(dir string, whiteouts bool) (*applier, error) {
+// newApplier opens dir, an empty directory that the layer will fill, and lowers, the diff
+// dirs of the layers below it, top first.
+func newApplier(dir string, whiteouts bool, lowers []string) (*applier, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return &applier{root: fd, whiteouts: whiteouts, dirTimes: map[string]entryTimes{}}, nil
+	a := &applier{root: fd, whiteouts: whiteouts, dirTimes: map[string]entryTimes{}}
+	for _, l := range lowers {
+		fd, err := unix.Open(l, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			a.close()
+			return nil, &os.PathError{Op: "open lower layer", Path: l, Err: err}
+		}
+		a.lowers = append(a.lowers, fd)
+	}
+	return a, nil
 }
 
-func (a *applier) close() { unix.Close(a.root) }
+func (a *applier) close() {
+	unix.Close(a.root)
+	for _, fd := range a.lowers {
+		unix.Close(fd)
+	}
+}
+
+// mkdirImplicit makes a directory an entry needs but the layer has no entry for. In overlayfs
+// the topmost layer holding a directory gives its mode, owner and xattrs, so a plain 0755
+// root directory would turn a lower layer's 0700 1000:1000 home/user into root's: it copies
+// them from the nearest lower layer that has the directory, as containerd does for parents,
+// and is 0755 root's only when none has.
+func (a *applier) mkdirImplicit(dir int, name string, comps []string) error {
+	if path := strings.Join(comps, "/"); a.whitedOut[path] && isWhiteoutAt(dir, name) {
+		// ".wh.a" then "a/y" with no "a/": a new directory a, opaque over the lower
+		// layers' as one made by an entry would be (see create), and nothing to copy from
+		// them.
+		if err := unix.Unlinkat(dir, name, 0); err != nil {
+			return &os.PathError{Op: "unlinkat", Path: path, Err: err}
+		}
+		delete(a.whitedOut, path)
+		if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+			return err
+		}
+		return setOpaqueAt(dir, name)
+	}
+	if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil
+		}
+		return err
+	}
+	lower := a.lowerDir(comps)
+	if lower < 0 {
+		return nil
+	}
+	defer unix.Close(lower)
+	var st unix.Stat_t
+	if err := unix.Fstat(lower, &st); err != nil {
+		return err
+	}
+	if err := unix.Fchownat(dir, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lchown", Path: name, Err: err}
+	}
+	if err := unix.Fchmodat(dir, name, st.Mode&0o7777, 0); err != nil {
+		return &os.PathError{Op: "chmod", Path: name, Err: err}
+	}
+	return copyXattrs(lower, dir, name)
+}
+
+// lowerDir opens the directory comps names in the nearest lower layer that has it, or gives
+// -1 when a lower layer hides it (a whiteout or a non-directory there, or an opaque parent
+// without it) or none has it.
+func (a *applier) lowerDir(comps []string) int {
+	for _, root := range a.lowers {
+		parent, err := openDir(root, comps[:len(comps)-1], nil, "")
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return -1
+		}
+		fd, err := unix.Openat(parent, comps[len(comps)-1], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(parent)
+			return fd
+		}
+		opaque := make([]byte, 1)
+		n, xerr := unix.Fgetxattr(parent, opaqueXattr, opaque)
+		unix.Close(parent)
+		if !errors.Is(err, unix.ENOENT) || (xerr == nil && n == 1 && opaque[0] == 'y') {
+			return -1
+		}
+	}
+	return -1
+}
+
+// copyXattrs gives base in dir the xattrs of the directory src, but overlayfs' own.
+func copyXattrs(src, dir int, base string) error {
+	size, err := unix.Flistxattr(src, nil)
+	if err != nil || size == 0 {
+		return nil // a filesystem without xattrs has none to copy
+	}
+	buf := make([]byte, size)
+	if size, err = unix.Flistxattr(src, buf); err != nil {
+		return os.NewSyscallError("flistxattr", err)
+	}
+	dst, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: base, Err: err}
+	}
+	defer unix.Close(dst)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+		if name == "" || strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		vsize, err := unix.Fgetxattr(src, name, nil)
+		if err != nil {
+			return os.NewSyscallError("fgetxattr "+name, err)
+		}
+		value := make([]byte, vsize)
+		if vsize, err = unix.Fgetxattr(src, name, value); err != nil {
+			return os.NewSyscallError("fgetxattr "+name, err)
+		}
+		if err := unix.Fsetxattr(dst, name, value[:vsize], 0); err != nil {
+			return &os.PathError{Op: "setxattr " + name, Path: base, Err: err}
+		}
+	}
+	return nil
+}
 
 // applyLayer unpacks one tar stream, up to its end-of-archive marker.
 func (a *applier) applyLayer(r io.Reader) error {
-	a.layer = map[string]bool{}
+	a.whitedOut = map[string]bool{}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -90,13 +211,12 @@ func (a *applier) applyEntry(tr *tar.Reader, hdr *tar.Header) error {
 	if a.whiteouts && strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(comps, hdr.Name)
 	}
-	parent, err := openDir(a.root, comps[:len(comps)-1], true, hdr.Name)
+	parent, err := openDir(a.root, comps[:len(comps)-1], a.mkdirImplicit, hdr.Name)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(parent)
 	path := strings.Join(comps, "/")
-	a.layer[path] = true
 	if hdr.Typeflag == tar.TypeLink {
 		err = a.link(parent, base, comps, hdr)
 	} else {
@@ -154,6 +274,13 @@ func (a *applier) create(parent int, base, path string, r io.Reader, hdr *tar.He
 	if err := setAttrs(parent, base, hdr); err != nil {
 		return err
 	}
+	if isDir && a.whitedOut[path] {
+		// ".wh.NAME" then "NAME/" in one layer: the directory replaces the lower layer's,
+		// so it hides what they put in it, as an opaque directory does.
+		if err := setOpaqueAt(parent, base); err != nil {
+			return err
+		}
+	}
 	if isDir {
 		a.dirTimes[path] = timesOf(hdr)
 		return nil
@@ -206,7 +333,7 @@ func (a *applier) link(parent int, base string, comps []string, hdr *tar.Header)
 	if slices.Equal(target, comps) {
 		return nil // a link to itself: the file is there already
 	}
-	dir, err := openDir(a.root, target[:len(target)-1], false, hdr.Name)
+	dir, err := openDir(a.root, target[:len(target)-1], nil, hdr.Name)
 	if err != nil {
 		return linkTargetError(err)
 	}
@@ -230,7 +357,10 @@ func linkTargetError(err error) error {
 	return err
 }
 
-// whiteout applies a ".wh." entry: it deletes from the tree, and leaves no file of its own.
+// whiteout applies a ".wh." entry as overlayfs has it in a lower layer dir: ".wh.NAME" becomes
+// a 0/0 character device NAME, ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its
+// directory (overlayfs.rst, "whiteouts and opaque directories"). The layer is stored apart
+// from the ones below, so nothing is deleted here: the mount hides it.
 func (a *applier) whiteout(comps []string, entry string) error {
 	dirComps, base := comps[:len(comps)-1], comps[len(comps)-1]
 	name := strings.TrimPrefix(base, whiteoutPrefix)
@@ -240,25 +370,60 @@ func (a *applier) whiteout(comps []string, entry string) error {
 	if name == "" || name == "." || name == ".." {
 		return &UnsafeEntryError{Entry: entry, Reason: fmt.Sprintf("whiteout of %q", name)}
 	}
-	dir, err := openDir(a.root, dirComps, false, entry)
-	if errors.Is(err, unix.ENOENT) {
-		return nil // no lower layer made the directory: nothing to hide
-	}
+	dir, err := openDir(a.root, dirComps, a.mkdirImplicit, entry)
 	if err != nil {
 		return err
 	}
-	prefix := strings.Join(dirComps, "/")
-	if base == opaqueMarker {
-		keep := func(child string) bool { return a.layer[joinPath(prefix, child)] }
-		err = removeChildren(dir, prefix, keep) // closes dir
-	} else {
-		if !a.layer[joinPath(prefix, name)] {
-			err = removeAllAt(dir, name)
+	defer unix.Close(dir)
+	path := joinPath(strings.Join(dirComps, "/"), name)
+	switch {
+	case base == opaqueMarker:
+		// The layer's own entries in the directory stay visible: opaque hides lower layers'.
+		if err := unix.Fsetxattr(dir, opaqueXattr, []byte("y"), 0); err != nil {
+			return fmt.Errorf("tar entry %q: opaque directory: %w", entry, os.NewSyscallError("fsetxattr "+opaqueXattr, err))
 		}
-		unix.Close(dir)
+	default:
+		// The layer dir holds only this layer's entries. A whiteout hides nothing of its own
+		// layer (layer.md: "Files that are present in the same layer as a whiteout file can
+		// only be hidden by whiteout files in subsequent layers"): a file of this layer there
+		// hides the lower layers' already; a directory of this layer would merge with theirs,
+		// so it becomes opaque and keeps only its own entries.
+		var st unix.Stat_t
+		err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			if err := setOpaqueAt(dir, name); err != nil {
+				return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+			}
+		case err == nil:
+		case !errors.Is(err, unix.ENOENT):
+			return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "fstatat", Path: path, Err: err})
+		default:
+			if err := unix.Mknodat(dir, name, unix.S_IFCHR, 0); err != nil {
+				return fmt.Errorf("tar entry %q: whiteout: %w", entry, &os.PathError{Op: "mknod", Path: path, Err: err})
+			}
+			a.whitedOut[path] = true
+		}
 	}
+	return nil
+}
+
+// isWhiteoutAt says whether base in parent is an overlayfs whiteout, a 0/0 character device.
+func isWhiteoutAt(parent int, base string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+}
+
+// setOpaqueAt marks the directory base in parent opaque, without following a symlink (base
+// was just made or checked to be a directory, in a tree only this applier writes).
+func setOpaqueAt(parent int, base string) error {
+	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("tar entry %q: whiteout: %w", entry, err)
+		return &os.PathError{Op: "open", Path: base, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0); err != nil {
+		return fmt.Errorf("opaque directory %s: %w", base, os.NewSyscallError("fsetxattr "+opaqueXattr, err))
 	}
 	return nil
 }
@@ -286,7 +451,7 @@ func (a *applier) setDirTimes(path string, t entryTimes) error {
 	comps, _ := splitEntryPath(path, path)
 	parent, base := a.root, "."
 	if len(comps) > 0 {
-		fd, err := openDir(a.root, comps[:len(comps)-1], false, path)
+		fd, err := openDir(a.root, comps[:len(comps)-1], nil, path)
 		if err != nil {
 			return nil // not reachable by that path any more: nothing there to date
 		}

@@ -118,7 +118,7 @@ func FuzzExtractLayer(f *testing.F) {
 		if err := os.WriteFile(canary, []byte("canary"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a, err := newApplier(root, whiteouts)
+		a, err := newApplier(root, whiteouts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

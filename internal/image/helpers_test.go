@@ -16,6 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/nebulon-dev/nebulon/internal/overlay"
 )
 
 // testTime is the mtime the test tars give entries that name none.
@@ -161,6 +163,10 @@ func assertStoreEmpty(t *testing.T, s *Store) {
 	for _, e := range entries {
 		switch e.Name() {
 		case ".lock", "tmp":
+		case layersDir, linksDir:
+			if left, _ := os.ReadDir(filepath.Join(s.Dir(), e.Name())); len(left) != 0 {
+				t.Errorf("store's %s/ holds %d entries, the first %s", e.Name(), len(left), left[0].Name())
+			}
 		case repositoriesFile:
 			if tags, err := readTags(s.Dir()); err != nil || len(tags) != 0 {
 				t.Errorf("names left: %v, %v", tags, err)
@@ -173,6 +179,18 @@ func assertStoreEmpty(t *testing.T, s *Store) {
 	for _, e := range work {
 		t.Errorf("store's tmp/ holds %s", e.Name())
 	}
+}
+
+// imageRoot mounts img's layers as a container would see them, read-only in effect (the upper
+// dir is the test's), and gives the merged root; it is unmounted when the test ends.
+func imageRoot(t *testing.T, img Image) string {
+	t.Helper()
+	l := overlay.LayoutOf(t.TempDir())
+	if err := overlay.Mount(img.Lower, l); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { overlay.Unmount(l) })
+	return l.Merged
 }
 
 // assertNoFileNamed checks that no file under root is called name: an escaping entry wrote

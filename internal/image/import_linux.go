@@ -46,29 +46,29 @@ func (s *Store) ImportReader(r io.Reader, total int64, repository, tag string, p
 	case tag != "":
 		return Image{}, fmt.Errorf("tag %q given without a repository", tag)
 	}
-	w, rootfs, err := s.newImageWorkDir()
+	w, err := s.newImageWorkDir()
 	if err != nil {
 		return Image{}, err
 	}
 	defer w.remove()
 	m := &meter{total: total, fn: progress}
-	id, err := unpackTarball(rootfs, m.reader(r))
+	// The tarball is the image's one layer.
+	layer, err := w.unpackLayer(m.reader(r), "", "", true, nil)
 	if err != nil {
 		return Image{}, err
 	}
-	size, err := treeSize(rootfs)
-	if err != nil {
-		return Image{}, fmt.Errorf("size of rootfs: %w", err)
-	}
 	// A bare rootfs says nothing of its platform: like `docker import`, take this machine's.
-	rec := record{ID: id, Created: time.Now().UTC(), Size: size, Architecture: runtime.GOARCH, OS: "linux"}
+	rec := record{
+		ID: layer.ChainID, Created: time.Now().UTC(), Size: layer.Size, Architecture: runtime.GOARCH, OS: "linux",
+		Layers: []string{layer.ChainID}, DiffIDs: []string{layer.DiffID},
+	}
 	return s.commit(w, rec, names)
 }
 
 // unpackTarball unpacks the rootfs tarball r into dir and returns its diff ID. A rootfs
 // tarball is no layer: a ".wh." file in it is a file.
 func unpackTarball(dir string, r io.Reader) (string, error) {
-	a, err := newApplier(dir, false)
+	a, err := newApplier(dir, false, nil)
 	if err != nil {
 		return "", err
 	}

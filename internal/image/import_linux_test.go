@@ -49,7 +49,7 @@ func TestImportDetectsCompressionByMagic(t *testing.T) {
 			if img.ID != digestOf(plain) {
 				t.Errorf("ID %s, want the uncompressed tar's sha256 %s", img.ID, digestOf(plain))
 			}
-			got, err := os.ReadFile(filepath.Join(img.Rootfs, "etc/os-release"))
+			got, err := os.ReadFile(filepath.Join(imageRoot(t, img), "etc/os-release"))
 			if err != nil || string(got) != "ID=test\n" {
 				t.Errorf("etc/os-release = %q, %v", got, err)
 			}

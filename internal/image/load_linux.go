@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -16,10 +17,10 @@ import (
 )
 
 // Load adds the images in a `docker save` archive, an OCI image layout directory, or an OCI
-// archive (a tar of a layout), the archives compressed or not. Each image's layers are
-// applied in order into a new rootfs; an image the store holds already only gets the names
-// the archive gives it. progress, if not nil, is told how many bytes of layers have been
-// unpacked out of all those to unpack. Load returns the images, in the archive's order.
+// archive (a tar of a layout), the archives compressed or not. Each image's layers that the
+// store lacks are unpacked, each into a layer of its own; an image the store holds already
+// only gets the names the archive gives it. progress, if not nil, is told how many bytes of
+// layers have been unpacked out of all those to unpack. Load returns the images, in the archive's order.
 func (s *Store) Load(path string, progress Progress) ([]Image, error) {
 	root, done, err := s.openArchive(path)
 	if err != nil {
@@ -108,7 +109,8 @@ func (s *Store) loadFrom(root *os.File, progress Progress) ([]Image, error) {
 	return out, nil
 }
 
-// plan reads the images' configs and adds up the bytes of the layers to unpack.
+// plan reads the images' configs and adds up the bytes of the layers to unpack: those of
+// images and layers the store does not hold yet.
 func (s *Store) plan(open opener, images []archiveImage) ([]loadJob, int64, error) {
 	var jobs []loadJob
 	var total int64
@@ -122,6 +124,9 @@ func (s *Store) plan(open opener, images []archiveImage) ([]loadJob, int64, erro
 		if err := json.Unmarshal(data, &j.config); err != nil {
 			return nil, 0, fmt.Errorf("parse config %s: %w", img.config.path, err)
 		}
+		if err := j.config.checkDiffIDs(); err != nil {
+			return nil, 0, fmt.Errorf("config %s: %w", img.config.path, err)
+		}
 		if n := len(j.config.RootFS.DiffIDs); n != 0 && n != len(img.layers) {
 			return nil, 0, fmt.Errorf("config %s lists %d layers, the manifest %d", img.config.path, n, len(img.layers))
 		}
@@ -131,7 +136,12 @@ func (s *Store) plan(open opener, images []archiveImage) ([]loadJob, int64, erro
 			continue
 		}
 		counted[j.id] = true
-		for _, l := range img.layers {
+		for i, l := range img.layers {
+			if chain := j.chainID(i); chain != "" && (s.hasLayer(chain) || counted["layer-"+chain]) {
+				continue
+			} else if chain != "" {
+				counted["layer-"+chain] = true
+			}
 			size, err := blobSize(open, l)
 			if err != nil {
 				return nil, 0, err
@@ -140,6 +150,20 @@ func (s *Store) plan(open opener, images []archiveImage) ([]loadJob, int64, erro
 		}
 	}
 	return jobs, total, nil
+}
+
+// chainID is the chain ID of j's layer i as its config's diff_ids make it, or "" when the
+// config has none (a layer is then unpacked to learn it).
+func (j loadJob) chainID(i int) string {
+	ids := j.config.RootFS.DiffIDs
+	if len(ids) == 0 {
+		return ""
+	}
+	chain := ""
+	for _, d := range ids[:i+1] {
+		chain = chainOf(chain, d)
+	}
+	return chain
 }
 
 func blobSize(open opener, ref blobRef) (int64, error) {
@@ -155,62 +179,86 @@ func blobSize(open opener, ref blobRef) (int64, error) {
 	return st.Size(), nil
 }
 
-// loadImage unpacks one image's layers into a work dir and adds it to the store.
+// loadImage unpacks the layers of one image that the store lacks into a work dir and adds the
+// image to the store.
 func (s *Store) loadImage(open opener, j loadJob, m *meter) (Image, error) {
 	if s.has(j.id) {
 		return s.tagExisting(j.id, j.names)
 	}
-	w, rootfs, err := s.newImageWorkDir()
-	if err != nil {
-		return Image{}, err
-	}
-	defer w.remove()
-	if err := applyLayers(rootfs, open, j, m); err != nil {
-		return Image{}, err
-	}
-	size, err := treeSize(rootfs)
-	if err != nil {
-		return Image{}, fmt.Errorf("size of rootfs: %w", err)
-	}
 	rec := record{
 		ID:           j.id,
 		Created:      time.Now().UTC(),
-		Size:         size,
 		Architecture: j.config.Architecture,
 		OS:           j.config.OS,
 		Config:       j.config.defaults(),
+		History:      j.config.History,
 	}
 	if j.config.Created != nil && !j.config.Created.IsZero() {
 		rec.Created = j.config.Created.UTC()
 	}
-	return s.commit(w, rec, j.names)
-}
-
-// applyLayers unpacks j's layers, lowest first, into dir.
-func applyLayers(dir string, open opener, j loadJob, m *meter) error {
-	a, err := newApplier(dir, true)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	layers := make([]layerSource, len(j.layers))
 	for i, l := range j.layers {
-		var diffID string
+		layers[i] = layerSource{name: l.path, digest: l.digest, open: func() (io.ReadCloser, error) { return open(l.path) }}
 		if len(j.config.RootFS.DiffIDs) > 0 {
-			diffID = j.config.RootFS.DiffIDs[i]
-		}
-		if err := applyLayer(a, open, l, diffID, m); err != nil {
-			return fmt.Errorf("layer %d (%s): %w", i+1, l.path, err)
+			layers[i].diffID = j.config.RootFS.DiffIDs[i]
 		}
 	}
-	return a.finish()
+	return s.addImage(rec, layers, j.names, m)
 }
 
-// applyLayer unpacks one layer, checking the blob against its descriptor's digest and the
-// uncompressed tar against the config's diff_id, as image-spec config.md defines them.
-func applyLayer(a *applier, open opener, l blobRef, diffID string, m *meter) error {
-	f, err := open(l.path)
+// layerSource is a layer of an image being added: how to read its blob (compressed or not)
+// and what it must hash to.
+type layerSource struct {
+	name   string // the blob, for errors: its path in an archive, its digest in a registry
+	diffID string // "sha256:HEX" of the uncompressed tar, from the config; "" if none
+	digest string // "sha256:HEX" of the blob, checked here; "" when unknown or checked by open's reader
+	open   func() (io.ReadCloser, error)
+}
+
+// addImage adds the image rec with layers, lowest first: those the store lacks are unpacked
+// into a work dir, then all come into the store with the image in commit. rec's Layers,
+// DiffIDs and Size are filled in here.
+func (s *Store) addImage(rec record, layers []layerSource, names []Name, m *meter) (Image, error) {
+	w, err := s.newImageWorkDir()
 	if err != nil {
-		return err
+		return Image{}, err
+	}
+	defer w.remove()
+	parent := ""
+	for i, l := range layers {
+		layer, err := s.addLayer(w, l, parent, m)
+		if err != nil {
+			return Image{}, fmt.Errorf("layer %d (%s): %w", i+1, l.name, err)
+		}
+		rec.Layers = append(rec.Layers, layer.ChainID)
+		rec.DiffIDs = append(rec.DiffIDs, layer.DiffID)
+		rec.Size += layer.Size
+		parent = layer.ChainID
+	}
+	return s.commit(w, rec, names)
+}
+
+// addLayer gives the record of layer l on parent: the store's, when it holds the layer, or
+// that of l unpacked into w.
+func (s *Store) addLayer(w *workDir, l layerSource, parent string, m *meter) (layerRecord, error) {
+	if l.diffID != "" {
+		// Claimed before it is looked for: a removal's garbage collection either ran before
+		// (and the layer is unpacked anew) or sees the claim and keeps it until w is gone.
+		chain := chainOf(parent, l.diffID)
+		if err := w.claim(chain); err != nil {
+			return layerRecord{}, err
+		}
+		if s.hasLayer(chain) {
+			return s.readLayer(chain)
+		}
+	}
+	lowers, err := s.lowerDiffDirs(w, parent)
+	if err != nil {
+		return layerRecord{}, err
+	}
+	f, err := l.open()
+	if err != nil {
+		return layerRecord{}, err
 	}
 	defer f.Close()
 	var blobHash hash.Hash
@@ -219,23 +267,28 @@ func applyLayer(a *applier, open opener, l blobRef, diffID string, m *meter) err
 		blobHash = sha256.New()
 		r = io.TeeReader(r, blobHash)
 	}
-	got, err := applyStream(a, r)
-	if err != nil {
-		return err
-	}
-	if blobHash != nil {
-		// The decompressor may stop short of the blob's end (gzip's trailer, padding).
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return err
-		}
+	layer, unpackErr := w.unpackLayer(r, parent, l.diffID, false, lowers)
+	// The decompressor may stop short of the blob's end (gzip's trailer, padding), and a
+	// verifying reader checks the digest only at the end: read it all. When unpacking failed,
+	// a blob that is not what the manifest says is the cause to report, not what its
+	// corrupted bytes made the tar reader say.
+	_, drainErr := io.Copy(io.Discard, r)
+	if blobHash != nil && drainErr == nil {
 		if d := "sha256:" + hex.EncodeToString(blobHash.Sum(nil)); d != l.digest {
-			return fmt.Errorf("blob has digest %s, the manifest says %s", d, l.digest)
+			drainErr = fmt.Errorf("blob has digest %s, the manifest says %s", d, l.digest)
 		}
 	}
-	if diffID != "" && "sha256:"+got != diffID {
-		return fmt.Errorf("uncompressed layer has digest sha256:%s, the config's diff_id is %s", got, diffID)
+	if drainErr != nil && (unpackErr == nil || isDigestError(drainErr)) {
+		return layerRecord{}, drainErr
 	}
-	return nil
+	return layer, unpackErr
+}
+
+// isDigestError says whether err is a blob's digest mismatch: ours, or that of ggcr's
+// verifying reader (internal/verify: "error verifying sha256 checksum").
+func isDigestError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "blob has digest") || strings.Contains(msg, "error verifying")
 }
 
 // openInRoot opens the regular file path of a layout for reading. Archives hold symlinks

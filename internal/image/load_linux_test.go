@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,8 +56,11 @@ func fixtureLayers(t *testing.T) [][]byte {
 	return [][]byte{lower, upper}
 }
 
-// fixtureSize is the bytes of regular files the fixture leaves, bin/ls and bin/busybox once.
-const fixtureSize = int64(len("changed\n") + len("suid") + len("bb") + len("mine") + len("x") + len("new") + len("now a file") + len("f"))
+// fixtureSize is the bytes of regular files of the fixture's layers, bin/ls and bin/busybox
+// once: what the image takes on disk, as docker's SIZE counts it, files an upper layer hides
+// included.
+const fixtureSize = int64(len("base\n")+len("suid")+len("bb")+len("mine")+len("x")+len("g")+len("old")+len("c")) +
+	int64(len("new")+len("now a file")+len("f")+len("changed\n"))
 
 var fixtureConfig = Config{
 	Env:        []string{"PATH=/usr/bin:/bin", "GREETING=hi"},
@@ -265,10 +269,10 @@ func TestLoadRefusesLayerNotMatchingDiffID(t *testing.T) {
 // checkFixture checks that img, loaded from fixtureLayers, has every entry as the layers say.
 func checkFixture(t *testing.T, s *Store, img Image) {
 	t.Helper()
-	root := img.Rootfs
-	if want := filepath.Join(s.Dir(), img.ID, "rootfs"); root != want {
-		t.Errorf("Rootfs %s, want %s", root, want)
+	if len(img.Lower) != 2 || filepath.Dir(img.Lower[0]) != filepath.Join(s.Dir(), linksDir) {
+		t.Errorf("Lower %v, want the fixture's 2 layers' links in %s/", img.Lower, linksDir)
 	}
+	root := imageRoot(t, img)
 	t.Run("whiteouts", func(t *testing.T) { checkWhiteouts(t, root) })
 	t.Run("ownership, modes and times", func(t *testing.T) { checkMetadata(t, root) })
 	t.Run("links and special files", func(t *testing.T) { checkLinks(t, root) })
@@ -286,7 +290,7 @@ func checkFixture(t *testing.T, s *Store, img Image) {
 		}
 	})
 	if img.Size != fixtureSize {
-		t.Errorf("size %d, want %d (regular files, hard links once)", img.Size, fixtureSize)
+		t.Errorf("size %d, want %d (regular files of each layer, hard links once)", img.Size, fixtureSize)
 	}
 }
 
@@ -368,4 +372,131 @@ func checkXattr(t *testing.T, s *Store, root string) {
 	if err != nil || string(buf[:n]) != "yes" {
 		t.Errorf("xattr-file user.nb = %q, %v; want yes", buf[:n], err)
 	}
+}
+
+// A diff_id makes a chain ID, which names a directory of the store: one that is not a sha256
+// digest is refused, naming it, before anything is written (no layer read outside the store,
+// no short link made to it, no panic on a short one).
+func TestLoadRefusesConfigWithBadDiffID(t *testing.T) {
+	requireRoot(t)
+	layers := [][]byte{makeTar(t, reg("a", "a")), makeTar(t, reg("b", "b"))}
+	escape := t.TempDir()
+	writeTestFile(t, filepath.Join(escape, "diff", "planted"), []byte("x"))
+	writeTestFile(t, filepath.Join(escape, layerFile), mustJSON(t, layerRecord{ChainID: "x"}))
+	for _, bad := range []string{"sha256:../../../../../../../.." + escape, "sha256:abc", "sha256:" + strings.Repeat("A", 64), "md5:" + strings.Repeat("a", 64)} {
+		config := imageConfig(t, layers)
+		config = []byte(strings.Replace(string(config), "sha256:"+digestOf(layers[0]), bad, 1))
+		for _, format := range []string{"docker", "oci"} {
+			s := newTestStore(t)
+			path := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, config, []string{"x:y"}))
+			if format == "oci" {
+				path = t.TempDir()
+				ociLayout(t, path, layers, config, nil, false)
+			}
+			_, err := s.Load(path, nil)
+			if err == nil || !strings.Contains(err.Error(), "diff_id 1 "+strconv.Quote(bad)) {
+				t.Errorf("%s, diff_id %q: Load = %v, want refused naming it", format, bad, err)
+			}
+			assertStoreEmpty(t, s)
+		}
+	}
+}
+
+// layer.json and metadata.json name layers by chain ID; a record that names another layer,
+// or a path, is an error, not a directory to follow.
+func TestStoreRecordsNamingPathsAreRefused(t *testing.T) {
+	s := newTestStore(t)
+	chain := strings.Repeat("a", 64)
+	dir := s.layerDir(chain)
+	writeTestFile(t, filepath.Join(dir, layerFile), mustJSON(t, layerRecord{ChainID: chain, DiffID: "sha256:" + chain, Parent: "../../x"}))
+	if _, err := s.readLayer(chain); err == nil || !strings.Contains(err.Error(), "not this layer's") {
+		t.Errorf("readLayer of a layer.json naming a path as parent = %v, want refused", err)
+	}
+	writeTestFile(t, filepath.Join(dir, layerFile), mustJSON(t, layerRecord{ChainID: strings.Repeat("b", 64), DiffID: "sha256:" + chain}))
+	if _, err := s.readLayer(chain); err == nil || !strings.Contains(err.Error(), "not this layer's") {
+		t.Errorf("readLayer of another layer's layer.json = %v, want refused", err)
+	}
+	if s.hasLayer("../" + chain[:10]) {
+		t.Error("hasLayer follows a path")
+	}
+	img := t.TempDir()
+	writeTestFile(t, filepath.Join(img, metadataFile), mustJSON(t, record{ID: chain, Layers: []string{"../../../tmp"}}))
+	if _, err := readRecord(img); err == nil || !strings.Contains(err.Error(), `"../../../tmp" is not a chain ID`) {
+		t.Errorf("readRecord of a metadata.json naming a path as a layer = %v, want refused", err)
+	}
+}
+
+// A layer that whites out a directory and makes it anew, in either order, replaces the lower
+// layer's directory: through the overlay mount only its own entries are in it.
+func TestLoadDirectoryWhitedOutAndRecreatedInOneLayer(t *testing.T) {
+	requireRoot(t)
+	lower := makeTar(t, dir("a/"), reg("a/x", "x"), dir("a/sub/"), reg("a/sub/z", "z"))
+	for name, upper := range map[string][]byte{
+		"whiteout first":  makeTar(t, reg(".wh.a", ""), dir("a/"), reg("a/y", "y")),
+		"directory first": makeTar(t, dir("a/"), reg("a/y", "y"), reg(".wh.a", "")),
+		"no entry for a/": makeTar(t, reg(".wh.a", ""), reg("a/y", "y")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newTestStore(t)
+			layers := [][]byte{lower, upper}
+			archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+			images, err := s.Load(archive, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := imageRoot(t, images[0])
+			entries, err := os.ReadDir(filepath.Join(root, "a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if !reflect.DeepEqual(names, []string{"y"}) {
+				t.Errorf("merged a/ holds %v, want only y: the lower layer's a/ shows through", names)
+			}
+		})
+	}
+}
+
+// A layer that adds home/user/new without an entry for home/user/ must not change the home
+// directory: in overlayfs the topmost layer holding a directory gives its mode, owner and
+// xattrs, so the layer's implicit directory takes them from the layer below.
+func TestLoadImplicitDirectoryKeepsTheLowerLayersAttributes(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	layers := [][]byte{
+		makeTar(t, dir("home/"), dir("home/user/").mode(0o700).owner(1000, 1000).xattr("user.nb", "home"), dir("srv/").mode(0o750).owner(7, 8)),
+		makeTar(t, reg("other", "o")), // a layer between, without home/
+		makeTar(t, reg("home/user/new", "n"), reg("srv/deep/file", "f")),
+	}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+	images, err := s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, images[0])
+	for path, want := range map[string]struct{ uid, gid, mode uint32 }{
+		"home/user": {1000, 1000, 0o700},
+		"srv":       {7, 8, 0o750},
+		"srv/deep":  {0, 0, 0o755}, // no layer has it: tar's default
+	} {
+		st := lstat(t, filepath.Join(root, path))
+		if st.Uid != want.uid || st.Gid != want.gid || st.Mode&0o7777 != want.mode {
+			t.Errorf("%s: %d:%d %o, want %d:%d %o as the lower layer has it", path, st.Uid, st.Gid, st.Mode&0o7777, want.uid, want.gid, want.mode)
+		}
+	}
+	if v, err := getxattr(filepath.Join(root, "home/user"), "user.nb"); err != nil || v != "home" {
+		t.Errorf("home/user's user.nb = %q, %v; want the lower layer's", v, err)
+	}
+}
+
+func getxattr(path, name string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }

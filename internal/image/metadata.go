@@ -29,10 +29,23 @@ type Config struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// Kept for nb push to write back, as the image had them.
+	ExposedPorts map[string]struct{} `json:"exposed_ports,omitempty"`
+	Volumes      map[string]struct{} `json:"volumes,omitempty"`
+	StopSignal   string              `json:"stop_signal,omitempty"`
+}
+
+// History is one entry of an image config's history (config.md, "history"), kept for nb push.
+type History struct {
+	Created    *time.Time `json:"created,omitempty"`
+	CreatedBy  string     `json:"created_by,omitempty"`
+	Author     string     `json:"author,omitempty"`
+	Comment    string     `json:"comment,omitempty"`
+	EmptyLayer bool       `json:"empty_layer,omitempty"`
 }
 
 // Image is what nb knows of one image: its metadata.json, the tags that point at it and where
-// its rootfs is. List gives one Image per tag (Repository and Tag set) and one per untagged
+// its layers are. List gives one Image per tag (Repository and Tag set) and one per untagged
 // image; Get gives the image a reference names, with Repository and Tag set to the name used
 // (or its first tag when the reference was an ID). It is what `nb image inspect` prints.
 type Image struct {
@@ -45,8 +58,11 @@ type Image struct {
 	Architecture string    `json:"architecture,omitempty"`
 	OS           string    `json:"os,omitempty"`
 	Config       Config    `json:"config"`
-	// Rootfs is the unpacked root filesystem, a plain directory tree for overlayfs' lowerdir.
-	Rootfs string `json:"rootfs"`
+	// Layers are the image's layers by diff ID ("sha256:HEX"), lowest first, as in its config.
+	Layers []string `json:"layers,omitempty"`
+	// Lower are the directories of the image's layers for overlayfs' lowerdir, top first as
+	// the option lists them.
+	Lower []string `json:"lower"`
 }
 
 // record is an image's metadata.json. Tags are kept apart, in repositories.json, so that
@@ -58,6 +74,11 @@ type record struct {
 	Architecture string    `json:"architecture,omitempty"`
 	OS           string    `json:"os,omitempty"`
 	Config       Config    `json:"config"`
+	// Layers are the image's layers by chain ID (hex), lowest first; DiffIDs the same by diff
+	// ID. An image from before the layer store has none, and its tree in rootfs/.
+	Layers  []string  `json:"layers,omitempty"`
+	DiffIDs []string  `json:"diff_ids,omitempty"`
+	History []History `json:"history,omitempty"`
 }
 
 // Progress is told how many bytes of the input have been read so far and how many there are
@@ -68,12 +89,14 @@ type Progress func(done, total int64)
 type RemoveResult struct {
 	Untagged []string `json:"untagged,omitempty"`
 	Deleted  string   `json:"deleted,omitempty"`
+	// DeletedLayers are the chain IDs of the layers no other image used, freed with it.
+	DeletedLayers []string `json:"deleted_layers,omitempty"`
 }
 
 const (
 	metadataFile     = "metadata.json"
 	repositoriesFile = "repositories.json"
-	rootfsDir        = "rootfs"
+	rootfsDir        = "rootfs" // an image's tree, before the layer store
 )
 
 // readRecord reads the metadata.json in dir.
@@ -86,6 +109,12 @@ func readRecord(dir string) (record, error) {
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return rec, fmt.Errorf("parse %s: %w", path, err)
+	}
+	// Its layers are directories of the store by chain ID: anything else would be a path.
+	for _, l := range rec.Layers {
+		if !isChainID(l) {
+			return rec, fmt.Errorf("%s: layer %q is not a chain ID (64 hex digits)", path, l)
+		}
 	}
 	return rec, nil
 }

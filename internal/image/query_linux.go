@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -118,7 +119,7 @@ func shortIDs(ids []string) string {
 
 // Remove removes the image ref names, as `docker rmi` does. Given a name of an image that
 // has other names too, it only untags that name. Otherwise it deletes the image: its tags,
-// metadata and rootfs. Deleting is refused when inUse (if not nil) says a container uses
+// metadata, and the layers no other image uses. Deleting is refused when inUse (if not nil) says a container uses
 // the image, and, given an ID, when the image has more than one name; force overrides both.
 // The in-use check runs under the store's exclusive lock, so no other nb can tag or delete
 // the image in between; a caller that creates containers keeps them from appearing meanwhile.
@@ -135,7 +136,7 @@ func (s *Store) Remove(ref string, inUse func(id string) bool, force bool) (Remo
 		return RemoveResult{}, err
 	}
 	defer unlock()
-	s.pruneWork()
+	s.pruneWork(trash)
 	tags, err := readTags(s.dir)
 	if err != nil {
 		return RemoveResult{}, err
@@ -152,24 +153,45 @@ func (s *Store) Remove(ref string, inUse func(id string) bool, force bool) (Remo
 		}
 		return RemoveResult{Untagged: []string{name.String()}}, nil
 	}
-	if err := checkRemovable(id, name, names, inUse, force); err != nil {
+	used := inUse != nil && inUse(id)
+	if err := checkRemovable(id, name, names, used, force); err != nil {
 		return RemoveResult{}, err
+	}
+	if used {
+		// Forced: its names go, as with docker rmi -f, but the image stays while a container
+		// uses it: its layers are the container's lowerdirs.
+		return s.untagLocked(id, names, tags)
 	}
 	return s.deleteLocked(id, names, tags, trash)
 }
 
-// checkRemovable says why image id may not be deleted, unless forced.
-func checkRemovable(id string, name *Name, names []string, inUse func(string) bool, force bool) error {
+// checkRemovable says why image id may not be deleted, unless forced; used (a container uses
+// it) keeps it even then when it has no name left to take.
+func checkRemovable(id string, name *Name, names []string, used, force bool) error {
+	if used && force && len(names) == 0 {
+		return fmt.Errorf("remove image %s: %w and has no name left to untag (remove the container first)", id[:12], ErrInUse)
+	}
 	if force {
 		return nil
 	}
 	if name == nil && len(names) > 1 {
 		return fmt.Errorf("image %s has several names (%s): remove them one by one, or force", id[:12], strings.Join(names, ", "))
 	}
-	if inUse != nil && inUse(id) {
-		return fmt.Errorf("remove image %s: %w (force removes it anyway)", id[:12], ErrInUse)
+	if used {
+		return fmt.Errorf("remove image %s: %w (force untags it)", id[:12], ErrInUse)
 	}
 	return nil
+}
+
+// untagLocked takes all names from image id, which stays.
+func (s *Store) untagLocked(id string, names []string, tags map[string]string) (RemoveResult, error) {
+	for _, n := range names {
+		delete(tags, n)
+	}
+	if err := writeJSON(s.dir, repositoriesFile, tags); err != nil {
+		return RemoveResult{}, fmt.Errorf("untag image %s: %w", id, err)
+	}
+	return RemoveResult{Untagged: names}, nil
 }
 
 // deleteLocked untags image id and moves its directory into trash. Untagging first means a
@@ -189,5 +211,12 @@ func (s *Store) deleteLocked(id string, names []string, tags map[string]string, 
 	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return RemoveResult{}, fmt.Errorf("delete image %s: %w", id, err)
 	}
-	return RemoveResult{Untagged: names, Deleted: id}, nil
+	// Its layers that no other image uses go too; a crash before this leaves them to the
+	// next command's gcLayersLocked.
+	freed, err := s.gcLayersLocked(trash.path, nil)
+	if err != nil {
+		// The image is gone already: its layers wait for the next command's gcLayersLocked.
+		slog.Warn("layers of the removed image kept", "image", id, "err", err)
+	}
+	return RemoveResult{Untagged: names, Deleted: id, DeletedLayers: freed}, nil
 }

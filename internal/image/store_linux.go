@@ -1,19 +1,25 @@
-// Package image is nb's image store: images imported from rootfs tarballs or loaded from
-// docker-archive and OCI layouts, each unpacked once into a plain directory tree that
-// containers use as overlayfs' lower layer, with its config defaults and the names that
-// point at it.
+// Package image is nb's image store: images imported from rootfs tarballs, loaded from
+// docker-archive and OCI layouts or pulled from registries, with their config defaults and
+// the names that point at them. An image is a stack of layers, each unpacked once into a
+// directory of its own and shared by every image that has it; a container's root is an
+// overlayfs of its image's layer dirs (lowerdirs) and a directory of its own (upperdir).
 //
 // The store is one directory (nb gives it ROOT/images):
 //
-//	.lock              flock: writers hold it exclusively, readers shared
-//	repositories.json  {"REPOSITORY:TAG": "ID", ...}
-//	ID/metadata.json   the image's record: id, created, size, architecture, os, config
-//	ID/rootfs/         the unpacked root filesystem
-//	tmp/work-*/        imports in progress and images being deleted, each flocked by its owner
+//	.lock                  flock: writers hold it exclusively, readers shared
+//	repositories.json      {"REPOSITORY:TAG": "ID", ...}
+//	ID/metadata.json       the image's record: id, created, size, platform, config, layers
+//	layers/CHAIN/diff/     a layer's files, whiteouts as overlayfs has them (layers_linux.go)
+//	layers/CHAIN/layer.json  the layer's record: chain id, diff id, parent, size
+//	l/SHORT                -> ../layers/CHAIN/diff, short names for the overlay mount option
+//	tmp/work-*/            imports in progress and images being deleted, each flocked by its owner
 //
-// An image appears in one rename of its work dir to ID/, after its rootfs and metadata are
-// written and synced, so no reader ever sees half an image; tags change in one rename of
-// repositories.json. Unpacking runs without the store lock: only those renames take it.
+// An image appears in one rename of its work dir to ID/, after its new layers were renamed
+// into layers/ under the same exclusive lock, all written and synced before, so no reader
+// ever sees half an image or half a layer; tags change in one rename of repositories.json.
+// Unpacking runs without the store lock: only those renames take it. A layer no image uses
+// (its last image removed, or a crash between a commit's renames) is deleted under the
+// exclusive lock by the next command that takes it.
 package image
 
 import (
@@ -80,7 +86,7 @@ func flock(f *os.File, how int) error {
 // workDir is a directory under tmp/ that one process fills, flocked as long as that process
 // uses it, so pruneWork can tell a killed nb's leftovers from a running nb's work.
 type workDir struct {
-	path string // "" once renamed into place
+	path string
 	lock *os.File
 }
 
@@ -107,32 +113,67 @@ func (s *Store) newWorkDir() (*workDir, error) {
 	return &workDir{path: path, lock: f}, nil
 }
 
-// newImageWorkDir is a work dir for a new image, with its empty rootfs made.
-func (s *Store) newImageWorkDir() (w *workDir, rootfs string, err error) {
-	if w, err = s.newWorkDir(); err != nil {
-		return nil, "", err
+// newImageWorkDir is a work dir for a new image: its image/ and layers/ made.
+func (s *Store) newImageWorkDir() (*workDir, error) {
+	w, err := s.newWorkDir()
+	if err != nil {
+		return nil, err
 	}
-	rootfs = filepath.Join(w.path, rootfsDir)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		w.remove()
-		return nil, "", err
+	for _, d := range []string{workImageDir, workLayersDir} {
+		if err := os.Mkdir(filepath.Join(w.path, d), 0o700); err != nil {
+			w.remove()
+			return nil, err
+		}
 	}
-	return w, rootfs, nil
+	return w, nil
 }
 
-// remove deletes the work dir, unless it became an image, and drops its flock.
-func (w *workDir) remove() error {
-	var err error
-	if w.path != "" {
-		err = os.RemoveAll(w.path)
+// claimsDir, in a work dir, holds an empty file per store layer the work plans to use (named
+// by its chain ID): gcLayersLocked keeps them as long as the work dir is there.
+const claimsDir = "claims"
+
+// claim keeps the store's layer chain from garbage collection while w lives.
+func (w *workDir) claim(chain string) error {
+	dir := filepath.Join(w.path, claimsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("claim layer %s: %w", chain, err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, chain), nil, 0o600); err != nil {
+		return fmt.Errorf("claim layer %s: %w", chain, err)
+	}
+	return nil
+}
+
+// claimedLayers are the layers the work dirs in tmp/ claim. The caller holds the exclusive
+// lock and has pruned the work dirs nobody holds, so those left are running nb's.
+func (s *Store) claimedLayers() map[string]bool {
+	claimed := map[string]bool{}
+	work, _ := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	for _, wd := range work {
+		entries, _ := os.ReadDir(filepath.Join(s.dir, "tmp", wd.Name(), claimsDir))
+		for _, e := range entries {
+			claimed[e.Name()] = true
+		}
+	}
+	return claimed
+}
+
+// remove deletes the work dir, with what of it did not become part of the store, and drops
+// its flock.
+func (w *workDir) remove() error {
+	err := os.RemoveAll(w.path)
 	w.lock.Close()
 	return err
 }
 
-// pruneWork removes the work dirs nobody holds: left by an nb that was killed or crashed
-// mid-import or mid-removal. The caller holds the exclusive store lock.
-func (s *Store) pruneWork() {
+// pruneWork clears out the work dirs nobody holds (left by an nb that was killed or crashed
+// mid-import or mid-removal) and the layers no image uses, but those in keep. It only renames
+// them into trash, a work dir the caller holds and deletes once it has dropped the lock: a
+// deletion killed part way then leaves a work dir for the next prune, never half a layer at
+// its chain ID for a load to reuse, and nobody waits on the lock while files are deleted.
+// The caller holds the exclusive store lock.
+func (s *Store) pruneWork(trash *workDir, keep ...string) {
+	defer s.gcLayersLocked(trash.path, keep)
 	tmp := filepath.Join(s.dir, "tmp")
 	entries, _ := os.ReadDir(tmp)
 	for _, e := range entries {
@@ -142,7 +183,7 @@ func (s *Store) pruneWork() {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			os.RemoveAll(path)
+			os.Rename(path, filepath.Join(trash.path, "work-"+e.Name()))
 		}
 		f.Close()
 	}
@@ -151,12 +192,17 @@ func (s *Store) pruneWork() {
 // Prune removes what imports and removals killed part way left in tmp/ (pruneWork), under the
 // exclusive lock.
 func (s *Store) Prune() error {
+	trash, err := s.newWorkDir()
+	if err != nil {
+		return err
+	}
+	defer trash.remove()
 	unlock, err := s.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	s.pruneWork()
+	s.pruneWork(trash)
 	return nil
 }
 
@@ -167,15 +213,15 @@ func (s *Store) has(id string) bool {
 	return err == nil
 }
 
-// commit makes the image unpacked in w (rootfs/ filled) an image of the store, described by
+// commit makes the image whose layers were unpacked in w an image of the store, described by
 // rec, and points names at it. When the store has that image already (the same content
 // imported again, or by another nb meanwhile) w is dropped and only the names move.
 func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
-	if err := writeJSON(w.path, metadataFile, rec); err != nil {
+	if err := writeJSON(filepath.Join(w.path, workImageDir), metadataFile, rec); err != nil {
 		return Image{}, fmt.Errorf("write image metadata: %w", err)
 	}
-	// One syncfs instead of an fsync per file: the rootfs must be on disk before the rename
-	// makes it an image, or a crash could leave an image with empty files.
+	// One syncfs instead of an fsync per file: the layers must be on disk before the renames
+	// make them the store's, or a crash could leave an image with empty files.
 	if err := syncFS(w.path); err != nil {
 		return Image{}, err
 	}
@@ -184,12 +230,17 @@ func (s *Store) commit(w *workDir, rec record, names []Name) (Image, error) {
 		return Image{}, err
 	}
 	defer unlock()
-	s.pruneWork()
+	// The image's own layers stay, used or not yet: one a crash left without its image is
+	// the one this commit planned to use.
+	// w is the trash: the caller removes it after commit has dropped the lock.
+	s.pruneWork(w, rec.Layers...)
 	if !s.has(rec.ID) {
-		if err := os.Rename(w.path, s.imageDir(rec.ID)); err != nil {
+		if err := s.commitLayersLocked(w, rec); err != nil {
+			return Image{}, err
+		}
+		if err := os.Rename(filepath.Join(w.path, workImageDir), s.imageDir(rec.ID)); err != nil {
 			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
 		}
-		w.path = ""
 		if err := atomicfile.SyncDir(s.dir); err != nil {
 			return Image{}, fmt.Errorf("add image %s: %w", rec.ID, err)
 		}
@@ -249,6 +300,10 @@ func (s *Store) image(id string, tags map[string]string, name *Name) (Image, err
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", id, err)
 	}
+	lower, err := s.lowerDirs(rec)
+	if err != nil {
+		return Image{}, fmt.Errorf("image %s: %w", id, err)
+	}
 	img := Image{
 		ID:           rec.ID,
 		RepoTags:     tagsOf(tags, id),
@@ -257,7 +312,8 @@ func (s *Store) image(id string, tags map[string]string, name *Name) (Image, err
 		Architecture: rec.Architecture,
 		OS:           rec.OS,
 		Config:       rec.Config,
-		Rootfs:       filepath.Join(s.imageDir(id), rootfsDir),
+		Layers:       rec.DiffIDs,
+		Lower:        lower,
 	}
 	switch {
 	case name != nil:

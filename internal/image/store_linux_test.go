@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // importTar imports a one-file rootfs whose content is body, named name ("" for none).
@@ -118,14 +121,14 @@ func TestRemoveUntagsThenDeletes(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(res, RemoveResult{Untagged: []string{"app:1"}}) {
 		t.Fatalf("Remove(app:1) = %+v, %v; want app:1 untagged only", res, err)
 	}
-	if _, err := os.Stat(img.Rootfs); err != nil {
+	if _, err := os.Stat(img.Lower[0]); err != nil {
 		t.Fatalf("rootfs gone while app:2 names it: %v", err)
 	}
 	res, err = s.Remove("app:2", nil, false)
 	if err != nil || res.Deleted != img.ID || !reflect.DeepEqual(res.Untagged, []string{"app:2"}) {
 		t.Fatalf("Remove(app:2) = %+v, %v; want the image deleted", res, err)
 	}
-	if _, err := os.Stat(img.Rootfs); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(img.Lower[0]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("rootfs still there: %v", err)
 	}
 	assertStoreEmpty(t, s)
@@ -161,8 +164,26 @@ func TestRemoveRefusedWhileInUse(t *testing.T) {
 	if got, err := s.Get("app"); err != nil || got.ID != img.ID {
 		t.Fatalf("image or its tag gone after a refused Remove: %v", err)
 	}
-	if res, err := s.Remove("app", inUse, true); err != nil || res.Deleted != img.ID {
-		t.Fatalf("forced Remove = %+v, %v", res, err)
+	// Forced, it takes the names but keeps the image: the container's root is made of its
+	// layers.
+	res, err := s.Remove("app", inUse, true)
+	if err != nil || res.Deleted != "" || len(res.DeletedLayers) != 0 || !reflect.DeepEqual(res.Untagged, []string{"app:latest"}) {
+		t.Fatalf("forced Remove of an image in use = %+v, %v; want only untagged", res, err)
+	}
+	kept, err := s.Get(img.ID)
+	if err != nil {
+		t.Fatalf("image in use deleted by a forced Remove: %v", err)
+	}
+	for _, l := range kept.Lower {
+		if _, err := os.Stat(l); err != nil {
+			t.Errorf("lowerdir of the image in use: %v", err)
+		}
+	}
+	if _, err := s.Remove(img.ID, inUse, true); !errors.Is(err, ErrInUse) {
+		t.Fatalf("forced Remove of an untagged image in use = %v, want ErrInUse", err)
+	}
+	if res, err := s.Remove(img.ID, func(string) bool { return false }, false); err != nil || res.Deleted != img.ID {
+		t.Fatalf("Remove once no container uses it = %+v, %v", res, err)
 	}
 	assertStoreEmpty(t, s)
 }
@@ -292,5 +313,126 @@ func TestPruneRemovesOnlyAbandonedWorkDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(live.path); err != nil {
 		t.Errorf("a live work dir was pruned: %v", err)
+	}
+}
+
+// setImmutable sets or clears FS_IMMUTABLE_FL (chattr +i) on path: a file nobody, root
+// included, can unlink, to stop a deletion part way as a kill would.
+func setImmutable(t *testing.T, path string, on bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const immutable = 0x10 // FS_IMMUTABLE_FL
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Skipf("no inode flags on the test's filesystem: %v", err)
+	}
+	if on {
+		flags |= immutable
+	} else {
+		flags &^= immutable
+	}
+	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags); err != nil {
+		t.Skipf("chattr +i: %v", err)
+	}
+}
+
+// A layer whose deletion stops part way (nb killed, here a file that cannot be unlinked)
+// must not stay at its chain ID with part of its files: a later load would reuse it and give
+// an image missing files. Garbage collection moves a layer out of layers/ before deleting it.
+func TestAHalfDeletedLayerIsNeverReused(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	t.Cleanup(func() {
+		filepath.Walk(s.Dir(), func(path string, info os.FileInfo, err error) error {
+			if err == nil && info.Name() == layerFile {
+				setImmutable(t, path, false)
+			}
+			return nil
+		})
+	})
+	layers := [][]byte{makeTar(t, reg("a", "a"), reg("b", "b"))}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"x:y"}))
+	images, err := s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := digestOf(layers[0])
+	// A crash between a removal's rename of the image and its layers' deletion leaves the
+	// layer without an image: the next command's garbage collection takes it.
+	if err := os.Rename(s.imageDir(images[0].ID), filepath.Join(t.TempDir(), "gone")); err != nil {
+		t.Fatal(err)
+	}
+	setImmutable(t, filepath.Join(s.layerDir(chain), layerFile), true)
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if s.hasLayer(chain) {
+		t.Errorf("the layer stopped part way through its deletion is still at its chain ID")
+	}
+	images, err = s.Load(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, images[0])
+	for _, f := range []string{"a", "b"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("image loaded again: %v", err)
+		}
+	}
+}
+
+// A layer an nb load or pull decided to reuse stays in the store until that nb commits,
+// even when another nb removes the last image using it in between: the commit must not fail
+// with "try again".
+func TestALayerPlannedForReuseSurvivesARemovalBeforeTheCommit(t *testing.T) {
+	requireRoot(t)
+	s := newTestStore(t)
+	shared := makeTar(t, reg("a", "a"))
+	layers := [][]byte{shared}
+	archive := writeTestFile(t, filepath.Join(t.TempDir(), "saved.tar"), dockerArchive(t, layers, imageConfig(t, layers), []string{"first:1"}))
+	if _, err := s.Load(archive, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Another image on the same bottom layer, added step by step: its layers are planned
+	// (the shared one reused from the store), then first:1 is removed, then it commits.
+	top := makeTar(t, reg("b", "b"))
+	w, err := s.newImageWorkDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.remove()
+	rec := record{ID: strings.Repeat("c", 64)}
+	parent := ""
+	for _, l := range [][]byte{shared, top} {
+		src := layerSource{name: "test", diffID: "sha256:" + digestOf(l), open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(l)), nil
+		}}
+		layer, err := s.addLayer(w, src, parent, &meter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Layers = append(rec.Layers, layer.ChainID)
+		rec.DiffIDs = append(rec.DiffIDs, layer.DiffID)
+		parent = layer.ChainID
+	}
+	if _, err := s.Remove("first:1", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if !s.hasLayer(digestOf(shared)) {
+		t.Error("the layer planned for reuse was deleted by the removal")
+	}
+	img, err := s.commit(w, rec, []Name{{Repository: "second", Tag: "1"}})
+	if err != nil {
+		t.Fatalf("commit after the removal: %v", err)
+	}
+	root := imageRoot(t, img)
+	for _, f := range []string{"a", "b"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("image: %v", err)
+		}
 	}
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2317 # the tests' step functions are called through sweep
-# nb killed (SIGKILL) at every stage of create, run, rm and image import: a sweep of delays
+# nb killed (SIGKILL) at every stage of create, run, rm, image import and pull: a sweep of delays
 # from the command's start to past its end. After each kill the next nb commands work, and
 # nothing is half-visible: every container directory has its metadata, and every overlay
 # mount, runtime state directory and cgroup left belongs to a container nb ps -a lists.
 
 load helpers
+load registry
 
 setup() {
 	setup_store_with_image
@@ -18,6 +19,7 @@ setup() {
 
 teardown() {
 	if [ -n "${SLEEP_FD:-}" ]; then exec {SLEEP_FD}>&-; fi
+	stop_registry
 	teardown_store
 }
 
@@ -223,6 +225,34 @@ assert_works() {
 	nb image rm bb >/dev/null
 	sweep "nb image import" "$took_us" step
 	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null || fail "importing after the kills failed"
+	assert_works
+	assert_all_gone
+}
+
+@test "nb pull killed at every stage: the image is whole or absent, no layer is left without it" {
+	need_registry
+	start_registry
+	nb push bb "$REG/bb:1" >/dev/null
+	step() {
+		local images layers
+		kill_after "$1" pull "$REG/bb:1"
+		assert_whole
+		# bb and the pulled image have a layer each (push writes bb's out anew): after nb
+		# image ls (assert_whole's), no layer is stored that no image uses.
+		images="$(nb image ls -q | wc -l)"
+		layers="$(layer_count "$STORE")"
+		[ "$layers" = "$images" ] || fail "$layers layers stored for $images images: $(ls "$STORE/images/layers")"
+		if nb image inspect "$REG/bb:1" >/dev/null 2>&1; then
+			nb image rm "$REG/bb:1" >/dev/null || fail "nb image rm of the pulled image failed"
+		fi
+		[ -z "$(ls -A "$STORE/images/tmp")" ] || fail "nb image ls left a killed pull's work dir"
+	}
+	time_nb pull "$REG/bb:1"
+	nb image rm "$REG/bb:1" >/dev/null
+	sweep "nb pull" "$took_us" step
+	nb pull "$REG/bb:1" >/dev/null || fail "pulling after the kills failed"
+	run nb run "$(nb create "$REG/bb:1" echo pulled)"
+	[ "$output" = pulled ] || fail "the image pulled after the kills runs: $output"
 	assert_works
 	assert_all_gone
 }

@@ -68,7 +68,11 @@ latest" ]
 	[ "$output" = a ]
 	run nb run "$b"
 	[[ "$output" == "cat: can't open '/etc/marker': No such file or directory"* ]]
-	[ ! -e "$(nb image inspect bb | jq -r '.[0].rootfs')/etc/marker" ]
+	local layer
+	for layer in $(nb image inspect bb | jq -r '.[0].lower[]'); do
+		[ -d "$layer/etc" ] || fail "image layer $layer has no etc/"
+		[ ! -e "$layer/etc/marker" ] || fail "the container's write reached image layer $layer"
+	done
 	# The root is an overlay while the container exists, and gone after rm.
 	grep -q " $STORE/containers/$a/rootfs " /proc/self/mountinfo
 	nb rm "$a" "$b" >/dev/null
@@ -87,7 +91,7 @@ latest" ]
 	[ "$output" = "Untagged: bb:v3" ]
 	run --separate-stderr nb image rm bb
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "nb: image bb is in use by container $c (nb image rm -f removes it anyway)" ]
+	[ "$stderr" = "nb: image bb is in use by container $c (nb image rm -f untags it; the image stays while a container uses it)" ]
 	nb image inspect bb >/dev/null
 	nb rm "$c" >/dev/null
 	run nb image rm bb
@@ -103,6 +107,28 @@ latest" ]
 	[[ "$output" == "Untagged: bb:v1"* ]]
 	run --separate-stderr nb image inspect bb:v1
 	[ "$status" -eq 1 ]
+}
+
+@test "nb image rm -f of an image a container uses only untags it: the container still runs" {
+	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	local c id
+	id="$(nb image ls -q)"
+	c="$(nb create bb echo still-here)"
+	run --separate-stderr nb image rm -f bb
+	[ "$status" -eq 0 ]
+	[ "$output" = "Untagged: bb:latest" ]
+	[ "$(nb image ls -q)" = "$id" ]
+	run --separate-stderr nb run "$c"
+	[ "$status" -eq 0 ]
+	[ "$output" = "still-here" ]
+	run --separate-stderr nb image rm -f "$id"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "nb: image $id is in use by container $c and has no name left to untag: remove the container first" ]
+	nb rm "$c" >/dev/null
+	run --separate-stderr nb image rm "$id"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "Deleted: "* ]]
+	[ -z "$(nb image ls -q)" ]
 }
 
 # bad_tar KIND: $TEST_DIR/bad-KIND.tar, a tarball with the file "ok" and one entry that would

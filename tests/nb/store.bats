@@ -136,6 +136,7 @@ import inspect" ]
 	local cmd
 	for cmd in init create run ps stop kill rm exec inspect logs info completion \
 		"image import" "image load" "image ls" "image rm" "image inspect" \
+		pull push login logout "image pull" "image push" \
 		"volume create" "volume ls" "volume rm" "volume inspect"; do
 		# shellcheck disable=SC2086
 		run "$NB" $cmd --help
