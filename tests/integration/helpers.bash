@@ -212,6 +212,7 @@ wait_for_exit() {
 # through bats' run: that runs wait in a subshell, which has no such child.
 wait_rc() {
 	wait_for_exit "$1" "${2:-10}" || return 1
+	# shellcheck disable=SC2034 # read by the tests
 	wait "$1" && RC=0 || RC=$?
 }
 
