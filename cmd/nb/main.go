@@ -91,6 +91,21 @@ func openStore(ctx *cli.Context) (*store.Store, error) {
 	return store.Open(ctx.String("root"))
 }
 
+// lockStore checks a command's argument count (needArgs), opens the store and takes its lock,
+// for a command that changes it; the caller calls unlock.
+func lockStore(ctx *cli.Context, min, max int) (s *store.Store, unlock func(), err error) {
+	if err := needArgs(ctx, min, max); err != nil {
+		return nil, nil, err
+	}
+	if s, err = openStore(ctx); err != nil {
+		return nil, nil, err
+	}
+	if unlock, err = s.Lock(); err != nil {
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
 // needArgs checks a command's argument count, naming its usage.
 func needArgs(ctx *cli.Context, min, max int) error {
 	n := ctx.NArg()

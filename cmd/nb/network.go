@@ -59,14 +59,7 @@ var networkCommand = &cli.Command{
 }
 
 func networkCreate(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, 1); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.Lock()
+	s, unlock, err := lockStore(ctx, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -106,14 +99,7 @@ func networkList(ctx *cli.Context) error {
 }
 
 func networkRemove(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, -1); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.Lock()
+	s, unlock, err := lockStore(ctx, 1, -1)
 	if err != nil {
 		return err
 	}

@@ -122,14 +122,7 @@ func volumeList(ctx *cli.Context) error {
 }
 
 func volumeRemove(ctx *cli.Context) error {
-	if err := needArgs(ctx, 1, -1); err != nil {
-		return err
-	}
-	s, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.Lock()
+	s, unlock, err := lockStore(ctx, 1, -1)
 	if err != nil {
 		return err
 	}
