@@ -315,7 +315,6 @@ from-exec" ]
 
 @test "a created container waits in one C process: no Go runtime, no helper, little memory" {
 	skip_if_runc "1.1.5's init waits in Go"
-	skip "the C init is off (parent's cInitOn): see its comment"
 	use_host_dir
 	set_cmd 'echo ran > /host/started; while [ ! -e /host/stop ]; do sleep 0.1; done'
 	# A terminal: the Go helper that makes the root hands its pty over to the init.

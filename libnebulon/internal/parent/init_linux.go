@@ -65,17 +65,6 @@ func StartInit(in *Init) error {
 // reason, with the systemd driver and small limits (smallLimits): its unit is made around the
 // init before the helper is forked, which the limits would then count.
 func (in *Init) cInit(joinLate bool) bool {
-	return cInitOn && in.cInitFits(joinLate)
-}
-
-// cInitOn turns the C init on. It is off: with it on, tests/systemd's hybrid boot found no memory
-// limit of 64K..512K under which cgroups.bats could run /bin/true with the systemd driver (a case
-// the rule gives a Go init), 2026-12-07; until that is understood, every init is Go. (The leftover
-// tests/stress showed was delete --force racing create, fixed in libnebulon's awaitCreator.)
-const cInitOn = false
-
-// cInitFits is cInit's rule, whether the C init is on or not.
-func (in *Init) cInitFits(joinLate bool) bool {
 	s := in.Spec
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		return false

@@ -59,8 +59,8 @@ func TestCInit(t *testing.T) {
 			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: tc.pids}}
 		}
 		in := &Init{Process: Process{Spec: s}}
-		if got := in.cInitFits(tc.joinLate); got != tc.want {
-			t.Errorf("%s: cInitFits(joinLate %v) = %v, want %v", tc.name, tc.joinLate, got, tc.want)
+		if got := in.cInit(tc.joinLate); got != tc.want {
+			t.Errorf("%s: cInit(joinLate %v) = %v, want %v", tc.name, tc.joinLate, got, tc.want)
 		}
 	}
 }
