@@ -105,25 +105,11 @@ type configFile struct {
 // "sha256:../../x" would be a path outside it.
 func (c *configFile) checkDiffIDs() error {
 	for i, d := range c.RootFS.DiffIDs {
-		if !strings.HasPrefix(d, "sha256:") || !isChainID(strings.TrimPrefix(d, "sha256:")) {
+		if !strings.HasPrefix(d, "sha256:") || !isID(strings.TrimPrefix(d, "sha256:")) {
 			return fmt.Errorf("diff_id %d %q is not sha256:<64 hex digits>", i+1, d)
 		}
 	}
 	return nil
-}
-
-// isChainID says whether s is 64 lowercase hex digits: a sha256 digest's hex, as a layer's
-// chain ID and an image's ID are.
-func isChainID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *configFile) defaults() Config {

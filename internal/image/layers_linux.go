@@ -62,7 +62,7 @@ func (s *Store) layerDir(chain string) string { return filepath.Join(s.dir, laye
 // hasLayer says whether the store holds layer chain: its layer.json comes into place with the
 // layer's directory in one rename.
 func (s *Store) hasLayer(chain string) bool {
-	if !isChainID(chain) {
+	if !isID(chain) {
 		return false
 	}
 	_, err := os.Stat(filepath.Join(s.layerDir(chain), layerFile))
@@ -85,7 +85,7 @@ func readLayerAt(dir, chain string) (layerRecord, error) {
 	}
 	// layer.json names the layers below; a record that is not this layer's, or names one by
 	// something other than a chain ID, would lead outside layers/.
-	if rec.ChainID != chain || (rec.Parent != "" && !isChainID(rec.Parent)) || !strings.HasPrefix(rec.DiffID, "sha256:") || !isChainID(strings.TrimPrefix(rec.DiffID, "sha256:")) {
+	if rec.ChainID != chain || (rec.Parent != "" && !isID(rec.Parent)) || !strings.HasPrefix(rec.DiffID, "sha256:") || !isID(strings.TrimPrefix(rec.DiffID, "sha256:")) {
 		return rec, fmt.Errorf("layer %s: %s names chain ID %q, parent %q, diff ID %q: not this layer's", chain, layerFile, rec.ChainID, rec.Parent, rec.DiffID)
 	}
 	return rec, nil

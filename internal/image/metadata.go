@@ -112,7 +112,7 @@ func readRecord(dir string) (record, error) {
 	}
 	// Its layers are directories of the store by chain ID: anything else would be a path.
 	for _, l := range rec.Layers {
-		if !isChainID(l) {
+		if !isID(l) {
 			return rec, fmt.Errorf("%s: layer %q is not a chain ID (64 hex digits)", path, l)
 		}
 	}

@@ -359,6 +359,8 @@ func (s *Store) ids() ([]string, error) {
 }
 
 // isID says whether s is an image ID: a sha256 in lowercase hex.
+// isID says whether s is 64 lowercase hex digits: a sha256 digest's hex, as an image's ID and a
+// layer's chain ID are.
 func isID(s string) bool { return len(s) == 64 && isHex(s) }
 
 func isHex(s string) bool {
