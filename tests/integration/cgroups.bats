@@ -234,6 +234,19 @@ block_device() {
 	[ "${lines[-1]}" = 524288 ]
 }
 
+@test "the init's setup is not charged: a created container's memory cgroup holds under 1 MiB of it" {
+	skip_if_runc "1.1.5 puts runc init in the cgroup before it sets the limit: ~2 MiB of it are charged there"
+	# 8 MiB: a limit small enough that the systemd driver's init is the one in Go, whose runtime
+	# stays alive, waiting for start, in the cgroups systemd made around it.
+	update_config '.linux.resources.memory = {"limit": 8388608} | .process.args = ["true"]'
+	create_ct
+	local usage
+	usage="$(cat "$(cg memory memory.usage_in_bytes)")"
+	echo "memory.usage_in_bytes after create: $usage"
+	[ "$usage" -lt 1048576 ]
+	runtime start "$CT"
+}
+
 @test "the smallest memory.limit (of 64K..512K) with which run of /bin/true works is found and printed" {
 	skip_if_runc "1.1.5 charges ~2 MiB of runc init to the cgroup before it sets the limit: none of these limits can be set"
 	local k min=

@@ -93,6 +93,11 @@ type Manager interface {
 // cgroup, and Entry places nothing; Attach makes it with pid in it and applies the resources.
 type Attacher interface {
 	Attach(pid int) error
+	// LeaveMemory moves pid, which Attach put in every hierarchy, back into the runtime's own
+	// v1 memory cgroup, and returns the memory pair (Entry.Memory) for the init to join the
+	// container's memory cgroup last, as the cgroupfs driver's init does. It returns nil on v2,
+	// or when no memory hierarchy is mounted.
+	LeaveMemory(pid int) (*Entry, error)
 }
 
 // Entry places a container's init in its cgroups.

@@ -180,9 +180,53 @@ func (m *v1Manager) Entry() (_ *Entry, retErr error) {
 
 // ownTasksFile opens the tasks file of the runtime's own cgroup in the hierarchy key.
 func ownTasksFile(key string) (*os.File, error) {
-	hs, err := V1Hierarchies()
+	dir, err := ownDir(key)
 	if err != nil {
 		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the runtime's own cgroup tasks: %w", err)
+	}
+	return f, nil
+}
+
+// LeaveMemory moves pid, every thread of it, out of the container's v1 memory cgroup (paths, as
+// Paths gives them) back into the runtime's own, and opens the memory pair (Entry.Memory) for
+// its init to join the container's last. It returns nil when paths has no memory hierarchy.
+func LeaveMemory(paths map[string]string, pid int) (_ *Entry, retErr error) {
+	for key, dir := range paths {
+		if key == "" || !hasSubsystem(key, "memory") {
+			continue
+		}
+		e := &Entry{Memory: true}
+		defer func() {
+			if retErr != nil {
+				e.Close()
+			}
+		}()
+		tasks, err := os.OpenFile(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup tasks: %w", err)
+		}
+		e.Tasks = []*os.File{tasks}
+		home, err := ownDir(key)
+		if err != nil {
+			return nil, err
+		}
+		if e.MemoryHome, err = os.OpenFile(filepath.Join(home, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+			return nil, fmt.Errorf("open the runtime's own cgroup tasks: %w", err)
+		}
+		return e, Enter(home, pid)
+	}
+	return nil, nil
+}
+
+// ownDir is the directory of the runtime's own cgroup in the v1 hierarchy key.
+func ownDir(key string) (string, error) {
+	hs, err := V1Hierarchies()
+	if err != nil {
+		return "", err
 	}
 	for _, h := range hs {
 		if strings.Join(h.Subsystems, ",") != key {
@@ -190,15 +234,11 @@ func ownTasksFile(key string) (*os.File, error) {
 		}
 		own, err := ownCgroup(h.Subsystems[0])
 		if err != nil {
-			return nil, err
+			return "", fmt.Errorf("the runtime's own cgroup: %w", err)
 		}
-		f, err := os.OpenFile(filepath.Join(h.Mountpoint, own, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("open the runtime's own cgroup tasks: %w", err)
-		}
-		return f, nil
+		return filepath.Join(h.Mountpoint, own), nil
 	}
-	return nil, fmt.Errorf("no v1 hierarchy %s", key)
+	return "", fmt.Errorf("no v1 hierarchy %s", key)
 }
 
 func hasSubsystem(key, sub string) bool {

@@ -98,7 +98,17 @@ func setupContainer(f *files) (*setup, error) {
 		return nil, err
 	}
 	c := &setup{cfg: cfg, filter: cfg.Seccomp, late: &lateJoin{conn: conn, pending: f.joinLate}}
-	// Steps 6a and 6b: what the runtime sends with the config, before anything is asked of it.
+	// Steps 6', 6a and 6b: what the runtime sends with the config, before anything is asked of
+	// it.
+	if cfg.MemoryFds {
+		m, err := syncmsg.Expect[*syncmsg.MemoryFds](conn)
+		if err != nil {
+			return nil, err
+		}
+		for _, fd := range m.Fds {
+			f.cgroups = append(f.cgroups, os.NewFile(uintptr(fd), "cgroup tasks"))
+		}
+	}
 	var mountFds *syncmsg.MountFds
 	if cfg.MountFds { // the id-mapped mounts the runtime made
 		if mountFds, err = syncmsg.Expect[*syncmsg.MountFds](conn); err != nil {

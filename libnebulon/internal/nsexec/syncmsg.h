@@ -25,6 +25,7 @@ enum {
 	MSG_EXEC_PLAN = 20,
 	MSG_LEAVE_CGROUP = 21,
 	MSG_CGROUP_MOVED = 22,
+	MSG_MEMORY_FDS = 23,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */

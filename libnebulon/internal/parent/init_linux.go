@@ -307,6 +307,19 @@ func (in *Init) rootfsNames() []string {
 // seccomp agent's connection for a filter loaded at start (6b).
 func (in *Init) sendConfig(l *launched, cfg *syncmsg.InitConfig) error {
 	var msgs []syncmsg.Message
+	if a, ok := in.Cgroup.(cgroups.Attacher); ok && !in.cInit(l.joinLate) {
+		// systemd put the whole init in the unit's memory cgroup: its Go runtime and setup
+		// would be charged there. It joins last, as the cgroupfs driver's init does.
+		e, err := a.LeaveMemory(l.pid)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			defer e.Close()
+			cfg.CgroupMemory, cfg.MemoryFds = true, true
+			msgs = append(msgs, &syncmsg.MemoryFds{Fds: []int{int(e.Tasks[0].Fd()), int(e.MemoryHome.Fd())}})
+		}
+	}
 	fds, err := hostMounts(in.Spec, in.rootfsNames(), l.pid)
 	if err != nil {
 		return err

@@ -85,7 +85,10 @@ type InitConfig struct {
 	// CgroupMemory: the last two cgroup fds are the memory hierarchy's tasks file and the
 	// runtime's own memory cgroup's, for the late memory join (cgroups.Entry).
 	CgroupMemory bool `json:"cgroup_memory"`
-	UserNS       bool `json:"user_ns"` // in a user namespace (new or joined)
+	// MemoryFds: the memory pair comes in a MemoryFds message, which follows the config, rather
+	// than with the init: the systemd driver's unit is made around the init (cgroups.Attacher).
+	MemoryFds bool `json:"memory_fds,omitempty"`
+	UserNS    bool `json:"user_ns"` // in a user namespace (new or joined)
 	// MountNS is false when the container shares the runtime's mount namespace: then nothing
 	// outside the rootfs is touched and the init chroots instead of pivoting.
 	MountNS bool `json:"mount_ns"`

@@ -35,6 +35,7 @@ const (
 	typeExecPlan     Type = 20
 	typeLeaveCgroup  Type = 21
 	typeCgroupMoved  Type = 22
+	typeMemoryFds    Type = 23
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -65,6 +66,7 @@ var messages = []struct {
 	{typeExecPlan, "exec-plan", func() Message { return &ExecPlan{} }},
 	{typeLeaveCgroup, "leave-cgroup", func() Message { return &LeaveCgroup{} }},
 	{typeCgroupMoved, "cgroup-moved", func() Message { return &CgroupMoved{} }},
+	{typeMemoryFds, "memory-fds", func() Message { return &MemoryFds{} }},
 }
 
 func (t Type) String() string {
@@ -249,6 +251,27 @@ func (m *MountFds) files() []int            { return m.Fds }
 func (m *MountFds) setFiles(fds []int) error {
 	if len(fds) != len(m.Mounts) {
 		return fmt.Errorf("%d fds for %d mounts", len(fds), len(m.Mounts))
+	}
+	m.Fds = fds
+	return nil
+}
+
+// MemoryFds (runtime -> init) is the memory pair of an init whose cgroups systemd made around it
+// (InitConfig.MemoryFds): the v1 memory hierarchy's `tasks` file of the container's cgroup,
+// then the runtime's own, as the last two cgroup fds are otherwise (InitConfig.CgroupMemory).
+// The fds travel as SCM_RIGHTS.
+type MemoryFds struct {
+	Fds []int `json:"-"`
+}
+
+func (*MemoryFds) msgType() Type             { return typeMemoryFds }
+func (m *MemoryFds) encode() ([]byte, error) { return json.Marshal(m) }
+func (m *MemoryFds) decode(p []byte) error   { return json.Unmarshal(p, m) }
+func (m *MemoryFds) files() []int            { return m.Fds }
+
+func (m *MemoryFds) setFiles(fds []int) error {
+	if len(fds) != 2 {
+		return fmt.Errorf("%d fds for the memory pair of 2", len(fds))
 	}
 	m.Fds = fds
 	return nil

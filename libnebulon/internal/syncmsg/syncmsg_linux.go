@@ -19,6 +19,9 @@
 //	                                                             Go helper has made the root (after 8)
 //	6     runtime -> init    InitConfig     JSON                 what the init must set up (with
 //	                                                             EnvCInit, its Go helper: the root)
+//	6'    runtime -> init    MemoryFds      JSON + SCM_RIGHTS    only if InitConfig.MemoryFds: the v1
+//	                                                             memory pair of an init systemd's unit
+//	                                                             was made around
 //	6a    runtime -> init    MountFds       JSON + SCM_RIGHTS    only if InitConfig.MountFds: the
 //	                                                             id-mapped mount trees the runtime made
 //	6b    runtime -> init    SeccompAgent   JSON + SCM_RIGHTS    only if InitConfig.SeccompAtStart() and

@@ -180,6 +180,15 @@ func (m *Manager) Attach(pid int) error {
 	return m.Manager.Set(m.res)
 }
 
+// LeaveMemory moves pid back into the runtime's own v1 memory cgroup, out of the unit's, and
+// returns the memory pair for the init to join the unit's last (cgroups.Attacher).
+func (m *Manager) LeaveMemory(pid int) (*cgroups.Entry, error) {
+	if cgroups.DetectMode() == cgroups.Unified {
+		return nil, nil
+	}
+	return cgroups.LeaveMemory(m.Paths(), pid)
+}
+
 // Update changes the cgroup files for what r sets, then the unit's properties, so that a
 // daemon-reload, which rewrites the files from the properties, keeps the new limits. The files
 // go first: an update the kernel refuses part way is rolled back there (cgroups.Manager.Update),
