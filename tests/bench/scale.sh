@@ -18,7 +18,8 @@ Every runtime through the wrapper of tests/bench/bench.sh, on its busybox bundle
   many     SCALE_COUNT containers created (their inits waiting for start), then 'list' and
            'state' of one of them (median of 20 each)
   memory   SCALE_PARALLEL containers created at once, then the host memory they hold:
-           MemAvailable before less after, per container, and the Pss of their processes
+           MemAvailable before less after, per container, the Pss of their processes, the
+           kernel's share by kind (/proc/meminfo) and the slab caches that grew most
 Prints a Markdown table per figure. Needs root, jq, unshare and busybox-static.
 
 Environment:
@@ -122,34 +123,64 @@ scale_many() {
 	done
 }
 
-avail_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
+# meminfo_kib FILE: the /proc/meminfo fields of the memory breakdown, "NAME KIB" per line.
+meminfo_kib() {
+	awk '$1 ~ /^(MemAvailable|Shmem|Slab|SUnreclaim|KernelStack|PageTables|Percpu):$/ { sub(":", "", $1); print $1, $2 }' /proc/meminfo >"$1"
+}
+
+# slab_kib FILE: each slab cache's memory, "NAME KIB" per line (objects times their size).
+slab_kib() {
+	awk 'NR > 2 { printf "%s %d\n", $1, $3 * $4 / 1024 }' /proc/slabinfo >"$1"
+}
+
+# per_ct BEFORE AFTER NAME: how much NAME grew from BEFORE to AFTER, per container (KiB).
+per_ct() {
+	awk -v n="$3" -v p="$parallel" '$1 == n { v[FILENAME == ARGV[1]] = $2 } END { printf "%d", (v[0] - v[1]) / p }' "$1" "$2"
+}
 
 scale_memory() {
-	local rt before after pss pid
+	local rt pss pid f slabs=""
 	echo
 	echo "## host memory per created container, $parallel created at once (KiB)"
 	echo
-	echo "| runtime | MemAvailable drop per container | Pss of its processes |"
-	echo "|---|---|---|"
+	echo "MemAvailable drop, the Pss of the containers' processes, and the kernel's share by kind:"
+	echo "files on tmpfs (state dirs), slab, of which unreclaimable, kernel stacks, page tables,"
+	echo "per-CPU areas (memory cgroups). The slab caches that grew most follow."
+	echo
+	echo "| runtime | MemAvailable drop | Pss | Shmem | Slab | SUnreclaim | KernelStack | PageTables | Percpu |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	for rt in "${runtimes[@]}"; do
 		echo "creating $parallel containers on $rt at once..." >&2
 		sync
 		echo 3 >/proc/sys/vm/drop_caches
 		sleep 1
-		before=$(avail_kib)
+		meminfo_kib "$work/mem.before"
+		slab_kib "$work/slab.before"
 		seq "$parallel" | xargs -P "$parallel" -I{} "${rt_wrap[$rt]}" --root "${rt_root[$rt]}" \
 			create --bundle "$sleep_bundle" "nebulon-scale-p-$rt-{}" >/dev/null 2>"$work/parallel.log" ||
 			die "$rt: a parallel create failed: $(sort "$work/parallel.log" | uniq -c | head -n 5)"
 		sleep 1
-		after=$(avail_kib)
+		meminfo_kib "$work/mem.after"
+		slab_kib "$work/slab.after"
 		pss=0
 		for pid in $(oci "$rt" list --format json | jq -r '.[] | select(.id | startswith("nebulon-scale-p-")) | .pid'); do
 			pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup")))
 		done
-		echo "| $rt | $(((before - after) / parallel)) | $((pss / parallel)) |"
+		printf '| %s | %d | %d' "$rt" "$(per_ct "$work/mem.after" "$work/mem.before" MemAvailable)" $((pss / parallel))
+		for f in Shmem Slab SUnreclaim KernelStack PageTables Percpu; do
+			printf ' | %d' "$(per_ct "$work/mem.before" "$work/mem.after" "$f")"
+		done
+		echo " |"
+		slabs+="$rt: $(join -j 1 <(sort "$work/slab.before") <(sort "$work/slab.after") |
+			awk -v p="$parallel" '{ d = ($3 - $2) / p; if (d >= 1) printf "%s %.1f\n", $1, d }' |
+			sort -k2 -g -r | head -n 6 | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')"$'\n'
 		seq "$parallel" | xargs -P 8 -I{} "${rt_wrap[$rt]}" --root "${rt_root[$rt]}" \
 			delete --force "nebulon-scale-p-$rt-{}" >/dev/null 2>&1
 	done
+	echo
+	echo "Slab caches that grew the most, KiB per container:"
+	echo
+	while read -r f; do echo "- $f"; done <<<"${slabs%$'\n'}"
 }
 
 main() {
