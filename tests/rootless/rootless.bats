@@ -197,13 +197,11 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	assert_host_unchanged
 }
 
-# The attack of tests/security/cve-2019-5736.bats, rootless: the container's process opens the
-# runtime binary through /proc/<pid>/exe of an exec'd /proc/self/exe, waits for it to exit, and
-# writes. The binary is root's, mode 0755: no id the container maps may write it, so the runtime
-# execs it as it is, without a copy or a mount.
-@test "rootless CVE-2019-5736: a container process cannot write the runtime binary, and no copy of it is made" {
-	local hash
-	hash="$(sha256sum <"$RUNTIME")"
+# attack_runtime_binary: the attack of tests/security/cve-2019-5736.bats, rootless: the
+# container's process opens the runtime binary through /proc/<pid>/exe of an exec'd
+# /proc/self/exe, waits for it to exit, and writes. $HOST_DIR/result says what the write did,
+# $HOST_DIR/exe what the victim ran.
+attack_runtime_binary() {
 	user_host_dir
 	update_config '.root.readonly = false'
 	# shellcheck disable=SC2016 # $ is for the shell that runs the script
@@ -221,16 +219,32 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	runtime exec -d "$CT" /proc/self/exe --log /tmp/block state x || fail "exec"
 	wait_for_file "$HOST_DIR/result" 20
 	echo "attacker: $(cat "$HOST_DIR/result"); victim's exe: $(cat "$HOST_DIR/exe")"
+}
+
+# The binary is root's, mode 0755: no id the container maps may write it, so the runtime execs it
+# as it is, without a copy or a mount.
+@test "rootless CVE-2019-5736: a container process cannot write an installed runtime binary, and no copy of it is made" {
+	local hash
+	hash="$(sha256sum <"$RUNTIME")"
+	attack_runtime_binary
 	[[ "$(cat "$HOST_DIR/result")" == "refused: "*"Permission denied"* ]] || fail "not refused"
 	[ "$(sha256sum <"$RUNTIME")" = "$hash" ] || fail "the binary changed"
 	# The victim ran the installed binary itself: no memfd, no copy in a directory of its own.
 	[ "$(cat "$HOST_DIR/exe")" = "$RUNTIME" ] || fail "the victim ran $(cat "$HOST_DIR/exe"), not $RUNTIME"
 }
 
-@test "rootless CVE-2019-5736: a runtime binary the container could write is refused, nothing left behind" {
-	local own="$TEST_DIR/own"
+# The user's own binary, which the container's root (the user's uid) could write: the runtime
+# execs it from a read-only bind mount made in a user namespace of its own; no copy either.
+@test "rootless CVE-2019-5736: a runtime binary the container could write is exec'd from a read-only mount" {
+	local own="$TEST_DIR/own" hash
 	mkdir -m 0755 "$own"
 	install -m 0755 -o "$RL_UID" "$RUNTIME" "$own/nebulon"
 	RUNTIME="$own/nebulon"
-	refused "*CVE-2019-5736*$own/nebulon can be written by its owner, uid $RL_UID, which the container maps*" run -d --bundle "$BUNDLE" "$CT"
+	hash="$(sha256sum <"$RUNTIME")"
+	attack_runtime_binary
+	[[ "$(cat "$HOST_DIR/result")" == "refused: "*"Read-only file system"* ]] || fail "not refused"
+	[ "$(sha256sum <"$RUNTIME")" = "$hash" ] || fail "the binary changed"
+	# The victim ran the binary on a detached mount of it alone, whose path is "/": not a memfd
+	# copy ("/memfd:... (deleted)") nor one in a directory.
+	[ "$(cat "$HOST_DIR/exe")" = / ] || fail "the victim ran $(cat "$HOST_DIR/exe")"
 }

@@ -76,6 +76,23 @@ func BenchmarkRootlessExeCheck(b *testing.B) {
 	}
 }
 
+// The fallback for a binary the container could write: nebulon exec'd as a helper in a user
+// and mount namespace of its own to make a read-only mount of itself. NEBULON names the built
+// binary (the test binary has no C stage): NEBULON=$PWD/bin/nebulon go test -bench ...
+func BenchmarkRootlessReadonlyExe(b *testing.B) {
+	bin := os.Getenv("NEBULON")
+	if bin == "" {
+		b.Skip("set NEBULON to a built nebulon")
+	}
+	for b.Loop() {
+		f, err := readonlyMountBy(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
 func BenchmarkPlainExec(b *testing.B) {
 	bin := "/bin/true"
 	if _, err := os.Stat("/bin/busybox"); err == nil {
