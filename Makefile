@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs,netgo,osusergo \
 	-ldflags '-s -w -X main.version=$(VERSION) -extldflags "-static"'
 SOURCES := $(shell find cmd libnebulon specconv internal -name '*.go' -o -name '*.c') go.mod go.sum
 
-.PHONY: all build install demo test unit shellcheck fuzz stress integration security engines cri nb conformance conformance-runc conformance-crun cgroupv2 systemd bench bench-breakdown bench-scale deps clean
+.PHONY: all build install demo test unit shellcheck fuzz stress integration security rootless engines cri nb conformance conformance-runc conformance-crun cgroupv2 systemd bench bench-breakdown bench-scale deps clean
 
 all: build
 
@@ -51,7 +51,7 @@ deps:
 # Everything: unit tests, the integration, security, engine and CRI suites, the OCI conformance suite,
 # the cgroup v2 suite and the systemd driver's suite.
 test: deps build
-	$(MAKE) unit fuzz integration security engines cri nb stress conformance cgroupv2 systemd
+	$(MAKE) unit fuzz integration security rootless engines cri nb stress conformance cgroupv2 systemd
 
 # Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
 # files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
@@ -97,6 +97,10 @@ integration: build bin/recvtty bin/seccompagent
 # Attacks on the runtime (tests/security): each names the CVE or escape it performs.
 security: build
 	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/security
+
+# nebulon run by an unprivileged user the suite makes, without cgroups (tests/rootless).
+rootless: build bin/recvtty
+	RUNTIME=$(CURDIR)/bin/nebulon bats --timing tests/rootless
 
 # nb used as a person uses it (tests/nb).
 nb: build bin/mkindex

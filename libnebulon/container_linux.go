@@ -274,7 +274,7 @@ func (c *Container) ownPidNamespace() bool {
 // fork a child that the list misses; a cgroup shared with others is not the container's to freeze.
 func (c *Container) signalAll(sig unix.Signal) (int, error) {
 	if len(c.state.CgroupPaths) == 0 {
-		return 0, nil
+		return c.signalPidNamespace(sig)
 	}
 	cg := loadCgroup(c.state)
 	owned := len(c.state.CgroupMade) == len(c.state.CgroupPaths)
@@ -302,6 +302,30 @@ func (c *Container) signalAll(sig unix.Signal) (int, error) {
 			return n, fmt.Errorf("signal pid %d: %w", pid, err)
 		}
 		if err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// signalPidNamespace signals the processes of a container without a cgroup (rootless): those of
+// its init's pid namespace. Once the init is gone, so are they (the kernel kills a pid namespace
+// with its init).
+func (c *Container) signalPidNamespace(sig unix.Signal) (int, error) {
+	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return 0, nil
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	pids, err := c.pidNamespaceMembers()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err == nil {
 			n++
 		}
 	}

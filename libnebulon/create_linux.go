@@ -47,6 +47,10 @@ type CreateOpts struct {
 	// SystemdCgroup selects the systemd cgroup driver (runc's --systemd-cgroup): the container's
 	// cgroup is a transient unit named by a "slice:prefix:name" cgroupsPath.
 	SystemdCgroup bool
+	// RootlessCgroups is runc's rootless cgroup manager (--rootless, by default true for a
+	// caller that is not root): a container with no cgroupsPath whose cgroup the caller may not
+	// make runs without one (cgroups.None).
+	RootlessCgroups bool
 }
 
 // LoadBundle reads and validates a bundle's config.json. Paths come back absolute.
@@ -150,7 +154,9 @@ type createPlan struct {
 	namespaces     *syncmsg.Bootstrap
 	seccomp        *seccomp.Filter // linux.seccomp compiled, or nil
 	cgroup         cgroups.Manager
-	resctrl        string // the resctrl mount, for linux.intelRdt
+	// rootlessCgroups: a cgroup the caller may not make is done without (withoutCgroup).
+	rootlessCgroups bool
+	resctrl         string // the resctrl mount, for linux.intelRdt
 }
 
 func planCreate(id string, opts CreateOpts) (*createPlan, error) {
@@ -162,8 +168,11 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if err := checkApplicable(spec); err != nil {
 		return nil, err
 	}
-	p := &createPlan{bundle: bundle, spec: spec}
+	p := &createPlan{bundle: bundle, spec: spec, rootlessCgroups: opts.RootlessCgroups && !opts.SystemdCgroup}
 	if p.rootfs, err = resolvePaths(bundle, spec); err != nil {
+		return nil, err
+	}
+	if err := parent.CheckMappings(spec.Linux); err != nil {
 		return nil, err
 	}
 	if p.namespaces, err = parent.NamespacePlan(spec, 0); err != nil {
@@ -365,6 +374,9 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return err
 	}
 	made, err := p.cgroup.Create()
+	if err != nil && p.rootlessCgroups && cgroups.IsPermission(err) {
+		made, err = c.withoutCgroup(p, made, err)
+	}
 	if !sameKeys(made, c.state.CgroupMade) {
 		c.state.CgroupMade = made
 		if serr := c.store.save(c.state); err == nil {
@@ -378,6 +390,23 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return resourcesError(err, p.cgroup)
 	}
 	return nil
+}
+
+// withoutCgroup lets a rootless container that may not make its cgroup (createErr, a permission
+// error) run without one, as runc's rootless cgroup manager does: only when the config names no
+// cgroupsPath (one it names must be used, runc's c.Path == "") and the cgroupfs driver is in use.
+// The cgroups made before the refusal (made) are removed; the state forgets the paths.
+func (c *Container) withoutCgroup(p *createPlan, made []string, createErr error) ([]string, error) {
+	if p.spec.Linux.CgroupsPath != "" {
+		return made, linuxspec.Errorf("linux.cgroupsPath", "%q: %v (nebulon runs rootless: a cgroupsPath must name a cgroup this user may write)", p.spec.Linux.CgroupsPath, createErr)
+	}
+	if err := p.cgroup.Destroy(made); err != nil {
+		return made, fmt.Errorf("%w (and removing the cgroups made: %v)", createErr, err)
+	}
+	slog.Debug("rootless: no cgroup", "id", c.ID, "err", createErr)
+	p.cgroup = cgroups.None()
+	c.state.CgroupPaths, c.state.CgroupMade = nil, nil
+	return nil, c.store.save(c.state)
 }
 
 // resourcesError names the field of linux.resources that err, from cg, is about. The systemd

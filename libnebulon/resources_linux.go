@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -26,9 +27,13 @@ const StatePaused specs.ContainerState = "paused"
 // ErrNotPaused is returned by Resume for a container that is not paused.
 var ErrNotPaused = errors.New("container not paused")
 
-func (c *Container) cgroup() (cgroups.Manager, error) {
+// cgroup returns the manager of the container's cgroups, for what (the operation that needs them).
+// A container made rootless by a user who may not make cgroups has none (cgroups.None): the
+// operations on them fail, as runc's do ("cannot toggle freezer: cgroups not configured for
+// container").
+func (c *Container) cgroup(what string) (cgroups.Manager, error) {
 	if len(c.state.CgroupPaths) == 0 {
-		return nil, fmt.Errorf("container %s has no cgroup", c.ID)
+		return nil, fmt.Errorf("%s: container %s has no cgroup: it was created rootless, by a user who may not make cgroups (none is delegated to it)", what, c.ID)
 	}
 	return loadCgroup(c.state), nil
 }
@@ -79,7 +84,7 @@ func (c *Container) Pause() error {
 	case StatePaused:
 		return fmt.Errorf("container %s is already paused", c.ID)
 	}
-	cg, err := c.cgroup()
+	cg, err := c.cgroup("pause needs the freezer cgroup")
 	if err != nil {
 		return err
 	}
@@ -91,7 +96,7 @@ func (c *Container) Resume() error {
 	if c.Status() != StatePaused {
 		return ErrNotPaused
 	}
-	cg, err := c.cgroup()
+	cg, err := c.cgroup("resume needs the freezer cgroup")
 	if err != nil {
 		return err
 	}
@@ -114,7 +119,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	cg, err := c.cgroup()
+	cg, err := c.cgroup("update sets limits on the container's cgroup")
 	if err != nil {
 		return err
 	}
@@ -159,7 +164,7 @@ func (c *Container) Stats() (*Stats, error) {
 	if c.Status() == specs.StateStopped {
 		return nil, ErrNotRunning
 	}
-	cg, err := c.cgroup()
+	cg, err := c.cgroup("stats are read from the container's cgroup")
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +173,7 @@ func (c *Container) Stats() (*Stats, error) {
 
 // NotifyOOM reports the container's out-of-memory events (see cgroups.Manager).
 func (c *Container) NotifyOOM() (<-chan struct{}, func(), error) {
-	cg, err := c.cgroup()
+	cg, err := c.cgroup("out-of-memory events come from the container's memory cgroup")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,7 +185,10 @@ func (c *Container) Processes() ([]int, error) {
 	// A stopped container may still hold processes (without a pid namespace of its own they
 	// outlive the init), and has none once they are gone: neither is an error, as in runc.
 	stopped := c.Status() == specs.StateStopped
-	cg, err := c.cgroup()
+	if len(c.state.CgroupPaths) == 0 && !stopped {
+		return c.pidNamespaceMembers()
+	}
+	cg, err := c.cgroup("ps lists the container's cgroup")
 	if err != nil {
 		return nil, err
 	}
@@ -341,4 +349,32 @@ func (c *Container) UpdateIntelRdt(r *specs.LinuxIntelRdt) error {
 	}
 	c.state.IntelRdt = g
 	return c.store.save(c.state)
+}
+
+// pidNamespaceMembers lists the processes in the container init's pid namespace, for a container
+// without a cgroup (rootless): they are the container's, and only they, when it has a pid
+// namespace of its own. runc's ps fails there; this is what ps can still tell.
+func (c *Container) pidNamespaceMembers() ([]int, error) {
+	own, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.state.InitPid))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: the pid namespace of its init: %w", c.ID, err)
+	}
+	if host, _ := os.Readlink("/proc/self/ns/pid"); own == host {
+		return nil, fmt.Errorf("container %s has no cgroup (created rootless, by a user who may not make cgroups) and no pid namespace of its own: its processes cannot be told from others", c.ID)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && ns == own {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }

@@ -121,7 +121,7 @@ func createStore(root, id string) (*store, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("create state root: %w", err)
+		return nil, fmt.Errorf("create state root: %w%s", err, unwritableRootHint(err))
 	}
 	final := filepath.Join(root, id)
 	if _, err := os.Lstat(final); err == nil {
@@ -130,7 +130,7 @@ func createStore(root, id string) (*store, error) {
 	SweepOrphans(root, id)
 	dir, err := os.MkdirTemp(root, id+creatingMark)
 	if err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
+		return nil, fmt.Errorf("create state directory: %w%s", err, unwritableRootHint(err))
 	}
 	if err := os.Chmod(dir, 0o711); err != nil {
 		os.Remove(dir)
@@ -428,4 +428,13 @@ func WritePidFile(path string, pid int) error {
 		return fmt.Errorf("write pid file %s: %w", path, err)
 	}
 	return nil
+}
+
+// unwritableRootHint says what a user other than root can do about a state root it may not
+// write: runc's default root, /run/..., is root's, and only XDG_RUNTIME_DIR moves it.
+func unwritableRootHint(err error) string {
+	if os.Geteuid() == 0 || !errors.Is(err, os.ErrPermission) {
+		return ""
+	}
+	return fmt.Sprintf(" (nebulon runs as uid %d: set XDG_RUNTIME_DIR, or give --root a directory this user can write)", os.Geteuid())
 }

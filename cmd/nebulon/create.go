@@ -53,15 +53,16 @@ func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 		return nil, err
 	}
 	c, err := libnebulon.Create(ctx.String("root"), ctx.Args().First(), libnebulon.CreateOpts{
-		Bundle:        ctx.String("bundle"),
-		PidFile:       ctx.String("pid-file"),
-		NoPivot:       ctx.Bool("no-pivot"),
-		NoNewKeyring:  ctx.Bool("no-new-keyring"),
-		PreserveFds:   listen + ctx.Int("preserve-fds"),
-		ExtraEnv:      env,
-		ConsoleSocket: ctx.String("console-socket"),
-		Foreground:    foreground,
-		SystemdCgroup: ctx.Bool("systemd-cgroup"),
+		Bundle:          ctx.String("bundle"),
+		PidFile:         ctx.String("pid-file"),
+		NoPivot:         ctx.Bool("no-pivot"),
+		NoNewKeyring:    ctx.Bool("no-new-keyring"),
+		PreserveFds:     listen + ctx.Int("preserve-fds"),
+		ExtraEnv:        env,
+		ConsoleSocket:   ctx.String("console-socket"),
+		Foreground:      foreground,
+		SystemdCgroup:   ctx.Bool("systemd-cgroup"),
+		RootlessCgroups: rootlessCgroups(ctx),
 	})
 	if err != nil || pidfdConn == nil {
 		if pidfdConn != nil {

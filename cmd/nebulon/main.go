@@ -67,6 +67,7 @@ func newApp() *cli.App {
 	cli.VersionPrinter = func(ctx *cli.Context) {
 		fmt.Fprintf(ctx.App.Writer, "%s version %s\n", ctx.App.Name, versionText())
 	}
+	root, xdgRoot := defaultRoot()
 	return &cli.App{
 		Name:    "nebulon",
 		Usage:   "OCI container runtime",
@@ -75,7 +76,7 @@ func newApp() *cli.App {
 following the OCI runtime specification. Its commands and flags are runc's, so engines
 such as containerd, CRI-O and podman can use it in place of runc.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: "/run/nebulon", Usage: "directory for container state"},
+			&cli.StringFlag{Name: "root", Value: root, Usage: "directory for container state ($XDG_RUNTIME_DIR/nebulon for a user other than root)"},
 			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
@@ -91,6 +92,11 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			}
 			if _, err := parseBoolOrAuto(ctx.String("rootless")); err != nil {
 				return fmt.Errorf("--rootless: %w", err)
+			}
+			if xdgRoot && !ctx.IsSet("root") {
+				if err := prepareXDGRoot(root); err != nil {
+					return err
+				}
 			}
 			slog.Debug("nebulon started", "args", os.Args[1:])
 			return nil
@@ -216,8 +222,7 @@ func runInit() {
 }
 
 // parseBoolOrAuto reads --rootless as runc does: "auto" (or "") is nil, else a strconv bool.
-// nebulon runs containers as root in the initial user namespace, where "auto" means false and
-// cgroup writes are not refused for permission, so the value changes nothing it does.
+// See rootlessCgroups for what it changes.
 func parseBoolOrAuto(s string) (*bool, error) {
 	if s == "" || strings.EqualFold(s, "auto") {
 		return nil, nil

@@ -63,7 +63,10 @@ func setUserAndCaps(p *specs.Process) error {
 		gids[i] = int(g)
 	}
 	// Per thread, like capset (see setresuid).
-	if err := setgroups(gids); err != nil {
+	if err := setgroups(gids); err != nil && !(len(gids) == 0 && setgroupsDenied()) {
+		if setgroupsDenied() {
+			return fmt.Errorf("process.user.additionalGids %v: the user namespace denies setgroups (a rootless gidMappings of the caller's own gid alone: map /etc/subgid ranges, through newgidmap, for additional groups)", u.AdditionalGids)
+		}
 		return fmt.Errorf("process.user.additionalGids %v: %w", u.AdditionalGids, os.NewSyscallError("setgroups", err))
 	}
 	if err := setresgid(int(u.GID)); err != nil {
@@ -138,4 +141,12 @@ func missingFor(c *specs.LinuxCapabilities, name string) string {
 		return "permitted"
 	}
 	return ""
+}
+
+// setgroupsDenied reports whether this user namespace denies setgroups, as one does whose
+// gid_map an unprivileged user wrote (user_namespaces(7), /proc/pid/setgroups): the process then
+// keeps the groups it has, which runc leaves too.
+func setgroupsDenied() bool {
+	data, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(data)) == "deny"
 }

@@ -684,6 +684,23 @@ static void load_seccomp(const struct exec_plan *p)
 /* set_user_and_caps switches to the process's user and leaves exactly its capability sets
  * (initproc's setUserAndCaps): the bounding set is dropped while still root, keep-caps carries
  * the permitted set across the uid change, and the final sets are applied after it. */
+
+/*
+ * A user namespace whose gid_map an unprivileged user wrote denies setgroups
+ * (user_namespaces(7), /proc/pid/setgroups): with no additional gids the process keeps the
+ * groups it has, as runc leaves them.
+ */
+static int setgroups_denied(void)
+{
+	char buf[8] = {0};
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n >= 4 && strncmp(buf, "deny", 4) == 0;
+}
+
 static void set_user_and_caps(const struct exec_plan *p)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -711,7 +728,7 @@ static void set_user_and_caps(const struct exec_plan *p)
 		for (int i = 0; i < p->ngroups; i++)
 			groups[i] = p->groups[i];
 	}
-	if (syscall(NB_SYS_setgroups, (size_t)p->ngroups, groups) < 0) {
+	if (syscall(NB_SYS_setgroups, (size_t)p->ngroups, groups) < 0 && !(p->ngroups == 0 && setgroups_denied())) {
 		char list[1024] = "[";
 		for (int i = 0; i < p->ngroups; i++) {
 			size_t used = strlen(list);

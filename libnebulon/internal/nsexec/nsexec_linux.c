@@ -269,8 +269,11 @@ static void rename_process(int argc, char **argv, const char *name)
 	prctl(PR_SET_NAME, "nebulon-init", 0, 0, 0);
 }
 
+void nb_readonly_exe_helper(void); /* roexe_linux.c; returns when not the helper */
+
 void nsexec(int argc, char **argv)
 {
+	nb_readonly_exe_helper();
 	const char *pipe_env = getenv(ENV_INITPIPE);
 	if (!pipe_env)
 		return;
@@ -324,6 +327,14 @@ void nsexec(int argc, char **argv)
 	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			nb_bail("unshare user namespace");
+		/*
+		 * A non-dumpable process's /proc files belong to the host's root: a runtime run by
+		 * another user could not write this process's uid_map and gid_map, nor could it write
+		 * its own timens_offsets from the new user namespace. Dumpable for those only, in a
+		 * user namespace just made, where no other process is yet.
+		 */
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			nb_bail("prctl(PR_SET_DUMPABLE)");
 		/* The parent writes uid_map and gid_map: it holds the privileges in the parent namespace. */
 		nb_send(MSG_USERMAP, NULL, 0);
 		nb_expect(MSG_USERMAP_DONE);
@@ -331,13 +342,6 @@ void nsexec(int argc, char **argv)
 			nb_bail("setresgid(0) in the new user namespace (is gid 0 mapped?)");
 		if (setresuid(0, 0, 0) < 0)
 			nb_bail("setresuid(0) in the new user namespace (is uid 0 mapped?)");
-		/*
-		 * A non-dumpable process's /proc files belong to the host's root, so it could not
-		 * write its own timens_offsets from a new user namespace. Dumpable for that only, in a
-		 * user namespace just made, where no other process is yet.
-		 */
-		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-			nb_bail("prctl(PR_SET_DUMPABLE)");
 	}
 
 	uint32_t rest = b.clone_flags & ~(uint32_t)CLONE_NEWUSER;

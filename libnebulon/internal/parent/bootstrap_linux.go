@@ -3,12 +3,9 @@ package parent
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
@@ -63,20 +60,6 @@ func checkInit(conn *syncmsg.Conn, stage0, pid int) (*launched, error) {
 	}
 	l := &launched{pid: pid, startTime: ps.StartTime}
 	return l, conn.Send(&syncmsg.PidAck{})
-}
-
-func writeIDMaps(pid int, l *specs.Linux) error {
-	for file, maps := range map[string][]specs.LinuxIDMapping{"uid_map": l.UIDMappings, "gid_map": l.GIDMappings} {
-		var b strings.Builder
-		for _, m := range maps {
-			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
-		}
-		path := fmt.Sprintf("/proc/%d/%s", pid, file)
-		if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
-			return fmt.Errorf("linux.%s: write %q: %w", map[string]string{"uid_map": "uidMappings", "gid_map": "gidMappings"}[file], b.String(), err)
-		}
-	}
-	return nil
 }
 
 // writeOOMScoreAdj writes /proc/<pid>/oom_score_adj through a verified procfs handle.

@@ -1,12 +1,17 @@
 package parent
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
+	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
 // readonlyExe opens this binary on a detached, read-only bind mount of its own, for stage0 to be
@@ -31,4 +36,200 @@ func readonlyExe() (*os.File, error) {
 		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
 	}
 	return os.NewFile(uintptr(tree), "/proc/self/exe (read-only)"), nil
+}
+
+// protectedExe opens the binary stage0 is exec'd from, one that no process of the container can
+// write (CVE-2019-5736, see readonlyExe).
+//
+// An unprivileged runtime cannot make a mount (open_tree needs CAP_SYS_ADMIN over its mount
+// namespace), nor needs one when the container cannot write the binary anyway: its processes
+// run as host ids the caller maps (l's uidMappings and gidMappings) plus the caller's own groups,
+// which setgroups "deny" leaves them, and capabilities in a user namespace override no
+// permission on an inode whose owner that namespace does not map (capable_wrt_inode_uidgid).
+// A binary owned by root, mode 0755 (an installed nebulon), is such a binary: then it is exec'd
+// as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
+// own build in its home) is exec'd from a read-only mount a helper makes in a user namespace of
+// its own (rootlessReadonlyExe).
+func protectedExe(l *specs.Linux) (*os.File, error) {
+	if os.Geteuid() == 0 {
+		return readonlyExe()
+	}
+	f, err := os.OpenFile("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
+	}
+	err = checkExeUnwritable(f, l)
+	if err == nil {
+		return f, nil
+	}
+	f.Close()
+	ro, herr := rootlessReadonlyExe()
+	if herr != nil {
+		return nil, fmt.Errorf("%w; and the read-only mount of it in a user namespace of its own failed: %v", err, herr)
+	}
+	return ro, nil
+}
+
+// helperWait bounds the read-only binary helper, which makes three syscalls and exits.
+const helperWait = 10 * time.Second
+
+// rootlessReadonlyExe makes, for an unprivileged runtime whose binary the container could write,
+// the detached read-only bind mount of it that readonlyExe makes as root: in a user and mount
+// namespace of its own, where it holds CAP_SYS_ADMIN, through this binary exec'd as a helper
+// (nsexec/roexe_linux.c, which does it before the Go runtime starts and sends the fd back). It
+// costs a fork and an exec per container start (see BenchmarkRootlessReadonlyExe), and no copy.
+func rootlessReadonlyExe() (*os.File, error) {
+	// Exec'd by its path, not /proc/self/exe: that link leads to this process's mount of the
+	// binary, in the host's mount namespace, which open_tree refuses to clone from another
+	// (EINVAL); the path resolves in the helper's. The inode is checked when the fd comes back.
+	path, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	ro, err := readonlyMountBy(path)
+	if err != nil {
+		return nil, err
+	}
+	if !sameFile(ro, "/proc/self/exe") {
+		ro.Close()
+		return nil, fmt.Errorf("the helper mounted %s, which is no longer this binary", path)
+	}
+	return ro, nil
+}
+
+// readonlyMountBy runs the nebulon at path as the read-only binary helper and returns the fd of
+// the mount it made.
+func readonlyMountBy(path string) (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "exe helper"), os.NewFile(uintptr(fds[1]), "exe helper")
+	defer ours.Close()
+	pid, err := syscall.ForkExec(path, []string{"nebulon:[exe-helper]"}, &syscall.ProcAttr{
+		Env:   []string{syncmsg.EnvExeSock + "=3"},
+		Files: []uintptr{os.Stdin.Fd(), os.Stdout.Fd(), os.Stderr.Fd(), theirs.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+		},
+	})
+	theirs.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start the helper: %w", err)
+	}
+	fd, rerr := recvFd(ours, helperWait)
+	if rerr != nil {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	werr := (stage0{pid: pid}).wait()
+	if rerr != nil {
+		if werr != nil { // its exit status is the errno it failed with (roexe_linux.c)
+			return nil, fmt.Errorf("the helper: %v (%v)", werr, rerr)
+		}
+		return nil, fmt.Errorf("the helper: %w", rerr)
+	}
+	return os.NewFile(uintptr(fd), "/proc/self/exe (read-only, rootless)"), nil
+}
+
+// recvFd receives one fd over sock, waiting at most wait; EOF (the helper failed) is an error.
+func recvFd(sock *os.File, wait time.Duration) (int, error) {
+	pfd := []unix.PollFd{{Fd: int32(sock.Fd()), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, int(wait.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, os.NewSyscallError("poll", err)
+		}
+		if n == 0 {
+			return -1, fmt.Errorf("no answer in %v", wait)
+		}
+		break
+	}
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return -1, os.NewSyscallError("recvmsg", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return -1, errors.New("no fd received")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return -1, errors.New("no fd received")
+	}
+	return fds[0], nil
+}
+
+// checkExeUnwritable refuses a binary that an id of the container may write: through its mode
+// for the owner, group or others, or through an ACL (any: its entries are not weighed).
+func checkExeUnwritable(f *os.File, l *specs.Linux) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", os.NewSyscallError("fstat", err))
+	}
+	uids, gids := containerIDs(l)
+	var who string
+	switch {
+	case st.Mode&0o002 != 0:
+		who = "every user (mode o+w)"
+	case st.Mode&0o200 != 0 && uids(st.Uid):
+		who = fmt.Sprintf("its owner, uid %d, which the container maps", st.Uid)
+	case st.Mode&0o020 != 0 && gids(st.Gid):
+		who = fmt.Sprintf("its group, gid %d, which the container's processes have", st.Gid)
+	case hasACL(f):
+		who = "the users its ACL names (system.posix_acl_access)"
+	default:
+		return nil
+	}
+	path, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %s can be written by %s: a container process could overwrite it through /proc/<pid>/exe; run a nebulon owned by root and not writable by this user (e.g. install -m 0755 as root to /usr/local/bin)", path, who)
+}
+
+// containerIDs returns whether a host uid, and a host gid, is one a process of the container
+// may act as: in the maps, or (the container's processes keep them) the caller's own ids and
+// groups. Without a user namespace they are the caller's only.
+func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
+	groups, _ := unix.Getgroups()
+	inMaps := func(maps []specs.LinuxIDMapping, id uint32) bool {
+		for _, m := range maps {
+			if id >= m.HostID && id-m.HostID < m.Size {
+				return true
+			}
+		}
+		return false
+	}
+	var um, gm []specs.LinuxIDMapping
+	if l != nil {
+		um, gm = l.UIDMappings, l.GIDMappings
+	}
+	uid = func(id uint32) bool { return id == uint32(os.Geteuid()) || id == uint32(os.Getuid()) || inMaps(um, id) }
+	gid = func(id uint32) bool {
+		if id == uint32(os.Getegid()) || id == uint32(os.Getgid()) || inMaps(gm, id) {
+			return true
+		}
+		for _, g := range groups {
+			if uint32(g) == id {
+				return true
+			}
+		}
+		return false
+	}
+	return uid, gid
+}
+
+// hasACL reports whether the file has an access ACL.
+func hasACL(f *os.File) bool {
+	_, err := unix.Getxattr(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), "system.posix_acl_access", nil)
+	return err == nil
+}
+
+// sameFile reports whether f is the file at path (the same inode on the same device).
+func sameFile(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &a) == nil && unix.Stat(path, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }

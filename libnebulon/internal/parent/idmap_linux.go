@@ -50,7 +50,13 @@ func hostMounts(s *specs.Spec, rootfs []string, pid int) (m *syncmsg.MountFds, r
 			return nil, err
 		}
 		idmapped := opts.IDMap || len(mnt.UIDMappings) > 0
-		if !idmapped && (!userns || !opts.Bind || binds >= maxHostBinds) {
+		if idmapped && os.Geteuid() != 0 {
+			return m, fmt.Errorf("mounts[%d] (%s on %s): an id-mapped mount needs CAP_SYS_ADMIN over the source's filesystem, which nebulon run by uid %d does not have", i, mnt.Source, mnt.Destination, os.Geteuid())
+		}
+		// Rootless, the runtime can reach no more than the init (both are the caller), and
+		// cannot clone mounts (open_tree needs CAP_SYS_ADMIN over its mount namespace): the
+		// init makes its binds itself.
+		if !idmapped && (!userns || !opts.Bind || binds >= maxHostBinds || os.Geteuid() != 0) {
 			continue
 		}
 		var tree int

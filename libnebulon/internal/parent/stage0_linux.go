@@ -46,7 +46,7 @@ func (s stage0) wait() error {
 // Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
 // anything, the slower way.
 func (p *Process) spawn(env []string, extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
-	exe, err := readonlyExe()
+	exe, err := protectedExe(p.Spec.Linux)
 	if err != nil {
 		return stage0{}, err
 	}

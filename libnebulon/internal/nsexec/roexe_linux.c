@@ -1,0 +1,71 @@
+/*
+ * The read-only binary helper of a rootless runtime (parent's rootlessReadonlyExe): nebulon,
+ * exec'd by an unprivileged runtime into a user and mount namespace of its own, makes there the
+ * detached read-only bind mount of its binary that the host's root makes directly
+ * (CVE-2019-5736), sends its fd over the socket ENV_EXE_SOCK names and exits, before the Go
+ * runtime starts. open_tree needs CAP_SYS_ADMIN over the caller's mount namespace, which the
+ * caller has in one its own user namespace owns. The mount outlives the namespace: an fd holds it.
+ * On failure the exit status is the errno.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "syncmsg.h"
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define NB_OPEN_TREE_CLONE 1
+#define NB_AT_EMPTY_PATH 0x1000
+#define NB_MOUNT_ATTR_RDONLY 0x00000001
+#define NB_MOUNT_ATTR_NOSUID 0x00000002
+#define NB_MOUNT_ATTR_NODEV 0x00000004
+
+struct nb_mount_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+static void fail(void)
+{
+	_exit(errno > 0 && errno < 256 ? errno : 1);
+}
+
+void nb_readonly_exe_helper(void)
+{
+	const char *sock_env = getenv(ENV_EXE_SOCK);
+	if (!sock_env)
+		return;
+	int sock = atoi(sock_env);
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe", NB_OPEN_TREE_CLONE | O_CLOEXEC);
+	if (tree < 0)
+		fail();
+	struct nb_mount_attr attr = {.attr_set = NB_MOUNT_ATTR_RDONLY | NB_MOUNT_ATTR_NOSUID | NB_MOUNT_ATTR_NODEV};
+	if (syscall(SYS_mount_setattr, tree, "", NB_AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+		fail();
+	char data = 0;
+	struct iovec iov = {.iov_base = &data, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &tree, sizeof(int));
+	if (sendmsg(sock, &msg, 0) < 0)
+		fail();
+	_exit(0);
+}

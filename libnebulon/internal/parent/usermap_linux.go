@@ -1,0 +1,193 @@
+package parent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// writeIDMaps writes the uid and gid maps of the user namespace stage0 (pid) made (syncmsg step
+// 2). The host's root writes them itself. Another user (rootless) may write, itself, one line
+// mapping its own effective id, and gid_map only once setgroups is "deny" (user_namespaces(7),
+// "Defining user and group ID mappings"); for anything more it asks the setuid newuidmap and
+// newgidmap (Debian's uidmap package), which map the ranges /etc/subuid and /etc/subgid give it,
+// as runc does. CheckMappings has checked the maps before anything was made.
+func writeIDMaps(pid int, l *specs.Linux) error {
+	if os.Geteuid() == 0 {
+		if err := writeMapFile(pid, "uid_map", "uidMappings", l.UIDMappings); err != nil {
+			return err
+		}
+		return writeMapFile(pid, "gid_map", "gidMappings", l.GIDMappings)
+	}
+	if ownIDOnly(l.UIDMappings, os.Geteuid()) {
+		if err := writeMapFile(pid, "uid_map", "uidMappings", l.UIDMappings); err != nil {
+			return err
+		}
+	} else if err := runIDMapper("newuidmap", "uidMappings", pid, l.UIDMappings); err != nil {
+		return err
+	}
+	if ownIDOnly(l.GIDMappings, os.Getegid()) {
+		path := fmt.Sprintf("/proc/%d/setgroups", pid)
+		if err := os.WriteFile(path, []byte("deny"), 0); err != nil {
+			return fmt.Errorf("linux.gidMappings: an unprivileged user maps its gid only with setgroups denied: %w", err)
+		}
+		return writeMapFile(pid, "gid_map", "gidMappings", l.GIDMappings)
+	}
+	return runIDMapper("newgidmap", "gidMappings", pid, l.GIDMappings)
+}
+
+func writeMapFile(pid int, file, field string, maps []specs.LinuxIDMapping) error {
+	var b strings.Builder
+	for _, m := range maps {
+		fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+	}
+	path := fmt.Sprintf("/proc/%d/%s", pid, file)
+	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.%s: write %q: %w", field, b.String(), err)
+	}
+	return nil
+}
+
+// ownIDOnly reports whether maps is the one line an unprivileged user may write itself: its own
+// id, once.
+func ownIDOnly(maps []specs.LinuxIDMapping, id int) bool {
+	return len(maps) == 1 && maps[0].Size == 1 && maps[0].HostID == uint32(id)
+}
+
+// idMapperWait bounds newuidmap and newgidmap, which read a few files and write one.
+const idMapperWait = 10 * time.Second
+
+// runIDMapper runs newuidmap or newgidmap (tool) to write pid's map.
+func runIDMapper(tool, field string, pid int, maps []specs.LinuxIDMapping) error {
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		return fmt.Errorf("linux.%s: mapping more than this user's own id needs %s (Debian package uidmap): %w", field, tool, err)
+	}
+	args := []string{strconv.Itoa(pid)}
+	for _, m := range maps {
+		args = append(args, strconv.FormatUint(uint64(m.ContainerID), 10),
+			strconv.FormatUint(uint64(m.HostID), 10), strconv.FormatUint(uint64(m.Size), 10))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), idMapperWait)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		return fmt.Errorf("linux.%s: %s did not finish in %v", field, tool, idMapperWait)
+	}
+	if err != nil {
+		return fmt.Errorf("linux.%s: %s %s: %w: %s", field, tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// CheckMappings checks, for a runtime that is not root, the maps of a user namespace it makes,
+// before anything is made: each line must map the caller's own id (once), or host ids inside the
+// ranges /etc/subuid and /etc/subgid give the caller, which newuidmap and newgidmap would write.
+// The kernel and those tools refuse the rest with less to go on (EPERM; "write to uid_map
+// failed").
+func CheckMappings(l *specs.Linux) error {
+	if os.Geteuid() == 0 || l == nil {
+		return nil
+	}
+	newUser := false
+	for _, ns := range l.Namespaces {
+		newUser = newUser || (ns.Type == specs.UserNamespace && ns.Path == "")
+	}
+	if !newUser {
+		return nil
+	}
+	u, err := user.LookupId(strconv.Itoa(os.Geteuid()))
+	name := ""
+	if err == nil {
+		name = u.Username
+	}
+	checks := []struct {
+		field, file string
+		maps        []specs.LinuxIDMapping
+		own         int
+	}{
+		{"uidMappings", "/etc/subuid", l.UIDMappings, os.Geteuid()},
+		{"gidMappings", "/etc/subgid", l.GIDMappings, os.Getegid()},
+	}
+	for _, c := range checks {
+		if len(c.maps) == 0 {
+			return fmt.Errorf("linux.%s: empty: nebulon runs as uid %d, and the user namespace it makes must map ids (nebulon spec --rootless maps the caller's own)", c.field, os.Geteuid())
+		}
+		if ownIDOnly(c.maps, c.own) {
+			continue
+		}
+		ranges, err := subIDRanges(c.file, name, os.Geteuid())
+		if err != nil {
+			return fmt.Errorf("linux.%s: %w", c.field, err)
+		}
+		for i, m := range c.maps {
+			if (m.Size == 1 && m.HostID == uint32(c.own)) || inRanges(ranges, m) {
+				continue
+			}
+			return fmt.Errorf("linux.%s[%d]: host ids %d-%d (containerID %d, size %d) are not this user's: uid %d may map its own id (%d) and the ranges %s gives it (%s)",
+				c.field, i, m.HostID, uint64(m.HostID)+uint64(m.Size)-1, m.ContainerID, m.Size, os.Geteuid(), c.own, c.file, describeRanges(ranges))
+		}
+	}
+	return nil
+}
+
+// idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
+type idRange struct{ start, count uint64 }
+
+// subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
+// "name-or-uid:start:count". A missing file gives none.
+func subIDRanges(file, name string, uid int) ([]idRange, error) {
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []idRange
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
+			continue
+		}
+		start, err1 := strconv.ParseUint(parts[1], 10, 32)
+		count, err2 := strconv.ParseUint(parts[2], 10, 32)
+		if err1 == nil && err2 == nil {
+			out = append(out, idRange{start, count})
+		}
+	}
+	return out, sc.Err()
+}
+
+func inRanges(ranges []idRange, m specs.LinuxIDMapping) bool {
+	lo, hi := uint64(m.HostID), uint64(m.HostID)+uint64(m.Size)
+	for _, r := range ranges {
+		if lo >= r.start && hi <= r.start+r.count {
+			return true
+		}
+	}
+	return false
+}
+
+func describeRanges(ranges []idRange) string {
+	if len(ranges) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ranges))
+	for i, r := range ranges {
+		s[i] = fmt.Sprintf("%d-%d", r.start, r.start+r.count-1)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,250 @@
+#!/usr/bin/env bats
+# nebulon run by an unprivileged user, on a host that delegates no cgroup to it (cgroup v1, or v2
+# without systemd's delegation): the user namespace that maps the caller (its own id alone, or its
+# /etc/subuid ranges through newuidmap), the state under $XDG_RUNTIME_DIR/nebulon, the lifecycle
+# without a cgroup, as runc's rootless mode runs it, and the protection of the runtime binary.
+
+load helpers
+
+@test "rootless: spec --rootless changes runc's spec as runc spec --rootless changes it" {
+	command -v runc >/dev/null || skip "runc is not installed"
+	local d="$TEST_DIR/specs"
+	mkdir "$d"
+	chown "$RL_UID" "$d"
+	for rt in runc "$RUNTIME"; do
+		n="${rt##*/}"
+		as_user "$rt" spec --bundle "$d" && mv "$d/config.json" "$d/$n-root.json" || fail "$n spec"
+		as_user "$rt" spec --rootless --bundle "$d" && mv "$d/config.json" "$d/$n-rootless.json" ||
+			fail "$n spec --rootless"
+		# diff's status 1 is "they differ", which they do.
+		diff <(jq -S . "$d/$n-root.json") <(jq -S . "$d/$n-rootless.json") >"$d/$n.diff" || [ $? -eq 1 ] ||
+			fail "diff"
+	done
+	cat "$d/nebulon.diff"
+	diff "$d/runc.diff" "$d/nebulon.diff" || fail "the changes --rootless makes differ from runc's"
+	# The caller is mapped, with its effective ids.
+	jq -e --argjson u "$RL_UID" '.linux.uidMappings == [{"containerID": 0, "hostID": $u, "size": 1}]' \
+		"$d/nebulon-rootless.json" >/dev/null || fail "uidMappings do not map uid $RL_UID"
+}
+
+@test "rootless: run in the foreground, state under \$XDG_RUNTIME_DIR/nebulon, exit status kept" {
+	# shellcheck disable=SC2016 # $ is for the container's shell
+	set_cmd 'echo map $(cat /proc/self/uid_map); id -u; echo out; exit 3'
+	run runtime run --bundle "$BUNDLE" "$CT"
+	echo "$output"
+	[ "$status" -eq 3 ] || fail "exit status $status, want 3"
+	[[ "$output" == *"map 0 $RL_UID 1"* ]] || fail "uid_map does not map uid $RL_UID"
+	[[ "$output" == *out* ]] || fail "no output"
+	# runc's: 0700 with the sticky bit, which XDG_RUNTIME_DIR's pruning spares; owned by the user.
+	[ "$(stat -c '%a %u' "$ROOT")" = "1700 $RL_UID" ] || fail "$ROOT: $(stat -c '%a %u' "$ROOT")"
+	[ -z "$(ls -A "$ROOT")" ] || fail "state left: $(ls -A "$ROOT")"
+}
+
+@test "rootless: create, start, state, list, ps, kill and delete without a cgroup" {
+	set_cmd 'echo started >/tmp/s; exec sleep 1000'
+	snapshot_host
+	create_ct
+	[ "$(status_of)" = created ] || fail "status $(status_of), want created"
+	[ -d "$ROOT/$CT" ] || fail "no state dir $ROOT/$CT"
+	runtime start "$CT" || fail "start"
+	wait_for_status "$CT" running
+	run runtime list
+	[[ "$output" == *"$CT"*running*"$RL_USER"* ]] || fail "list: $output"
+	pid="$(state_of | jq -r .pid)"
+	[ "$(stat -c %u "/proc/$pid")" = "$RL_UID" ] || fail "init runs as host uid $(stat -c %u "/proc/$pid")"
+	# No cgroup: ps lists the container's pid namespace instead.
+	run runtime ps --format json "$CT"
+	[ "$status" -eq 0 ] || fail "ps: $output"
+	[ "$(jq -c . <<<"$output")" = "[$pid]" ] || fail "ps: $output, want [$pid]"
+	runtime kill "$CT" KILL || fail "kill"
+	wait_for_status "$CT" stopped
+	runtime delete "$CT" || fail "delete"
+	[ ! -e "$ROOT/$CT" ] || fail "state dir left"
+	assert_nothing_left
+}
+
+@test "rootless: run -d, exec, exec -d, kill --all and delete --force" {
+	set_cmd 'exec sleep 1000'
+	snapshot_host
+	run_detached
+	run runtime exec "$CT" sh -c 'echo in; cat /proc/1/cmdline | tr "\0" " "'
+	[ "$status" -eq 0 ] && [[ "$output" == *"in"*"sleep 1000"* ]] || fail "exec: $status $output"
+	run runtime exec "$CT" sh -c 'exit 7'
+	[ "$status" -eq 7 ] || fail "exec exit status $status, want 7"
+	runtime exec -d "$CT" sleep 999 || fail "exec -d"
+	run runtime ps --format json "$CT"
+	[ "$(jq length <<<"$output")" -eq 2 ] || fail "ps: $output, want 2 processes"
+	# Without a cgroup, --all signals the container's pid namespace: TERM ends the exec'd sleep,
+	# and the init, pid 1 of its namespace without a handler, ignores it.
+	runtime kill --all "$CT" TERM || fail "kill --all"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(runtime ps --format json "$CT" | jq length)" -eq 1 ] && break
+		sleep 0.1
+	done
+	[ "$i" -lt 50 ] || fail "the exec'd process outlived kill --all TERM: $(runtime ps "$CT")"
+	runtime kill "$CT" KILL || fail "kill"
+	wait_for_status "$CT" stopped
+	runtime delete "$CT" || fail "delete"
+	set_cmd 'exec sleep 1000'
+	run_detached
+	runtime delete --force "$CT" || fail "delete --force"
+	assert_nothing_left
+}
+
+@test "rootless: exec -t sends the pty to a console socket" {
+	[ -x "$REPO_ROOT/bin/recvtty" ] || skip "bin/recvtty not built (make bin/recvtty)"
+	set_cmd 'exec sleep 1000'
+	run_detached
+	SOCK="$TEST_DIR/io/console.sock"
+	touch "$TEST_DIR/io/recv.in"
+	chown "$RL_UID" "$TEST_DIR/io/recv.in"
+	as_user "$REPO_ROOT/bin/recvtty" --ready-file "$TEST_DIR/io/recv.ready" --timeout 30s --no-stdin "$SOCK" \
+		<"$TEST_DIR/io/recv.in" >"$TEST_DIR/recv.out" 2>"$TEST_DIR/recv.err" 3>&- &
+	BG_PIDS+=($!)
+	wait_for_file "$TEST_DIR/io/recv.ready"
+	runtime exec -t -d --console-socket "$SOCK" "$CT" sh -c 'tty; stty size' || fail "exec -t"
+	wait_rc "${BG_PIDS[0]}" 20
+	out="$(tr -d '\r' <"$TEST_DIR/recv.out")"
+	echo "recvtty: rc $RC, $out, $(cat "$TEST_DIR/recv.err")"
+	[[ "$out" == */dev/pts/* ]] || fail "the process's stdio is not a pty"
+}
+
+@test "rootless: hooks run as the user, with the state on stdin" {
+	local log="$TEST_DIR/io/hooks"
+	touch "$log"
+	chown "$RL_UID" "$log"
+	# shellcheck disable=SC2016 # $ is for the hook's shell
+	update_config '.hooks = {
+		"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo prestart $(id -u) $(jq -r .status) >>" + $l]}],
+		"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo poststart >>" + $l]}],
+		"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", "echo poststop >>" + $l]}]}' --arg l "$log"
+	set_cmd 'exec sleep 1000'
+	run_detached
+	runtime delete --force "$CT" || fail "delete"
+	cat "$log"
+	[ "$(cat "$log")" = "prestart $RL_UID creating
+poststart
+poststop" ] || fail "hooks: $(cat "$log")"
+}
+
+@test "rootless: the /etc/subuid ranges are mapped through newuidmap and newgidmap" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	map_subids
+	update_config '.process.user = {"uid": 1000, "gid": 1000, "additionalGids": [5]}'
+	user_host_dir
+	set_cmd 'cat /proc/self/uid_map /proc/self/gid_map >/host/maps; id >/host/id; touch /host/file; exec sleep 1000'
+	run_detached
+	wait_for_file "$HOST_DIR/file"
+	cat "$HOST_DIR/maps" "$HOST_DIR/id"
+	[ "$(awk '{print $1, $2, $3}' "$HOST_DIR/maps")" = "0 $RL_UID 1
+1 $RL_SUB_START $RL_SUB_COUNT
+0 $RL_GID 1
+1 $RL_SUB_START $RL_SUB_COUNT" ] || fail "maps"
+	# Container uid 1000 is host uid 300000 + 999; supplementary groups work (setgroups allowed).
+	[ "$(stat -c '%u %g' "$HOST_DIR/file")" = "$((RL_SUB_START + 999)) $((RL_SUB_START + 999))" ] ||
+		fail "file made as $(stat -c '%u %g' "$HOST_DIR/file")"
+	grep -q 'groups=5' "$HOST_DIR/id" || fail "additional gid 5 not set"
+}
+
+@test "rootless: a mapping of host ids the user does not own is refused, naming the field and ids" {
+	update_config '.linux.uidMappings = [{"containerID": 0, "hostID": 0, "size": 1}]'
+	refused "*linux.uidMappings?0?: host ids 0-0*not this user's*$RL_SUB_START-$((RL_SUB_START + RL_SUB_COUNT - 1))*" run --bundle "$BUNDLE" "$CT"
+	map_subids
+	update_config '.linux.gidMappings[1].size = 70000'
+	refused "*linux.gidMappings?1?: host ids $RL_SUB_START-$((RL_SUB_START + 69999))*not this user's*" run -d --bundle "$BUNDLE" "$CT"
+}
+
+@test "rootless: an explicit memory limit with no cgroup delegated is an error naming the field" {
+	update_config '.linux.resources = {"memory": {"limit": 67108864}}'
+	refused "*linux.resources.memory.limit: cannot be applied: nebulon runs rootless*" run -d --bundle "$BUNDLE" "$CT"
+}
+
+@test "rootless: pause, update and events --stats say the container has no cgroup" {
+	set_cmd 'exec sleep 1000'
+	run_detached
+	for cmd in pause "update --memory 64M" "events --stats"; do
+		# shellcheck disable=SC2086 # cmd is a command and its flags
+		run --separate-stderr runtime $cmd "$CT"
+		# shellcheck disable=SC2154 # set by bats' run
+		echo "$cmd: $status $stderr"
+		[ "$status" -ne 0 ] || fail "$cmd succeeded"
+		[[ "$stderr" == *"container $CT has no cgroup: it was created rootless"* ]] || fail "$cmd: $stderr"
+	done
+	[ "$(status_of)" = running ] || fail "status $(status_of) after the refusals"
+}
+
+@test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
+	local ro="$TEST_DIR/ro-root"
+	mkdir -m 0755 "$ro"
+	snapshot_host
+	run --separate-stderr as_user "$RUNTIME" --root "$ro" run -d --bundle "$BUNDLE" "$CT"
+	echo "$status $stderr"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"$ro"*"permission denied"* ]] || fail "--root $ro: $stderr"
+	[ -z "$(ls -A "$ro")" ] || fail "left in $ro: $(ls -A "$ro")"
+	# An XDG_RUNTIME_DIR the user cannot write: the error names it.
+	run --separate-stderr runuser -u "$RL_USER" -- env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$ro" \
+		timeout 20 "$RUNTIME" run -d --bundle "$BUNDLE" "$CT"
+	echo "$status $stderr"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"XDG_RUNTIME_DIR"*"$ro/nebulon"*"permission denied"* ]] ||
+		fail "XDG_RUNTIME_DIR=$ro: $stderr"
+	# No XDG_RUNTIME_DIR: runc's fallback, /run/nebulon, which is root's (made or not); the error says
+	# what to set.
+	run --separate-stderr runuser -u "$RL_USER" -- env -i PATH=/usr/bin:/bin \
+		timeout 20 "$RUNTIME" run -d --bundle "$BUNDLE" "$CT"
+	echo "$status $stderr"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"/run/nebulon"*"permission denied"*"set XDG_RUNTIME_DIR"* ]] ||
+		fail "no XDG_RUNTIME_DIR: $stderr"
+	assert_host_unchanged
+}
+
+# attack_runtime_binary: the attack of tests/security/cve-2019-5736.bats, rootless: the
+# container's process opens the runtime binary through /proc/<pid>/exe of an exec'd
+# /proc/self/exe, waits for it to exit, and writes. $HOST_DIR/result says what the write did,
+# $HOST_DIR/exe what the victim ran.
+attack_runtime_binary() {
+	user_host_dir
+	update_config '.root.readonly = false'
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
+	set_cmd 'mkfifo /tmp/block; touch /host/ready
+		until p=$(grep -l -e "--lo[g]" /proc/[0-9]*/cmdline 2>/dev/null | head -n 1); [ -n "$p" ]; do sleep 0.02; done
+		p=${p#/proc/}; p=${p%/cmdline}
+		if ! exec 3</proc/$p/exe; then echo "open failed" >/host/result; exec sleep 1000; fi
+		readlink /proc/$p/exe >/host/exe
+		cat /tmp/block >/dev/null
+		while [ -e /proc/$p ]; do sleep 0.02; done
+		if printf pwned 2>/host/err >/proc/self/fd/3; then echo written; else echo "refused: $(cat /host/err)"; fi >/host/result
+		exec sleep 1000'
+	run_detached
+	wait_for_file "$HOST_DIR/ready"
+	runtime exec -d "$CT" /proc/self/exe --log /tmp/block state x || fail "exec"
+	wait_for_file "$HOST_DIR/result" 20
+	echo "attacker: $(cat "$HOST_DIR/result"); victim's exe: $(cat "$HOST_DIR/exe")"
+}
+
+# The binary is root's, mode 0755: no id the container maps may write it, so the runtime execs it
+# as it is, without a copy or a mount.
+@test "rootless CVE-2019-5736: a container process cannot write an installed runtime binary, and no copy of it is made" {
+	local hash
+	hash="$(sha256sum <"$RUNTIME")"
+	attack_runtime_binary
+	[[ "$(cat "$HOST_DIR/result")" == "refused: "*"Permission denied"* ]] || fail "not refused"
+	[ "$(sha256sum <"$RUNTIME")" = "$hash" ] || fail "the binary changed"
+	# The victim ran the installed binary itself: no memfd, no copy in a directory of its own.
+	[ "$(cat "$HOST_DIR/exe")" = "$RUNTIME" ] || fail "the victim ran $(cat "$HOST_DIR/exe"), not $RUNTIME"
+}
+
+# The user's own binary, which the container's root (the user's uid) could write: the runtime
+# execs it from a read-only bind mount made in a user namespace of its own; no copy either.
+@test "rootless CVE-2019-5736: a runtime binary the container could write is exec'd from a read-only mount" {
+	local own="$TEST_DIR/own" hash
+	mkdir -m 0755 "$own"
+	install -m 0755 -o "$RL_UID" "$RUNTIME" "$own/nebulon"
+	RUNTIME="$own/nebulon"
+	hash="$(sha256sum <"$RUNTIME")"
+	attack_runtime_binary
+	[[ "$(cat "$HOST_DIR/result")" == "refused: "*"Read-only file system"* ]] || fail "not refused"
+	[ "$(sha256sum <"$RUNTIME")" = "$hash" ] || fail "the binary changed"
+	# The victim ran the binary on a detached mount of it alone, whose path is "/": not a memfd
+	# copy ("/memfd:... (deleted)") nor one in a directory.
+	[ "$(cat "$HOST_DIR/exe")" = / ] || fail "the victim ran $(cat "$HOST_DIR/exe")"
+}
