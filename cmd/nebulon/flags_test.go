@@ -52,3 +52,18 @@ func TestParseBoolOrAuto(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckParentPath(t *testing.T) {
+	image := t.TempDir()
+	os.Mkdir(filepath.Join(image, "..", filepath.Base(image)+"-pre"), 0o700)
+	defer os.Remove(filepath.Join(image, "..", filepath.Base(image)+"-pre"))
+	os.WriteFile(filepath.Join(image, "file"), nil, 0o600)
+	if err := checkParentPath(image, "../"+filepath.Base(image)+"-pre"); err != nil {
+		t.Errorf("a pre-dump beside the images: %v", err)
+	}
+	for _, bad := range []string{"/abs", "missing", "file"} {
+		if err := checkParentPath(image, bad); err == nil {
+			t.Errorf("--parent-path %s was taken", bad)
+		}
+	}
+}
