@@ -652,7 +652,7 @@ func (r *criuRun) do() error {
 		t := resp.GetType()
 		if !resp.GetSuccess() {
 			msg := fmt.Sprintf("criu failed: type %s errno %d", t, resp.GetCrErrno())
-			if s := resp.GetCrErrmsg(); s != "" {
+			if s := strings.TrimSpace(resp.GetCrErrmsg()); s != "" {
 				msg += ": " + s
 			}
 			return errors.New(msg)
