@@ -193,18 +193,29 @@ func isBind(m specs.Mount) bool {
 // nodes, and (at dump) the masked files, which are binds of /dev/null. A masked path that is a
 // directory is a tmpfs, which CRIU dumps; maskedFile says whether a masked path is a file in the
 // container.
-func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, dump bool, maskedFile func(string) (bool, error)) error {
+//
+// The cgroup mount is binds of the container's cgroup directories (cgroupPaths) where the
+// container has no cgroup namespace, and on v1 hosts the v2 hierarchy's always (cgroupBinds):
+// those are external too, bound at restore from the new container's cgroups.
+func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, cgroupPaths map[string]string, dump bool, maskedFile func(string) (bool, error)) error {
+	cgroupNS := linuxspec.HasNamespace(spec.Linux, specs.CgroupNamespace)
 	for _, m := range spec.Mounts {
-		if !isBind(m) {
-			continue
+		var binds [][2]string // destination, source
+		switch {
+		case isBind(m):
+			binds = [][2]string{{m.Destination, m.Source}}
+		case m.Type == "cgroup":
+			binds = cgroupBinds(cgroups.DetectMode(), v1Hierarchies(), m.Destination, cgroupNS, cgroupPaths)
 		}
-		dest := mountDest(rootfsPath, m.Destination)
-		val := m.Source
-		if dump {
-			val = dest
-		}
-		if err := addExtMount(opts, dest, val); err != nil {
-			return err
+		for _, b := range binds {
+			dest := mountDest(rootfsPath, b[0])
+			val := b[1]
+			if dump {
+				val = dest
+			}
+			if err := addExtMount(opts, dest, val); err != nil {
+				return err
+			}
 		}
 	}
 	if dump {
@@ -235,6 +246,41 @@ func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, dump
 		}
 	}
 	return nil
+}
+
+// v1Hierarchies lists the host's v1 hierarchies; none where it has none (or they cannot be read,
+// when the create that made the container could not have either).
+func v1Hierarchies() []cgroups.Hierarchy {
+	if cgroups.DetectMode() == cgroups.Unified {
+		return nil
+	}
+	h, _ := cgroups.V1Hierarchies()
+	return h
+}
+
+// cgroupBinds lists the bind mounts (destination, source) the init made for a cgroup mount at
+// dest (rootfs's mountCgroup): on a v2 host its cgroup directory, unless it has a cgroup
+// namespace, where cgroup2 is mounted; on v1 one per hierarchy without a cgroup namespace, and
+// the v2 hierarchy of a hybrid host at unified in any case.
+func cgroupBinds(mode cgroups.Mode, hierarchies []cgroups.Hierarchy, dest string, cgroupNS bool, paths map[string]string) [][2]string {
+	var out [][2]string
+	if mode == cgroups.Unified {
+		if !cgroupNS && paths[""] != "" {
+			out = append(out, [2]string{dest, paths[""]})
+		}
+		return out
+	}
+	if !cgroupNS {
+		for _, h := range hierarchies {
+			if p := paths[strings.Join(h.Subsystems, ",")]; p != "" {
+				out = append(out, [2]string{filepath.Join(dest, filepath.Base(h.Mountpoint)), p})
+			}
+		}
+	}
+	if p := paths[""]; p != "" {
+		out = append(out, [2]string{filepath.Join(dest, "unified"), p})
+	}
+	return out
 }
 
 // extNsKey is the key under which an external namespace of type t is known to CRIU, runc's:
@@ -455,7 +501,7 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 			}
 			return err == nil && !fi.IsDir(), err
 		}
-		if err := extMounts(opts, spec, c.state.Rootfs, true, maskedFile); err != nil {
+		if err := extMounts(opts, spec, c.state.Rootfs, c.state.CgroupPaths, true, maskedFile); err != nil {
 			return err
 		}
 		if err := writeDescriptors(o.ImagesDirectory, pid); err != nil {
@@ -756,7 +802,7 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	if err := inheritPipes(copts, o.ImagesDirectory); err != nil {
 		return nil, err
 	}
-	if err := extMounts(copts, plan.spec, plan.rootfs, false, nil); err != nil {
+	if err := extMounts(copts, plan.spec, plan.rootfs, plan.cgroup.Paths(), false, nil); err != nil {
 		return nil, err
 	}
 	if o.LazyPages {

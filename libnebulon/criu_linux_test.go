@@ -11,6 +11,8 @@ import (
 	criurpc "github.com/checkpoint-restore/go-criu/v8/rpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 )
 
 func TestCriuBaseOpts(t *testing.T) {
@@ -86,7 +88,7 @@ func TestCriuExtMounts(t *testing.T) {
 	}
 	maskedFile := func(p string) (bool, error) { return p == "/proc/kcore", nil }
 	dump := &criurpc.CriuOpts{}
-	if err := extMounts(dump, spec, rootfs, true, maskedFile); err != nil {
+	if err := extMounts(dump, spec, rootfs, nil, true, maskedFile); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
@@ -98,7 +100,7 @@ func TestCriuExtMounts(t *testing.T) {
 		t.Errorf("dump's external mounts:\n got %v\nwant %v", got, want)
 	}
 	restore := &criurpc.CriuOpts{}
-	if err := extMounts(restore, spec, rootfs, false, nil); err != nil {
+	if err := extMounts(restore, spec, rootfs, nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	want = map[string]string{
@@ -110,7 +112,7 @@ func TestCriuExtMounts(t *testing.T) {
 		t.Errorf("restore's external mounts:\n got %v\nwant %v", got, want)
 	}
 	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/a]:/etc", Type: "bind", Source: "/"})
-	if err := extMounts(&criurpc.CriuOpts{}, spec, rootfs, false, nil); err == nil || !strings.Contains(err.Error(), "invalid external mount") {
+	if err := extMounts(&criurpc.CriuOpts{}, spec, rootfs, nil, false, nil); err == nil || !strings.Contains(err.Error(), "invalid external mount") {
 		t.Errorf("a destination with ]: was taken: %v", err)
 	}
 }
@@ -237,5 +239,32 @@ func TestCriuStatusFd(t *testing.T) {
 	}
 	if err := checkStatusFd(9999); err == nil {
 		t.Error("a closed descriptor was taken")
+	}
+}
+
+func TestCriuCgroupBinds(t *testing.T) {
+	v2 := map[string]string{"": "/sys/fs/cgroup/ctr"}
+	if got := cgroupBinds(cgroups.Unified, nil, "/sys/fs/cgroup", true, v2); len(got) != 0 {
+		t.Errorf("v2 with a cgroup namespace mounts cgroup2, no bind: %v", got)
+	}
+	if got, want := cgroupBinds(cgroups.Unified, nil, "/sys/fs/cgroup", false, v2), [][2]string{{"/sys/fs/cgroup", "/sys/fs/cgroup/ctr"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("v2 without a cgroup namespace: %v, want %v", got, want)
+	}
+	hier := []cgroups.Hierarchy{
+		{Mountpoint: "/sys/fs/cgroup/cpu,cpuacct", Subsystems: []string{"cpu", "cpuacct"}},
+		{Mountpoint: "/sys/fs/cgroup/memory", Subsystems: []string{"memory"}},
+	}
+	paths := map[string]string{"cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/ctr", "memory": "/sys/fs/cgroup/memory/ctr", "": "/sys/fs/cgroup/unified/ctr"}
+	want := [][2]string{
+		{"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct/ctr"},
+		{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/ctr"},
+		{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/ctr"},
+	}
+	if got := cgroupBinds(cgroups.Hybrid, hier, "/sys/fs/cgroup", false, paths); !reflect.DeepEqual(got, want) {
+		t.Errorf("hybrid without a cgroup namespace: %v, want %v", got, want)
+	}
+	// With one, the v1 hierarchies are mounted; the v2 one of a hybrid host is bound all the same.
+	if got := cgroupBinds(cgroups.Hybrid, hier, "/sys/fs/cgroup", true, paths); !reflect.DeepEqual(got, want[2:]) {
+		t.Errorf("hybrid with a cgroup namespace: %v, want %v", got, want[2:])
 	}
 }

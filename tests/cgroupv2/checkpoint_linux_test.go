@@ -1,6 +1,7 @@
 package cgroupv2
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -288,6 +289,11 @@ func TestCheckpointLeaveRunningRestoreNewID(t *testing.T) {
 	if res := e.nebulon("state", c.id); res.ok() {
 		t.Errorf("the old id answers after restore under a new one: %s", res.stdout)
 	}
+	// Without a cgroup namespace /sys/fs/cgroup is a bind of the container's cgroup: the new
+	// container's, the old one's being gone.
+	if res := e.must("exec", r.id, "cat", "/sys/fs/cgroup/cgroup.procs"); !strings.Contains("\n"+res.stdout, "\n1\n") {
+		t.Errorf("/sys/fs/cgroup/cgroup.procs in the restored container does not list its init: %q", res.stdout)
+	}
 	dir := r.cgroupDir()
 	e.must("delete", "--force", r.id)
 	r.assertGone(dir)
@@ -361,6 +367,9 @@ func TestRestoreLimits(t *testing.T) {
 	}
 	if got := c.cgroup(); got != cg {
 		t.Errorf("the restored init is in %s, want %s", got, cg)
+	}
+	if res := e.must("exec", c.id, "cat", "/sys/fs/cgroup/pids.max"); strings.TrimSpace(res.stdout) != "77" {
+		t.Errorf("pids.max seen in the restored container: %q, want 77", res.stdout)
 	}
 	procs := readCgroupFile(t, dir, "cgroup.procs")
 	if !strings.Contains(" "+strings.ReplaceAll(procs, "\n", " ")+" ", " "+strconv.Itoa(c.pid())+" ") {
@@ -522,4 +531,159 @@ func TestRestoreBadImages(t *testing.T) {
 	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
 	c.waitCount(len(c.counts()) + 2)
 	e.must("delete", "--force", c.id)
+}
+
+// --page-server: the memory goes to a CRIU page server (on loopback), the rest to the image
+// directory; together they restore.
+func TestCheckpointPageServer(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(5)
+	pages, images := filepath.Join(e.dir, "pages"), filepath.Join(e.dir, "images")
+	os.Mkdir(pages, 0o700)
+	const port = 27277
+	ps := exec.Command("criu", "page-server", "--images-dir", pages, "--address", "127.0.0.1", "--port", strconv.Itoa(port))
+	psLog, err := os.Create(filepath.Join(e.dir, "page-server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer psLog.Close()
+	ps.Stdout, ps.Stderr = psLog, psLog
+	if err := ps.Start(); err != nil {
+		t.Fatal(err)
+	}
+	psDone := make(chan error, 1)
+	go func() { psDone <- ps.Wait() }()
+	t.Cleanup(func() { ps.Process.Kill(); <-psDone })
+	// The server serves one connection: it is waited for in /proc/net/tcp, not probed.
+	listening := fmt.Sprintf(":%04X 00000000:0000 0A", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile("/proc/net/tcp")
+		if strings.Contains(string(data), listening) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("criu page-server does not listen on port %d within 10s", port)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.must("checkpoint", "--page-server", "127.0.0.1:"+strconv.Itoa(port), "--image-path", images, c.id)
+	select {
+	case <-psDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("criu page-server did not end after the dump")
+	}
+	psDone <- nil // for the cleanup's receive
+	got, _ := filepath.Glob(filepath.Join(pages, "pages-*.img"))
+	if len(got) == 0 {
+		t.Fatalf("the page server received no pages: %v", got)
+	}
+	if local, _ := filepath.Glob(filepath.Join(images, "pages-*.img")); len(local) != 0 {
+		t.Errorf("pages were written to the image directory too: %v", local)
+	}
+	dumped := len(c.counts())
+	// The page server's images (pages and pagemaps) complete the image directory.
+	entries, err := os.ReadDir(pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range entries {
+		data, err := os.ReadFile(filepath.Join(pages, ent.Name()))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(images, ent.Name()), data, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	assertConsecutive(t, c.waitCount(dumped+5))
+	e.must("delete", "--force", c.id)
+}
+
+// --lazy-pages: checkpoint serves the memory from a page server and says so on --status-fd;
+// a container restored with --lazy-pages (under a new id: the dumped one is left until the last
+// page has gone) fetches its pages through `criu lazy-pages` and goes on counting; checkpoint
+// then ends, the dumped container gone.
+func TestCheckpointLazyPages(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(5)
+	images := filepath.Join(e.dir, "images")
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statusR.Close()
+	const port = "27278"
+	ckLog, err := os.Create(filepath.Join(e.dir, "checkpoint.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckLog.Close()
+	ck := exec.Command(nebulonBin, "--root", e.root, "checkpoint", "--lazy-pages", "--page-server", "127.0.0.1:"+port,
+		"--status-fd", "3", "--work-path", images, "--image-path", images, c.id)
+	ck.Stdout, ck.Stderr, ck.ExtraFiles = ckLog, ckLog, []*os.File{statusW}
+	if err := ck.Start(); err != nil {
+		t.Fatal(err)
+	}
+	statusW.Close()
+	ckDone := make(chan error, 1)
+	go func() { ckDone <- ck.Wait() }()
+	defer func() {
+		ck.Process.Kill()
+		<-ckDone
+	}()
+	ready := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 1)
+		n, _ := statusR.Read(b)
+		ready <- b[:n]
+	}()
+	select {
+	case b := <-ready:
+		if len(b) != 1 || b[0] != 0 {
+			log, _ := os.ReadFile(ckLog.Name())
+			t.Fatalf("--status-fd got %q, want \\0; checkpoint's output: %s", b, log)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("checkpoint --lazy-pages wrote nothing to --status-fd within 60s")
+	}
+	dumped := len(c.counts())
+	lp := exec.Command("criu", "lazy-pages", "--page-server", "--address", "127.0.0.1", "--port", port, "-D", images)
+	lpLog, err := os.Create(filepath.Join(e.dir, "lazy-pages.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lpLog.Close()
+	lp.Stdout, lp.Stderr = lpLog, lpLog
+	if err := lp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lpDone := make(chan error, 1)
+	go func() { lpDone <- lp.Wait() }()
+	defer func() {
+		lp.Process.Kill()
+		<-lpDone
+	}()
+	r := c.restoreAs("nbt-ck-lazy-" + strconv.Itoa(os.Getpid()))
+	e.must("restore", "-d", "--lazy-pages", "--work-path", images, "--image-path", images, "--bundle", c.bundle, r.id)
+	assertConsecutive(t, r.waitCount(dumped+5))
+	select {
+	case err := <-ckDone:
+		ckDone <- err
+		if err != nil {
+			log, _ := os.ReadFile(ckLog.Name())
+			t.Fatalf("checkpoint --lazy-pages: %v: %s", err, log)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("checkpoint --lazy-pages did not end within 60s of the restore")
+	}
+	if res := e.nebulon("state", c.id); res.ok() {
+		t.Errorf("the lazily dumped container is still there: %s", res.stdout)
+	}
+	e.must("delete", "--force", r.id)
 }
