@@ -418,7 +418,48 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(o.ImagesDirectory, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if o.PageServer != "" {
+		if opts.Ps, err = parsePageServer(o.PageServer); err != nil {
+			return err
+		}
+	}
+	if o.StatusFd >= 0 {
+		if !o.LazyPages {
+			return errors.New("--status-fd: only with --lazy-pages (it tells when the lazy-pages server is ready)")
+		}
+		if err := checkStatusFd(o.StatusFd); err != nil {
+			return err
+		}
+	}
+	if err := dumpExternalNamespaces(opts, spec, version); err != nil {
+		return err
+	}
+	t := criurpc.CriuReqType_DUMP
+	if o.PreDump {
+		t = criurpc.CriuReqType_PRE_DUMP
+		if err := checkFeatures(&criurpc.CriuFeatures{MemTrack: new(true)}); err != nil {
+			return err
+		}
+	} else {
+		pid := c.state.InitPid
+		maskedFile := func(p string) (bool, error) {
+			fi, err := os.Stat(fmt.Sprintf("/proc/%d/root/%s", pid, p))
+			if errors.Is(err, os.ErrNotExist) {
+				return false, nil
+			}
+			return err == nil && !fi.IsDir(), err
+		}
+		if err := extMounts(opts, spec, c.state.Rootfs, c.state.CgroupPaths, true, maskedFile); err != nil {
+			return err
+		}
+	}
+	if o.LazyPages {
+		if err := checkFeatures(&criurpc.CriuFeatures{LazyPages: new(true)}); err != nil {
+			return err
+		}
+	}
+	// Made once the options are known good: a refused checkpoint leaves no directory.
+	if err := os.MkdirAll(o.ImagesDirectory, 0o700); err != nil {
 		return fmt.Errorf("--image-path: %w", err)
 	}
 	imageDir, err := os.Open(o.ImagesDirectory)
@@ -443,9 +484,6 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 		logDir = o.WorkDirectory
 	}
 	setConfigFile(opts, spec.Annotations)
-	if err := dumpExternalNamespaces(opts, spec, version); err != nil {
-		return err
-	}
 	// CRIU freezes the processes with the freezer cgroup rather than with ptrace where it can
 	// (v2's cgroup.freeze from CRIU 3.14).
 	paths := c.state.CgroupPaths
@@ -454,23 +492,12 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 	} else if dir, ok := paths[""]; ok && version >= 31400 && len(paths) == 1 {
 		opts.FreezeCgroup = new(dir)
 	}
-	if o.PageServer != "" {
-		if opts.Ps, err = parsePageServer(o.PageServer); err != nil {
-			return err
-		}
-	}
 	if o.ParentImage != "" {
 		opts.ParentImg = new(o.ParentImage)
 		opts.TrackMem = new(true)
 	}
 	statusFd := -1
 	if o.StatusFd >= 0 {
-		if !o.LazyPages {
-			return errors.New("--status-fd: only with --lazy-pages (it tells when the lazy-pages server is ready)")
-		}
-		if err := checkStatusFd(o.StatusFd); err != nil {
-			return err
-		}
 		statusFd = o.StatusFd
 		// CRIU 3.15 on says so with a notification (status-ready), which we relay; older
 		// ones write to the descriptor themselves.
@@ -479,32 +506,9 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 			statusFd = -1
 		}
 	}
-	t := criurpc.CriuReqType_DUMP
-	if o.PreDump {
-		t = criurpc.CriuReqType_PRE_DUMP
-		if err := checkFeatures(&criurpc.CriuFeatures{MemTrack: new(true)}); err != nil {
-			return err
-		}
-	}
-	if o.LazyPages {
-		if err := checkFeatures(&criurpc.CriuFeatures{LazyPages: new(true)}); err != nil {
-			return err
-		}
-	}
 	// A pre-dump only copies memory: the mounts and descriptors are the final dump's.
 	if !o.PreDump {
-		pid := c.state.InitPid
-		maskedFile := func(p string) (bool, error) {
-			fi, err := os.Stat(fmt.Sprintf("/proc/%d/root/%s", pid, p))
-			if errors.Is(err, os.ErrNotExist) {
-				return false, nil
-			}
-			return err == nil && !fi.IsDir(), err
-		}
-		if err := extMounts(opts, spec, c.state.Rootfs, c.state.CgroupPaths, true, maskedFile); err != nil {
-			return err
-		}
-		if err := writeDescriptors(o.ImagesDirectory, pid); err != nil {
+		if err := writeDescriptors(o.ImagesDirectory, c.state.InitPid); err != nil {
 			return err
 		}
 	}

@@ -55,8 +55,7 @@ is deleted, unless --leave-running or --pre-dump. Examples:
 	},
 }
 
-// criuOptions reads the CRIU flags of checkpoint (dump) or restore. Checkpoint makes the image
-// directory; restore needs one.
+// criuOptions reads the CRIU flags of checkpoint (dump) or restore.
 func criuOptions(ctx *cli.Context, dump bool) (*libnebulon.CriuOpts, error) {
 	image := ctx.String("image-path")
 	if image == "" {
@@ -90,9 +89,6 @@ func criuOptions(ctx *cli.Context, dump bool) (*libnebulon.CriuOpts, error) {
 	o.LinkRemap = ctx.Bool("link-remap")
 	o.StatusFd = ctx.Int("status-fd")
 	o.PageServer = ctx.String("page-server")
-	if err := os.MkdirAll(image, 0o700); err != nil {
-		return nil, fmt.Errorf("--image-path: %w", err)
-	}
 	if p := ctx.String("parent-path"); p != "" {
 		if err := checkParentPath(image, p); err != nil {
 			return nil, err

@@ -687,3 +687,82 @@ func TestCheckpointLazyPages(t *testing.T) {
 	}
 	e.must("delete", "--force", r.id)
 }
+
+// A container with a seccomp filter, in a network namespace it joined by path (another
+// container's): restored, the init has its filter still (mkdir refused), and is in that
+// namespace again, which CRIU takes as external.
+func TestCheckpointSeccompJoinedNetns(t *testing.T) {
+	e := newCriuEnv(t)
+	holder := e.newContainer("sleep", "600")
+	holder.mustStart()
+	netns := fmt.Sprintf("/proc/%d/ns/net", holder.pid())
+	c := e.newCounter(`exec </dev/null >/dev/null 2>&1; i=0; while :; do mkdir /made-$i && echo MKDIR-ALLOWED >>/count.log; echo $i >>/count.log; i=$((i+1)); sleep 0.1; done`)
+	c.set("linux.seccomp", map[string]any{
+		"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls":      []map[string]any{{"names": []string{"mkdir", "mkdirat"}, "action": "SCMP_ACT_ERRNO"}},
+	})
+	var nss []map[string]any
+	for _, ns := range c.config["linux"].(map[string]any)["namespaces"].([]any) {
+		m := ns.(map[string]any)
+		if m["type"] == "network" {
+			m["path"] = netns
+		}
+		nss = append(nss, m)
+	}
+	c.set("linux.namespaces", nss)
+	c.mustStart()
+	c.waitCount(3)
+	images := filepath.Join(e.dir, "images")
+	e.must("checkpoint", "--image-path", images, c.id)
+	dumped := len(c.counts())
+	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	assertConsecutive(t, c.waitCount(dumped+5))
+	pid := c.pid()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "Seccomp:\t2") {
+		t.Errorf("the restored init has no seccomp filter:\n%s", status)
+	}
+	data, _ := os.ReadFile(filepath.Join(c.bundle, "rootfs/count.log"))
+	if strings.Contains(string(data), "MKDIR-ALLOWED") {
+		t.Errorf("mkdir was allowed in the container")
+	}
+	want, _ := os.Readlink(netns)
+	if got, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); got != want || want == "" {
+		t.Errorf("the restored init is in network namespace %q, want the joined %q", got, want)
+	}
+	e.must("delete", "--force", c.id)
+}
+
+// A checkpoint refused (a created container; a bad flag) changes nothing: no image directory.
+func TestCheckpointRefusedLeavesNothing(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustCreate()
+	images := filepath.Join(e.dir, "images")
+	r := e.nebulon("checkpoint", "--image-path", images, c.id)
+	if r.ok() || !strings.Contains(r.stderr, "created") {
+		t.Errorf("checkpoint of a created container: %s", r)
+	}
+	e.must("start", c.id)
+	c.waitCount(2)
+	for _, args := range [][]string{
+		{"--manage-cgroups-mode", "hard"},
+		{"--page-server", "nowhere"},
+		{"--status-fd", "1"}, // without --lazy-pages
+		{"--empty-ns", "pid"},
+	} {
+		r := e.nebulon(append(append([]string{"checkpoint", "--image-path", images}, args...), c.id)...)
+		if r.ok() || !strings.Contains(r.stderr, args[0]) {
+			t.Errorf("checkpoint %v: want an error naming %s; %s", args, args[0], r)
+		}
+	}
+	if exists(images) {
+		t.Errorf("a refused checkpoint made %s", images)
+	}
+	if s := c.state(); s.Status != "running" {
+		t.Errorf("after refused checkpoints: %q", s.Status)
+	}
+}
