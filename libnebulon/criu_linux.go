@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups/systemd"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountopt"
@@ -949,6 +950,15 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 // cgroups, and tells it those are the root of the restored tree's cgroups.
 func (c *Container) criuCgroups(p *createPlan, pid int, opts *criurpc.CriuOpts) error {
 	if a, ok := p.cgroup.(cgroups.Attacher); ok {
+		// The systemd driver's unit is made around criu. It is in the state before systemd is
+		// asked for it, as create saves it, so that a failed restore's clean-up stops it.
+		if sm, ok := p.cgroup.(*systemd.Manager); ok {
+			u := sm.Unit()
+			c.state.SystemdUnit, c.state.SystemdUser = &u, sm.User()
+			if err := c.store.save(c.state); err != nil {
+				return err
+			}
+		}
 		if err := a.Attach(pid); err != nil {
 			return resourcesError(err, p.cgroup)
 		}
