@@ -766,3 +766,26 @@ func TestCheckpointRefusedLeavesNothing(t *testing.T) {
 		t.Errorf("after refused checkpoints: %q", s.Status)
 	}
 }
+
+// runc's other CRIU flags reach CRIU and the container still restores: the logs go to
+// --work-path, the images stay apart.
+func TestCheckpointRestoreWithFlags(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(3)
+	images, work := filepath.Join(e.dir, "images"), filepath.Join(e.dir, "work")
+	flags := []string{"--tcp-established", "--ext-unix-sk", "--shell-job", "--file-locks", "--auto-dedup",
+		"--manage-cgroups-mode", "soft", "--empty-ns", "network", "--work-path", work, "--image-path", images}
+	e.must(append(append([]string{"checkpoint", "--link-remap", "--tcp-skip-in-flight"}, flags...), c.id)...)
+	if !exists(filepath.Join(work, "dump.log")) || exists(filepath.Join(images, "dump.log")) {
+		t.Errorf("dump.log is not in --work-path alone")
+	}
+	dumped := len(c.counts())
+	e.must(append(append([]string{"restore", "-d", "--bundle", c.bundle}, flags...), c.id)...)
+	if !exists(filepath.Join(work, "restore.log")) {
+		t.Errorf("restore.log is not in --work-path")
+	}
+	assertConsecutive(t, c.waitCount(dumped+3))
+	e.must("delete", "--force", c.id)
+}
