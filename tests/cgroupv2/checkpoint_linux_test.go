@@ -789,3 +789,30 @@ func TestCheckpointRestoreWithFlags(t *testing.T) {
 	assertConsecutive(t, c.waitCount(dumped+3))
 	e.must("delete", "--force", c.id)
 }
+
+// A paused container checkpoints (CRIU freezes through its cgroup, frozen already): with
+// --leave-running it stays paused; then dumped, it restores running.
+func TestCheckpointPaused(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(3)
+	e.must("pause", c.id)
+	paused := len(c.counts())
+	e.must("checkpoint", "--leave-running", "--image-path", filepath.Join(e.dir, "first"), c.id)
+	if s := c.state(); s.Status != "paused" {
+		t.Errorf("after checkpoint --leave-running of a paused container: %q", s.Status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(c.counts()); n != paused {
+		t.Errorf("the paused counter went on during its checkpoint: %d numbers, then %d", paused, n)
+	}
+	images := filepath.Join(e.dir, "images")
+	e.must("checkpoint", "--image-path", images, c.id)
+	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	assertConsecutive(t, c.waitCount(paused+3))
+	if s := c.state(); s.Status != "running" {
+		t.Errorf("restored from a paused container: %q", s.Status)
+	}
+	e.must("delete", "--force", c.id)
+}
