@@ -974,9 +974,7 @@ func (c *Container) criuCgroups(p *createPlan, pid int, opts *criurpc.CriuOpts) 
 	if err != nil {
 		return err
 	}
-	for _, ctrl := range cgRoots(string(data)) {
-		opts.CgRoot = append(opts.CgRoot, ctrl)
-	}
+	opts.CgRoot = append(opts.CgRoot, cgRoots(string(data))...)
 	return nil
 }
 
