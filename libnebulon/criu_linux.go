@@ -860,15 +860,18 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	// CRIU's root must be a mount point whose parent is not overmounted: a bind of the rootfs
 	// in the state directory, which goes once CRIU is done (the restored mount namespace has
 	// its own).
-	criuRoot := filepath.Join(c.store.dir, "criu-root")
+	// A restore killed before it unmounts it leaves the bind: removeStateDir unmounts it before
+	// it removes the state directory, not to delete the rootfs through it.
+	criuRoot := filepath.Join(c.store.dir, criuRootDir)
 	if err := os.Mkdir(criuRoot, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("restore: CRIU's root: %w", err)
 	}
 	defer os.Remove(criuRoot)
 	if err := unix.Mount(plan.rootfs, criuRoot, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, &os.PathError{Op: "bind mount rootfs on", Path: criuRoot, Err: err}
 	}
-	defer unix.Unmount(criuRoot, unix.MNT_DETACH)
+	unmountRoot := func() { unix.Unmount(criuRoot, unix.MNT_DETACH) }
+	defer unmountRoot()
 	copts.Root = new(criuRoot)
 	if err := makeMountpoints(plan.rootfs, plan.spec.Mounts); err != nil {
 		return nil, err
@@ -924,7 +927,9 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 		}
 		return nil
 	}
-	if err := run.do(); err != nil {
+	err = run.do()
+	unmountRoot() // at once: the restored processes have their own mount namespace
+	if err != nil {
 		return nil, criuError(err, logDir, logFile)
 	}
 	if !restored {

@@ -182,7 +182,7 @@ func SweepOrphans(root, id string) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			os.RemoveAll(dir)
+			removeStateDir(dir)
 		}
 		f.Close()
 	}
@@ -404,13 +404,29 @@ func (s *store) remove() error {
 				break
 			}
 		}
-		err = os.RemoveAll(dir)
+		err = removeStateDir(dir)
 	}
 	s.unlock()
 	if err != nil {
 		return fmt.Errorf("remove state directory: %w", err)
 	}
 	return nil
+}
+
+// criuRootDir is the state directory's entry where restore bind-mounts the bundle's rootfs for
+// CRIU (Restore).
+const criuRootDir = "criu-root"
+
+// removeStateDir removes a state directory. A restore killed while CRIU ran leaves its bind of
+// the rootfs mounted there, and os.RemoveAll would go through it and delete the bundle's rootfs:
+// it is unmounted first.
+func removeStateDir(dir string) error {
+	mnt := filepath.Join(dir, criuRootDir)
+	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		// Removing the directory now would remove the rootfs under the mount.
+		return &os.PathError{Op: "unmount", Path: mnt, Err: err}
+	}
+	return os.RemoveAll(dir)
 }
 
 // writeFileAtomic writes state files whole (atomicfile), without fsync: see atomicfile.Write.

@@ -816,3 +816,57 @@ func TestCheckpointPaused(t *testing.T) {
 	}
 	e.must("delete", "--force", c.id)
 }
+
+// A restore killed while CRIU runs (here, in a prestart hook) leaves its bind of the rootfs in
+// the state directory: delete --force unmounts it rather than deleting the bundle's rootfs
+// through it.
+func TestRestoreKilledDeleteKeepsRootfs(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(3)
+	images := filepath.Join(e.dir, "images")
+	e.must("checkpoint", "--image-path", images, c.id)
+	hookPid := filepath.Join(e.dir, "hook.pid")
+	c.set("hooks.prestart", []any{map[string]any{
+		"path": "/bin/sh", "args": []string{"sh", "-c", "echo $$ >" + hookPid + ".tmp; mv " + hookPid + ".tmp " + hookPid + "; exec sleep 120"},
+	}})
+	c.writeConfig()
+	cmd := exec.Command(nebulonBin, "--root", e.root, "restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	var pid int
+	for {
+		data, err := os.ReadFile(hookPid)
+		if err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("restore did not run its prestart hook within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer unix.Kill(pid, unix.SIGKILL)
+	if !mountedUnder(t, e.root) {
+		t.Fatalf("nothing mounted under %s while CRIU runs: the test does not interrupt a restore", e.root)
+	}
+	cmd.Process.Signal(unix.SIGKILL)
+	cmd.Wait()
+	e.must("delete", "--force", c.id)
+	for _, f := range []string{"bin/sh", "count.log"} {
+		if _, err := os.Stat(filepath.Join(c.bundle, "rootfs", f)); err != nil {
+			t.Errorf("after delete --force of the killed restore, the rootfs lost %s: %v", f, err)
+		}
+	}
+	if mountedUnder(t, e.root) {
+		t.Errorf("delete --force of the killed restore left a mount under %s", e.root)
+	}
+	c.assertGone("")
+}
