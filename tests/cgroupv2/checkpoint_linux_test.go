@@ -17,8 +17,9 @@ import (
 
 // Checkpoint and restore with CRIU. CRIU 3.17 cannot start on the build host's kernel (6.18:
 // "Failed to fill self vdso symtable"), so these run in this guest, whose 6.1 kernel it handles;
-// run.sh copies criu (and the iptables it locks a network namespace with) in, and init.sh sets
-// NEBULON_CRIU_TEST=1. Elsewhere (tests/systemd's guest has no criu) they skip.
+// run.sh copies criu (and the iptables it locks a network namespace with) in where the host has
+// them, and then init.sh sets NEBULON_CRIU_TEST=1. Elsewhere (tests/systemd's guest has no criu,
+// a host without criu) they skip.
 //
 // The containers count: every 0.1 s the shell appends its next number to /count.log in the
 // rootfs, which the test reads from the host. A restored counter that goes on from where the
@@ -37,7 +38,7 @@ func newCriuEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
 	if os.Getenv("NEBULON_CRIU_TEST") != "1" {
-		t.Skip("runs in tests/cgroupv2's guest, which has criu (NEBULON_CRIU_TEST=1 is not set)")
+		t.Skip("NEBULON_CRIU_TEST=1 is not set: not in tests/cgroupv2's guest, or criu not found on the host by run.sh (tests/install-deps.sh cgroupv2)")
 	}
 	if _, err := exec.LookPath("criu"); err != nil {
 		t.Fatalf("NEBULON_CRIU_TEST=1 but no criu: %v", err)
