@@ -900,7 +900,7 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 		run.stderr = opts.Stderr
 	}
 	run.started = func(pid int) error { return c.criuCgroups(plan, pid, copts) }
-	restored := false
+	restored, ptsSent := false, false
 	run.notify = func(n *criurpc.CriuNotify, oob []byte) error {
 		switch n.GetScript() {
 		case "setup-namespaces":
@@ -923,6 +923,7 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 			restored = true
 			return c.saveStarted(plan)
 		case "orphan-pts-master":
+			ptsSent = true
 			return sendPtsMaster(oob, tty.sock)
 		}
 		return nil
@@ -934,6 +935,17 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	}
 	if !restored {
 		return nil, errors.New("criu finished without restoring the container's init")
+	}
+	// CRIU sends a terminal only if the checkpointed init had one: without it a foreground
+	// restore would wait for the master forever, and a detached one send none.
+	if plan.spec.Process.Terminal && !ptsSent {
+		return nil, linuxspec.Errorf("process.terminal", "true, but the process checkpointed in --image-path %s had no terminal", o.ImagesDirectory)
+	}
+	if tty.sock != nil {
+		// Our end of the relay's pair: closed, so that master fails rather than waits if
+		// nothing was sent on it.
+		tty.sock.Close()
+		tty.sock = nil
 	}
 	if c.console, err = tty.master(); err != nil {
 		return nil, err

@@ -871,3 +871,68 @@ func TestRestoreKilledDeleteKeepsRootfs(t *testing.T) {
 	}
 	c.assertGone("")
 }
+
+// A foreground restore of a container with a terminal relays the new pty to its own stdout, and
+// exits with the container's status.
+func TestRestoreTerminalForeground(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(`i=0; while [ $i -lt 30 ]; do echo "tty-$i"; echo $i >>/count.log; i=$((i+1)); sleep 0.1; done; exit 4`)
+	c.set("process.terminal", true)
+	c.writeConfig()
+	sock := filepath.Join(e.dir, "tty.sock")
+	masters := consoleSocket(t, sock)
+	if r := e.nebulonWith(cmdOpts{stdio: c.log}, "create", "--bundle", c.bundle, "--console-socket", sock, c.id); !r.ok() {
+		t.Fatalf("%s", r)
+	}
+	var master *os.File
+	select {
+	case master = <-masters:
+	case <-time.After(10 * time.Second):
+		t.Fatal("create sent no pty master to the console socket")
+	}
+	defer master.Close()
+	e.must("start", c.id)
+	readUntil(t, master, "tty-3")
+	images := filepath.Join(e.dir, "images")
+	e.must("checkpoint", "--image-path", images, c.id)
+	r := e.nebulon("restore", "--image-path", images, "--bundle", c.bundle, c.id)
+	if r.code != 4 || !strings.Contains(r.stdout, "tty-29") {
+		t.Fatalf("foreground restore of a terminal: want exit status 4 and tty-29 relayed to stdout; %s", r)
+	}
+	assertConsecutive(t, c.counts())
+}
+
+// process.terminal true for a checkpoint whose init had no terminal: CRIU sends no pty, and
+// restore fails naming process.terminal rather than waiting for one (foreground) or sending
+// none (detached); nothing is left.
+func TestRestoreTerminalMismatch(t *testing.T) {
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	cg := "/nbtest-ck-tty-" + c.id
+	c.set("linux.cgroupsPath", cg)
+	c.mustStart()
+	c.waitCount(3)
+	images := filepath.Join(e.dir, "images")
+	e.must("checkpoint", "--image-path", images, c.id)
+	c.set("process.terminal", true)
+	c.writeConfig()
+	sock := filepath.Join(e.dir, "tty.sock")
+	consoleSocket(t, sock)
+	for _, args := range [][]string{
+		{"restore", "-d", "--console-socket", sock},
+		{"restore"},
+	} {
+		res := e.nebulon(append(args, "--image-path", images, "--bundle", c.bundle, c.id)...)
+		if res.ok() || !strings.Contains(res.stderr, "process.terminal") || !strings.Contains(res.stderr, images) {
+			t.Errorf("%v of a checkpoint without a terminal, process.terminal true: want an error naming process.terminal and %s; %s", args, images, res)
+		}
+		c.assertGone(filepath.Join(cgroupRoot, cg))
+		if mountedUnder(t, e.root) {
+			t.Errorf("%v left a mount under %s", args, e.root)
+		}
+	}
+	c.set("process.terminal", false)
+	c.writeConfig()
+	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	c.waitCount(len(c.counts()) + 2)
+}
