@@ -513,8 +513,20 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 			return err
 		}
 	}
+	// CRIU freezes the cgroup, seizes the processes with ptrace and thaws it (a paused
+	// container too), and at the end puts the freezer back as it found it, but not when it is
+	// killed (at criuTimeout, or by someone else): a running container could stay frozen, and a
+	// paused one runs. The freezer is put back here then.
+	cg := loadCgroup(c.state)
+	defer closeCgroup(cg)
+	wasFrozen, ferr := cg.Frozen()
 	run := &criuRun{req: &criurpc.CriuReq{Type: &t, Opts: opts}, statusFd: statusFd}
 	if err := run.do(); err != nil {
+		if frozen, _ := cg.Frozen(); ferr == nil && frozen != wasFrozen {
+			if terr := cg.Freeze(wasFrozen); terr != nil {
+				slog.Warn("checkpoint failed: put the container's freezer back", "id", c.ID, "frozen", wasFrozen, "err", terr)
+			}
+		}
 		return criuError(err, logDir, logFile)
 	}
 	if o.LeaveRunning || o.PreDump {
