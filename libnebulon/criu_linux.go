@@ -57,6 +57,12 @@ type CriuOpts struct {
 	// EmptyNs are the namespace types restored empty: network always (the runtime does not
 	// manage network devices), and those of --empty-ns.
 	EmptyNs []specs.LinuxNamespaceType
+	// LsmProfile is restore's --lsm-profile, TYPE:NAME (apparmor:NAME or selinux:LABEL): the
+	// LSM profile of the restored processes instead of the checkpointed one; "" for that.
+	LsmProfile string
+	// LsmMountContext is restore's --lsm-mount-context: the SELinux context=... of the
+	// restored mounts instead of the checkpointed one; "" for that.
+	LsmMountContext string
 }
 
 const (
@@ -815,6 +821,9 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := setLsm(copts, o, version); err != nil {
+		return nil, err
+	}
 	// Everything from the images and the bundle is checked before anything is made.
 	if err := inheritPipes(copts, o.ImagesDirectory); err != nil {
 		return nil, err
@@ -973,6 +982,29 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 		}
 	}
 	return c, nil
+}
+
+// setLsm sets restore's --lsm-profile and --lsm-mount-context. CRIU before 3.16 cannot set
+// another LSM profile than the checkpointed one (runc's check); its lsm.c takes apparmor: and
+// selinux: profiles only.
+func setLsm(opts *criurpc.CriuOpts, o *CriuOpts, version int) error {
+	if o.LsmProfile != "" {
+		typ, name, ok := strings.Cut(o.LsmProfile, ":")
+		if !ok || name == "" || typ != "apparmor" && typ != "selinux" {
+			return fmt.Errorf("--lsm-profile %q: want TYPE:NAME, TYPE apparmor or selinux", o.LsmProfile)
+		}
+		if version < 31600 {
+			return fmt.Errorf("--lsm-profile needs CRIU 3.16 or newer (found %d)", version)
+		}
+		opts.LsmProfile = new(o.LsmProfile)
+	}
+	if o.LsmMountContext != "" {
+		if version < 31600 {
+			return fmt.Errorf("--lsm-mount-context needs CRIU 3.16 or newer (found %d)", version)
+		}
+		opts.LsmMountContext = new(o.LsmMountContext)
+	}
+	return nil
 }
 
 // criuCgroups puts criu (pid), which restores the processes where it is, in the container's

@@ -81,6 +81,8 @@ func criuOptions(ctx *cli.Context, dump bool) (*libnebulon.CriuOpts, error) {
 		o.EmptyNs = append(o.EmptyNs, specs.LinuxNamespaceType(ns))
 	}
 	if !dump {
+		o.LsmProfile = ctx.String("lsm-profile")
+		o.LsmMountContext = ctx.String("lsm-mount-context")
 		return o, nil
 	}
 	o.LeaveRunning = ctx.Bool("leave-running")

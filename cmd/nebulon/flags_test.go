@@ -112,12 +112,14 @@ func TestCheckpointFlagsToCriuOpts(t *testing.T) {
 		t.Errorf("checkpoint flags:\n got %+v\nwant %+v", *o, want)
 	}
 	// Restore has no dump-only flags; without --image-path it is ./checkpoint, as in runc.
-	o, err = criuFlagsOf(t, restoreCommand, false, "--tcp-established", "--lazy-pages")
+	o, err = criuFlagsOf(t, restoreCommand, false, "--tcp-established", "--lazy-pages",
+		"--lsm-profile", "apparmor:p", "--lsm-mount-context", "system_u:object_r:container_file_t:s0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cwd, _ := os.Getwd()
-	if o.ImagesDirectory != filepath.Join(cwd, "checkpoint") || !o.TCPEstablished || !o.LazyPages || o.StatusFd != -1 || o.LeaveRunning {
+	if o.ImagesDirectory != filepath.Join(cwd, "checkpoint") || !o.TCPEstablished || !o.LazyPages || o.StatusFd != -1 || o.LeaveRunning ||
+		o.LsmProfile != "apparmor:p" || o.LsmMountContext != "system_u:object_r:container_file_t:s0" {
 		t.Errorf("restore flags: %+v", *o)
 	}
 	if _, err := criuFlagsOf(t, checkpointCommand, true, "--image-path", dir, "--parent-path", "/abs"); err == nil {

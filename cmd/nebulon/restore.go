@@ -29,6 +29,8 @@ Examples:
 		&cli.BoolFlag{Name: "no-subreaper", Usage: "do not reap the container's orphaned processes"},
 		// CRIU restores the mount namespace itself, pivot_root or not; accepted as runc does.
 		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc's command line; CRIU restores the root itself"},
+		&cli.StringFlag{Name: "lsm-profile", Usage: "LSM profile of the restored processes, TYPE:NAME (apparmor:NAME or selinux:LABEL), instead of the checkpointed one"},
+		&cli.StringFlag{Name: "lsm-mount-context", Usage: "SELinux mount context of the restored mounts, instead of the checkpointed one"},
 	}, criuFlags...),
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 1, "[flags] <container-id>"); err != nil {

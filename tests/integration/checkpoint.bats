@@ -41,3 +41,12 @@ load helpers
 	[ "$(status_of)" = running ] || fail "the container is $(status_of) after the failed checkpoint"
 	runtime exec "$CT" true || fail "exec into the container failed after the failed checkpoint"
 }
+
+@test "restore --lsm-profile of an unknown LSM: an error naming it, nothing made" {
+	skip_if_runc "runc hands any --lsm-profile to CRIU"
+	command -v criu >/dev/null || skip "criu is not installed"
+	mkdir "$TEST_DIR/ck"
+	refused "*--lsm-profile*bogus*apparmor or selinux*" \
+		restore -d --lsm-profile bogus --lsm-mount-context system_u:object_r:container_file_t:s0 \
+		--image-path "$TEST_DIR/ck" -b "$BUNDLE" "$CT"
+}
