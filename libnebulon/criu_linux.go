@@ -465,6 +465,17 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 			return err
 		}
 	}
+	logDir := o.ImagesDirectory
+	if o.WorkDirectory != "" {
+		// Before the image directory is made: a bad --work-path leaves none.
+		workDir, err := openWorkDir(o.WorkDirectory)
+		if err != nil {
+			return err
+		}
+		defer workDir.Close()
+		opts.WorkDirFd = new(int32(workDir.Fd()))
+		logDir = o.WorkDirectory
+	}
 	// Made once the options are known good: a refused checkpoint leaves no directory.
 	if err := os.MkdirAll(o.ImagesDirectory, 0o700); err != nil {
 		return fmt.Errorf("--image-path: %w", err)
@@ -474,22 +485,12 @@ func (c *Container) Checkpoint(o *CriuOpts) error {
 		return fmt.Errorf("--image-path: %w", err)
 	}
 	defer imageDir.Close()
-	logDir := o.ImagesDirectory
 	opts.ImagesDirFd = new(int32(imageDir.Fd()))
 	opts.Root = new(c.state.Rootfs)
 	opts.Pid = new(int32(c.state.InitPid))
 	opts.LeaveRunning = new(o.LeaveRunning)
 	opts.TcpSkipInFlight = new(o.TCPSkipInFlight)
 	opts.LinkRemap = new(o.LinkRemap)
-	if o.WorkDirectory != "" {
-		workDir, err := openWorkDir(o.WorkDirectory)
-		if err != nil {
-			return err
-		}
-		defer workDir.Close()
-		opts.WorkDirFd = new(int32(workDir.Fd()))
-		logDir = o.WorkDirectory
-	}
 	setConfigFile(opts, spec.Annotations)
 	// CRIU freezes the processes with the freezer cgroup rather than with ptrace where it can
 	// (v2's cgroup.freeze from CRIU 3.14).

@@ -50,3 +50,17 @@ load helpers
 		restore -d --lsm-profile bogus --lsm-mount-context system_u:object_r:container_file_t:s0 \
 		--image-path "$TEST_DIR/ck" -b "$BUNDLE" "$CT"
 }
+
+@test "checkpoint with a bad --work-path: an error naming it, no image directory made" {
+	skip_if_runc "runc makes the image directory first"
+	command -v criu >/dev/null || skip "criu is not installed"
+	set_cmd 'sleep 600'
+	run_detached
+	run --separate-stderr runtime checkpoint --work-path "$TEST_DIR/no/such/work" --image-path "$TEST_DIR/ck" "$CT"
+	echo "status $status, stderr: $stderr"
+	[ "$status" -ne 0 ] || fail "checkpoint succeeded"
+	[[ "$stderr" == *"--work-path"*"$TEST_DIR/no/such/work"*"no such file or directory"* ]] ||
+		fail "the error does not name --work-path"
+	[ ! -e "$TEST_DIR/ck" ] || fail "checkpoint made the image directory"
+	[ "$(status_of)" = running ] || fail "the container is $(status_of) after the refused checkpoint"
+}
