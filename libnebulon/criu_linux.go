@@ -77,6 +77,8 @@ const (
 	defaultCriuConfig = "/etc/criu/runc.conf"
 	// criuTimeout bounds one CRIU run: a dump, a restore, a version or feature query.
 	criuTimeout = 10 * time.Minute
+	// criuExitWait bounds the wait for criu's exit once it has answered.
+	criuExitWait = 30 * time.Second
 )
 
 // criuPath is the CRIU binary: criu from PATH, as runc 1.2 on uses.
@@ -742,8 +744,14 @@ func (r *criuRun) do() error {
 		break
 	}
 	conn.CloseWrite()
+	// criu exits once it has answered (a pre-dump's on the EOF above): one that does not is
+	// killed, rather than waited for.
+	timer := time.AfterFunc(criuExitWait, func() { cmd.Process.Kill() })
 	err = cmd.Wait()
 	waited = true
+	if !timer.Stop() {
+		return fmt.Errorf("criu did not exit within %v of its answer, and was killed", criuExitWait)
+	}
 	// After a pre-dump criu waits for a final dump request on the socket, which runc's
 	// checkpoint (and so ours) never sends: its exit status then says nothing.
 	if err != nil && r.req.GetType() != criurpc.CriuReqType_PRE_DUMP {
