@@ -172,13 +172,14 @@ func setConfigFile(opts *criurpc.CriuOpts, annotations map[string]string) {
 }
 
 // addExtMount adds an external mount: key is the mount's name in the images, val its path (at
-// dump, the mount point; at restore, what to bind there).
-func addExtMount(opts *criurpc.CriuOpts, key, val string) error {
+// dump, the mount point; at restore, what to bind there). field is the spec's field the mount
+// comes from, for the error.
+func addExtMount(opts *criurpc.CriuOpts, field, key, val string) error {
 	// CRIU before 4.3.1 keeps these as "mnt[KEY]:VAL" unescaped: a key with "]:" would end the
 	// key early and let a restore bind a host path of the image's choosing; an empty key asks
 	// CRIU to detect external mounts itself.
 	if key == "" || strings.Contains(key, "]:") {
-		return fmt.Errorf("criu: invalid external mount destination %q", key)
+		return linuxspec.Errorf(field, "%q: CRIU cannot take it as an external mount (it is empty or holds \"]:\")", key)
 	}
 	opts.ExtMnt = append(opts.ExtMnt, &criurpc.ExtMountMap{Key: new(key), Val: new(val)})
 	return nil
@@ -208,7 +209,7 @@ func isBind(m specs.Mount) bool {
 // those are external too, bound at restore from the new container's cgroups.
 func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, cgroupPaths map[string]string, dump bool, maskedFile func(string) (bool, error)) error {
 	cgroupNS := linuxspec.HasNamespace(spec.Linux, specs.CgroupNamespace)
-	for _, m := range spec.Mounts {
+	for i, m := range spec.Mounts {
 		var binds [][2]string // destination, source
 		switch {
 		case isBind(m):
@@ -222,7 +223,7 @@ func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, cgro
 			if dump {
 				val = dest
 			}
-			if err := addExtMount(opts, dest, val); err != nil {
+			if err := addExtMount(opts, fmt.Sprintf("mounts[%d].destination", i), dest, val); err != nil {
 				return err
 			}
 		}
@@ -234,13 +235,13 @@ func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, cgro
 				return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
 			}
 			if file {
-				if err := addExtMount(opts, p, "/dev/null"); err != nil {
+				if err := addExtMount(opts, "linux.maskedPaths", p, "/dev/null"); err != nil {
 					return err
 				}
 			}
 		}
 	} else if len(spec.Linux.MaskedPaths) > 0 {
-		if err := addExtMount(opts, "/dev/null", "/dev/null"); err != nil {
+		if err := addExtMount(opts, "linux.maskedPaths", "/dev/null", "/dev/null"); err != nil {
 			return err
 		}
 	}
@@ -250,7 +251,7 @@ func extMounts(opts *criurpc.CriuOpts, spec *specs.Spec, rootfsPath string, cgro
 		if !dump {
 			val = d.Path
 		}
-		if err := addExtMount(opts, dest, val); err != nil {
+		if err := addExtMount(opts, "linux.devices", dest, val); err != nil {
 			return err
 		}
 	}
