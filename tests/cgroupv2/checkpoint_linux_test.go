@@ -508,6 +508,8 @@ func TestRestoreBadImages(t *testing.T) {
 	}
 	empty := filepath.Join(e.dir, "empty")
 	os.Mkdir(empty, 0o700)
+	rootfs := filepath.Join(c.bundle, "rootfs")
+	before := treeList(t, rootfs)
 
 	for _, tc := range []struct{ dir, want string }{
 		{filepath.Join(e.dir, "missing"), "no such file or directory"},
@@ -526,6 +528,9 @@ func TestRestoreBadImages(t *testing.T) {
 		r.assertGone(filepath.Join(cgroupRoot, cg))
 		if mountedUnder(t, e.root) {
 			t.Errorf("restore from %s left a mount under %s", tc.dir, e.root)
+		}
+		if after := treeList(t, rootfs); after != before {
+			t.Errorf("restore from %s changed the bundle's rootfs:\nbefore:\n%s\nafter:\n%s", tc.dir, before, after)
 		}
 	}
 	// The good images still restore.
@@ -935,4 +940,29 @@ func TestRestoreTerminalMismatch(t *testing.T) {
 	c.writeConfig()
 	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
 	c.waitCount(len(c.counts()) + 2)
+}
+
+// treeList lists the files under dir with their types and sizes, one a line.
+func treeList(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		size := info.Size()
+		if d.IsDir() {
+			size = 0
+		}
+		fmt.Fprintf(&b, "%s %v %d\n", strings.TrimPrefix(path, dir), info.Mode().Type(), size)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list %s: %v", dir, err)
+	}
+	return b.String()
 }
