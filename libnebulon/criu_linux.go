@@ -800,8 +800,10 @@ type RestoreOpts struct {
 // Restore makes a container from a bundle and the images of a checkpoint, running. Its state
 // is a started container's (state.json, its cgroups, the init's pid and start time), so every
 // other command works on it. The container's cgroups are made and limited from the bundle's
-// config, and CRIU restores the processes into them. On failure nothing is left: no state, no
-// cgroup, no mount.
+// config, and CRIU restores the processes into them. On failure no state, cgroup or mount is
+// left; the mount points of the spec's mounts that Restore made in the bundle's rootfs
+// (makeMountpoints) stay, as with runc's restore: they are empty directories and files, as
+// create leaves them.
 func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
