@@ -980,18 +980,9 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 		tty.sock.Close()
 		tty.sock = nil
 	}
-	if c.console, err = tty.master(); err != nil {
-		return nil, err
-	}
-	c.state.Creating = false
 	c.state.Created = time.Now().UTC()
-	if err := c.store.save(c.state); err != nil {
+	if err := c.finishCreate(tty, opts.PidFile); err != nil {
 		return nil, err
-	}
-	if opts.PidFile != "" {
-		if err := WritePidFile(opts.PidFile, c.state.InitPid); err != nil {
-			return nil, err
-		}
 	}
 	return c, nil
 }

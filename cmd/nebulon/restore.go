@@ -84,15 +84,6 @@ Examples:
 		c.Close()
 		code := foreground.ForwardAndWait(pid, sigs, tty)
 		slog.Debug("exited", "code", code)
-		var delErr error
-		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
-			delErr = c.Delete(true)
-			c.Close()
-		}
-		tty.Finish()
-		if delErr != nil {
-			return delErr
-		}
-		return exitCode(code)
+		return deleteExited(ctx, code, tty)
 	},
 }
