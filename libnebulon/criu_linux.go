@@ -828,6 +828,14 @@ func Restore(root, id string, opts RestoreOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	// Create's steps for these run on its init, which a restore has not: refused, rather than
+	// a container restored without them (runc's restore skips them silently).
+	if plan.spec.Linux.IntelRdt != nil {
+		return nil, linuxspec.Errorf("linux.intelRdt", "restore cannot put the restored processes in a resctrl group")
+	}
+	if len(plan.spec.Linux.NetDevices) > 0 {
+		return nil, linuxspec.Errorf("linux.netDevices", "restore cannot move interfaces into the restored network namespace")
+	}
 	const logFile = "restore.log"
 	copts, err := baseOpts(o, logFile)
 	if err != nil {

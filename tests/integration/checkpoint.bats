@@ -64,3 +64,12 @@ load helpers
 	[ ! -e "$TEST_DIR/ck" ] || fail "checkpoint made the image directory"
 	[ "$(status_of)" = running ] || fail "the container is $(status_of) after the refused checkpoint"
 }
+
+@test "restore with linux.netDevices: an error naming it, nothing made" {
+	skip_if_runc "runc's restore skips linux.netDevices"
+	command -v criu >/dev/null || skip "criu is not installed"
+	mkdir "$TEST_DIR/ck"
+	update_config '.linux.netDevices = {"lo": {}}'
+	refused "*linux.netDevices*restore cannot move interfaces*" \
+		restore -d --image-path "$TEST_DIR/ck" -b "$BUNDLE" "$CT"
+}
