@@ -12,7 +12,8 @@ demo=(busybox-static jq libseccomp-dev)
 # runc are built from Go modules by tests/cri/tools.sh). libcap2-bin (setcap), curl: tests/nb/network.bats.
 # docker-registry, apache2-utils (htpasswd), openssl, curl: tests/nb/registry.bats runs a registry,
 # with basic auth and a self-signed certificate.
-# criu: nebulon checkpoint/restore (tested in tests/cgroupv2's guest).
+# criu: nebulon checkpoint/restore (tested in tests/cgroupv2's guest). iptables: the CNI plugins of
+# nb's networks write their rules with it, and tests/nb/network.bats and restart.bats read them.
 test=(busybox-static libseccomp-dev bats jq runc crun iproute2 criu iptables util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl)
 # make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
 # for the report's plot, file to describe the binaries.
