@@ -75,7 +75,9 @@ const (
 	// a host set up for runc's checkpoints (network-lock, tcp-close...) works the same with
 	// nebulon.
 	defaultCriuConfig = "/etc/criu/runc.conf"
-	// criuTimeout bounds one CRIU run: a dump, a restore, a version or feature query.
+	// criuTimeout bounds CRIU's silence in one run (a dump, a restore, a version or feature
+	// query): the wait for its next notification or its answer. A long dump that reports its
+	// steps goes on; a stuck one ends, and with it the container lock checkpoint holds.
 	criuTimeout = 10 * time.Minute
 	// criuExitWait bounds the wait for criu's exit once it has answered.
 	criuExitWait = 30 * time.Second
@@ -708,7 +710,7 @@ func (r *criuRun) do() error {
 		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return fmt.Errorf("criu did not finish within %v", criuTimeout)
+				return fmt.Errorf("criu sent nothing for %v, and was killed", criuTimeout)
 			}
 			return fmt.Errorf("read criu's answer: %w", err)
 		}
@@ -737,6 +739,7 @@ func (r *criuRun) do() error {
 			if err := r.send(conn, &criurpc.CriuReq{Type: &t, NotifySuccess: new(true)}); err != nil {
 				return err
 			}
+			conn.SetDeadline(time.Now().Add(criuTimeout))
 			continue
 		}
 		if t == criurpc.CriuReqType_FEATURE_CHECK {

@@ -100,7 +100,9 @@ type store struct {
 }
 
 // lockWait bounds the wait for a container's lock. Nothing holds it across hooks or waits on
-// the container, so a longer wait means a command is stuck.
+// the container, except checkpoint, which holds it while CRIU dumps (bounded by CRIU's silence,
+// criuTimeout; with --lazy-pages until a restore has pulled every page): a command that waits
+// longer fails busy, even delete --force, which cannot stop a checkpoint.
 var lockWait = 30 * time.Second
 
 // creatingMark is in the temporary name of a new container's state directory, ID:creating:RAND,
