@@ -73,3 +73,25 @@ load helpers
 	refused "*linux.netDevices*restore cannot move interfaces*" \
 		restore -d --image-path "$TEST_DIR/ck" -b "$BUNDLE" "$CT"
 }
+
+@test "refused checkpoints: an error naming the flag or state, no image directory, the container untouched" {
+	skip_if_runc "checks nebulon's messages"
+	command -v criu >/dev/null || skip "criu is not installed"
+	set_cmd 'sleep 600'
+	create_ct
+	run --separate-stderr runtime checkpoint --image-path "$TEST_DIR/ck" "$CT"
+	echo "created: status $status, stderr: $stderr"
+	[ "$status" -ne 0 ] || fail "checkpoint of a created container succeeded"
+	[[ "$stderr" == *"cannot be checkpointed in the created state"* ]] || fail "the error does not name the created state"
+	runtime start "$CT" || fail "start failed"
+	local args
+	for args in "--manage-cgroups-mode hard" "--page-server nowhere" "--status-fd 1" "--empty-ns pid"; do
+		# shellcheck disable=SC2086 # a flag and its value
+		run --separate-stderr runtime checkpoint --image-path "$TEST_DIR/ck" $args "$CT"
+		echo "$args: status $status, stderr: $stderr"
+		[ "$status" -ne 0 ] || fail "checkpoint $args succeeded"
+		[[ "$stderr" == *"${args%% *}"* ]] || fail "checkpoint $args: the error does not name ${args%% *}"
+	done
+	[ ! -e "$TEST_DIR/ck" ] || fail "a refused checkpoint made the image directory"
+	[ "$(status_of)" = running ] || fail "the container is $(status_of) after the refused checkpoints"
+}
