@@ -131,19 +131,28 @@ func Create(root, id string, opts CreateOpts) (_ *Container, retErr error) {
 	if err := c.startInit(plan, opts, tty.sock); err != nil {
 		return nil, err
 	}
-	if c.console, err = tty.master(); err != nil {
+	if err := c.finishCreate(tty, opts.PidFile); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+// finishCreate ends the making of a container whose init is up (create's, or restore's): it
+// receives the terminal the runtime relays, saves the state as no longer creating and writes
+// the pid file.
+func (c *Container) finishCreate(tty *terminal, pidFile string) error {
+	var err error
+	if c.console, err = tty.master(); err != nil {
+		return err
 	}
 	c.state.Creating = false
 	if err := c.store.save(c.state); err != nil {
-		return nil, err
+		return err
 	}
-	if opts.PidFile != "" {
-		if err := WritePidFile(opts.PidFile, c.state.InitPid); err != nil {
-			return nil, err
-		}
+	if pidFile != "" {
+		return WritePidFile(pidFile, c.state.InitPid)
 	}
-	return c, nil
+	return nil
 }
 
 // createPlan is what create reads, checks and works out before it makes anything: a bad config

@@ -30,12 +30,15 @@ func Features() *features.Features {
 	return &features.Features{
 		// The annotations this runtime acts on that change what the container may do: with
 		// --systemd-cgroup, org.systemd.property.NAME sets any property of the unit (a prefix, as
-		// the spec writes one).
-		PotentiallyUnsafeConfigAnnotations: []string{systemd.PropertyAnnotation},
-		OCIVersionMin:                      "1.0.0",
-		OCIVersionMax:                      specs.Version,
-		Hooks:                              []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions:                       mountopt.Names(),
+		// the spec writes one); org.criu.config names the CRIU configuration file checkpoint and
+		// restore use, as runc's does.
+		PotentiallyUnsafeConfigAnnotations: []string{systemd.PropertyAnnotation, criuConfigAnnotation},
+		// runc's key, which engines read to know checkpoint and restore are there (with CRIU).
+		Annotations:   map[string]string{"org.opencontainers.runc.checkpoint.enabled": "true"},
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions:  mountopt.Names(),
 		Linux: &features.Linux{
 			Namespaces:   ns,
 			Capabilities: caps,

@@ -100,7 +100,9 @@ type store struct {
 }
 
 // lockWait bounds the wait for a container's lock. Nothing holds it across hooks or waits on
-// the container, so a longer wait means a command is stuck.
+// the container, except checkpoint, which holds it while CRIU dumps (bounded by CRIU's silence,
+// criuTimeout; with --lazy-pages until a restore has pulled every page): a command that waits
+// longer fails busy, even delete --force, which cannot stop a checkpoint.
 var lockWait = 30 * time.Second
 
 // creatingMark is in the temporary name of a new container's state directory, ID:creating:RAND,
@@ -182,7 +184,7 @@ func SweepOrphans(root, id string) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			os.RemoveAll(dir)
+			removeStateDir(dir)
 		}
 		f.Close()
 	}
@@ -404,13 +406,29 @@ func (s *store) remove() error {
 				break
 			}
 		}
-		err = os.RemoveAll(dir)
+		err = removeStateDir(dir)
 	}
 	s.unlock()
 	if err != nil {
 		return fmt.Errorf("remove state directory: %w", err)
 	}
 	return nil
+}
+
+// criuRootDir is the state directory's entry where restore bind-mounts the bundle's rootfs for
+// CRIU (Restore).
+const criuRootDir = "criu-root"
+
+// removeStateDir removes a state directory. A restore killed while CRIU ran leaves its bind of
+// the rootfs mounted there, and os.RemoveAll would go through it and delete the bundle's rootfs:
+// it is unmounted first.
+func removeStateDir(dir string) error {
+	mnt := filepath.Join(dir, criuRootDir)
+	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		// Removing the directory now would remove the rootfs under the mount.
+		return &os.PathError{Op: "unmount", Path: mnt, Err: err}
+	}
+	return os.RemoveAll(dir)
 }
 
 // writeFileAtomic writes state files whole (atomicfile), without fsync: see atomicfile.Write.

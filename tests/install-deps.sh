@@ -13,12 +13,15 @@ demo=(busybox-static jq libseccomp-dev)
 # docker-registry, apache2-utils (htpasswd), openssl, curl: tests/nb/registry.bats runs a registry,
 # with basic auth and a self-signed certificate.
 # uidmap (newuidmap, newgidmap): tests/rootless maps a user's /etc/subuid and /etc/subgid ranges.
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl uidmap)
+# criu: nebulon checkpoint/restore (tested in tests/cgroupv2's guest). iptables: the CNI plugins of
+# nb's networks write their rules with it, and tests/nb/network.bats and restart.bats read them.
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 criu iptables util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl uidmap)
 # make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
 # for the report's plot, file to describe the binaries.
 bench=("${test[@]}" linux-perf gnuplot-nox file)
-# tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed).
-cgroupv2=(busybox-static qemu-system-x86)
+# tests/cgroupv2/run.sh: a QEMU guest (its kernel is fetched with apt-get download, not installed);
+# criu and iptables are copied into it for the checkpoint tests (CRIU fails on this host's kernel).
+cgroupv2=(busybox-static qemu-system-x86 criu iptables)
 # tests/systemd/run.sh: a QEMU guest booting systemd from a Debian root filesystem that debootstrap
 # makes and mkfs.ext4 -d packs; depmod indexes the guest kernel's modules.
 systemd=("${cgroupv2[@]}" debootstrap e2fsprogs kmod)

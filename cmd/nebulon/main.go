@@ -82,8 +82,8 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd to manage cgroups (needs systemd as PID 1)"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "ignore cgroup permission errors ('true', 'false', or 'auto')"},
-			// runc 1.1's path of the criu binary, for checkpoint and restore, which nebulon
-			// does not have; accepted so that callers written for runc 1.1 still work.
+			// runc 1.1's path of the criu binary; checkpoint and restore run criu from PATH, as
+			// runc 1.2 on do. Accepted so that callers written for runc 1.1 still work.
 			&cli.StringFlag{Name: "criu", Value: "criu", Hidden: true, Usage: "path to the criu binary (ignored)"},
 		},
 		Before: func(ctx *cli.Context) error {
@@ -105,6 +105,7 @@ such as containerd, CRI-O and podman can use it in place of runc.`,
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
 			listCommand, specCommand, featuresCommand, pauseCommand, resumeCommand, updateCommand,
 			eventsCommand, psCommand, execCommand,
+			checkpointCommand, restoreCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

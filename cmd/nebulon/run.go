@@ -84,16 +84,22 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 			tty.Finish()
 			return exitCode(code)
 		}
-		var delErr error
-		if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
-			delErr = c.Delete(true)
-			c.Close()
-		}
-		tty.Finish()
-		if delErr != nil {
-			return delErr
-		}
-		slog.Debug("deleted")
-		return exitCode(code)
+		return deleteExited(ctx, code, tty)
 	},
+}
+
+// deleteExited ends a foreground run or restore once the container's init exited with code:
+// the container is deleted, the terminal relay finished, and the init's status returned.
+func deleteExited(ctx *cli.Context, code int, tty *foreground.Relay) error {
+	var delErr error
+	if c, err := libnebulon.Load(ctx.String("root"), ctx.Args().First()); err == nil {
+		delErr = c.Delete(true)
+		c.Close()
+	}
+	tty.Finish()
+	if delErr != nil {
+		return delErr
+	}
+	slog.Debug("deleted")
+	return exitCode(code)
 }

@@ -42,10 +42,11 @@ read -r controllers </sys/fs/cgroup/cgroup.controllers
 for c in $controllers; do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "nebulon-cgroupv2: cannot enable controller $c"
 done
-# Modules run.sh took from the kernel package (brd: a RAM block device for the io tests).
+# Modules run.sh took from the kernel package, named NN-name.ko in their load order (brd: a RAM
+# block device for the io tests; the others are CRIU's).
 for m in /lib/modules/*.ko; do
 	[ -e "$m" ] || continue
-	case "$m" in */brd.ko) insmod "$m" rd_nr=1 rd_size=8192 ;; *) insmod "$m" ;; esac
+	case "$m" in *-brd.ko) insmod "$m" rd_nr=1 rd_size=8192 ;; *) insmod "$m" || echo "nebulon-cgroupv2: insmod $m failed" ;; esac
 done
 ip link set lo up 2>/dev/null
 
@@ -59,6 +60,11 @@ if [ -f /etc/cgroupv2-test-args ]; then
 	while IFS= read -r a; do set -- "$@" "$a"; done </etc/cgroupv2-test-args
 fi
 cd /tmp || exit 1
+# run.sh leaves this marker where it copied criu in; without it the checkpoint tests skip.
+if [ -e /etc/nebulon-criu ]; then
+	NEBULON_CRIU_TEST=1
+	export NEBULON_CRIU_TEST
+fi
 NEBULON_CGROUPV2_TEST=1 NEBULON=/usr/bin/nebulon NEBULON_ROOTFS=/usr/share/nebulon/rootfs \
 	/usr/bin/cgroupv2.test "$@"
 status=$?

@@ -28,8 +28,22 @@ repo=$(cd "$here/../.." && pwd)
 cache=${NEBULON_CGROUPV2_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nebulon-cgroupv2}
 timeout_s=${NEBULON_CGROUPV2_TIMEOUT:-540}
 accel=${NEBULON_CGROUPV2_ACCEL:-}
-# Modules the guest loads, as paths below lib/modules/<version>/kernel of the kernel package.
-modules=(drivers/block/brd.ko)
+# Modules the guest loads, in this order (a module after those it needs), as paths below
+# lib/modules/<version>/kernel of the kernel package. brd: a RAM disk for the io tests. The rest
+# are CRIU's (checkpoint_linux_test.go): the sock_diag modules it lists sockets with; iptables,
+# with which it locks a container's network namespace while it dumps and restores; nf_tables,
+# which Debian's CRIU (built with libnftables) probes at start-up and fails without; conntrack's
+# netlink, through which it dumps a network namespace's connections (nfnetlink answers EINVAL
+# without it). The guest has no modprobe to load them on demand.
+modules=(drivers/block/brd.ko
+	net/unix/unix_diag.ko net/netlink/netlink_diag.ko net/packet/af_packet_diag.ko
+	net/ipv4/inet_diag.ko net/ipv4/tcp_diag.ko net/ipv4/udp_diag.ko
+	net/netfilter/x_tables.ko net/netfilter/xt_mark.ko net/ipv4/netfilter/ip_tables.ko
+	net/ipv4/netfilter/iptable_filter.ko net/ipv6/netfilter/ip6_tables.ko
+	net/ipv6/netfilter/ip6table_filter.ko
+	lib/libcrc32c.ko net/netfilter/nfnetlink.ko net/netfilter/nf_tables.ko
+	net/ipv4/netfilter/nf_defrag_ipv4.ko net/ipv6/netfilter/nf_defrag_ipv6.ko
+	net/netfilter/nf_conntrack.ko net/netfilter/nf_conntrack_netlink.ko)
 marker='nebulon-cgroupv2: tests exited with status'
 
 die() {
@@ -55,7 +69,7 @@ fetch_kernel() {
 	mkdir -p "$cache/kernel.new/modules"
 	cp "$tmp/x/boot/vmlinuz-$ver" "$cache/kernel.new/vmlinuz"
 	for m in "${modules[@]}"; do
-		cp "$tmp/x/lib/modules/$ver/kernel/$m" "$cache/kernel.new/modules/" ||
+		cp "$tmp/x/lib/modules/$ver/kernel/$m" "$cache/kernel.new/modules/$(module_file "$m")" ||
 			{ rm -rf "$tmp"; die "$(cat "$tmp/package") has no module $m"; }
 	done
 	cp "$tmp/package" "$cache/kernel.new/package"
@@ -63,8 +77,37 @@ fetch_kernel() {
 	mv "$cache/kernel.new" "$cache/kernel"
 }
 
+# module_file is a module's name in the guest: its place in the load order, then its file name.
+module_file() {
+	local i
+	for i in "${!modules[@]}"; do
+		[ "${modules[$i]}" != "$1" ] || printf '%02d-%s' "$i" "$(basename "$1")"
+	done
+}
+
+# have_modules says whether the cached kernel has every module of the list (which grows).
+have_modules() {
+	local m
+	for m in "${modules[@]}"; do
+		[ -f "$cache/kernel/modules/$(module_file "$m")" ] || return 1
+	done
+}
+
+# copy_with_libs copies executables into the initramfs at their own paths, with the shared
+# libraries ldd lists for them (the guest has no C library of its own).
+copy_with_libs() {
+	local f lib
+	for f in "$@"; do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+		for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+			[ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"; }
+		done
+	done
+}
+
 mkdir -p "$cache"
-[ -f "$cache/kernel/package" ] || fetch_kernel
+{ [ -f "$cache/kernel/package" ] && have_modules; } || fetch_kernel
 log "kernel: $(cat "$cache/kernel/package") (cached in $cache/kernel)"
 
 work=$(mktemp -d /tmp/nebulon-cgroupv2.XXXXXX)
@@ -101,6 +144,25 @@ done
 cp "$nebulon" "$root/usr/bin/nebulon"
 cp "$work/cgroupv2.test" "$root/usr/bin/cgroupv2.test"
 cp "$cache"/kernel/modules/*.ko "$root/lib/modules/"
+# CRIU, for the checkpoint tests, with the programs it runs by name: iptables (legacy: the
+# x_tables modules above), to lock a network namespace, its extensions loaded from their
+# directory; GNU tar, whose options it dumps a tmpfs's content with (busybox's tar lacks them).
+# Without criu on the host the checkpoint tests skip: init.sh sets NEBULON_CRIU_TEST=1 only
+# where the marker file says criu is in the guest.
+if [ -x /usr/sbin/criu ] && [ -x /usr/sbin/xtables-legacy-multi ]; then
+	copy_with_libs /usr/sbin/criu /usr/sbin/xtables-legacy-multi /usr/bin/tar
+	for t in iptables-restore ip6tables-restore iptables-save ip6tables-save; do
+		ln -s xtables-legacy-multi "$root/usr/sbin/$t"
+	done
+	# The directory iptables was built to load them from (/usr/lib/...: in the guest /lib is no link).
+	xtables=$(dirname "$(dpkg -S libxt_standard.so | sed -n 's/^iptables: //p' | head -n 1)")
+	[ -d "$xtables" ] || die "cannot find iptables' extensions (libxt_standard.so)"
+	mkdir -p "$root$xtables"
+	cp "$xtables"/*.so "$root$xtables/"
+	touch "$root/etc/nebulon-criu"
+else
+	log "no criu or iptables (xtables-legacy-multi) on the host: the checkpoint tests will skip (tests/install-deps.sh cgroupv2)"
+fi
 install -m 0755 "$here/init.sh" "$root/init"
 # The kernel opens /dev/console for init before anything mounts devtmpfs.
 mknod -m 0600 "$root/dev/console" c 5 1

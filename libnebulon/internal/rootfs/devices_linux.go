@@ -23,6 +23,10 @@ var defaultDevices = []specs.LinuxDevice{
 	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
 }
 
+// Devices lists the device nodes a container of s gets: checkpoint and restore hand them to
+// CRIU as external mounts, as runc does.
+func Devices(s *specs.Spec) []specs.LinuxDevice { return devices(s) }
+
 // devices lists the default devices and then linux.devices; a listed device replaces a default
 // one of the same path.
 func devices(s *specs.Spec) []specs.LinuxDevice {
