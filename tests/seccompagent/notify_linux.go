@@ -74,7 +74,7 @@ func (a *agent) serve(ctx context.Context, listener *os.File) error {
 		return err
 	}
 	// Closing the file wakes the poller's wait below.
-	defer context.AfterFunc(ctx, func() { listener.Close() })()
+	defer closeWhenDone(ctx, listener)()
 	// []uint64, for the structs' alignment.
 	req := make([]uint64, (a.bufSizes.Notif+7)/8)
 	resp := make([]uint64, (a.bufSizes.NotifResp+7)/8)

@@ -96,7 +96,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer a.wg.Wait()
 	defer cancel()
-	defer context.AfterFunc(ctx, func() { l.Close() })()
+	defer closeWhenDone(ctx, l)()
 	if opts.readyFile != "" {
 		if err := os.WriteFile(opts.readyFile, nil, 0o644); err != nil {
 			return fmt.Errorf("create ready file: %w", err)
@@ -136,6 +136,24 @@ func (a *agent) handle(ctx context.Context, conn *net.UnixConn) {
 	}
 }
 
+// closeWhenDone closes c once ctx ends, as context.AfterFunc(ctx, c.Close) would. The stop it
+// returns, for a defer, also waits for a close already under way. A Close that finds another
+// under way returns at once, and when the first one woke a read in progress, the fd is closed
+// only after that read lets go: without the wait, run could return with that close not yet
+// made, and a listener fd or the socket file still there.
+func closeWhenDone(ctx context.Context, c io.Closer) (stop func()) {
+	done := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		c.Close()
+		close(done)
+	})
+	return func() {
+		if !stopAfter() {
+			<-done
+		}
+	}
+}
+
 func (a *agent) warn(err error) {
 	fmt.Fprintf(a.stderr, "seccompagent: %v\n", err)
 }
@@ -156,7 +174,7 @@ func receiveMessage(ctx context.Context, conn *net.UnixConn) (_ *message, retErr
 	if err := conn.SetReadDeadline(time.Now().Add(receiveTimeout)); err != nil {
 		return nil, err
 	}
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	defer closeWhenDone(ctx, conn)()
 	var (
 		data      []byte
 		fds       []int
