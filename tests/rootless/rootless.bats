@@ -106,7 +106,9 @@ load helpers
 	wait_rc "${BG_PIDS[0]}" 20
 	out="$(tr -d '\r' <"$TEST_DIR/recv.out")"
 	echo "recvtty: rc $RC, $out, $(cat "$TEST_DIR/recv.err")"
+	[ "$RC" -eq 0 ] || fail "recvtty exited $RC"
 	[[ "$out" == */dev/pts/* ]] || fail "the process's stdio is not a pty"
+	grep -Eqx '[0-9]+ [0-9]+' <<<"$out" || fail "no size from stty size on the pty"
 }
 
 @test "rootless: hooks run as the user, with the state on stdin" {
@@ -154,6 +156,11 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	refused "*linux.gidMappings?1?: host ids $RL_SUB_START-$((RL_SUB_START + 69999))*not this user's*" run -d --bundle "$BUNDLE" "$CT"
 }
 
+@test "rootless: a config without a user namespace is refused, naming linux.namespaces" {
+	update_config '.linux.namespaces |= map(select(.type != "user"))'
+	refused "*linux.namespaces: no user namespace: nebulon runs as uid $RL_UID*" run -d --bundle "$BUNDLE" "$CT"
+}
+
 @test "rootless: an explicit memory limit with no cgroup delegated is an error naming the field" {
 	update_config '.linux.resources = {"memory": {"limit": 67108864}}'
 	refused "*linux.resources.memory.limit: cannot be applied: nebulon runs rootless*" run -d --bundle "$BUNDLE" "$CT"
@@ -199,7 +206,7 @@ poststop" ] || fail "hooks: $(cat "$log")"
 
 # attack_runtime_binary: the attack of tests/security/cve-2019-5736.bats, rootless: the
 # container's process opens the runtime binary through /proc/<pid>/exe of an exec'd
-# /proc/self/exe, waits for it to exit, and writes. $HOST_DIR/result says what the write did,
+# /proc/self/exe, waits for it to exit, makes it writable if it owns it, and writes. $HOST_DIR/result says what the write did,
 # $HOST_DIR/exe what the victim ran.
 attack_runtime_binary() {
 	user_host_dir
@@ -212,6 +219,7 @@ attack_runtime_binary() {
 		readlink /proc/$p/exe >/host/exe
 		cat /tmp/block >/dev/null
 		while [ -e /proc/$p ]; do sleep 0.02; done
+		chmod u+w /proc/self/fd/3 2>/dev/null
 		if printf pwned 2>/host/err >/proc/self/fd/3; then echo written; else echo "refused: $(cat /host/err)"; fi >/host/result
 		exec sleep 1000'
 	run_detached
@@ -233,18 +241,30 @@ attack_runtime_binary() {
 	[ "$(cat "$HOST_DIR/exe")" = "$RUNTIME" ] || fail "the victim ran $(cat "$HOST_DIR/exe"), not $RUNTIME"
 }
 
-# The user's own binary, which the container's root (the user's uid) could write: the runtime
-# execs it from a read-only bind mount made in a user namespace of its own; no copy either.
-@test "rootless CVE-2019-5736: a runtime binary the container could write is exec'd from a read-only mount" {
+# attack_own_runtime_binary MODE: attack_runtime_binary on a copy of the runtime the user owns,
+# with MODE; the attack must fail with EROFS, on a binary left as it was, exec'd from a detached
+# mount of it alone, whose path is "/": not a memfd copy ("/memfd:... (deleted)") nor one in a
+# directory.
+attack_own_runtime_binary() {
 	local own="$TEST_DIR/own" hash
 	mkdir -m 0755 "$own"
-	install -m 0755 -o "$RL_UID" "$RUNTIME" "$own/nebulon"
-	RUNTIME="$own/nebulon"
+	install -m "$1" -o "$RL_UID" "$RUNTIME" "$own/nebulon"
+	local RUNTIME="$own/nebulon"
 	hash="$(sha256sum <"$RUNTIME")"
 	attack_runtime_binary
 	[[ "$(cat "$HOST_DIR/result")" == "refused: "*"Read-only file system"* ]] || fail "not refused"
 	[ "$(sha256sum <"$RUNTIME")" = "$hash" ] || fail "the binary changed"
-	# The victim ran the binary on a detached mount of it alone, whose path is "/": not a memfd
-	# copy ("/memfd:... (deleted)") nor one in a directory.
+	[ "$(stat -c %a "$RUNTIME")" = "${1#0}" ] || fail "its mode changed to $(stat -c %a "$RUNTIME")"
 	[ "$(cat "$HOST_DIR/exe")" = / ] || fail "the victim ran $(cat "$HOST_DIR/exe")"
+}
+
+# The user's own binary, which the container's root (the user's uid) could write: the runtime
+# execs it from a read-only bind mount made in a user namespace of its own; no copy either.
+@test "rootless CVE-2019-5736: a runtime binary the container could write is exec'd from a read-only mount" {
+	attack_own_runtime_binary 0755
+}
+
+# Without a write bit: the container's root owns it, so may chmod it, then write.
+@test "rootless CVE-2019-5736: a runtime binary of the user's, mode 0555, is exec'd from a read-only mount" {
+	attack_own_runtime_binary 0555
 }

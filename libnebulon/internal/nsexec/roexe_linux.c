@@ -40,11 +40,17 @@ static void fail(void)
 	_exit(errno > 0 && errno < 256 ? errno : 1);
 }
 
-void nb_readonly_exe_helper(void)
+void nb_readonly_exe_helper(int argc, char **argv)
 {
 	const char *sock_env = getenv(ENV_EXE_SOCK);
 	if (!sock_env)
 		return;
+	/* Only as rootlessReadonlyExe execs it: a nebulon that finds the variable otherwise fails
+	 * rather than quietly being the helper and exiting 0. */
+	if (argc < 1 || strcmp(argv[0], "nebulon:[exe-helper]") != 0) {
+		errno = EINVAL;
+		fail();
+	}
 	int sock = atoi(sock_env);
 	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe", NB_OPEN_TREE_CLONE | O_CLOEXEC);
 	if (tree < 0)

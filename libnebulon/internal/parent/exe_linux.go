@@ -107,8 +107,10 @@ func readonlyMountBy(path string) (*os.File, error) {
 	ours, theirs := os.NewFile(uintptr(fds[0]), "exe helper"), os.NewFile(uintptr(fds[1]), "exe helper")
 	defer ours.Close()
 	pid, err := syscall.ForkExec(path, []string{"nebulon:[exe-helper]"}, &syscall.ProcAttr{
-		Env:   []string{syncmsg.EnvExeSock + "=3"},
-		Files: []uintptr{os.Stdin.Fd(), os.Stdout.Fd(), os.Stderr.Fd(), theirs.Fd()},
+		Env: []string{syncmsg.EnvExeSock + "=3"},
+		// No stdio: it writes nothing, and a runtime started with fd 0, 1 or 2 closed could not
+		// pass them on.
+		Files: []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), theirs.Fd()},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
@@ -165,8 +167,10 @@ func recvFd(sock *os.File, wait time.Duration) (int, error) {
 	return fds[0], nil
 }
 
-// checkExeUnwritable refuses a binary that an id of the container may write: through its mode
-// for the owner, group or others, or through an ACL (any: its entries are not weighed).
+// checkExeUnwritable refuses a binary that an id of the container may write: its owner, whatever
+// the mode (an owner may chmod it, and the container's root in its user namespace is the owner
+// when that namespace maps the owner's uid), its group or others through the mode, or anyone
+// through an ACL (any: its entries are not weighed).
 func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -177,8 +181,8 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 	switch {
 	case st.Mode&0o002 != 0:
 		who = "every user (mode o+w)"
-	case st.Mode&0o200 != 0 && uids(st.Uid):
-		who = fmt.Sprintf("its owner, uid %d, which the container maps", st.Uid)
+	case uids(st.Uid):
+		who = fmt.Sprintf("its owner, uid %d, which the container maps (an owner may chmod it)", st.Uid)
 	case st.Mode&0o020 != 0 && gids(st.Gid):
 		who = fmt.Sprintf("its group, gid %d, which the container's processes have", st.Gid)
 	case hasACL(f):

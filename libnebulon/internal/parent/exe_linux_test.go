@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A binary no id of the container maps may write passes; one its owner or group (mapped), or
-// everyone, may write is refused, naming who.
+// A binary no id of the container maps may write passes; one whose owner the container maps (who
+// may chmod it), or that its group (mapped) or everyone may write, is refused, naming who.
 func TestCheckExeUnwritable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: chowns the file to ids of the test's choosing")
@@ -29,7 +29,8 @@ func TestCheckExeUnwritable(t *testing.T) {
 		want     string // "" for no error
 	}{
 		{"owner not mapped", 4242, 4242, 0o755, ""},
-		{"owner mapped, no write bit", 100007, 4242, 0o555, ""},
+		{"owner mapped, no write bit", 100007, 4242, 0o555, "its owner, uid 100007"},
+		{"group mapped, no write bit", 4242, 100003, 0o755, ""},
 		{"owner mapped", 100007, 4242, 0o755, "its owner, uid 100007"},
 		{"group mapped", 4242, 100003, 0o775, "its group, gid 100003"},
 		{"everyone", 4242, 4242, 0o757, "every user"},

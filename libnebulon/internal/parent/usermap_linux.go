@@ -99,9 +99,14 @@ func CheckMappings(l *specs.Linux) error {
 	if os.Geteuid() == 0 || l == nil {
 		return nil
 	}
-	newUser := false
+	newUser, anyUser := false, false
 	for _, ns := range l.Namespaces {
 		newUser = newUser || (ns.Type == specs.UserNamespace && ns.Path == "")
+		anyUser = anyUser || ns.Type == specs.UserNamespace
+	}
+	if !anyUser {
+		// As runc refuses it: without one, the other namespaces' unshare fails with a bare EPERM.
+		return fmt.Errorf("linux.namespaces: no user namespace: nebulon runs as uid %d, and a container of an unprivileged user needs one (nebulon spec --rootless makes it)", os.Geteuid())
 	}
 	if !newUser {
 		return nil
