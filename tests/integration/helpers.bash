@@ -80,19 +80,13 @@ setup_bundle() {
 
 teardown_bundle() {
 	[ -n "${TEST_DIR:-}" ] || return 0
-	local id pid i
+	local id
 	if [ -d "$ROOT" ]; then
 		for id in $("$RUNTIME" --root "$ROOT" list -q 2>/dev/null); do
 			timeout 20 "$RUNTIME" --root "$ROOT" delete --force "$id" >/dev/null 2>&1
 		done
 	fi
-	for pid in "${BG_PIDS[@]}"; do
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
-		eval "${CLEANUP[i]}" >/dev/null 2>&1
-	done
+	run_cleanups
 	# Lazily unmount anything left below the test dir before removing it.
 	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m"; done
@@ -104,6 +98,19 @@ teardown_bundle() {
 		rmdir "$cg"
 	done 2>/dev/null
 	rm -rf "$TEST_DIR"
+}
+
+# run_cleanups: at teardown, once the test's containers are deleted: kill the test's background
+# processes (BG_PIDS), then run its on_teardown commands, last registered first.
+run_cleanups() {
+	local pid i
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP[i]}" >/dev/null 2>&1
+	done
 }
 
 setup() { setup_bundle; }
