@@ -148,6 +148,27 @@ set_cmd() {
 	update_config '.process.args = ["sh", "-c", $s]' --arg s "$1"
 }
 
+# set_exe_attacker: the container's process is the attacker of CVE-2019-5736
+# (tests/security/cve-2019-5736.bats; rootless.bats's attack_runtime_binary): it finds the victim
+# (the runtime binary, exec'd with --log /tmp/block, a fifo nobody reads, so it waits), opens its
+# exe, lets it go, waits for it to exit, makes it writable if it owns it (a rootless user may; as
+# root the chmod is refused on a read-only mount or a no-op on a 0755 binary), then writes. It
+# touches /host/ready once /tmp/block exists; /host/exe says what the victim ran, /host/result
+# what the write did.
+set_exe_attacker() {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
+	set_cmd 'mkfifo /tmp/block; touch /host/ready
+		until p=$(grep -l -e "--lo[g]" /proc/[0-9]*/cmdline 2>/dev/null | head -n 1); [ -n "$p" ]; do sleep 0.02; done
+		p=${p#/proc/}; p=${p%/cmdline}
+		if ! exec 3</proc/$p/exe; then echo "open failed" >/host/result; exec sleep 1000; fi
+		readlink /proc/$p/exe >/host/exe
+		cat /tmp/block >/dev/null
+		while [ -e /proc/$p ]; do sleep 0.02; done
+		chmod u+w /proc/self/fd/3 2>/dev/null
+		if printf pwned 2>/host/err >/proc/self/fd/3; then echo written; else echo "refused: $(cat /host/err)"; fi >/host/result
+		exec sleep 1000'
+}
+
 # use_host_dir: bind-mount $HOST_DIR read-write at /host in the container.
 use_host_dir() {
 	chmod 0777 "$HOST_DIR"
