@@ -72,13 +72,9 @@ Examples:
 			c.Close()
 			return nil
 		}
-		var tty *foreground.Relay
-		if master := c.Console(); master != nil {
-			if tty, err = foreground.StartRelay(master); err != nil {
-				c.Delete(true)
-				c.Close()
-				return err
-			}
+		tty, err := relayTerminal(c)
+		if err != nil {
+			return err
 		}
 		pid := c.State().InitPid
 		c.Close()

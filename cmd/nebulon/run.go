@@ -56,13 +56,9 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 				return os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
 			}
 		}
-		var tty *foreground.Relay
-		if master := c.Console(); master != nil {
-			if tty, err = foreground.StartRelay(master); err != nil {
-				c.Delete(true)
-				c.Close()
-				return err
-			}
+		tty, err := relayTerminal(c)
+		if err != nil {
+			return err
 		}
 		if err := c.Start(); err != nil {
 			tty.Restore()
@@ -86,6 +82,22 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 		}
 		return deleteExited(ctx, code, tty)
 	},
+}
+
+// relayTerminal starts relaying the terminal of a foreground container that has one (nil
+// otherwise); when it cannot, the container is deleted and closed.
+func relayTerminal(c *libnebulon.Container) (*foreground.Relay, error) {
+	master := c.Console()
+	if master == nil {
+		return nil, nil
+	}
+	tty, err := foreground.StartRelay(master)
+	if err != nil {
+		c.Delete(true)
+		c.Close()
+		return nil, err
+	}
+	return tty, nil
 }
 
 // deleteExited ends a foreground run or restore once the container's init exited with code:

@@ -46,6 +46,17 @@ func newCriuEnv(t *testing.T) *env {
 	return e
 }
 
+// startCounter starts a counter (counterScript) in a new env of the CRIU tests, and returns once
+// it has written n numbers.
+func startCounter(t *testing.T, n int) (*env, *container) {
+	t.Helper()
+	e := newCriuEnv(t)
+	c := e.newCounter(counterScript)
+	c.mustStart()
+	c.waitCount(n)
+	return e, c
+}
+
 // newCounter makes a container running script, with a writable root for its /count.log.
 func (e *env) newCounter(script string) *container {
 	c := e.newContainer("sh", "-c", script)
@@ -101,6 +112,29 @@ func (c *container) restoreAs(id string) *container {
 	r.id = id
 	c.t.Cleanup(r.cleanup)
 	return &r
+}
+
+// checkpoint checkpoints the container, with flags, to the image directory e.dir/images, and
+// returns that directory.
+func (c *container) checkpoint(flags ...string) string {
+	c.t.Helper()
+	images := filepath.Join(c.e.dir, "images")
+	c.e.must(append(append([]string{"checkpoint"}, flags...), "--image-path", images, c.id)...)
+	return images
+}
+
+// restore restores the container, detached, from images.
+func (c *container) restore(images string) {
+	c.t.Helper()
+	c.e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+}
+
+// restoreCounting restores the container, detached, from images, and waits until the counter
+// has written more numbers past the dumped ones, all of them going on from the checkpoint.
+func (c *container) restoreCounting(images string, dumped, more int) {
+	c.t.Helper()
+	c.restore(images)
+	assertConsecutive(c.t, c.waitCount(dumped+more))
 }
 
 // assertRunningIn checks a restored container: running, its init in the container's cgroup,
@@ -219,8 +253,7 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 	}
 	e.must("start", c.id)
 	c.waitCount(5)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	images := c.checkpoint()
 	if r := e.nebulon("state", c.id); r.ok() {
 		t.Fatalf("the checkpointed container is still there: %s", r.stdout)
 	}
@@ -259,8 +292,7 @@ func TestCheckpointLeaveRunningRestoreNewID(t *testing.T) {
 	c := e.newCounter(counterScript)
 	c.mustStart()
 	before := len(c.waitCount(5))
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--leave-running", "--image-path", images, c.id)
+	images := c.checkpoint("--leave-running")
 	after := len(c.counts())
 	if s := c.state(); s.Status != "running" {
 		t.Fatalf("after checkpoint --leave-running: status %q", s.Status)
@@ -302,10 +334,7 @@ func TestCheckpointLeaveRunningRestoreNewID(t *testing.T) {
 
 // A pre-dump, then a dump on top of it (--parent-path), restores.
 func TestCheckpointPreDump(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(5)
+	e, c := startCounter(t, 5)
 	pre, final := filepath.Join(e.dir, "pre"), filepath.Join(e.dir, "final")
 	e.must("checkpoint", "--pre-dump", "--image-path", pre, c.id)
 	if s := c.state(); s.Status != "running" {
@@ -317,9 +346,7 @@ func TestCheckpointPreDump(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(final, "parent")); err != nil {
 		t.Errorf("the dump does not refer to its pre-dump: %v", err)
 	}
-	dumped := len(c.counts())
-	e.must("restore", "-d", "--image-path", final, "--bundle", c.bundle, c.id)
-	assertConsecutive(t, c.waitCount(dumped+5))
+	c.restoreCounting(final, len(c.counts()), 5)
 	e.must("delete", "--force", c.id)
 }
 
@@ -329,8 +356,7 @@ func TestRestoreForegroundExitCode(t *testing.T) {
 	c := e.newCounter(`exec </dev/null >/dev/null 2>&1; i=0; while [ $i -lt 25 ]; do echo $i >>/count.log; i=$((i+1)); sleep 0.1; done; exit 3`)
 	c.mustStart()
 	c.waitCount(5)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	images := c.checkpoint()
 	r := e.nebulon("restore", "--image-path", images, "--bundle", c.bundle, c.id)
 	if r.code != 3 {
 		t.Fatalf("foreground restore: want the container's exit status 3; %s", r)
@@ -357,9 +383,8 @@ func TestRestoreLimits(t *testing.T) {
 	c.set("linux.resources.cpu.period", 100000)
 	c.mustStart()
 	c.waitCount(3)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	images := c.checkpoint()
+	c.restore(images)
 	dir := filepath.Join(cgroupRoot, cg)
 	for file, want := range map[string]string{"memory.max": "268435456", "pids.max": "77", "cpu.max": "50000 100000"} {
 		if got := readCgroupFile(t, dir, file); got != want {
@@ -413,6 +438,36 @@ func consoleSocket(t *testing.T, path string) <-chan *os.File {
 	return ch
 }
 
+// ptyMaster waits up to 10s for the pty master sent to a console socket (consoleSocket's
+// channel), which is closed when the test ends; without one the test fails with msg.
+func ptyMaster(t *testing.T, masters <-chan *os.File, msg string) *os.File {
+	t.Helper()
+	select {
+	case master := <-masters:
+		t.Cleanup(func() { master.Close() })
+		return master
+	case <-time.After(10 * time.Second):
+		t.Fatal(msg)
+	}
+	return nil
+}
+
+// startTerminal creates the container with process.terminal set and the console socket sock,
+// and starts it; it returns once the terminal (the pty master create sent there, kept open until
+// the test ends) shows want.
+func (c *container) startTerminal(sock, want string) {
+	c.t.Helper()
+	c.set("process.terminal", true)
+	c.writeConfig()
+	masters := consoleSocket(c.t, sock)
+	if r := c.e.nebulonWith(cmdOpts{stdio: c.log}, "create", "--bundle", c.bundle, "--console-socket", sock, c.id); !r.ok() {
+		c.t.Fatalf("%s", r)
+	}
+	master := ptyMaster(c.t, masters, "create sent no pty master to the console socket")
+	c.e.must("start", c.id)
+	readUntil(c.t, master, want)
+}
+
 // readUntil reads the pty master until its output holds want.
 func readUntil(t *testing.T, master *os.File, want string) string {
 	t.Helper()
@@ -447,37 +502,14 @@ func readUntil(t *testing.T, master *os.File, want string) string {
 func TestCheckpointTerminal(t *testing.T) {
 	e := newCriuEnv(t)
 	c := e.newCounter(`i=0; while :; do echo "tty-$i"; echo $i >>/count.log; i=$((i+1)); sleep 0.1; done`)
-	c.set("process.terminal", true)
-	c.writeConfig()
-	sock1 := filepath.Join(e.dir, "tty1.sock")
-	masters := consoleSocket(t, sock1)
-	r := e.nebulonWith(cmdOpts{stdio: c.log}, "create", "--bundle", c.bundle, "--console-socket", sock1, c.id)
-	if !r.ok() {
-		t.Fatalf("%s", r)
-	}
-	var master *os.File
-	select {
-	case master = <-masters:
-	case <-time.After(10 * time.Second):
-		t.Fatal("create sent no pty master to the console socket")
-	}
-	defer master.Close()
-	e.must("start", c.id)
-	readUntil(t, master, "tty-3")
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	c.startTerminal(filepath.Join(e.dir, "tty1.sock"), "tty-3")
+	images := c.checkpoint()
 	dumped := len(c.counts())
 
 	sock2 := filepath.Join(e.dir, "tty2.sock")
-	masters = consoleSocket(t, sock2)
+	masters := consoleSocket(t, sock2)
 	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, "--console-socket", sock2, c.id)
-	var master2 *os.File
-	select {
-	case master2 = <-masters:
-	case <-time.After(10 * time.Second):
-		t.Fatal("restore sent no pty master to --console-socket")
-	}
-	defer master2.Close()
+	master2 := ptyMaster(t, masters, "restore sent no pty master to --console-socket")
 	readUntil(t, master2, "tty-"+strconv.Itoa(dumped+2))
 	assertConsecutive(t, c.counts())
 	// Without a console socket a detached restore of a terminal container is refused.
@@ -491,12 +523,8 @@ func TestCheckpointTerminal(t *testing.T) {
 // A missing, empty or corrupt image directory: a clear error, and nothing left (no state, no
 // cgroup, no mount).
 func TestRestoreBadImages(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(3)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	e, c := startCounter(t, 3)
+	images := c.checkpoint()
 	corrupt := filepath.Join(e.dir, "corrupt")
 	if err := copyTree(images, corrupt); err != nil {
 		t.Fatal(err)
@@ -534,7 +562,7 @@ func TestRestoreBadImages(t *testing.T) {
 		}
 	}
 	// The good images still restore.
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	c.restore(images)
 	c.waitCount(len(c.counts()) + 2)
 	e.must("delete", "--force", c.id)
 }
@@ -542,10 +570,7 @@ func TestRestoreBadImages(t *testing.T) {
 // --page-server: the memory goes to a CRIU page server (on loopback), the rest to the image
 // directory; together they restore.
 func TestCheckpointPageServer(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(5)
+	e, c := startCounter(t, 5)
 	pages, images := filepath.Join(e.dir, "pages"), filepath.Join(e.dir, "images")
 	os.Mkdir(pages, 0o700)
 	const port = 27277
@@ -604,8 +629,7 @@ func TestCheckpointPageServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
-	assertConsecutive(t, c.waitCount(dumped+5))
+	c.restoreCounting(images, dumped, 5)
 	e.must("delete", "--force", c.id)
 }
 
@@ -614,10 +638,7 @@ func TestCheckpointPageServer(t *testing.T) {
 // page has gone) fetches its pages through `criu lazy-pages` and goes on counting; checkpoint
 // then ends, the dumped container gone.
 func TestCheckpointLazyPages(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(5)
+	e, c := startCounter(t, 5)
 	images := filepath.Join(e.dir, "images")
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
@@ -718,11 +739,9 @@ func TestCheckpointSeccompJoinedNetns(t *testing.T) {
 	c.set("linux.namespaces", nss)
 	c.mustStart()
 	c.waitCount(3)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	images := c.checkpoint()
 	dumped := len(c.counts())
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
-	assertConsecutive(t, c.waitCount(dumped+5))
+	c.restoreCounting(images, dumped, 5)
 	pid := c.pid()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -776,10 +795,7 @@ func TestCheckpointRefusedLeavesNothing(t *testing.T) {
 // runc's other CRIU flags reach CRIU and the container still restores: the logs go to
 // --work-path, the images stay apart.
 func TestCheckpointRestoreWithFlags(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(3)
+	e, c := startCounter(t, 3)
 	images, work := filepath.Join(e.dir, "images"), filepath.Join(e.dir, "work")
 	flags := []string{"--tcp-established", "--ext-unix-sk", "--shell-job", "--file-locks", "--auto-dedup",
 		"--manage-cgroups-mode", "soft", "--empty-ns", "network", "--work-path", work, "--image-path", images}
@@ -799,10 +815,7 @@ func TestCheckpointRestoreWithFlags(t *testing.T) {
 // A paused container checkpoints (CRIU freezes through its cgroup, frozen already): with
 // --leave-running it stays paused; then dumped, it restores running.
 func TestCheckpointPaused(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(3)
+	e, c := startCounter(t, 3)
 	e.must("pause", c.id)
 	paused := len(c.counts())
 	e.must("checkpoint", "--leave-running", "--image-path", filepath.Join(e.dir, "first"), c.id)
@@ -813,10 +826,8 @@ func TestCheckpointPaused(t *testing.T) {
 	if n := len(c.counts()); n != paused {
 		t.Errorf("the paused counter went on during its checkpoint: %d numbers, then %d", paused, n)
 	}
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
-	assertConsecutive(t, c.waitCount(paused+3))
+	images := c.checkpoint()
+	c.restoreCounting(images, paused, 3)
 	if s := c.state(); s.Status != "running" {
 		t.Errorf("restored from a paused container: %q", s.Status)
 	}
@@ -827,12 +838,8 @@ func TestCheckpointPaused(t *testing.T) {
 // the state directory: delete --force unmounts it rather than deleting the bundle's rootfs
 // through it.
 func TestRestoreKilledDeleteKeepsRootfs(t *testing.T) {
-	e := newCriuEnv(t)
-	c := e.newCounter(counterScript)
-	c.mustStart()
-	c.waitCount(3)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	e, c := startCounter(t, 3)
+	images := c.checkpoint()
 	hookPid := filepath.Join(e.dir, "hook.pid")
 	c.set("hooks.prestart", []any{map[string]any{
 		"path": "/bin/sh", "args": []string{"sh", "-c", "echo $$ >" + hookPid + ".tmp; mv " + hookPid + ".tmp " + hookPid + "; exec sleep 120"},
@@ -882,24 +889,8 @@ func TestRestoreKilledDeleteKeepsRootfs(t *testing.T) {
 func TestRestoreTerminalForeground(t *testing.T) {
 	e := newCriuEnv(t)
 	c := e.newCounter(`i=0; while [ $i -lt 30 ]; do echo "tty-$i"; echo $i >>/count.log; i=$((i+1)); sleep 0.1; done; exit 4`)
-	c.set("process.terminal", true)
-	c.writeConfig()
-	sock := filepath.Join(e.dir, "tty.sock")
-	masters := consoleSocket(t, sock)
-	if r := e.nebulonWith(cmdOpts{stdio: c.log}, "create", "--bundle", c.bundle, "--console-socket", sock, c.id); !r.ok() {
-		t.Fatalf("%s", r)
-	}
-	var master *os.File
-	select {
-	case master = <-masters:
-	case <-time.After(10 * time.Second):
-		t.Fatal("create sent no pty master to the console socket")
-	}
-	defer master.Close()
-	e.must("start", c.id)
-	readUntil(t, master, "tty-3")
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	c.startTerminal(filepath.Join(e.dir, "tty.sock"), "tty-3")
+	images := c.checkpoint()
 	r := e.nebulon("restore", "--image-path", images, "--bundle", c.bundle, c.id)
 	if r.code != 4 || !strings.Contains(r.stdout, "tty-29") {
 		t.Fatalf("foreground restore of a terminal: want exit status 4 and tty-29 relayed to stdout; %s", r)
@@ -917,8 +908,7 @@ func TestRestoreTerminalMismatch(t *testing.T) {
 	c.set("linux.cgroupsPath", cg)
 	c.mustStart()
 	c.waitCount(3)
-	images := filepath.Join(e.dir, "images")
-	e.must("checkpoint", "--image-path", images, c.id)
+	images := c.checkpoint()
 	c.set("process.terminal", true)
 	c.writeConfig()
 	sock := filepath.Join(e.dir, "tty.sock")
@@ -938,7 +928,7 @@ func TestRestoreTerminalMismatch(t *testing.T) {
 	}
 	c.set("process.terminal", false)
 	c.writeConfig()
-	e.must("restore", "-d", "--image-path", images, "--bundle", c.bundle, c.id)
+	c.restore(images)
 	c.waitCount(len(c.counts()) + 2)
 }
 

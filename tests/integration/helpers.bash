@@ -80,19 +80,13 @@ setup_bundle() {
 
 teardown_bundle() {
 	[ -n "${TEST_DIR:-}" ] || return 0
-	local id pid i
+	local id
 	if [ -d "$ROOT" ]; then
 		for id in $("$RUNTIME" --root "$ROOT" list -q 2>/dev/null); do
 			timeout 20 "$RUNTIME" --root "$ROOT" delete --force "$id" >/dev/null 2>&1
 		done
 	fi
-	for pid in "${BG_PIDS[@]}"; do
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
-		eval "${CLEANUP[i]}" >/dev/null 2>&1
-	done
+	run_cleanups
 	# Lazily unmount anything left below the test dir before removing it.
 	grep -F " $TEST_DIR" /proc/self/mountinfo | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m"; done
@@ -104,6 +98,19 @@ teardown_bundle() {
 		rmdir "$cg"
 	done 2>/dev/null
 	rm -rf "$TEST_DIR"
+}
+
+# run_cleanups: at teardown, once the test's containers are deleted: kill the test's background
+# processes (BG_PIDS), then run its on_teardown commands, last registered first.
+run_cleanups() {
+	local pid i
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP[i]}" >/dev/null 2>&1
+	done
 }
 
 setup() { setup_bundle; }
@@ -139,6 +146,27 @@ update_config() {
 set_cmd() {
 	# shellcheck disable=SC2016 # $ is jq's
 	update_config '.process.args = ["sh", "-c", $s]' --arg s "$1"
+}
+
+# set_exe_attacker: the container's process is the attacker of CVE-2019-5736
+# (tests/security/cve-2019-5736.bats; rootless.bats's attack_runtime_binary): it finds the victim
+# (the runtime binary, exec'd with --log /tmp/block, a fifo nobody reads, so it waits), opens its
+# exe, lets it go, waits for it to exit, makes it writable if it owns it (a rootless user may; as
+# root the chmod is refused on a read-only mount or a no-op on a 0755 binary), then writes. It
+# touches /host/ready once /tmp/block exists; /host/exe says what the victim ran, /host/result
+# what the write did.
+set_exe_attacker() {
+	# shellcheck disable=SC2016 # $ is for the shell that runs the script
+	set_cmd 'mkfifo /tmp/block; touch /host/ready
+		until p=$(grep -l -e "--lo[g]" /proc/[0-9]*/cmdline 2>/dev/null | head -n 1); [ -n "$p" ]; do sleep 0.02; done
+		p=${p#/proc/}; p=${p%/cmdline}
+		if ! exec 3</proc/$p/exe; then echo "open failed" >/host/result; exec sleep 1000; fi
+		readlink /proc/$p/exe >/host/exe
+		cat /tmp/block >/dev/null
+		while [ -e /proc/$p ]; do sleep 0.02; done
+		chmod u+w /proc/self/fd/3 2>/dev/null
+		if printf pwned 2>/host/err >/proc/self/fd/3; then echo written; else echo "refused: $(cat /host/err)"; fi >/host/result
+		exec sleep 1000'
 }
 
 # use_host_dir: bind-mount $HOST_DIR read-write at /host in the container.

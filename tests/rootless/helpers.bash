@@ -73,7 +73,9 @@ setup() {
 	HOST_DIR="$TEST_DIR/host"
 	# shellcheck disable=SC2034
 	CT="nbrl${BATS_TEST_NUMBER}-$$"
+	# shellcheck disable=SC2034 # CLEANUP and BG_PIDS are read by run_cleanups (integration helpers)
 	CLEANUP=()
+	# shellcheck disable=SC2034
 	BG_PIDS=()
 	mkdir -p "$BUNDLE" "$HOST_DIR" "$TEST_DIR/io"
 	cp -a "$(template_rootfs)" "$BUNDLE/rootfs"
@@ -85,17 +87,11 @@ setup() {
 
 teardown() {
 	[ -n "${TEST_DIR:-}" ] || return 0
-	local id pid i
+	local id
 	for id in $(runtime list -q 2>/dev/null); do
 		runtime delete --force "$id" >/dev/null 2>&1
 	done
-	for pid in "${BG_PIDS[@]}"; do
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
-		eval "${CLEANUP[i]}" >/dev/null 2>&1
-	done
+	run_cleanups
 	rm -rf "$TEST_DIR"
 }
 

@@ -203,24 +203,14 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	assert_host_unchanged
 }
 
-# attack_runtime_binary: the attack of tests/security/cve-2019-5736.bats, rootless: the
-# container's process opens the runtime binary through /proc/<pid>/exe of an exec'd
-# /proc/self/exe, waits for it to exit, makes it writable if it owns it, and writes. $HOST_DIR/result says what the write did,
-# $HOST_DIR/exe what the victim ran.
+# attack_runtime_binary: the attack of tests/security/cve-2019-5736.bats (set_exe_attacker),
+# rootless: the container's process opens the runtime binary through /proc/<pid>/exe of an
+# exec'd /proc/self/exe, waits for it to exit, makes it writable if it owns it, and writes.
+# $HOST_DIR/result says what the write did, $HOST_DIR/exe what the victim ran.
 attack_runtime_binary() {
 	user_host_dir
 	update_config '.root.readonly = false'
-	# shellcheck disable=SC2016 # $ is for the shell that runs the script
-	set_cmd 'mkfifo /tmp/block; touch /host/ready
-		until p=$(grep -l -e "--lo[g]" /proc/[0-9]*/cmdline 2>/dev/null | head -n 1); [ -n "$p" ]; do sleep 0.02; done
-		p=${p#/proc/}; p=${p%/cmdline}
-		if ! exec 3</proc/$p/exe; then echo "open failed" >/host/result; exec sleep 1000; fi
-		readlink /proc/$p/exe >/host/exe
-		cat /tmp/block >/dev/null
-		while [ -e /proc/$p ]; do sleep 0.02; done
-		chmod u+w /proc/self/fd/3 2>/dev/null
-		if printf pwned 2>/host/err >/proc/self/fd/3; then echo written; else echo "refused: $(cat /host/err)"; fi >/host/result
-		exec sleep 1000'
+	set_exe_attacker
 	run_detached
 	wait_for_file "$HOST_DIR/ready"
 	runtime exec -d "$CT" /proc/self/exe --log /tmp/block state x || fail "exec"

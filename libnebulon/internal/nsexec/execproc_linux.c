@@ -447,19 +447,7 @@ static void setup_console(const struct exec_plan *p)
 	if (fchown(slave, p->uid, (gid_t)-1) < 0)
 		nb_bail("process.terminal: chown /dev/pts/%u to uid %u", ptn, p->uid);
 	char name[] = "/dev/ptmx";
-	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name) - 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+	if (nb_send_fd(sock, master, name, sizeof(name) - 1, MSG_NOSIGNAL) < 0)
 		nb_bail("send the terminal to the console socket: sendmsg");
 	take_terminal(slave);
 	close(sock);

@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -84,6 +85,23 @@ void nb_send(uint32_t type, const void *data, size_t len)
 		n = send(nb_sync_fd, buf, len + 4, MSG_NOSIGNAL);
 	if (n < 0)
 		_exit(1);
+}
+
+ssize_t nb_send_fd(int sock, int fd, const void *data, size_t len, int flags)
+{
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, flags);
 }
 
 void nb_bail(const char *fmt, ...)

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "stage.h"
 #include "syncmsg.h"
 
 #ifndef SYS_open_tree
@@ -59,19 +60,7 @@ void nb_readonly_exe_helper(int argc, char **argv)
 	if (syscall(SYS_mount_setattr, tree, "", NB_AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
 		fail();
 	char data = 0;
-	struct iovec iov = {.iov_base = &data, .iov_len = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &tree, sizeof(int));
-	if (sendmsg(sock, &msg, 0) < 0)
+	if (nb_send_fd(sock, tree, &data, 1, 0) < 0)
 		fail();
 	_exit(0);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The sync socket (syncmsg). */
 extern int nb_sync_fd;
@@ -14,6 +15,9 @@ extern int nb_sync_write;
 extern int nb_proc_fd;
 
 void nb_send(uint32_t type, const void *data, size_t len);
+/* nb_send_fd sends fd over sock (SCM_RIGHTS) with data, at least a byte, as the message; it
+ * returns sendmsg's result, errno set on failure. */
+ssize_t nb_send_fd(int sock, int fd, const void *data, size_t len, int flags);
 void nb_expect(uint32_t want);
 /* nb_bail reports an error to the runtime and exits; with errno set, Go's words for it end the
  * message (": no such file or directory"). */
