@@ -316,12 +316,18 @@ func (c *Container) signalPidNamespace(sig unix.Signal) (int, error) {
 	if errors.Is(err, unix.ESRCH) {
 		return 0, nil
 	}
-	if err == nil {
-		unix.Close(fd)
+	if err != nil {
+		return 0, err
 	}
+	defer unix.Close(fd)
 	pids, err := c.pidNamespaceMembers()
 	if err != nil {
 		return 0, err
+	}
+	// The namespace was read through the init's pid: it was the init's only if the pidfd's
+	// process is still alive now (a pid reused after its exit would name another's).
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+		return 0, nil
 	}
 	n := 0
 	for _, pid := range pids {
