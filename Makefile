@@ -50,8 +50,15 @@ deps:
 
 # Everything: unit tests, the integration, security, engine and CRI suites, the OCI conformance suite,
 # the cgroup v2 suite and the systemd driver's suite.
+# Each suite's wall time is printed at the end (and on a failure, up to it), so the 60-minute budget
+# shows where it goes.
+TEST_SUITES = unit fuzz integration security rootless engines cri nb stress conformance cgroupv2 systemd
 test: deps build
-	$(MAKE) unit fuzz integration security rootless engines cri nb stress conformance cgroupv2 systemd
+	@times=""; for s in $(TEST_SUITES); do \
+		t0=$$(date +%s); $(MAKE) $$s; rc=$$?; \
+		times="$$times $$s=$$(( $$(date +%s) - t0 ))s"; \
+		if [ $$rc -ne 0 ]; then echo "make test: $$s failed; wall time:$$times"; exit $$rc; fi; \
+	done; echo "make test: all passed; wall time:$$times"
 
 # Every bats and shell file of the tests (bats files as bash); tests/nb/*.bats by glob, whatever
 # files it has. .shellcheckrc has the settings; disables are on the lines, with their reasons.
