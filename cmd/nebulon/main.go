@@ -22,6 +22,8 @@ import (
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/urfave/cli/v2"
 
+	// First among nebulon's own: it sets GOMAXPROCS while the packages before it are few.
+	_ "github.com/nebulon-dev/nebulon/internal/oneproc"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
 
@@ -34,20 +36,9 @@ func main() {
 		return
 	}
 	recordInheritedFds()
-	oneProc()
 	app := newApp()
 	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
 		fatal(err)
-	}
-}
-
-// oneProc runs the command on one P, unless GOMAXPROCS says otherwise. A command is one
-// sequence of syscalls and waits with nothing to run in parallel, and with a P per CPU the Go
-// scheduler wakes spinning threads on the idle ones at every goroutine wake-up: measured on a
-// 2-CPU VM, an exec cost 2.8 ms more CPU and 1.5 ms more time that way (docs/bench).
-func oneProc() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
 	}
 }
 
