@@ -179,6 +179,41 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	[ "$(status_of)" = running ] || fail "status $(status_of) after the refusals"
 }
 
+# no_pid_namespace: the container shares the caller's pid namespace; its /proc is the host's,
+# bound (a user namespace may mount a proc only of a pid namespace it owns).
+no_pid_namespace() {
+	update_config '.linux.namespaces |= map(select(.type != "pid"))
+		| .mounts |= map(if .destination == "/proc" then
+			{"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", "nosuid", "noexec", "nodev"]}
+			else . end)'
+}
+
+@test "rootless: kill --all with neither a cgroup nor a pid namespace signals the init alone, with runc's warning" {
+	no_pid_namespace
+	set_cmd 'exec sleep 1000'
+	run_detached
+	init="$(state_of | jq -r .pid)"
+	runtime exec -d "$CT" sleep 999 || fail "exec -d"
+	left="$(ps -u "$RL_UID" -o pid=,args= | awk '$2 == "sleep" && $3 == 999 {print $1}')"
+	[ -n "$left" ] || fail "no exec'd sleep: $(ps -u "$RL_UID" -o pid=,args=)"
+	on_teardown "kill -KILL $left"
+	run --separate-stderr runtime kill --all "$CT" KILL
+	echo "kill --all: $status $stderr"
+	[ "$status" -eq 0 ] || fail "kill --all failed"
+	[[ "$stderr" == *"failed to signal all processes"*"init alone is signalled"*"Hint: enable cgroup v2 delegation"* ]] ||
+		fail "no warning"
+	wait_for_exit "$init"
+	wait_for_status "$CT" stopped
+	# What runc leaves too: nothing tells the exec'd process from the user's others.
+	kill -0 "$left" || fail "the exec'd process is gone: was it told from the user's others?"
+	# Plain kill KILL, which runc also sends to all (no pid namespace of its own), warns the same.
+	runtime delete "$CT" || fail "delete"
+	run_detached
+	run --separate-stderr runtime kill "$CT" KILL
+	[ "$status" -eq 0 ] && [[ "$stderr" == *"failed to signal all processes"* ]] || fail "kill KILL: $status $stderr"
+	wait_for_status "$CT" stopped
+}
+
 @test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
 	local ro="$TEST_DIR/ro-root"
 	mkdir -m 0755 "$ro"
