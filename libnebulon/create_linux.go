@@ -184,6 +184,9 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if err := parent.CheckMappings(spec.Linux); err != nil {
 		return nil, err
 	}
+	if err := parent.CheckAdditionalGids(spec.Process, spec.Linux); err != nil {
+		return nil, err
+	}
 	if p.namespaces, err = parent.NamespacePlan(spec, 0); err != nil {
 		return nil, err
 	}

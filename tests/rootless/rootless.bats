@@ -214,6 +214,28 @@ no_pid_namespace() {
 	wait_for_status "$CT" stopped
 }
 
+@test "rootless: additionalGids with only the caller's gid mapped are refused up front, naming them and why" {
+	update_config '.process.user.additionalGids = [5, 7]'
+	refused "*process.user.additionalGids ?5 7?: setgroups is denied in the container's user namespace: linux.gidMappings maps gid $RL_GID alone*subordinate gid ranges from /etc/subgid*" run -d --bundle "$BUNDLE" "$CT"
+	# exec's, too, in a running container.
+	update_config 'del(.process.user.additionalGids)'
+	set_cmd 'exec sleep 1000'
+	run_detached
+	INIT_PID="$(state_of | jq -r .pid)"
+	exec_fails "process.user.additionalGids \\[5\\]: setgroups is denied in the container's user namespace.*/etc/subgid" \
+		--additional-gids 5 "$CT" true
+}
+
+@test "rootless: a user /etc/subuid does not list is left to newuidmap, whose refusal is reported" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	map_subids
+	# As a user whose ranges come from nsswitch (sssd, through libsubid), which nebulon's check does not read:
+	# here none has any, and newuidmap says so.
+	sed -i "/^$RL_USER:/d" /etc/subuid
+	on_teardown "echo '$RL_USER:$RL_SUB_START:$RL_SUB_COUNT' >>/etc/subuid"
+	refused "*linux.uidMappings: newuidmap * 0 $RL_UID 1 1 $RL_SUB_START $RL_SUB_COUNT: exit status 1: newuidmap:*subordinate range /etc/subuid or nsswitch's subid service gives it*" run -d --bundle "$BUNDLE" "$CT"
+}
+
 @test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
 	local ro="$TEST_DIR/ro-root"
 	mkdir -m 0755 "$ro"
