@@ -236,6 +236,36 @@ no_pid_namespace() {
 	refused "*linux.uidMappings: newuidmap * 0 $RL_UID 1 1 $RL_SUB_START $RL_SUB_COUNT: exit status 1: newuidmap:*subordinate range /etc/subuid or nsswitch's subid service gives it*" run -d --bundle "$BUNDLE" "$CT"
 }
 
+# A v1 hierarchy the host's root delegated (chowned a cgroup of it to the user): the container's
+# cgroup is made there, limited, and removed on delete; the hierarchies the user may not write are
+# done without (runc's rootless manager, per hierarchy).
+@test "rootless: a delegated v1 hierarchy is used, the others are done without" {
+	[ -d /sys/fs/cgroup/pids ] || skip "no cgroup v1 pids hierarchy"
+	local deleg="/sys/fs/cgroup/pids/nbrl-deleg-$$"
+	mkdir "$deleg" || fail "mkdir $deleg"
+	on_teardown "rmdir $deleg/$CT $deleg"
+	chown -R "$RL_UID" "$deleg"
+	update_config '.linux.cgroupsPath = $p | .linux.resources.pids = {"limit": 42}' --arg p "/nbrl-deleg-$$/$CT"
+	set_cmd 'exec sleep 1000'
+	run --separate-stderr runtime run -d --bundle "$BUNDLE" "$CT"
+	echo "$status $stderr"
+	[ "$status" -eq 0 ] || fail "run -d"
+	[[ "$stderr" == *"no cgroup in the hierarchies this user may not write"*memory* ]] || fail "no warning naming the hierarchies done without"
+	pid="$(state_of | jq -r .pid)"
+	grep "pids:" "/proc/$pid/cgroup" | grep -q ":/nbrl-deleg-$$/$CT\$" || fail "init not in the pids cgroup: $(cat "/proc/$pid/cgroup")"
+	[ "$(cat "$deleg/$CT/pids.max")" = 42 ] || fail "pids.max $(cat "$deleg/$CT/pids.max")"
+	! grep "memory:" "/proc/$pid/cgroup" | grep -q nbrl-deleg || fail "a memory cgroup was made"
+	run runtime ps --format json "$CT"
+	[ "$(jq -c . <<<"$output")" = "[$pid]" ] || fail "ps: $output"
+	# A limit of a hierarchy done without is an error naming it.
+	run --separate-stderr runtime update --memory 64M "$CT"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"no cgroup in the memory hierarchy"* ]] || fail "update --memory: $status $stderr"
+	runtime kill --all "$CT" KILL || fail "kill --all"
+	wait_for_status "$CT" stopped
+	runtime delete "$CT" || fail "delete"
+	[ ! -e "$deleg/$CT" ] || fail "$deleg/$CT left"
+}
+
 @test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
 	local ro="$TEST_DIR/ro-root"
 	mkdir -m 0755 "$ro"
