@@ -317,14 +317,16 @@ attack_runtime_binary() {
 	[ "$(cat "$HOST_DIR/exe")" = "$RUNTIME" ] || fail "the victim ran $(cat "$HOST_DIR/exe"), not $RUNTIME"
 }
 
-# attack_own_runtime_binary MODE: attack_runtime_binary on a copy of the runtime the user owns,
-# with MODE; the attack must fail with EROFS, on a binary left as it was, exec'd from a detached
-# mount of it alone, whose path is "/": not a memfd copy ("/memfd:... (deleted)") nor one in a
-# directory.
+# attack_own_runtime_binary MODE [ID]: attack_runtime_binary on a copy of the runtime the user
+# owns (or uid and gid ID), with MODE; the attack must fail with EROFS, on a binary left as it was,
+# exec'd from a detached mount of it alone, whose path is "/": not a memfd copy
+# ("/memfd:... (deleted)") nor one in a directory.
 attack_own_runtime_binary() {
 	local own="$TEST_DIR/own" hash
+	local -a owner=(-o "$RL_UID")
+	[ -z "${2:-}" ] || owner=(-o "$2" -g "$2")
 	mkdir -m 0755 "$own"
-	install -m "$1" -o "$RL_UID" "$RUNTIME" "$own/nebulon"
+	install -m "$1" "${owner[@]}" "$RUNTIME" "$own/nebulon"
 	local RUNTIME="$own/nebulon"
 	hash="$(sha256sum <"$RUNTIME")"
 	attack_runtime_binary
@@ -343,4 +345,24 @@ attack_own_runtime_binary() {
 # Without a write bit: the container's root owns it, so may chmod it, then write.
 @test "rootless CVE-2019-5736: a runtime binary of the user's, mode 0555, is exec'd from a read-only mount" {
 	attack_own_runtime_binary 0555
+}
+
+# A user namespace joined by path (one the user holds open, mapping its subordinate ids) has no
+# maps in the spec: the runtime reads them from a process in it. Its root may write a binary that
+# a subordinate id owns (CAP_DAC_OVERRIDE over an inode whose uid and gid it maps).
+@test "rootless CVE-2019-5736: with a user namespace joined by path, its own maps tell who could write the binary" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+	local holder=$!
+	BG_PIDS+=("$holder")
+	for ((i = 0; i < 50; i++)); do
+		[ "$(readlink "/proc/$holder/ns/user")" != "$(readlink /proc/self/ns/user)" ] && break
+		sleep 0.1
+	done
+	as_user newuidmap "$holder" 0 "$RL_UID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newuidmap"
+	as_user newgidmap "$holder" 0 "$RL_GID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newgidmap"
+	update_config '.linux.namespaces |= map(if .type == "user" then .path = $p else . end)
+		| del(.linux.uidMappings, .linux.gidMappings)
+		| .process.capabilities |= map_values(. + ["CAP_DAC_OVERRIDE", "CAP_FOWNER"])' --arg p "/proc/$holder/ns/user"
+	attack_own_runtime_binary 0755 "$((RL_SUB_START + 7))"
 }

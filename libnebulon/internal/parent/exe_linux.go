@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -176,7 +178,10 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", os.NewSyscallError("fstat", err))
 	}
-	uids, gids := containerIDs(l)
+	uids, gids, err := containerIDs(l)
+	if err != nil {
+		return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
+	}
 	var who string
 	switch {
 	case st.Mode&0o002 != 0:
@@ -195,9 +200,23 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 }
 
 // containerIDs returns whether a host uid, and a host gid, is one a process of the container
-// may act as: in the maps, or (the container's processes keep them) the caller's own ids and
-// groups. Without a user namespace they are the caller's only.
-func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
+// may act as: in the maps of its user namespace (the spec's for a new one, those of the one it
+// joins by path), or (the container's processes keep them) the caller's own ids and groups.
+// Without a user namespace they are the caller's only.
+func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool, _ error) {
+	var um, gm []specs.LinuxIDMapping
+	if l != nil {
+		um, gm = l.UIDMappings, l.GIDMappings
+		for _, ns := range l.Namespaces {
+			if ns.Type != specs.UserNamespace || ns.Path == "" {
+				continue
+			}
+			var err error
+			if um, gm, err = userNamespaceMaps(ns.Path); err != nil {
+				return nil, nil, fmt.Errorf("the ids of the user namespace the container joins (%s): %w", ns.Path, err)
+			}
+		}
+	}
 	groups, _ := unix.Getgroups()
 	inMaps := func(maps []specs.LinuxIDMapping, id uint32) bool {
 		for _, m := range maps {
@@ -206,10 +225,6 @@ func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
 			}
 		}
 		return false
-	}
-	var um, gm []specs.LinuxIDMapping
-	if l != nil {
-		um, gm = l.UIDMappings, l.GIDMappings
 	}
 	uid = func(id uint32) bool { return id == uint32(os.Geteuid()) || id == uint32(os.Getuid()) || inMaps(um, id) }
 	gid = func(id uint32) bool {
@@ -223,7 +238,78 @@ func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
 		}
 		return false
 	}
-	return uid, gid
+	return uid, gid, nil
+}
+
+// userNamespaceMaps reads the uid and gid maps of the user namespace at path (a namespace file:
+// /proc/PID/ns/user, or a bind mount of one) from a process in it, whose /proc/PID/uid_map and
+// gid_map anyone may read: the process the path names first, else the first found in /proc. A
+// namespace file says nothing of its maps, and one nobody is in has no process to read them
+// from: that is an error, and the caller takes the binary for writable.
+func userNamespaceMaps(path string) (uids, gids []specs.LinuxIDMapping, _ error) {
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		return nil, nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	in := func(pid string) bool {
+		var st unix.Stat_t
+		return unix.Stat("/proc/"+pid+"/ns/user", &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
+	}
+	read := func(pid string) bool {
+		var err error
+		if uids, err = readIDMap("/proc/" + pid + "/uid_map"); err != nil {
+			return false
+		}
+		if gids, err = readIDMap("/proc/" + pid + "/gid_map"); err != nil {
+			return false
+		}
+		// Still in it: a pid reused between the reads would have given another's maps.
+		return in(pid)
+	}
+	var pids []string
+	if rest, ok := strings.CutPrefix(path, "/proc/"); ok {
+		if pid, _, ok := strings.Cut(rest, "/"); ok {
+			pids = append(pids, pid)
+		}
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		if e.Name()[0] >= '0' && e.Name()[0] <= '9' {
+			pids = append(pids, e.Name())
+		}
+	}
+	for _, pid := range pids {
+		if in(pid) && read(pid) {
+			return uids, gids, nil
+		}
+	}
+	return nil, nil, errors.New("no process is in it to read its uid_map and gid_map from")
+}
+
+// readIDMap reads a /proc/PID/uid_map or gid_map: lines "inside outside count".
+func readIDMap(path string) ([]specs.LinuxIDMapping, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var maps []specs.LinuxIDMapping
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		var v [3]uint64
+		for i := range f {
+			if v[i], err = strconv.ParseUint(f[i], 10, 32); err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", path, line, err)
+			}
+		}
+		maps = append(maps, specs.LinuxIDMapping{ContainerID: uint32(v[0]), HostID: uint32(v[1]), Size: uint32(v[2])})
+	}
+	return maps, nil
 }
 
 // hasACL reports whether the file has an access ACL.

@@ -128,3 +128,28 @@ func BenchmarkMemfdCopy(b *testing.B) {
 		dst.Close()
 	}
 }
+
+// The maps of a user namespace joined by path are read from a process in it: through the pid
+// the path names, or, for a namespace file elsewhere (a bind mount of one), a process found in it.
+func TestUserNamespaceMaps(t *testing.T) {
+	want, err := readIDMap("/proc/self/uid_map")
+	if err != nil || len(want) == 0 {
+		t.Fatalf("own uid_map: %v %v", want, err)
+	}
+	link := filepath.Join(t.TempDir(), "userns")
+	if err := os.Symlink("/proc/self/ns/user", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/proc/self/ns/user", link} {
+		uids, gids, err := userNamespaceMaps(path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(uids) == 0 || len(gids) == 0 || uids[0] != want[0] {
+			t.Fatalf("%s: uids %v gids %v, want uids %v", path, uids, gids, want)
+		}
+	}
+	if _, _, err := userNamespaceMaps(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("a missing namespace file gave maps")
+	}
+}
