@@ -221,6 +221,7 @@ no_pid_namespace() {
 	update_config 'del(.process.user.additionalGids)'
 	set_cmd 'exec sleep 1000'
 	run_detached
+	# shellcheck disable=SC2034 # read by exec_fails (integration helpers)
 	INIT_PID="$(state_of | jq -r .pid)"
 	exec_fails "process.user.additionalGids \\[5\\]: setgroups is denied in the container's user namespace.*/etc/subgid" \
 		--additional-gids 5 "$CT" true
@@ -245,6 +246,7 @@ no_pid_namespace() {
 	mkdir "$deleg" || fail "mkdir $deleg"
 	on_teardown "rmdir $deleg/$CT $deleg"
 	chown -R "$RL_UID" "$deleg"
+	# shellcheck disable=SC2016 # $p is jq's
 	update_config '.linux.cgroupsPath = $p | .linux.resources.pids = {"limit": 42}' --arg p "/nbrl-deleg-$$/$CT"
 	set_cmd 'exec sleep 1000'
 	run --separate-stderr runtime run -d --bundle "$BUNDLE" "$CT"
@@ -354,13 +356,14 @@ attack_own_runtime_binary() {
 	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
 	setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
 	local holder=$!
-	BG_PIDS+=("$holder")
+	on_teardown "kill -KILL $holder; wait $holder"
 	for ((i = 0; i < 50; i++)); do
 		[ "$(readlink "/proc/$holder/ns/user")" != "$(readlink /proc/self/ns/user)" ] && break
 		sleep 0.1
 	done
 	as_user newuidmap "$holder" 0 "$RL_UID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newuidmap"
 	as_user newgidmap "$holder" 0 "$RL_GID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newgidmap"
+	# shellcheck disable=SC2016 # $p is jq's
 	update_config '.linux.namespaces |= map(if .type == "user" then .path = $p else . end)
 		| del(.linux.uidMappings, .linux.gidMappings)
 		| .process.capabilities |= map_values(. + ["CAP_DAC_OVERRIDE", "CAP_FOWNER"])' --arg p "/proc/$holder/ns/user"
