@@ -6,14 +6,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
-	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
 )
 
 // readonlyExe opens this binary on a detached, read-only bind mount of its own, for stage0 to be
@@ -50,7 +48,7 @@ func readonlyExe() (*os.File, error) {
 // permission on an inode whose owner that namespace does not map (capable_wrt_inode_uidgid).
 // A binary owned by root, mode 0755 (an installed nebulon), is such a binary: then it is exec'd
 // as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
-// own build in its home) is exec'd from a read-only mount a helper makes in a user namespace of
+// own build in its home) is exec'd from a read-only mount made in a user namespace of
 // its own (rootlessReadonlyExe).
 func protectedExe(l *specs.Linux) (*os.File, error) {
 	if os.Geteuid() == 0 {
@@ -72,18 +70,15 @@ func protectedExe(l *specs.Linux) (*os.File, error) {
 	return ro, nil
 }
 
-// helperWait bounds the read-only binary helper, which makes three syscalls and exits.
-const helperWait = 10 * time.Second
-
 // rootlessReadonlyExe makes, for an unprivileged runtime whose binary the container could write,
 // the detached read-only bind mount of it that readonlyExe makes as root: in a user and mount
-// namespace of its own, where it holds CAP_SYS_ADMIN, through this binary exec'd as a helper
-// (nsexec/roexe_linux.c, which does it before the Go runtime starts and sends the fd back). It
-// costs a fork and an exec per container start (see BenchmarkRootlessReadonlyExe), and no copy.
+// namespace of its own, where it holds CAP_SYS_ADMIN, by a child cloned there that shares this
+// process's memory and fds (nsexec/roexe_linux.c): no exec, no copy (see
+// BenchmarkRootlessReadonlyExe).
 func rootlessReadonlyExe() (*os.File, error) {
-	// Exec'd by its path, not /proc/self/exe: that link leads to this process's mount of the
-	// binary, in the host's mount namespace, which open_tree refuses to clone from another
-	// (EINVAL); the path resolves in the helper's. The inode is checked when the fd comes back.
+	// By its path, not /proc/self/exe: that link leads to this process's mount of the binary,
+	// in the host's mount namespace, which open_tree refuses to clone from another (EINVAL);
+	// the path resolves in the child's. The inode is checked once the fd is back.
 	path, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return nil, err
@@ -94,79 +89,15 @@ func rootlessReadonlyExe() (*os.File, error) {
 	}
 	if !sameFile(ro, "/proc/self/exe") {
 		ro.Close()
-		return nil, fmt.Errorf("the helper mounted %s, which is no longer this binary", path)
+		return nil, fmt.Errorf("the read-only mount of %s is no longer this binary", path)
 	}
 	return ro, nil
 }
 
-// readonlyMountBy runs the nebulon at path as the read-only binary helper and returns the fd of
-// the mount it made.
+// readonlyMountBy returns a detached read-only bind mount of the file at path, made in a user
+// and mount namespace of its own.
 func readonlyMountBy(path string) (*os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socketpair", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "exe helper"), os.NewFile(uintptr(fds[1]), "exe helper")
-	defer ours.Close()
-	pid, err := syscall.ForkExec(path, []string{"nebulon:[exe-helper]"}, &syscall.ProcAttr{
-		Env: []string{syncmsg.EnvExeSock + "=3"},
-		// No stdio: it writes nothing, and a runtime started with fd 0, 1 or 2 closed could not
-		// pass them on.
-		Files: []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), theirs.Fd()},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
-		},
-	})
-	theirs.Close()
-	if err != nil {
-		return nil, fmt.Errorf("start the helper: %w", err)
-	}
-	fd, rerr := recvFd(ours, helperWait)
-	if rerr != nil {
-		unix.Kill(pid, unix.SIGKILL)
-	}
-	werr := (stage0{pid: pid}).wait()
-	if rerr != nil {
-		if werr != nil { // its exit status is the errno it failed with (roexe_linux.c)
-			return nil, fmt.Errorf("the helper: %v (%v)", werr, rerr)
-		}
-		return nil, fmt.Errorf("the helper: %w", rerr)
-	}
-	return os.NewFile(uintptr(fd), "/proc/self/exe (read-only, rootless)"), nil
-}
-
-// recvFd receives one fd over sock, waiting at most wait; EOF (the helper failed) is an error.
-func recvFd(sock *os.File, wait time.Duration) (int, error) {
-	pfd := []unix.PollFd{{Fd: int32(sock.Fd()), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(pfd, int(wait.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return -1, os.NewSyscallError("poll", err)
-		}
-		if n == 0 {
-			return -1, fmt.Errorf("no answer in %v", wait)
-		}
-		break
-	}
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, os.NewSyscallError("recvmsg", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return -1, errors.New("no fd received")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return -1, errors.New("no fd received")
-	}
-	return fds[0], nil
+	return nsexec.ReadonlyExe(path)
 }
 
 // checkExeUnwritable refuses a binary that an id of the container may write: its owner, whatever

@@ -77,16 +77,11 @@ func BenchmarkRootlessExeCheck(b *testing.B) {
 	}
 }
 
-// The fallback for a binary the container could write: nebulon exec'd as a helper in a user
-// and mount namespace of its own to make a read-only mount of itself. NEBULON names the built
-// binary (the test binary has no C stage): NEBULON=$PWD/bin/nebulon go test -bench ...
+// The fallback for a binary the container could write: a read-only mount of it made by a child
+// cloned into a user and mount namespace of its own.
 func BenchmarkRootlessReadonlyExe(b *testing.B) {
-	bin := os.Getenv("NEBULON")
-	if bin == "" {
-		b.Skip("set NEBULON to a built nebulon")
-	}
 	for b.Loop() {
-		f, err := readonlyMountBy(bin)
+		f, err := rootlessReadonlyExe()
 		if err != nil {
 			b.Fatal(err)
 		}
