@@ -43,9 +43,10 @@ func readonlyExe() (*os.File, error) {
 //
 // An unprivileged runtime cannot make a mount (open_tree needs CAP_SYS_ADMIN over its mount
 // namespace), nor needs one when the container cannot write the binary anyway: its processes
-// run as host ids the caller maps (l's uidMappings and gidMappings) plus the caller's own groups,
-// which setgroups "deny" leaves them, and capabilities in a user namespace override no
-// permission on an inode whose owner that namespace does not map (capable_wrt_inode_uidgid).
+// run as host ids the caller maps (l's uidMappings and gidMappings, or the maps of the user
+// namespace it joins) plus the caller's own groups, which setgroups "deny" leaves them, and
+// capabilities in a user namespace override no permission on an inode whose owner that
+// namespace does not map (capable_wrt_inode_uidgid).
 // A binary owned by root, mode 0755 (an installed nebulon), is such a binary: then it is exec'd
 // as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
 // own build in its home) is exec'd from a read-only mount made in a user namespace of
