@@ -226,7 +226,12 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 		defer c.thaw()
 	}
 	if whole {
-		if _, err := c.signalAll(sig); err == nil || all {
+		_, err := c.signalAll(sig)
+		if errors.Is(err, errInitOnly) {
+			// As runc does for a rootless container whose cgroup it cannot use: warn, and
+			// signal the init, rather than nothing.
+			slog.Warn("failed to signal all processes: the container has no cgroup (created rootless) and no pid namespace of its own, so its init alone is signalled and processes it started may be left (Hint: enable cgroup v2 delegation)", "id", c.ID)
+		} else if err == nil || all {
 			return err
 		}
 		// A cgroup create did not make, shared with others, without a pid namespace to tell
@@ -308,9 +313,13 @@ func (c *Container) signalAll(sig unix.Signal) (int, error) {
 	return n, nil
 }
 
+// errInitOnly is signalAll's answer for a container whose processes cannot be listed: it has
+// no cgroup (rootless) and no pid namespace of its own (a joined one holds others' processes).
+var errInitOnly = errors.New("no cgroup and no pid namespace of its own")
+
 // signalPidNamespace signals the processes of a container without a cgroup (rootless): those of
-// its init's pid namespace. Once the init is gone, so are they (the kernel kills a pid namespace
-// with its init).
+// its init's own pid namespace. Once the init is gone, so are they (the kernel kills a pid
+// namespace with its init). Without a pid namespace of its own, errInitOnly.
 func (c *Container) signalPidNamespace(sig unix.Signal) (int, error) {
 	fd, err := proc.PidfdFor(c.state.InitPid, c.state.InitStartTime)
 	if errors.Is(err, unix.ESRCH) {
@@ -320,6 +329,9 @@ func (c *Container) signalPidNamespace(sig unix.Signal) (int, error) {
 		return 0, err
 	}
 	defer unix.Close(fd)
+	if !c.ownPidNamespace() {
+		return 0, errInitOnly
+	}
 	pids, err := c.pidNamespaceMembers()
 	if err != nil {
 		return 0, err

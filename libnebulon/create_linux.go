@@ -1,6 +1,7 @@
 package libnebulon
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -182,6 +184,9 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 		return nil, err
 	}
 	if err := parent.CheckMappings(spec.Linux); err != nil {
+		return nil, err
+	}
+	if err := parent.CheckAdditionalGids(spec.Process, spec.Linux); err != nil {
 		return nil, err
 	}
 	if p.namespaces, err = parent.NamespacePlan(spec, 0); err != nil {
@@ -382,9 +387,12 @@ func (c *Container) makeCgroups(p *createPlan) error {
 	if err := checkCgroupEmpty(p); err != nil {
 		return err
 	}
-	made, err := p.cgroup.Create()
-	if err != nil && p.rootlessCgroups && cgroups.IsPermission(err) {
-		made, err = c.withoutCgroup(p, made, err)
+	var made []string
+	var err error
+	if p.rootlessCgroups {
+		made, err = c.createRootlessCgroup(p)
+	} else {
+		made, err = p.cgroup.Create()
 	}
 	if !sameKeys(made, c.state.CgroupMade) {
 		c.state.CgroupMade = made
@@ -399,6 +407,30 @@ func (c *Container) makeCgroups(p *createPlan) error {
 		return resourcesError(err, p.cgroup)
 	}
 	return nil
+}
+
+// createRootlessCgroup makes the cgroups a rootless caller may make (cgroups.CreateRootless): the
+// container does without those of the v1 hierarchies this user may not write, as with runc's
+// rootless manager, and without any cgroup when it may write none (withoutCgroup).
+func (c *Container) createRootlessCgroup(p *createPlan) ([]string, error) {
+	made, dropped, err := cgroups.CreateRootless(p.cgroup)
+	if err != nil && cgroups.IsPermission(err) {
+		return c.withoutCgroup(p, made, err)
+	}
+	if err != nil || len(dropped) == 0 {
+		return made, err
+	}
+	log := slog.Debug
+	if p.spec.Linux.CgroupsPath != "" {
+		log = slog.Warn // a cgroup was asked for, and is only partly had
+	}
+	names := make([]string, len(dropped))
+	for i, key := range dropped {
+		names[i] = cmp.Or(key, "unified")
+	}
+	log("rootless: the container has no cgroup in the hierarchies this user may not write", "id", c.ID, "hierarchies", strings.Join(names, " "))
+	c.state.CgroupPaths = p.cgroup.Paths()
+	return made, c.store.save(c.state)
 }
 
 // withoutCgroup lets a rootless container that may not make its cgroup (createErr, a permission

@@ -72,6 +72,10 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	if err != nil {
 		return 0, nil, err
 	}
+	// Read through the init's pid before it is checked alive below: then it was the init's.
+	if err := parent.CheckExecAdditionalGids(p, c.state.InitPid); err != nil {
+		return 0, nil, err
+	}
 	if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
 		return 0, nil, ErrNotRunning // and a plan by paths names a process that is not the init
 	}

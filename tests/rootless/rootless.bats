@@ -179,6 +179,95 @@ poststop" ] || fail "hooks: $(cat "$log")"
 	[ "$(status_of)" = running ] || fail "status $(status_of) after the refusals"
 }
 
+# no_pid_namespace: the container shares the caller's pid namespace; its /proc is the host's,
+# bound (a user namespace may mount a proc only of a pid namespace it owns).
+no_pid_namespace() {
+	update_config '.linux.namespaces |= map(select(.type != "pid"))
+		| .mounts |= map(if .destination == "/proc" then
+			{"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", "nosuid", "noexec", "nodev"]}
+			else . end)'
+}
+
+@test "rootless: kill --all with neither a cgroup nor a pid namespace signals the init alone, with runc's warning" {
+	no_pid_namespace
+	set_cmd 'exec sleep 1000'
+	run_detached
+	init="$(state_of | jq -r .pid)"
+	runtime exec -d "$CT" sleep 999 || fail "exec -d"
+	left="$(ps -u "$RL_UID" -o pid=,args= | awk '$2 == "sleep" && $3 == 999 {print $1}')"
+	[ -n "$left" ] || fail "no exec'd sleep: $(ps -u "$RL_UID" -o pid=,args=)"
+	on_teardown "kill -KILL $left"
+	run --separate-stderr runtime kill --all "$CT" KILL
+	echo "kill --all: $status $stderr"
+	[ "$status" -eq 0 ] || fail "kill --all failed"
+	[[ "$stderr" == *"failed to signal all processes"*"init alone is signalled"*"Hint: enable cgroup v2 delegation"* ]] ||
+		fail "no warning"
+	wait_for_exit "$init"
+	wait_for_status "$CT" stopped
+	# What runc leaves too: nothing tells the exec'd process from the user's others.
+	kill -0 "$left" || fail "the exec'd process is gone: was it told from the user's others?"
+	# Plain kill KILL, which runc also sends to all (no pid namespace of its own), warns the same.
+	runtime delete "$CT" || fail "delete"
+	run_detached
+	run --separate-stderr runtime kill "$CT" KILL
+	[ "$status" -eq 0 ] && [[ "$stderr" == *"failed to signal all processes"* ]] || fail "kill KILL: $status $stderr"
+	wait_for_status "$CT" stopped
+}
+
+@test "rootless: additionalGids with only the caller's gid mapped are refused up front, naming them and why" {
+	update_config '.process.user.additionalGids = [5, 7]'
+	refused "*process.user.additionalGids ?5 7?: setgroups is denied in the container's user namespace: linux.gidMappings maps gid $RL_GID alone*subordinate gid ranges from /etc/subgid*" run -d --bundle "$BUNDLE" "$CT"
+	# exec's, too, in a running container.
+	update_config 'del(.process.user.additionalGids)'
+	set_cmd 'exec sleep 1000'
+	run_detached
+	# shellcheck disable=SC2034 # read by exec_fails (integration helpers)
+	INIT_PID="$(state_of | jq -r .pid)"
+	exec_fails "process.user.additionalGids \\[5\\]: setgroups is denied in the container's user namespace.*/etc/subgid" \
+		--additional-gids 5 "$CT" true
+}
+
+@test "rootless: a user /etc/subuid does not list is left to newuidmap, whose refusal is reported" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	map_subids
+	# As a user whose ranges come from nsswitch (sssd, through libsubid), which nebulon's check does not read:
+	# here none has any, and newuidmap says so.
+	sed -i "/^$RL_USER:/d" /etc/subuid
+	on_teardown "echo '$RL_USER:$RL_SUB_START:$RL_SUB_COUNT' >>/etc/subuid"
+	refused "*linux.uidMappings: newuidmap * 0 $RL_UID 1 1 $RL_SUB_START $RL_SUB_COUNT: exit status 1: newuidmap:*subordinate range /etc/subuid or nsswitch's subid service gives it*" run -d --bundle "$BUNDLE" "$CT"
+}
+
+# A v1 hierarchy the host's root delegated (chowned a cgroup of it to the user): the container's
+# cgroup is made there, limited, and removed on delete; the hierarchies the user may not write are
+# done without (runc's rootless manager, per hierarchy).
+@test "rootless: a delegated v1 hierarchy is used, the others are done without" {
+	[ -d /sys/fs/cgroup/pids ] || skip "no cgroup v1 pids hierarchy"
+	local deleg="/sys/fs/cgroup/pids/nbrl-deleg-$$"
+	mkdir "$deleg" || fail "mkdir $deleg"
+	on_teardown "rmdir $deleg/$CT $deleg"
+	chown -R "$RL_UID" "$deleg"
+	# shellcheck disable=SC2016 # $p is jq's
+	update_config '.linux.cgroupsPath = $p | .linux.resources.pids = {"limit": 42}' --arg p "/nbrl-deleg-$$/$CT"
+	set_cmd 'exec sleep 1000'
+	run --separate-stderr runtime run -d --bundle "$BUNDLE" "$CT"
+	echo "$status $stderr"
+	[ "$status" -eq 0 ] || fail "run -d"
+	[[ "$stderr" == *"no cgroup in the hierarchies this user may not write"*memory* ]] || fail "no warning naming the hierarchies done without"
+	pid="$(state_of | jq -r .pid)"
+	grep "pids:" "/proc/$pid/cgroup" | grep -q ":/nbrl-deleg-$$/$CT\$" || fail "init not in the pids cgroup: $(cat "/proc/$pid/cgroup")"
+	[ "$(cat "$deleg/$CT/pids.max")" = 42 ] || fail "pids.max $(cat "$deleg/$CT/pids.max")"
+	! grep "memory:" "/proc/$pid/cgroup" | grep -q nbrl-deleg || fail "a memory cgroup was made"
+	run runtime ps --format json "$CT"
+	[ "$(jq -c . <<<"$output")" = "[$pid]" ] || fail "ps: $output"
+	# A limit of a hierarchy done without is an error naming it.
+	run --separate-stderr runtime update --memory 64M "$CT"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"no cgroup in the memory hierarchy"* ]] || fail "update --memory: $status $stderr"
+	runtime kill --all "$CT" KILL || fail "kill --all"
+	wait_for_status "$CT" stopped
+	runtime delete "$CT" || fail "delete"
+	[ ! -e "$deleg/$CT" ] || fail "$deleg/$CT left"
+}
+
 @test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
 	local ro="$TEST_DIR/ro-root"
 	mkdir -m 0755 "$ro"
@@ -230,14 +319,16 @@ attack_runtime_binary() {
 	[ "$(cat "$HOST_DIR/exe")" = "$RUNTIME" ] || fail "the victim ran $(cat "$HOST_DIR/exe"), not $RUNTIME"
 }
 
-# attack_own_runtime_binary MODE: attack_runtime_binary on a copy of the runtime the user owns,
-# with MODE; the attack must fail with EROFS, on a binary left as it was, exec'd from a detached
-# mount of it alone, whose path is "/": not a memfd copy ("/memfd:... (deleted)") nor one in a
-# directory.
+# attack_own_runtime_binary MODE [ID]: attack_runtime_binary on a copy of the runtime the user
+# owns (or uid and gid ID), with MODE; the attack must fail with EROFS, on a binary left as it was,
+# exec'd from a detached mount of it alone, whose path is "/": not a memfd copy
+# ("/memfd:... (deleted)") nor one in a directory.
 attack_own_runtime_binary() {
 	local own="$TEST_DIR/own" hash
+	local -a owner=(-o "$RL_UID")
+	[ -z "${2:-}" ] || owner=(-o "$2" -g "$2")
 	mkdir -m 0755 "$own"
-	install -m "$1" -o "$RL_UID" "$RUNTIME" "$own/nebulon"
+	install -m "$1" "${owner[@]}" "$RUNTIME" "$own/nebulon"
 	local RUNTIME="$own/nebulon"
 	hash="$(sha256sum <"$RUNTIME")"
 	attack_runtime_binary
@@ -256,4 +347,25 @@ attack_own_runtime_binary() {
 # Without a write bit: the container's root owns it, so may chmod it, then write.
 @test "rootless CVE-2019-5736: a runtime binary of the user's, mode 0555, is exec'd from a read-only mount" {
 	attack_own_runtime_binary 0555
+}
+
+# A user namespace joined by path (one the user holds open, mapping its subordinate ids) has no
+# maps in the spec: the runtime reads them from a process in it. Its root may write a binary that
+# a subordinate id owns (CAP_DAC_OVERRIDE over an inode whose uid and gid it maps).
+@test "rootless CVE-2019-5736: with a user namespace joined by path, its own maps tell who could write the binary" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+	local holder=$!
+	on_teardown "kill -KILL $holder; wait $holder"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(readlink "/proc/$holder/ns/user")" != "$(readlink /proc/self/ns/user)" ] && break
+		sleep 0.1
+	done
+	as_user newuidmap "$holder" 0 "$RL_UID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newuidmap"
+	as_user newgidmap "$holder" 0 "$RL_GID" 1 1 "$RL_SUB_START" "$RL_SUB_COUNT" || fail "newgidmap"
+	# shellcheck disable=SC2016 # $p is jq's
+	update_config '.linux.namespaces |= map(if .type == "user" then .path = $p else . end)
+		| del(.linux.uidMappings, .linux.gidMappings)
+		| .process.capabilities |= map_values(. + ["CAP_DAC_OVERRIDE", "CAP_FOWNER"])' --arg p "/proc/$holder/ns/user"
+	attack_own_runtime_binary 0755 "$((RL_SUB_START + 7))"
 }

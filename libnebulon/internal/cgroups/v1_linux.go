@@ -19,6 +19,8 @@ import (
 // directory in the controller-less v2 hierarchy, so tools reading 0::/ see where it is.
 type v1Manager struct {
 	paths map[string]string
+	// dropped are the hierarchies CreateRootless left out.
+	dropped []string
 }
 
 // Hierarchy is one mounted v1 hierarchy: its mount point and the subsystems bound to it.
@@ -117,6 +119,64 @@ func (m *v1Manager) Create() ([]string, error) {
 		}
 	}
 	return made, nil
+}
+
+// CreateRootless is Create for a caller that may not be able to write every cgroup (rootless,
+// runc's --rootless): on cgroup v1, whose hierarchies are independent, a hierarchy whose cgroup
+// it may not make or write (IsPermission) is dropped from m, as runc's rootless fs manager drops
+// it, and the container runs in the others; dropped lists those left out. When every one is
+// dropped, or on v2 (one hierarchy), the permission error comes back, with m unchanged on v2.
+func CreateRootless(m Manager) (made, dropped []string, err error) {
+	v1, ok := m.(*v1Manager)
+	if !ok {
+		made, err = m.Create()
+		return made, nil, err
+	}
+	return v1.createRootless()
+}
+
+func (m *v1Manager) createRootless() (made, dropped []string, err error) {
+	var refused error
+	for _, key := range sortedKeys(m.paths) {
+		dir := m.paths[key]
+		mkdir := mkdirOne
+		if key == "cpuset" {
+			mkdir = mkdirCpuset
+		}
+		isNew, err := mkdirOwned(dir, mkdir)
+		if isNew {
+			made = append(made, key)
+		}
+		if err == nil {
+			// An existing cgroup (a cgroupsPath) may be there but not this user's: its init
+			// could not join it through tasks.
+			if err = unix.Access(filepath.Join(dir, "tasks"), unix.W_OK); err != nil {
+				err = &os.PathError{Op: "write", Path: filepath.Join(dir, "tasks"), Err: err}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if !IsPermission(err) {
+			return made, dropped, err
+		}
+		if isNew { // made, then found unwritable (a cpuset's cpus): not the container's after all
+			if rerr := removeCgroup(dir); rerr != nil {
+				return made, dropped, rerr
+			}
+			made = made[:len(made)-1]
+		}
+		if refused == nil {
+			refused = err
+		}
+		dropped = append(dropped, key)
+		delete(m.paths, key)
+	}
+	m.dropped = dropped
+	if len(m.paths) == 0 {
+		return made, dropped, refused
+	}
+	return made, dropped, nil
 }
 
 func (m *v1Manager) EnterV2(pid int) error {
@@ -373,12 +433,28 @@ func (m *v1Manager) dirOf(ctrl string) (string, error) {
 			return dir, nil
 		}
 	}
+	if hs, err := V1Hierarchies(); err == nil {
+		for _, h := range hs {
+			if hasSubsystem(strings.Join(h.Subsystems, ","), ctrl) {
+				// Mounted, but left out by CreateRootless.
+				return "", fmt.Errorf("the container has no cgroup in the %s hierarchy: it was created rootless, by a user who may not write its cgroup under %s", ctrl, h.Mountpoint)
+			}
+		}
+	}
 	return "", fmt.Errorf("the %s controller is not mounted on this host", ctrl)
 }
 
 func (m *v1Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
 	if len(rules) == 0 {
 		return nil
+	}
+	for _, key := range m.dropped {
+		if hasSubsystem(key, "devices") {
+			// As None skips them, and runc's rootless manager ignores the devices errors: a
+			// user namespace makes no device nodes, and the caller opens host devices with its
+			// own rights only.
+			return nil
+		}
 	}
 	dir, err := m.dirOf("devices")
 	if err != nil {

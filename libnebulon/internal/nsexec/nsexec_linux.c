@@ -287,11 +287,8 @@ static void rename_process(int argc, char **argv, const char *name)
 	prctl(PR_SET_NAME, "nebulon-init", 0, 0, 0);
 }
 
-void nb_readonly_exe_helper(int argc, char **argv); /* roexe_linux.c; returns when not the helper */
-
 void nsexec(int argc, char **argv)
 {
-	nb_readonly_exe_helper(argc, argv);
 	const char *pipe_env = getenv(ENV_INITPIPE);
 	if (!pipe_env)
 		return;

@@ -10,6 +10,8 @@ package nsexec
 #cgo CFLAGS: -Wall -O2
 extern void nsexec(int argc, char **argv);
 extern int nb_helper_fd;
+#include <stdlib.h>
+extern int nb_readonly_exe(const char *path, int *err, const char **step);
 // glibc passes main's arguments to constructors.
 void __attribute__((constructor)) init(int argc, char **argv, char **envp) {
 	nsexec(argc, argv);
@@ -17,6 +19,28 @@ void __attribute__((constructor)) init(int argc, char **argv, char **envp) {
 */
 import "C"
 
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
 // HelperFd is the socket on which this process, the Go helper of a container's init whose C stage
 // stays the init (syncmsg.EnvCInit), hands it the root it made; -1 in any other process.
 func HelperFd() int { return int(C.nb_helper_fd) }
+
+// ReadonlyExe returns a detached read-only bind mount of the file at path, made by a child cloned
+// into a user and mount namespace of its own (roexe_linux.c): what an unprivileged runtime needs
+// to exec a binary its container could write (CVE-2019-5736).
+func ReadonlyExe(path string) (*os.File, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var cerr C.int
+	var step *C.char
+	fd := C.nb_readonly_exe(cpath, &cerr, &step)
+	if fd < 0 {
+		return nil, fmt.Errorf("read-only mount of %s: %s: %w", path, C.GoString(step), syscall.Errno(cerr))
+	}
+	return os.NewFile(uintptr(fd), path+" (read-only)"), nil
+}

@@ -75,7 +75,6 @@ enum {
 #define ENV_CGROUP_PIDS "_NEBULON_CGROUPPIDS"
 #define ENV_KEYRING "_NEBULON_KEYRING"
 #define ENV_KEY_LABEL "_NEBULON_KEYLABEL"
-#define ENV_EXE_SOCK "_NEBULON_EXESOCK"
 
 /* The name of an exec'd process's init until it execs: ExecComm. */
 #define EXEC_COMM "nebulon/exec"

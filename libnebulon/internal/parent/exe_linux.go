@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
-	"time"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/mountfd"
-	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/nsexec"
 )
 
 // readonlyExe opens this binary on a detached, read-only bind mount of its own, for stage0 to be
@@ -43,12 +43,13 @@ func readonlyExe() (*os.File, error) {
 //
 // An unprivileged runtime cannot make a mount (open_tree needs CAP_SYS_ADMIN over its mount
 // namespace), nor needs one when the container cannot write the binary anyway: its processes
-// run as host ids the caller maps (l's uidMappings and gidMappings) plus the caller's own groups,
-// which setgroups "deny" leaves them, and capabilities in a user namespace override no
-// permission on an inode whose owner that namespace does not map (capable_wrt_inode_uidgid).
+// run as host ids the caller maps (l's uidMappings and gidMappings, or the maps of the user
+// namespace it joins) plus the caller's own groups, which setgroups "deny" leaves them, and
+// capabilities in a user namespace override no permission on an inode whose owner that
+// namespace does not map (capable_wrt_inode_uidgid).
 // A binary owned by root, mode 0755 (an installed nebulon), is such a binary: then it is exec'd
 // as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
-// own build in its home) is exec'd from a read-only mount a helper makes in a user namespace of
+// own build in its home) is exec'd from a read-only mount made in a user namespace of
 // its own (rootlessReadonlyExe).
 func protectedExe(l *specs.Linux) (*os.File, error) {
 	if os.Geteuid() == 0 {
@@ -70,18 +71,15 @@ func protectedExe(l *specs.Linux) (*os.File, error) {
 	return ro, nil
 }
 
-// helperWait bounds the read-only binary helper, which makes three syscalls and exits.
-const helperWait = 10 * time.Second
-
 // rootlessReadonlyExe makes, for an unprivileged runtime whose binary the container could write,
 // the detached read-only bind mount of it that readonlyExe makes as root: in a user and mount
-// namespace of its own, where it holds CAP_SYS_ADMIN, through this binary exec'd as a helper
-// (nsexec/roexe_linux.c, which does it before the Go runtime starts and sends the fd back). It
-// costs a fork and an exec per container start (see BenchmarkRootlessReadonlyExe), and no copy.
+// namespace of its own, where it holds CAP_SYS_ADMIN, by a child cloned there that shares this
+// process's memory and fds (nsexec/roexe_linux.c): no exec, no copy (see
+// BenchmarkRootlessReadonlyExe).
 func rootlessReadonlyExe() (*os.File, error) {
-	// Exec'd by its path, not /proc/self/exe: that link leads to this process's mount of the
-	// binary, in the host's mount namespace, which open_tree refuses to clone from another
-	// (EINVAL); the path resolves in the helper's. The inode is checked when the fd comes back.
+	// By its path, not /proc/self/exe: that link leads to this process's mount of the binary,
+	// in the host's mount namespace, which open_tree refuses to clone from another (EINVAL);
+	// the path resolves in the child's. The inode is checked once the fd is back.
 	path, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return nil, err
@@ -92,79 +90,15 @@ func rootlessReadonlyExe() (*os.File, error) {
 	}
 	if !sameFile(ro, "/proc/self/exe") {
 		ro.Close()
-		return nil, fmt.Errorf("the helper mounted %s, which is no longer this binary", path)
+		return nil, fmt.Errorf("the read-only mount of %s is no longer this binary", path)
 	}
 	return ro, nil
 }
 
-// readonlyMountBy runs the nebulon at path as the read-only binary helper and returns the fd of
-// the mount it made.
+// readonlyMountBy returns a detached read-only bind mount of the file at path, made in a user
+// and mount namespace of its own.
 func readonlyMountBy(path string) (*os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socketpair", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "exe helper"), os.NewFile(uintptr(fds[1]), "exe helper")
-	defer ours.Close()
-	pid, err := syscall.ForkExec(path, []string{"nebulon:[exe-helper]"}, &syscall.ProcAttr{
-		Env: []string{syncmsg.EnvExeSock + "=3"},
-		// No stdio: it writes nothing, and a runtime started with fd 0, 1 or 2 closed could not
-		// pass them on.
-		Files: []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), theirs.Fd()},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
-		},
-	})
-	theirs.Close()
-	if err != nil {
-		return nil, fmt.Errorf("start the helper: %w", err)
-	}
-	fd, rerr := recvFd(ours, helperWait)
-	if rerr != nil {
-		unix.Kill(pid, unix.SIGKILL)
-	}
-	werr := (stage0{pid: pid}).wait()
-	if rerr != nil {
-		if werr != nil { // its exit status is the errno it failed with (roexe_linux.c)
-			return nil, fmt.Errorf("the helper: %v (%v)", werr, rerr)
-		}
-		return nil, fmt.Errorf("the helper: %w", rerr)
-	}
-	return os.NewFile(uintptr(fd), "/proc/self/exe (read-only, rootless)"), nil
-}
-
-// recvFd receives one fd over sock, waiting at most wait; EOF (the helper failed) is an error.
-func recvFd(sock *os.File, wait time.Duration) (int, error) {
-	pfd := []unix.PollFd{{Fd: int32(sock.Fd()), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(pfd, int(wait.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return -1, os.NewSyscallError("poll", err)
-		}
-		if n == 0 {
-			return -1, fmt.Errorf("no answer in %v", wait)
-		}
-		break
-	}
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, os.NewSyscallError("recvmsg", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return -1, errors.New("no fd received")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return -1, errors.New("no fd received")
-	}
-	return fds[0], nil
+	return nsexec.ReadonlyExe(path)
 }
 
 // checkExeUnwritable refuses a binary that an id of the container may write: its owner, whatever
@@ -176,7 +110,10 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", os.NewSyscallError("fstat", err))
 	}
-	uids, gids := containerIDs(l)
+	uids, gids, err := containerIDs(l)
+	if err != nil {
+		return fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
+	}
 	var who string
 	switch {
 	case st.Mode&0o002 != 0:
@@ -195,9 +132,23 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 }
 
 // containerIDs returns whether a host uid, and a host gid, is one a process of the container
-// may act as: in the maps, or (the container's processes keep them) the caller's own ids and
-// groups. Without a user namespace they are the caller's only.
-func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
+// may act as: in the maps of its user namespace (the spec's for a new one, those of the one it
+// joins by path), or (the container's processes keep them) the caller's own ids and groups.
+// Without a user namespace they are the caller's only.
+func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool, _ error) {
+	var um, gm []specs.LinuxIDMapping
+	if l != nil {
+		um, gm = l.UIDMappings, l.GIDMappings
+		for _, ns := range l.Namespaces {
+			if ns.Type != specs.UserNamespace || ns.Path == "" {
+				continue
+			}
+			var err error
+			if um, gm, err = userNamespaceMaps(ns.Path); err != nil {
+				return nil, nil, fmt.Errorf("the ids of the user namespace the container joins (%s): %w", ns.Path, err)
+			}
+		}
+	}
 	groups, _ := unix.Getgroups()
 	inMaps := func(maps []specs.LinuxIDMapping, id uint32) bool {
 		for _, m := range maps {
@@ -206,10 +157,6 @@ func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
 			}
 		}
 		return false
-	}
-	var um, gm []specs.LinuxIDMapping
-	if l != nil {
-		um, gm = l.UIDMappings, l.GIDMappings
 	}
 	uid = func(id uint32) bool { return id == uint32(os.Geteuid()) || id == uint32(os.Getuid()) || inMaps(um, id) }
 	gid = func(id uint32) bool {
@@ -223,7 +170,78 @@ func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool) {
 		}
 		return false
 	}
-	return uid, gid
+	return uid, gid, nil
+}
+
+// userNamespaceMaps reads the uid and gid maps of the user namespace at path (a namespace file:
+// /proc/PID/ns/user, or a bind mount of one) from a process in it, whose /proc/PID/uid_map and
+// gid_map anyone may read: the process the path names first, else the first found in /proc. A
+// namespace file says nothing of its maps, and one nobody is in has no process to read them
+// from: that is an error, and the caller takes the binary for writable.
+func userNamespaceMaps(path string) (uids, gids []specs.LinuxIDMapping, _ error) {
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		return nil, nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	in := func(pid string) bool {
+		var st unix.Stat_t
+		return unix.Stat("/proc/"+pid+"/ns/user", &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
+	}
+	read := func(pid string) bool {
+		var err error
+		if uids, err = readIDMap("/proc/" + pid + "/uid_map"); err != nil {
+			return false
+		}
+		if gids, err = readIDMap("/proc/" + pid + "/gid_map"); err != nil {
+			return false
+		}
+		// Still in it: a pid reused between the reads would have given another's maps.
+		return in(pid)
+	}
+	var pids []string
+	if rest, ok := strings.CutPrefix(path, "/proc/"); ok {
+		if pid, _, ok := strings.Cut(rest, "/"); ok {
+			pids = append(pids, pid)
+		}
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		if e.Name()[0] >= '0' && e.Name()[0] <= '9' {
+			pids = append(pids, e.Name())
+		}
+	}
+	for _, pid := range pids {
+		if in(pid) && read(pid) {
+			return uids, gids, nil
+		}
+	}
+	return nil, nil, errors.New("no process is in it to read its uid_map and gid_map from")
+}
+
+// readIDMap reads a /proc/PID/uid_map or gid_map: lines "inside outside count".
+func readIDMap(path string) ([]specs.LinuxIDMapping, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var maps []specs.LinuxIDMapping
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		var v [3]uint64
+		for i := range f {
+			if v[i], err = strconv.ParseUint(f[i], 10, 32); err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", path, line, err)
+			}
+		}
+		maps = append(maps, specs.LinuxIDMapping{ContainerID: uint32(v[0]), HostID: uint32(v[1]), Size: uint32(v[2])})
+	}
+	return maps, nil
 }
 
 // hasACL reports whether the file has an access ACL.

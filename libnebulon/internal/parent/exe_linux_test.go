@@ -77,16 +77,11 @@ func BenchmarkRootlessExeCheck(b *testing.B) {
 	}
 }
 
-// The fallback for a binary the container could write: nebulon exec'd as a helper in a user
-// and mount namespace of its own to make a read-only mount of itself. NEBULON names the built
-// binary (the test binary has no C stage): NEBULON=$PWD/bin/nebulon go test -bench ...
+// The fallback for a binary the container could write: a read-only mount of it made by a child
+// cloned into a user and mount namespace of its own.
 func BenchmarkRootlessReadonlyExe(b *testing.B) {
-	bin := os.Getenv("NEBULON")
-	if bin == "" {
-		b.Skip("set NEBULON to a built nebulon")
-	}
 	for b.Loop() {
-		f, err := readonlyMountBy(bin)
+		f, err := rootlessReadonlyExe()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -126,5 +121,30 @@ func BenchmarkMemfdCopy(b *testing.B) {
 		unix.FcntlInt(dst.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
 		src.Close()
 		dst.Close()
+	}
+}
+
+// The maps of a user namespace joined by path are read from a process in it: through the pid
+// the path names, or, for a namespace file elsewhere (a bind mount of one), a process found in it.
+func TestUserNamespaceMaps(t *testing.T) {
+	want, err := readIDMap("/proc/self/uid_map")
+	if err != nil || len(want) == 0 {
+		t.Fatalf("own uid_map: %v %v", want, err)
+	}
+	link := filepath.Join(t.TempDir(), "userns")
+	if err := os.Symlink("/proc/self/ns/user", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/proc/self/ns/user", link} {
+		uids, gids, err := userNamespaceMaps(path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(uids) == 0 || len(gids) == 0 || uids[0] != want[0] {
+			t.Fatalf("%s: uids %v gids %v, want uids %v", path, uids, gids, want)
+		}
+	}
+	if _, _, err := userNamespaceMaps(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("a missing namespace file gave maps")
 	}
 }

@@ -85,9 +85,49 @@ func runIDMapper(tool, field string, pid int, maps []specs.LinuxIDMapping) error
 		return fmt.Errorf("linux.%s: %s did not finish in %v", field, tool, idMapperWait)
 	}
 	if err != nil {
-		return fmt.Errorf("linux.%s: %s %s: %w: %s", field, tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		file := "/etc/subuid"
+		if tool == "newgidmap" {
+			file = "/etc/subgid"
+		}
+		return fmt.Errorf("linux.%s: %s %s: %w: %s (each host id must be this user's own or in a subordinate range %s or nsswitch's subid service gives it)",
+			field, tool, strings.Join(args, " "), err, bytes.TrimSpace(out), file)
 	}
 	return nil
+}
+
+// CheckAdditionalGids refuses, before anything is made, process.user.additionalGids (p's) in a
+// user namespace that denies setgroups: one an unprivileged runtime makes with a gid_map of its
+// own gid alone, which the kernel lets it write only once setgroups is "deny" (user_namespaces(7),
+// "Interaction with system calls that change process UIDs or GIDs"). The init's setgroups would
+// fail there with a bare EPERM. runc refuses additional gids in every rootless container;
+// through newgidmap's ranges setgroups stays allowed, and nebulon sets them.
+func CheckAdditionalGids(p *specs.Process, l *specs.Linux) error {
+	if os.Geteuid() == 0 || p == nil || len(p.User.AdditionalGids) == 0 || l == nil {
+		return nil
+	}
+	for _, ns := range l.Namespaces {
+		if ns.Type == specs.UserNamespace && ns.Path == "" && ownIDOnly(l.GIDMappings, os.Getegid()) {
+			return additionalGidsError(p.User.AdditionalGids, fmt.Sprintf("linux.gidMappings maps gid %d alone, a map nebulon run by uid %d writes itself, which the kernel allows only with setgroups denied", os.Getegid(), os.Geteuid()))
+		}
+	}
+	return nil
+}
+
+// CheckExecAdditionalGids refuses an exec'd process's additional gids when the user namespace of
+// the container's init (pid) denies setgroups, whoever made it.
+func CheckExecAdditionalGids(p *specs.Process, pid int) error {
+	if p == nil || len(p.User.AdditionalGids) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/setgroups", pid))
+	if err != nil || strings.TrimSpace(string(data)) != "deny" {
+		return nil // the init's setgroups says why, if it fails
+	}
+	return additionalGidsError(p.User.AdditionalGids, "its gid_map was written by an unprivileged user alone, which the kernel allows only with setgroups denied")
+}
+
+func additionalGidsError(gids []uint32, why string) error {
+	return fmt.Errorf("process.user.additionalGids %v: setgroups is denied in the container's user namespace: %s (user_namespaces(7)); to use additional gids, map subordinate gid ranges from /etc/subgid in linux.gidMappings (written through newgidmap), or remove them", gids, why)
 }
 
 // CheckMappings checks, for a runtime that is not root, the maps of a user namespace it makes,
@@ -131,16 +171,22 @@ func CheckMappings(l *specs.Linux) error {
 		if ownIDOnly(c.maps, c.own) {
 			continue
 		}
-		ranges, err := subIDRanges(c.file, name, os.Geteuid())
+		ranges, source, err := subordinateRanges(c.file, name, os.Geteuid())
 		if err != nil {
 			return fmt.Errorf("linux.%s: %w", c.field, err)
+		}
+		if source == "" {
+			// Neither /etc/subuid nor getsubids lists the user: newuidmap, which may know
+			// more (an nsswitch subid service getsubids could not ask), decides, and its
+			// error says why (runIDMapper).
+			continue
 		}
 		for i, m := range c.maps {
 			if (m.Size == 1 && m.HostID == uint32(c.own)) || inRanges(ranges, m) {
 				continue
 			}
 			return fmt.Errorf("linux.%s[%d]: host ids %d-%d (containerID %d, size %d) are not this user's: uid %d may map its own id (%d) and the ranges %s gives it (%s)",
-				c.field, i, m.HostID, uint64(m.HostID)+uint64(m.Size)-1, m.ContainerID, m.Size, os.Geteuid(), c.own, c.file, describeRanges(ranges))
+				c.field, i, m.HostID, uint64(m.HostID)+uint64(m.Size)-1, m.ContainerID, m.Size, os.Geteuid(), c.own, source, describeRanges(ranges))
 		}
 	}
 	return nil
@@ -149,15 +195,75 @@ func CheckMappings(l *specs.Linux) error {
 // idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
 type idRange struct{ start, count uint64 }
 
+// subordinateRanges returns the user's subordinate ranges (file, /etc/subuid or /etc/subgid)
+// and where they come from: file when it lists the user; else getsubids (shadow's, in Debian's
+// uidmap package), which asks nsswitch's subid service too (sssd, through libsubid) as
+// newuidmap does. Source "" means neither knows the user: the ranges are unknown, not empty.
+func subordinateRanges(file, name string, uid int) ([]idRange, string, error) {
+	ranges, listed, err := subIDRanges(file, name, uid)
+	if err != nil || listed {
+		return ranges, file, err
+	}
+	if name == "" {
+		return nil, "", nil
+	}
+	if ranges, ok := getsubids(name, file == "/etc/subgid"); ok {
+		return ranges, "getsubids", nil
+	}
+	return nil, "", nil
+}
+
+// getsubidsWait bounds getsubids, which may ask a directory service.
+const getsubidsWait = 10 * time.Second
+
+// getsubids asks shadow's getsubids for the user's subordinate uid (or, groups, gid) ranges; ok
+// is false when it is not installed or does not know the user.
+func getsubids(name string, groups bool) (_ []idRange, ok bool) {
+	path, err := exec.LookPath("getsubids")
+	if err != nil {
+		return nil, false
+	}
+	args := []string{name}
+	if groups {
+		args = []string{"-g", name}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), getsubidsWait)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, args...).Output()
+	if err != nil {
+		return nil, false
+	}
+	ranges := parseGetsubids(string(out), name)
+	return ranges, len(ranges) > 0
+}
+
+// parseGetsubids reads getsubids' lines, "index: name start count".
+func parseGetsubids(out, name string) []idRange {
+	var ranges []idRange
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || !strings.HasSuffix(f[0], ":") || f[1] != name {
+			continue
+		}
+		start, err1 := strconv.ParseUint(f[2], 10, 32)
+		count, err2 := strconv.ParseUint(f[3], 10, 32)
+		if err1 == nil && err2 == nil {
+			ranges = append(ranges, idRange{start, count})
+		}
+	}
+	return ranges
+}
+
 // subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
-// "name-or-uid:start:count". A missing file gives none.
-func subIDRanges(file, name string, uid int) ([]idRange, error) {
+// "name-or-uid:start:count"; listed says whether a line names the user. A missing file lists
+// no one.
+func subIDRanges(file, name string, uid int) (_ []idRange, listed bool, _ error) {
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
 	var out []idRange
@@ -167,13 +273,14 @@ func subIDRanges(file, name string, uid int) ([]idRange, error) {
 		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
 			continue
 		}
+		listed = true
 		start, err1 := strconv.ParseUint(parts[1], 10, 32)
 		count, err2 := strconv.ParseUint(parts[2], 10, 32)
 		if err1 == nil && err2 == nil {
 			out = append(out, idRange{start, count})
 		}
 	}
-	return out, sc.Err()
+	return out, listed, sc.Err()
 }
 
 func inRanges(ranges []idRange, m specs.LinuxIDMapping) bool {

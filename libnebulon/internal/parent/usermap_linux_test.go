@@ -15,9 +15,9 @@ func TestSubIDRanges(t *testing.T) {
 	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ranges, err := subIDRanges(file, "alice", 1001)
-	if err != nil {
-		t.Fatal(err)
+	ranges, listed, err := subIDRanges(file, "alice", 1001)
+	if err != nil || !listed {
+		t.Fatal(listed, err)
 	}
 	if got := describeRanges(ranges); got != "200000-265535, 400000-400009" {
 		t.Fatalf("ranges %s", got)
@@ -38,7 +38,22 @@ func TestSubIDRanges(t *testing.T) {
 			t.Errorf("host %d size %d: in ranges %v, want %v", tc.host, tc.size, got, tc.want)
 		}
 	}
-	if r, err := subIDRanges(filepath.Join(t.TempDir(), "none"), "alice", 1001); err != nil || r != nil {
-		t.Fatalf("a missing file: %v, %v; want no ranges", r, err)
+	if r, listed, err := subIDRanges(filepath.Join(t.TempDir(), "none"), "alice", 1001); err != nil || r != nil || listed {
+		t.Fatalf("a missing file: %v, %v, %v; want no ranges and alice unlisted", r, listed, err)
+	}
+	// A user the file does not list is unknown, not one with no ranges: nsswitch may know it.
+	if r, listed, err := subIDRanges(file, "bob", 1002); err != nil || r != nil || listed {
+		t.Fatalf("bob: %v, %v, %v; want unlisted", r, listed, err)
+	}
+}
+
+// getsubids prints "index: name start count", one line a range.
+func TestParseGetsubids(t *testing.T) {
+	out := "0: alice 200000 65536\n1: alice 400000 10\n0: bob 1 2\ngarbage\n"
+	if got := describeRanges(parseGetsubids(out, "alice")); got != "200000-265535, 400000-400009" {
+		t.Fatalf("ranges %s", got)
+	}
+	if r := parseGetsubids("Error fetching ranges\n", "alice"); r != nil {
+		t.Fatalf("an error: %v, want none", r)
 	}
 }

@@ -44,7 +44,7 @@ func CHeader() []byte {
 		{"join-late", EnvJoinLate}, {"exec", EnvExec}, {"debug", EnvDebug},
 		{"fifo-fd", EnvFifoFd}, {"c-init", EnvCInit}, {"cgroup-ns", EnvCgroupNS},
 		{"cgroup-memory", EnvCgroupMemory}, {"cgroup-pids", EnvCgroupPids}, {"keyring", EnvKeyring},
-		{"key-label", EnvKeyLabel}, {"exe-sock", EnvExeSock},
+		{"key-label", EnvKeyLabel},
 	} {
 		fmt.Fprintf(&b, "#define ENV_%s %q\n", cName(e.name), e.value)
 	}

@@ -32,9 +32,6 @@ const (
 	// EnvDebug: the runtime logs debug records; the init sends its own (the steps of its
 	// setup, for make bench-breakdown).
 	EnvDebug = "_NEBULON_DEBUG"
-	// EnvExeSock: not stage0 but the read-only binary helper of a rootless runtime
-	// (nsexec/roexe_linux.c): the fd of the socket it sends its mount's fd to.
-	EnvExeSock = "_NEBULON_EXESOCK"
 )
 
 // What the runtime tells the C stage of a container's init for it to stay the init (nsexec's
@@ -65,7 +62,7 @@ const (
 const ExecComm = "nebulon/exec"
 
 // Env lists every variable above, for the init to clear before the container's process sees them.
-var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug, EnvExeSock,
+var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug,
 	EnvCInit, EnvCgroupNS, EnvCgroupMemory, EnvCgroupPids, EnvKeyring, EnvKeyLabel}
 
 // InitConfig (runtime -> init) is what a container's init sets up: the spec with every path
