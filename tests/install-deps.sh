@@ -15,7 +15,8 @@ demo=(busybox-static jq libseccomp-dev)
 # uidmap (newuidmap, newgidmap): tests/rootless maps a user's /etc/subuid and /etc/subgid ranges.
 # criu: nebulon checkpoint/restore (tested in tests/cgroupv2's guest). iptables: the CNI plugins of
 # nb's networks write their rules with it, and tests/nb/network.bats and restart.bats read them.
-test=(busybox-static libseccomp-dev bats jq runc crun iproute2 criu iptables util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl uidmap)
+# slirp4netns: a rootless nb's default network (tests/nb/rootless.bats).
+test=(busybox-static libseccomp-dev bats jq runc crun iproute2 criu iptables util-linux bsdutils procps podman catatonit containerd xz-utils zstd shellcheck containernetworking-plugins libcap2-bin curl docker-registry apache2-utils openssl uidmap slirp4netns)
 # make bench and bench-breakdown: the engines of `test`, perf for CPU time and counters, gnuplot
 # for the report's plot, file to describe the binaries.
 bench=("${test[@]}" linux-perf gnuplot-nox file)

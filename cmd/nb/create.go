@@ -8,13 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/internal/network"
 	"github.com/nebulon-dev/nebulon/internal/overlay"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/specconv"
 )
@@ -136,6 +139,9 @@ func createAction(ctx *cli.Context) (retErr error) {
 	if err != nil {
 		return err
 	}
+	if rootless.Is() {
+		rootlessSpec(spec)
+	}
 	if err := writeEtcFiles(s, id, spec.Hostname, o.Network); err != nil {
 		return err
 	}
@@ -215,7 +221,11 @@ func createOptions(ctx *cli.Context) (*specconv.Options, *createConfig, []bool, 
 		}
 		cfg.Pids = o.PidsLimit
 	}
-	if o.Network, err = specconv.ParseNetwork(ctx.String("network")); err != nil {
+	netFlag := ctx.String("network")
+	if rootless.Is() && !ctx.IsSet("network") {
+		netFlag = network.Slirp.Name // a bridge needs root
+	}
+	if o.Network, err = specconv.ParseNetwork(netFlag); err != nil {
 		return nil, nil, nil, err
 	}
 	cfg.Network = string(o.Network)
@@ -310,4 +320,23 @@ func checkStatic(path string) error {
 		}
 	}
 	return nil
+}
+
+// rootlessSpec adapts a rootless user's container, made by uid 0 of nb's user namespace. The
+// kernel takes a ping_group_range of gids mapped there only (EINVAL): it is every mapped gid. A
+// sysfs mount needs a network namespace that namespace owns, which a container sharing the
+// host's (--network host) has not, so /sys is the host's, bound read-only, as runc's rootless
+// example has it.
+func rootlessSpec(spec *specs.Spec) {
+	if _, ok := spec.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
+		spec.Linux.Sysctl["net.ipv4.ping_group_range"] = fmt.Sprintf("0 %d", rootless.MappedGIDs()-1)
+	}
+	if slices.ContainsFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace }) {
+		return
+	}
+	for i, m := range spec.Mounts {
+		if filepath.Clean(m.Destination) == "/sys" {
+			spec.Mounts[i] = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+		}
+	}
 }

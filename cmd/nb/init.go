@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 )
 
@@ -19,7 +20,14 @@ var initCommand = &cli.Command{
 		if err := needArgs(ctx, 0, 0); err != nil {
 			return err
 		}
-		s, err := store.Init(ctx.String("root"))
+		root, err := storeRoot(ctx)
+		if err != nil {
+			return err
+		}
+		s, err := store.Init(root)
+		if err != nil && rootless.Is() && !ctx.IsSet("root") {
+			return fmt.Errorf("%w (nb runs rootless: the store's place is $XDG_DATA_HOME/nebulon, or $HOME/.local/share/nebulon without XDG_DATA_HOME; give --root to keep it elsewhere)", err)
+		}
 		if err != nil {
 			return err
 		}

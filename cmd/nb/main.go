@@ -15,6 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/internal/cliargs"
+	"github.com/nebulon-dev/nebulon/internal/network"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
@@ -29,6 +31,16 @@ func main() {
 			fmt.Fprintln(os.Stderr, "nb init:", err)
 		}
 		os.Exit(1)
+	}
+	if len(os.Args) >= 2 && os.Args[1] == rootless.PauseCommand {
+		network.NamespaceChild(os.Args)
+		rootless.Pause()
+	}
+	if needsNamespace(os.Args) {
+		if err := rootless.Enter(); err != nil {
+			fmt.Fprintln(os.Stderr, "nb:", err)
+			os.Exit(1)
+		}
 	}
 	app := newApp()
 	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
@@ -60,7 +72,7 @@ Nebulon. Start with:
    nb volume create data
    nb info`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: store.DefaultRoot, EnvVars: []string{"NEBULON_ROOT"}, Usage: "the store's directory"},
+			&cli.StringFlag{Name: "root", Value: defaultStoreRoot(), EnvVars: []string{"NEBULON_ROOT"}, Usage: "the store's directory"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 		},
 		Before: func(ctx *cli.Context) error {
@@ -69,6 +81,12 @@ Nebulon. Start with:
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			if rootless.Is() {
+				var err error
+				if rootlessRunDir, err = rootless.RuntimeDir(); err != nil {
+					return err
+				}
+			}
 			return nil
 		},
 		Commands: []*cli.Command{
@@ -88,7 +106,50 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 
 // openStore opens the store --root names, saying how to make one when there is none.
 func openStore(ctx *cli.Context) (*store.Store, error) {
-	return store.Open(ctx.String("root"))
+	root, err := storeRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(root)
+}
+
+// needsNamespace says whether this nb is one that enters a rootless user's namespace
+// (rootless.Enter): all do but help, the version and shell completion, which touch nothing.
+func needsNamespace(args []string) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch args[1] {
+	case "help", "h", "--help", "-h", "--version", "-v", "completion", "--generate-bash-completion":
+		return false
+	}
+	return true
+}
+
+// rootlessRunDir is a rootless nb's $XDG_RUNTIME_DIR/nb, "" for the host's root.
+var rootlessRunDir string
+
+// defaultStoreRoot is --root's default: /var/lib/nebulon for the host's root, a rootless
+// user's data directory (rootless.DataHome) for anyone else; "" when that has no answer
+// (storeRoot says why).
+func defaultStoreRoot() string {
+	if !rootless.Is() {
+		return store.DefaultRoot
+	}
+	root, _ := rootless.DataHome()
+	return root
+}
+
+// storeRoot is --root, or why a rootless user has no default.
+func storeRoot(ctx *cli.Context) (string, error) {
+	if root := ctx.String("root"); root != "" {
+		return root, nil
+	}
+	_, err := rootless.DataHome()
+	if err == nil {
+		err = errors.New("--root: empty")
+	}
+	return "", err
 }
 
 // lockStore checks a command's argument count (needArgs), opens the store and takes its lock,

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/internal/network"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/specconv"
 )
@@ -59,6 +60,9 @@ var networkCommand = &cli.Command{
 }
 
 func networkCreate(ctx *cli.Context) error {
+	if rootless.Is() {
+		return fmt.Errorf("network create: a bridge network needs root, and nb runs rootless (uid %d): its containers use --network %s (the default), host or none", rootless.UID(), network.Slirp.Name)
+	}
 	s, unlock, err := lockStore(ctx, 1, 1)
 	if err != nil {
 		return err
@@ -198,8 +202,12 @@ func setNetwork(s *store.Store, c *store.Container, o *specconv.Options, cfg *cr
 	etcDir := map[string]string{"hosts": dir, "hostname": dir, "resolv.conf": dir}
 	switch {
 	case o.Network.Attached():
-		if _, err := network.Open(s.Root).Get(string(o.Network)); err != nil {
+		n, err := network.Open(s.Root).Get(string(o.Network))
+		if err != nil {
 			return fmt.Errorf("--network %s: %w", o.Network, err)
+		}
+		if rootless.Is() && n.Driver != network.Slirp.Driver {
+			return fmt.Errorf("--network %s: a bridge network needs root, and nb runs rootless (uid %d): use --network %s (the default), host or none", o.Network, rootless.UID(), network.Slirp.Name)
 		}
 		o.NetworkNamespace, c.Network = netnsPath(s, c.ID), string(o.Network)
 	default:

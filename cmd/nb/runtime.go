@@ -20,7 +20,14 @@ import (
 // The runtime side of nb's containers: each nb container is a libnebulon container of the same
 // id, whose state lives in ROOT/runtime while it runs. nb's own metadata says what happened to it.
 
-func runtimeRoot(s *store.Store) string { return filepath.Join(s.Root, "runtime") }
+// A rootless nb keeps it under $XDG_RUNTIME_DIR instead, which goes with a reboot as the
+// processes and mounts do, as podman keeps its runtime's state there.
+func runtimeRoot(s *store.Store) string {
+	if rootlessRunDir != "" {
+		return filepath.Join(rootlessRunDir, "runtime")
+	}
+	return filepath.Join(s.Root, "runtime")
+}
 
 func bundleDir(s *store.Store, id string) string { return filepath.Join(s.ContainerDir(id), "bundle") }
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // A layer is one tar of an image unpacked into a directory of its own, stored once however
@@ -26,6 +27,16 @@ import (
 // NAME, an opaque directory has trusted.overlay.opaque=y (kernel
 // Documentation/filesystems/overlayfs.rst, "whiteouts and opaque directories"), so that a
 // stack of layer dirs as overlayfs' lowerdirs shows the image.
+// opaqueXattr marks a layer's opaque directory: trusted.overlay.opaque, which only the host's
+// root may set; in a rootless user's namespace, user.overlay.opaque, which overlayfs reads on a
+// mount with userxattr (internal/overlay; Linux 5.11), as containers/storage does rootless.
+var opaqueXattr = func() string {
+	if rootless.InUserNamespace() {
+		return "user.overlay.opaque"
+	}
+	return "trusted.overlay.opaque"
+}()
+
 const (
 	layersDir     = "layers"     // layers/CHAIN/{diff/,layer.json}
 	linksDir      = "l"          // l/SHORT -> ../layers/CHAIN/diff
@@ -33,9 +44,8 @@ const (
 	layerFile     = "layer.json" // a layer's record; present means the layer is whole
 	shortLinkLen  = 20           // hex digits of the chain ID that name its short link
 	maxLayerDepth = 500          // overlayfs' most lowerdirs (OVL_MAX_STACK)
-	opaqueXattr   = "trusted.overlay.opaque"
-	workImageDir  = "image"  // in a work dir: the image's directory to be
-	workLayersDir = "layers" // in a work dir: the layers unpacked for it, by chain ID
+	workImageDir  = "image"      // in a work dir: the image's directory to be
+	workLayersDir = "layers"     // in a work dir: the layers unpacked for it, by chain ID
 )
 
 // layerRecord is a layer's layer.json.

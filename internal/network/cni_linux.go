@@ -97,6 +97,9 @@ func (ns *Networks) Attach(n *Network, id, netns string, ports []PortMapping) (_
 	if err := os.MkdirAll(ns.dir, 0o700); err != nil {
 		return nil, err
 	}
+	if n.Driver == Slirp.Driver {
+		return ns.attachSlirp(id, netns, ports)
+	}
 	if err := checkSubnetFree(n); err != nil {
 		return nil, err
 	}
@@ -139,6 +142,9 @@ func (ns *Networks) Attach(n *Network, id, netns string, ports []PortMapping) (_
 // failed part way) it is n's current config. n may be nil: the cache is enough. Nothing attached
 // is no error, so it can run again after a crash.
 func (ns *Networks) Detach(n *Network, id, netns string) error {
+	if err := ns.detachSlirp(id); err != nil || (n != nil && n.Driver == Slirp.Driver) {
+		return err
+	}
 	nsPath := netns
 	if !IsNamespace(netns) {
 		// Gone, or an empty file after a reboot: the plugins release what is outside it (the

@@ -1,14 +1,21 @@
 package network
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // NewNamespace makes a network namespace that outlives its processes, as ip netns add does: a
@@ -26,6 +33,9 @@ func NewNamespace(path string) (retErr error) {
 			RemoveNamespace(path)
 		}
 	}()
+	if rootless.InUserNamespace() {
+		return bindChildNamespace(path)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		// unshare(2) changes only this thread's namespace. The thread goes back to the
@@ -47,6 +57,67 @@ func NewNamespace(path string) (retErr error) {
 	if err := <-errc; err != nil {
 		return err
 	}
+	return setLoUp(path)
+}
+
+// bindChildNamespace binds on path the new network namespace of a child made for it, in a
+// rootless user's namespace: a thread of nb's that entered it could never go back to the host's
+// network namespace (setns(2) needs CAP_SYS_ADMIN over its owner, the initial user namespace),
+// and the Go runtime would keep it parked if it were the main thread, whose namespace
+// /proc/self/ns/net is; so the child sets lo up too (NamespaceChild), and waits to be killed.
+func bindChildNamespace(path string) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command("/proc/self/exe", rootless.PauseCommand, namespaceChildArg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET}
+	cmd.ExtraFiles = []*os.File{w}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("network namespace %s: start a process in a new one: %w", path, err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if line != "ok\n" {
+		return fmt.Errorf("network namespace %s: set lo up: %s (%v)", path, strings.TrimSpace(strings.TrimPrefix(line, "error: ")), err)
+	}
+	src := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		return &os.PathError{Op: "bind mount network namespace on", Path: path, Err: err}
+	}
+	return nil
+}
+
+// namespaceChildArg follows rootless.PauseCommand in bindChildNamespace's child.
+const namespaceChildArg = "netns"
+
+// NamespaceChild is bindChildNamespace's child, when args are its: in the new network
+// namespace it was made in, it sets lo up and says so ("ok", or "error: WHY") on fd 3. It
+// returns; the caller then pauses until it is killed.
+func NamespaceChild(args []string) {
+	if len(args) != 3 || args[2] != namespaceChildArg {
+		return
+	}
+	report := os.NewFile(3, "report")
+	defer report.Close()
+	lo, err := netlink.LinkByName("lo")
+	if err == nil {
+		err = netlink.LinkSetUp(lo)
+	}
+	if err != nil {
+		fmt.Fprintf(report, "error: %v\n", err)
+		return
+	}
+	fmt.Fprintln(report, "ok")
+}
+
+// setLoUp sets lo up in the network namespace bound on path.
+func setLoUp(path string) error {
 	h, err := netns.GetFromPath(path)
 	if err != nil {
 		return fmt.Errorf("network namespace %s: %w", path, err)

@@ -92,6 +92,10 @@ func (ns *Networks) Get(name string) (*Network, error) {
 		n := Default
 		return &n, nil
 	}
+	if name == Slirp.Name {
+		n := Slirp
+		return &n, nil
+	}
 	if !nameRE.MatchString(name) {
 		return nil, fmt.Errorf("%w: %s", ErrNoNetwork, name)
 	}
@@ -143,7 +147,7 @@ func (ns *Networks) Create(name, subnet string) (*Network, error) {
 	switch {
 	case !nameRE.MatchString(name):
 		return nil, fmt.Errorf("network name %q: want letters, digits and _.- (starting with a letter or digit)", name)
-	case name == "none" || name == "host" || name == Default.Name:
+	case name == "none" || name == "host" || name == Default.Name || name == Slirp.Name:
 		return nil, fmt.Errorf("network name %q: reserved for --network %s", name, name)
 	}
 	all, err := ns.List()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Layout are a container's overlay directories, all under its own directory dir.
@@ -52,6 +54,11 @@ func Mount(lower []string, l Layout) error {
 		names[i] = filepath.Base(p)
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(names, ":"), l.Upper, l.Work)
+	if rootless.InUserNamespace() {
+		// Mounted by uid 0 of a rootless user's namespace (Linux 5.11): overlayfs keeps its
+		// whiteouts' and opaque dirs' xattrs in user.overlay.*, as the layers were unpacked.
+		data += ",userxattr"
+	}
 	if len(data) >= os.Getpagesize() {
 		return fmt.Errorf("mount the container's root: the image's %d layers make an overlay mount option of %d bytes, over the kernel's limit of %d", len(lower), len(data), os.Getpagesize()-1)
 	}

@@ -278,8 +278,10 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 		InitPid: l.pid, CgroupPaths: in.CgroupPaths,
 		CgroupNS:     linuxspec.NewNamespace(in.Spec.Linux, specs.CgroupNamespace),
 		CgroupMemory: l.cgMemory,
-		UserNS:       linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace),
-		MountNS:      linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
+		// As runc's RunningInUserNS: a runtime that is itself in a user namespace (rootless
+		// nb's) can make no device node either.
+		UserNS:  linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace) || inUserNamespace(),
+		MountNS: linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
 		// For an init in Go; a C stage that stays the init (syncmsg.EnvCInit) gets it with the
 		// process's plan, and its Go helper ignores it.
 		Seccomp: in.Seccomp,

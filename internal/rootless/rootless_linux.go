@@ -1,0 +1,312 @@
+// Package rootless lets nb run for an unprivileged user, as podman runs rootless: a small
+// long-lived pause process holds a user namespace (uid 0 the user, 1 and up the ids /etc/subuid
+// and /etc/subgid give it, written by newuidmap and newgidmap) and a mount namespace; each nb
+// joins both before its Go runtime starts (join_linux.go's constructor) and is uid 0 there. So
+// the files of the images it unpacks get the mapped ids, its overlay mounts outlive the nb that
+// made them, and the runtime it runs there is rootless for cgroups only (a uid 0 in a user
+// namespace, as runc has it), never asked for a user namespace in the container's config.
+package rootless
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// envPid names the pause process the constructor joins (join_linux.go).
+	envPid = "_NB_USERNS_PID"
+	// envUID marks an nb inside the namespaces, and gives the user's uid there (its own is 0).
+	envUID = "_NB_ROOTLESS_UID"
+	// PauseCommand is the pause process' argument: nb runs only Pause then.
+	PauseCommand = "__nb_pause"
+)
+
+// Is reports whether nb runs for an unprivileged user: outside nb's user namespace (about to
+// enter it) or inside it.
+func Is() bool { return os.Geteuid() != 0 || os.Getenv(envUID) != "" }
+
+// UID is the user's uid on the host, inside nb's user namespace too.
+func UID() int {
+	if uid, err := strconv.Atoi(os.Getenv(envUID)); err == nil && os.Geteuid() == 0 {
+		return uid
+	}
+	return os.Geteuid()
+}
+
+// DataHome is where a rootless nb keeps its store: $XDG_DATA_HOME/nebulon, or
+// $HOME/.local/share/nebulon (the XDG base directory spec's default), as podman keeps its
+// storage under $XDG_DATA_HOME/containers.
+func DataHome() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "nebulon"), nil
+	}
+	if h := os.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "nebulon"), nil
+	}
+	return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its store in $XDG_DATA_HOME/nebulon or $HOME/.local/share/nebulon: neither XDG_DATA_HOME nor HOME is set (or give --root)", UID())
+}
+
+// RuntimeDir is where a rootless nb keeps what goes with a reboot (the runtime's state, the
+// pause process' pid, slirp4netns' sockets): $XDG_RUNTIME_DIR/nb, made 0700.
+func RuntimeDir() (string, error) {
+	d := os.Getenv("XDG_RUNTIME_DIR")
+	if d == "" {
+		return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its runtime state in $XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set (a login session sets it: /run/user/%d)", UID(), UID())
+	}
+	dir := filepath.Join(d, "nb")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w; XDG_RUNTIME_DIR must name a directory this user (uid %d) can write", dir, err, UID())
+	}
+	return dir, nil
+}
+
+// PidFile is the pause process' pid file under RuntimeDir.
+func PidFile(runDir string) string { return filepath.Join(runDir, "pause.pid") }
+
+// Enter re-executes nb in nb's user and mount namespaces, starting the pause process that holds
+// them if it is not there. It returns only for the host's root or an nb already inside (nil),
+// or with what stopped it; nothing it made is left then.
+func Enter() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	runDir, err := RuntimeDir()
+	if err != nil {
+		return err
+	}
+	pid, err := ensurePause(runDir)
+	if err != nil {
+		return err
+	}
+	env := []string{envPid + "=" + strconv.Itoa(pid), envUID + "=" + strconv.Itoa(os.Geteuid())}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envPid+"=") && !strings.HasPrefix(kv, envUID+"=") {
+			env = append(env, kv)
+		}
+	}
+	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
+		return fmt.Errorf("re-execute nb in its user namespace: %w", err)
+	}
+	return nil
+}
+
+// lockWait bounds the wait for another nb starting the pause process.
+const lockWait = 30 * time.Second
+
+// ensurePause returns the pid of the pause process, starting one when the pid file names
+// none (none yet, or a stale file after it was killed or the host rebooted).
+func ensurePause(runDir string) (int, error) {
+	lock, err := os.OpenFile(filepath.Join(runDir, "pause.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("nb's pause lock: %w", err)
+	}
+	defer lock.Close()
+	deadline := time.Now().Add(lockWait)
+	for unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("nb's pause lock %s: still held after %v by another nb starting the pause process", lock.Name(), lockWait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pidFile := PidFile(runDir)
+	if pid, ok := RunningPause(pidFile); ok {
+		return pid, nil
+	}
+	pid, err := startPause()
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, fmt.Errorf("nb's pause pid file: %w", err)
+	}
+	return pid, nil
+}
+
+// RunningPause reads the pid file and says whether it names a pause process of this user's
+// that still runs: a stale file's pid may be anyone's by now.
+func RunningPause(pidFile string) (int, bool) {
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != UID() {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return 0, false
+	}
+	args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+	return pid, len(args) == 2 && string(args[1]) == PauseCommand
+}
+
+// startPause starts the pause process in a new user and mount namespace and maps its ids.
+func startPause() (int, error) {
+	uidMap, gidMap, err := idMaps()
+	if err != nil {
+		return 0, err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	cmd := exec.Command("/proc/self/exe", PauseCommand)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir = null, null, null, "/"
+	// Its own session: a terminal's hangup or ^C is not for it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start nb's pause process in a new user namespace: %w", err)
+	}
+	pid := cmd.Process.Pid
+	if err := errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap)); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, err
+	}
+	cmd.Process.Release()
+	return pid, nil
+}
+
+// idMaps are the user namespace's maps, newuidmap's and newgidmap's arguments: 0 is the user,
+// 1 and up its subordinate ids, as podman maps them.
+func idMaps() (uidMap, gidMap []string, err error) {
+	name := ""
+	if u, err := user.LookupId(strconv.Itoa(os.Geteuid())); err == nil {
+		name = u.Username
+	}
+	uidMap, err = idMap("/etc/subuid", name, os.Geteuid())
+	if err != nil {
+		return nil, nil, err
+	}
+	gidMap, err = idMap("/etc/subgid", name, os.Getegid())
+	return uidMap, gidMap, err
+}
+
+func idMap(file, name string, own int) ([]string, error) {
+	ranges, err := subIDRanges(file, name, os.Geteuid())
+	if err != nil {
+		return nil, fmt.Errorf("nb runs rootless: %w", err)
+	}
+	if len(ranges) == 0 {
+		return nil, fmt.Errorf("nb runs rootless as user %s (uid %d): %s gives it no subordinate ids (a line %s:START:COUNT, as usermod --add-subuids and --add-subgids make), which nb maps to the images' users", name, os.Geteuid(), file, name)
+	}
+	m := []string{"0", strconv.Itoa(own), "1"}
+	next := uint64(1)
+	for _, r := range ranges {
+		m = append(m, strconv.FormatUint(next, 10), strconv.FormatUint(r.start, 10), strconv.FormatUint(r.count, 10))
+		next += r.count
+	}
+	return m, nil
+}
+
+// idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
+type idRange struct{ start, count uint64 }
+
+// subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
+// "name-or-uid:start:count". A missing file gives none.
+func subIDRanges(file, name string, uid int) ([]idRange, error) {
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []idRange
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
+			continue
+		}
+		start, err1 := strconv.ParseUint(parts[1], 10, 32)
+		count, err2 := strconv.ParseUint(parts[2], 10, 32)
+		if err1 == nil && err2 == nil && count > 0 {
+			out = append(out, idRange{start, count})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	return out, nil
+}
+
+// idMapperWait bounds newuidmap and newgidmap, which read a few files and write one.
+const idMapperWait = 10 * time.Second
+
+// runIDMapper runs newuidmap or newgidmap (tool), setuid root, which check the map against the
+// ranges file gives the user before they write it.
+func runIDMapper(tool, file string, pid int, m []string) error {
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		return fmt.Errorf("nb runs rootless and maps the ids %s gives it with %s (Debian package uidmap): %w", file, tool, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), idMapperWait)
+	defer cancel()
+	args := append([]string{strconv.Itoa(pid)}, m...)
+	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s did not finish in %v", tool, idMapperWait)
+	}
+	if err != nil {
+		return fmt.Errorf("map nb's user namespace: %s %s: %w: %s", tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Pause is the pause process: it holds the namespaces, and does nothing else until it is killed.
+func Pause() {
+	for {
+		unix.Pause()
+	}
+}
+
+// InUserNamespace reports whether this process is in a user namespace other than the initial
+// one (whose uid_map maps every id to itself): an nb in a rootless user's namespace, whose
+// overlay mounts and layers use overlayfs' user.overlay.* xattrs.
+func InUserNamespace() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}
+
+// MappedGIDs is how many gids this process' user namespace maps (those of gid_map's lines), 0
+// to MappedGIDs-1 in nb's.
+func MappedGIDs() uint64 {
+	data, err := os.ReadFile("/proc/self/gid_map")
+	if err != nil {
+		return 1
+	}
+	var n uint64
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			c, _ := strconv.ParseUint(f[2], 10, 64)
+			n += c
+		}
+	}
+	return max(n, 1)
+}

@@ -1,0 +1,250 @@
+#!/usr/bin/env bats
+# nb run by an unprivileged user (rootless): the suite makes the user (useradd, with /etc/subuid
+# and /etc/subgid ranges and an XDG_RUNTIME_DIR) and runs nb as that user, with its default
+# store ($HOME/.local/share/nebulon) and its default network (slirp4netns). This host has
+# cgroup v1 and delegates no cgroup to the user: its containers run without one. The user's nb
+# keeps a pause process that holds its user and mount namespaces; teardown_file kills it by the
+# pid in its pid file, and with it go the mounts made there.
+
+load helpers
+load registry
+
+RLNB_USER=nbrlnb
+# The user's subordinate ids: host ids 400000-465535, apart from tests/rootless' user's.
+RLNB_SUB_START=400000
+RLNB_SUB_COUNT=65536
+
+# rlnb_remove_user: the user, its processes (the pause process, slirp4netns, containers: all
+# the tests'), its home (the store) and XDG_RUNTIME_DIR, its subuid and subgid lines, whatever a
+# run (this one, or one killed before its teardown) left.
+rlnb_remove_user() {
+	local uid pid
+	uid="$(id -u "$RLNB_USER" 2>/dev/null)" || uid=""
+	if [ -n "$uid" ]; then
+		pid="$(cat "/run/user/$uid/nb/pause.pid" 2>/dev/null)" || pid=""
+		[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null
+		for pid in $(ps -e -o pid=,uid= | awk -v u="$uid" -v lo="$RLNB_SUB_START" -v n="$RLNB_SUB_COUNT" \
+			'$2 == u || ($2 >= lo && $2 < lo + n) {print $1}'); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		for _ in $(seq 50); do
+			[ -z "$(ps -o pid= -u "$uid")" ] && break
+			sleep 0.1
+		done
+		userdel -r "$RLNB_USER" >/dev/null 2>&1
+		rm -rf "/run/user/$uid"
+	fi
+	sed -i "/^$RLNB_USER:/d" /etc/subuid /etc/subgid 2>/dev/null
+	return 0
+}
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: makes the unprivileged user the tests run as"
+	[ -x "$NB" ] || skip "$NB not built (make build)"
+	command -v runuser >/dev/null || skip "needs runuser (util-linux)"
+	command -v newuidmap >/dev/null || skip "needs newuidmap (tests/install-deps.sh test: uidmap)"
+	command -v slirp4netns >/dev/null || skip "needs slirp4netns (tests/install-deps.sh test)"
+	need_registry
+	rlnb_remove_user
+	useradd --create-home --shell /bin/sh "$RLNB_USER" || fail "useradd $RLNB_USER"
+	# useradd may have given ranges of its own (SUB_UID_MIN in login.defs): the suite's instead.
+	sed -i "/^$RLNB_USER:/d" /etc/subuid /etc/subgid
+	echo "$RLNB_USER:$RLNB_SUB_START:$RLNB_SUB_COUNT" >>/etc/subuid
+	echo "$RLNB_USER:$RLNB_SUB_START:$RLNB_SUB_COUNT" >>/etc/subgid
+	RLNB_UID="$(id -u "$RLNB_USER")"
+	RLNB_HOME="$(getent passwd "$RLNB_USER" | cut -d: -f6)"
+	RLNB_XDG="/run/user/$RLNB_UID"
+	mkdir -p "$RLNB_XDG"
+	chown "$RLNB_USER:" "$RLNB_XDG"
+	chmod 0700 "$RLNB_XDG"
+	# slirp4netns opens /dev/net/tun as the user: udev makes it 0666, this host's may be 0600.
+	TUN_MODE="$(stat -c %a /dev/net/tun)"
+	chmod 0666 /dev/net/tun
+	# The tests' files (the build, tarballs, the registry), readable by the user.
+	TEST_DIR="$(mktemp -d /tmp/nb-rootless.XXXXXX)"
+	chmod 0755 "$TEST_DIR"
+	# An installed nb, owned by root: what the user runs.
+	install -m 0755 -o root -g root "$NB" "$TEST_DIR/nb"
+	# The image: busybox, and /www/index.html owned by 1000:1000, an id the user's subordinate
+	# ids map (host id RLNB_SUB_START + 999).
+	"$REPO_ROOT/tests/engines/mkimage.sh" rootfs "$TEST_DIR/rootfs.tar"
+	mkdir -p "$TEST_DIR/extra/www"
+	echo "served rootless" >"$TEST_DIR/extra/www/index.html"
+	tar -C "$TEST_DIR/extra" --owner=1000 --group=1000 -rf "$TEST_DIR/rootfs.tar" ./www
+	# Pushed to a registry on 127.0.0.1 by root's nb, from a store of its own, for the user to pull.
+	# shellcheck disable=SC2034 # read by nb (helpers.bash)
+	STORE="$TEST_DIR/root-store"
+	start_registry
+	nb init >/dev/null
+	nb image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	nb push bb "$REG/bb:1" >/dev/null || fail "push to $REG"
+	export RLNB_UID RLNB_HOME RLNB_XDG TEST_DIR TUN_MODE REG REG_PID
+}
+
+teardown_file() {
+	local id
+	if [ -n "${RLNB_UID:-}" ]; then
+		for id in $(nbu ps -aq 2>/dev/null); do nbu rm -f "$id" >/dev/null 2>&1; done
+	fi
+	rlnb_remove_user
+	stop_registry
+	[ -z "${TUN_MODE:-}" ] || chmod "$TUN_MODE" /dev/net/tun
+	[ -z "${TEST_DIR:-}" ] || rm -rf "$TEST_DIR"
+}
+
+setup() { [ -n "${RLNB_UID:-}" ] || skip "setup_file did not make the user"; }
+teardown() { :; }
+
+# nbu ARGS...: nb as the user, in a login's environment, from the tests' directory.
+nbu() {
+	timeout -k 5 60 runuser -u "$RLNB_USER" -- env -i -C "$TEST_DIR" HOME="$RLNB_HOME" \
+		XDG_RUNTIME_DIR="$RLNB_XDG" PATH=/usr/sbin:/usr/bin:/sbin:/bin "${RLNB_ENV[@]}" "$TEST_DIR/nb" "$@"
+}
+RLNB_ENV=()
+
+# pause_pid: the user's pause process, from its pid file.
+pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
+
+@test "rootless nb from init to rm: store owned by the user's ids, a pulled image, run -d, exec, logs, a port on 127.0.0.1, stop, rm" {
+	local store="$RLNB_HOME/.local/share/nebulon" port id slirp pid
+	run nbu init
+	[ "$status" -eq 0 ] || fail "init: $output"
+	[ "$output" = "nb store ready at $store" ]
+	run --separate-stderr nbu pull "$REG/bb:1"
+	# shellcheck disable=SC2154 # set by bats' run
+	[ "$status" -eq 0 ] || fail "pull: $stderr"
+	# The pause process holds the user namespace: 0 is the user, 1 and up its subordinate ids.
+	pid="$(pause_pid)"
+	[ "$(stat -c %U "/proc/$pid")" = "$RLNB_USER" ]
+	[ "$(awk '{print $1, $2, $3}' "/proc/$pid/uid_map" | tr '\n' ,)" = "0 $RLNB_UID 1,1 $RLNB_SUB_START $RLNB_SUB_COUNT," ]
+	# On the host, the unpacked layer's files have the mapped ids: the image's root files are
+	# the user's, its 1000:1000 file is subordinate id 1000's.
+	[ "$(stat -c %u "$store"/images/layers/*/diff/bin/busybox)" = "$RLNB_UID" ]
+	[ "$(stat -c %u:%g "$store"/images/layers/*/diff/www/index.html)" = "$((RLNB_SUB_START + 999)):$((RLNB_SUB_START + 999))" ]
+
+	port="$(free_port)"
+	# shellcheck disable=SC2016 # expanded in the container
+	id="$(nbu create --name web -p "$port:80" "$REG/bb:1" sh -c 'echo started as $(id -u); stat -c %u:%g /www/index.html; exec httpd -f -p 80 -h /www')" ||
+		fail "create: $id"
+	run nbu inspect web
+	[ "$(jq -r '.[0].network' <<<"$output")" = slirp4netns ] || fail "not on slirp4netns by default: $output"
+	run nbu run -d web
+	[ "$status" -eq 0 ] || fail "run -d: $output"
+	for _ in $(seq 50); do
+		[ "$(nbu logs web | wc -l)" -ge 2 ] && break
+		sleep 0.1
+	done
+	run nbu logs web
+	[ "$output" = "started as 0
+1000:1000" ] || fail "logs: $output"
+	# exec joins the container: uid 0 there is the user on the host.
+	run nbu exec web sh -c 'id -u; cat /proc/self/uid_map | tr -s " " | tr "\n" ,'
+	[ "$output" = "0
+ 0 $RLNB_UID 1, 1 $RLNB_SUB_START $RLNB_SUB_COUNT," ] || fail "exec: $output"
+	# A file the container makes is in its upper dir, owned on the host by the ids it maps to.
+	nbu exec web sh -c 'touch /made; chown 1000:1000 /made'
+	[ "$(stat -c %u "$store/containers/$id/upper/made")" = "$((RLNB_SUB_START + 999))" ]
+	# The published port: on the host's 127.0.0.1 only, through slirp4netns.
+	run curl -s --max-time 5 "http://127.0.0.1:$port/index.html"
+	[ "$output" = "served rootless" ] || fail "curl 127.0.0.1:$port: $status $output"
+	[ "$(ss -Htln "sport = :$port" | awk '{print $4}')" = "127.0.0.1:$port" ]
+	slirp="$(cat "$store/networks/slirp/$id.pid")"
+	[ "$(cat "/proc/$slirp/comm")" = slirp4netns ]
+	# Outbound, through slirp4netns: tap0 with its address, its gateway the default route.
+	run nbu exec web sh -c 'ip -4 -o addr show tap0 | tr -s " " | cut -d" " -f4; ip route | grep default'
+	[[ "$output" == "10.0.2.100/24"*"default via 10.0.2.2 dev tap0"* ]] || fail "tap0: $output"
+
+	run nbu stop -t 1 web
+	[ "$status" -eq 0 ] || fail "stop: $output"
+	[[ "$(nbu ps -a)" == *"web"*"Exited"* ]] || fail "not exited: $(nbu ps -a)"
+	# slirp4netns and the port go with the container.
+	for _ in $(seq 50); do
+		[ "$(cat "/proc/$slirp/comm" 2>/dev/null)" = slirp4netns ] || break
+		sleep 0.1
+	done
+	[ "$(cat "/proc/$slirp/comm" 2>/dev/null)" != slirp4netns ] || fail "slirp4netns $slirp still runs"
+	[ -z "$(ss -Htln "sport = :$port")" ]
+	run nbu rm web
+	[ "$status" -eq 0 ] || fail "rm: $output"
+	[ -z "$(nbu ps -aq)" ]
+	[ ! -e "$store/containers/$id" ]
+	[ -z "$(ls "$store/networks/slirp")" ]
+	# One pause process served every nb of the test.
+	[ "$(pause_pid)" = "$pid" ]
+	[ "$(pgrep -c -u "$RLNB_USER" -x -f "/proc/self/exe __nb_pause")" = 1 ]
+}
+
+@test "rootless nb: --network none has only lo, host the host's interfaces; a bridge is refused" {
+	nbu init >/dev/null
+	nbu image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	local c
+	c="$(nbu create --network none bb ls /sys/class/net)"
+	run nbu run "$c"
+	[ "$status" -eq 0 ] && [ "$output" = lo ] || fail "none: $status $output"
+	c="$(nbu create --network host bb sh -c 'ls /sys/class/net | tr "\n" " "; cat /etc/hostname')"
+	run nbu run "$c"
+	# Its hostname is its id, as for any nb container.
+	[ "$status" -eq 0 ] && [ "$output" = "$(find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' ')$c" ] ||
+		fail "host: $status $output"
+	run nbu create --network bridge bb true
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--network bridge: a bridge network needs root, and nb runs rootless (uid $RLNB_UID)"* ]] || fail "$output"
+	run nbu network create mine
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"network create: a bridge network needs root"* ]] || fail "$output"
+	[ "$(nbu ps -aq | wc -l)" = 2 ]
+	for c in $(nbu ps -aq); do nbu rm "$c" >/dev/null; done
+}
+
+@test "rootless nb: no subordinate ids, no or an unwritable XDG_RUNTIME_DIR or XDG_DATA_HOME: errors naming them, nothing left" {
+	local pid before
+	nbu init >/dev/null
+	pid="$(pause_pid)"
+	before="$(ps -o pid= -u "$RLNB_USER" | sort)"
+	# Another XDG_RUNTIME_DIR has no pause process yet: nb starts one, and needs the ranges.
+	mkdir "$TEST_DIR/xdg2"
+	chown "$RLNB_USER:" "$TEST_DIR/xdg2"
+	sed -i "/^$RLNB_USER:/d" /etc/subgid
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" -- ps
+	echo "$RLNB_USER:$RLNB_SUB_START:$RLNB_SUB_COUNT" >>/etc/subgid
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: nb runs rootless as user $RLNB_USER (uid $RLNB_UID): /etc/subgid gives it no subordinate ids (a line $RLNB_USER:START:COUNT, as usermod --add-subuids and --add-subgids make), which nb maps to the images' users" ] ||
+		fail "$output"
+	[ ! -e "$TEST_DIR/xdg2/nb/pause.pid" ]
+	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
+	# A stale pid file (the pause process killed, its pid reused: here by init) is replaced.
+	runuser -u "$RLNB_USER" -- sh -c "echo 1 >'$TEST_DIR/xdg2/nb/pause.pid'"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" -- ps -q
+	[ "$status" -eq 0 ] || fail "with a stale pid file: $output"
+	local pid2
+	pid2="$(cat "$TEST_DIR/xdg2/nb/pause.pid")"
+	[ "$pid2" != 1 ] && [ "$(tr '\0' ' ' <"/proc/$pid2/cmdline")" = "/proc/self/exe __nb_pause " ] || fail "pause $pid2"
+	kill -KILL "$pid2"
+	for _ in $(seq 50); do kill -0 "$pid2" 2>/dev/null || break; sleep 0.1; done
+
+	run nbu_with XDG_RUNTIME_DIR= -- ps
+	[ "$status" -eq 1 ]
+	[[ "$output" == "nb: nb runs rootless (uid $RLNB_UID) and keeps its runtime state in \$XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set"* ]] || fail "$output"
+	run nbu_with XDG_RUNTIME_DIR=/root -- ps
+	[ "$status" -eq 1 ]
+	[[ "$output" == "nb: nb's runtime state /root/nb (from \$XDG_RUNTIME_DIR): "*"permission denied; XDG_RUNTIME_DIR must name a directory this user (uid $RLNB_UID) can write" ]] || fail "$output"
+	[ ! -e /root/nb ]
+	run nbu_with XDG_DATA_HOME=/root/nbrl-data -- init
+	[ "$status" -eq 1 ]
+	[[ "$output" == "nb: init store /root/nbrl-data/nebulon: "*"permission denied (nb runs rootless: the store's place is \$XDG_DATA_HOME/nebulon"* ]] || fail "$output"
+	[ ! -e /root/nbrl-data ]
+	# The pause process of the user's XDG_RUNTIME_DIR is as it was.
+	[ "$(pause_pid)" = "$pid" ]
+	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
+}
+
+# nbu_with VAR=VALUE... -- ARGS...: nbu with the user's environment changed.
+nbu_with() {
+	local RLNB_ENV=()
+	while [ "$1" != -- ]; do
+		RLNB_ENV+=("$1")
+		shift
+	done
+	shift
+	nbu "$@"
+}
