@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -272,13 +273,16 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 	linux.Resources = nil
 	linux.Seccomp = nil // compiled: syncmsg.InitConfig.Seccomp
 	initSpec.Linux = &linux
+	// The runtime's own user namespace counts too (rootless podman runs nebulon as root of one):
+	// mknod(2) of a device is refused there as in a new one (runc: RunningInUserNS).
+	userNS := linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace) || inUserNamespace()
 	cfg := &syncmsg.InitConfig{
 		ID: in.ID, Bundle: in.Bundle, Rootfs: in.Rootfs, Spec: &initSpec,
 		NoPivot: in.NoPivot, NoNewKeyring: in.NoNewKeyring, PreserveFds: in.PreserveFds,
 		InitPid: l.pid, CgroupPaths: in.CgroupPaths,
 		CgroupNS:     linuxspec.NewNamespace(in.Spec.Linux, specs.CgroupNamespace),
 		CgroupMemory: l.cgMemory,
-		UserNS:       linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace),
+		UserNS:       userNS,
 		MountNS:      linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
 		// For an init in Go; a C stage that stays the init (syncmsg.EnvCInit) gets it with the
 		// process's plan, and its Go helper ignores it.
@@ -368,4 +372,15 @@ func hasCgroupMount(s *specs.Spec) bool {
 		}
 	}
 	return false
+}
+
+// inUserNamespace reports whether the runtime runs in a user namespace other than the initial
+// one, whose uid_map maps every id to itself.
+func inUserNamespace() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
