@@ -15,7 +15,7 @@ import (
 // Features is what `nebulon features` prints (runtime-spec features.md). It claims only what this
 // build really does: a feature is listed once the code that honours it exists.
 func Features() *features.Features {
-	yes, no := true, false
+	yes := true
 	idmap := mountfd.CanIDMap()
 	var ns []string
 	for t := range linuxspec.NamespaceFlags {
@@ -44,7 +44,7 @@ func Features() *features.Features {
 			Capabilities: caps,
 			// SystemdUser (the driver on a user's systemd, for a rootless runtime) is claimed once
 			// the rootless suite runs it.
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &yes},
+			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &yes, Rdma: &yes},
 			Seccomp:      seccompFeature(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},
 			Selinux:      &features.Selinux{Enabled: &yes},

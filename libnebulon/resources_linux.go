@@ -57,9 +57,14 @@ func newCgroup(spec *specs.Spec, id string, systemdDriver bool) (cgroups.Manager
 		}
 		return m, nil
 	}
-	m, err := systemd.New(spec.Linux.CgroupsPath, id, os.Geteuid() != 0)
+	user := systemd.UserManager()
+	u, err := systemd.ParsePath(spec.Linux.CgroupsPath, id, user)
 	if err != nil {
 		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
+	}
+	m, err := systemd.New(u, user)
+	if err != nil {
+		return nil, err
 	}
 	if err := m.SetAnnotations(spec.Annotations); err != nil {
 		return nil, linuxspec.Errorf("annotations", "%v", err)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/moby/sys/userns"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -26,7 +26,7 @@ func honorXDGRuntimeDir() bool {
 	if os.Geteuid() != 0 {
 		return true
 	}
-	if !inUserNamespace() {
+	if !userns.RunningInUserNS() {
 		return false
 	}
 	u, ok := os.LookupEnv("USER")
@@ -53,16 +53,5 @@ func rootlessCgroups(ctx *cli.Context) bool {
 	if b != nil {
 		return *b
 	}
-	return os.Geteuid() != 0 || inUserNamespace()
-}
-
-// inUserNamespace reports whether nebulon runs in a user namespace other than the initial one,
-// whose uid_map maps every id to itself.
-func inUserNamespace() bool {
-	data, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(data))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+	return os.Geteuid() != 0 || userns.RunningInUserNS()
 }

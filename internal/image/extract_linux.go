@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"io"
 	"log/slog"
 	"os"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Whiteouts, as OCI image-spec layer.md ("Whiteouts") defines them: ".wh.NAME" deletes NAME
@@ -267,7 +266,7 @@ func (a *applier) create(parent int, base, path string, r io.Reader, hdr *tar.He
 	case mknodType[hdr.Typeflag] != 0:
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 		err = unix.Mknodat(parent, base, mknodType[hdr.Typeflag]|0o600, int(dev))
-		if errors.Is(err, unix.EPERM) && rootless.InUserNamespace() {
+		if errors.Is(err, unix.EPERM) && userns.RunningInUserNS() {
 			// No device node can be made in a user namespace (mknod(2) needs CAP_MKNOD in
 			// the initial one): as docker and containers/storage do rootless, it is left out;
 			// the runtime binds the container's devices from the host.
@@ -486,7 +485,7 @@ func timesOf(hdr *tar.Header) entryTimes {
 func setAttrs(parent int, base string, hdr *tar.Header) error {
 	// Numeric ids, as the tar has them: the image's /etc/passwd is not the host's.
 	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.EINVAL) && rootless.InUserNamespace() {
+		if errors.Is(err, unix.EINVAL) && userns.RunningInUserNS() {
 			return fmt.Errorf("tar entry %q: owner %d:%d is not mapped in nb's user namespace: the user's ranges in /etc/subuid and /etc/subgid must hold more ids (65536 from 1 hold an image's usual users)", hdr.Name, hdr.Uid, hdr.Gid)
 		}
 		return &os.PathError{Op: "lchown", Path: base, Err: err}

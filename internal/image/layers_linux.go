@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
-	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // A layer is one tar of an image unpacked into a directory of its own, stored once however
@@ -31,7 +31,7 @@ import (
 // root may set; in a rootless user's namespace, user.overlay.opaque, which overlayfs reads on a
 // mount with userxattr (internal/overlay; Linux 5.11), as containers/storage does rootless.
 var opaqueXattr = func() string {
-	if rootless.InUserNamespace() {
+	if userns.RunningInUserNS() {
 		return "user.overlay.opaque"
 	}
 	return "trusted.overlay.opaque"

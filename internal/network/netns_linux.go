@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"os"
 	"os/exec"
 	"runtime"
@@ -33,7 +34,7 @@ func NewNamespace(path string) (retErr error) {
 			RemoveNamespace(path)
 		}
 	}()
-	if rootless.InUserNamespace() {
+	if userns.RunningInUserNS() {
 		return bindChildNamespace(path)
 	}
 	errc := make(chan error, 1)

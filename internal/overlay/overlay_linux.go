@@ -6,6 +6,7 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,8 +14,6 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
-
-	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Layout are a container's overlay directories, all under its own directory dir.
@@ -54,7 +53,7 @@ func Mount(lower []string, l Layout) error {
 		names[i] = filepath.Base(p)
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(names, ":"), l.Upper, l.Work)
-	if rootless.InUserNamespace() {
+	if userns.RunningInUserNS() {
 		// Mounted by uid 0 of a rootless user's namespace (Linux 5.11): overlayfs keeps its
 		// whiteouts' and opaque dirs' xattrs in user.overlay.*, as the layers were unpacked.
 		data += ",userxattr"

@@ -282,18 +282,6 @@ func Pause() {
 	}
 }
 
-// InUserNamespace reports whether this process is in a user namespace other than the initial
-// one (whose uid_map maps every id to itself): an nb in a rootless user's namespace, whose
-// overlay mounts and layers use overlayfs' user.overlay.* xattrs.
-func InUserNamespace() bool {
-	data, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(data))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
-}
-
 // MappedGIDs is how many gids this process' user namespace maps (those of gid_map's lines), 0
 // to MappedGIDs-1 in nb's.
 func MappedGIDs() uint64 {

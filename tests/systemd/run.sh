@@ -45,7 +45,7 @@ suite=bookworm
 # The guest's packages. containernetworking-plugins provides podman's container-network-stack,
 # a virtual package debootstrap does not resolve by itself.
 # bats and jq run the integration suite's cgroup tests on the hybrid boot.
-packages=systemd-sysv,dbus,podman,containernetworking-plugins,containerd,kmod,iproute2,procps,bats,jq
+packages=systemd-sysv,dbus,dbus-user-session,uidmap,podman,containernetworking-plugins,containerd,kmod,iproute2,procps,bats,jq
 # The virtio modules init.sh loads, in order, to reach the disks (the cloud kernel builds them
 # as modules; ext4 is built in).
 initrd_modules=(drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko

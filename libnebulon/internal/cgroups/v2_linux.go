@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -124,6 +125,27 @@ func (m *v2Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
 	defer dir.Close()
 	if err := devicefilter.Apply(dir, rules); err != nil {
 		return &ResourceError{Field: "devices", Err: err}
+	}
+	return nil
+}
+
+// CheckDelegated refuses the first limit of r whose v2 controller is not among have, the
+// cgroup.controllers of the subtree a user's systemd was delegated (where names it): systemd
+// would take the unit's property and leave the limit unapplied, and the file would be missing.
+// The error names the field, before anything is made.
+func CheckDelegated(r *specs.LinuxResources, have []string, where string) error {
+	if r == nil {
+		return nil
+	}
+	ws, err := v2Writes(r)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.ctrl != "" && !w.optional && !slices.Contains(have, w.ctrl) {
+			return resErr(w.field, "the %s controller is not delegated to %s (its cgroup.controllers: %q), so this user's containers cannot be limited by it; drop the limit, or have systemd delegate %s to the user (Delegate= of user@.service)",
+				w.ctrl, where, strings.Join(have, " "), w.ctrl)
+		}
 	}
 	return nil
 }

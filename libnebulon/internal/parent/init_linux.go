@@ -3,6 +3,7 @@ package parent
 import (
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -272,16 +273,17 @@ func (in *Init) initConfig(l *launched) (*syncmsg.InitConfig, error) {
 	linux.Resources = nil
 	linux.Seccomp = nil // compiled: syncmsg.InitConfig.Seccomp
 	initSpec.Linux = &linux
+	// The runtime's own user namespace counts too (rootless podman runs nebulon as root of one):
+	// mknod(2) of a device is refused there as in a new one (runc: RunningInUserNS).
+	userNS := linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace) || userns.RunningInUserNS()
 	cfg := &syncmsg.InitConfig{
 		ID: in.ID, Bundle: in.Bundle, Rootfs: in.Rootfs, Spec: &initSpec,
 		NoPivot: in.NoPivot, NoNewKeyring: in.NoNewKeyring, PreserveFds: in.PreserveFds,
 		InitPid: l.pid, CgroupPaths: in.CgroupPaths,
 		CgroupNS:     linuxspec.NewNamespace(in.Spec.Linux, specs.CgroupNamespace),
 		CgroupMemory: l.cgMemory,
-		// As runc's RunningInUserNS: a runtime that is itself in a user namespace (rootless
-		// nb's) can make no device node either.
-		UserNS:  linuxspec.HasNamespace(in.Spec.Linux, specs.UserNamespace) || inUserNamespace(),
-		MountNS: linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
+		UserNS:       userNS,
+		MountNS:      linuxspec.HasNamespace(in.Spec.Linux, specs.MountNamespace),
 		// For an init in Go; a C stage that stays the init (syncmsg.EnvCInit) gets it with the
 		// process's plan, and its Go helper ignores it.
 		Seccomp: in.Seccomp,

@@ -8,6 +8,7 @@ package parent
 import (
 	"errors"
 	"fmt"
+	"github.com/moby/sys/userns"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -97,11 +98,17 @@ func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, f
 		extra = append(extra, p.InitPidfd)
 	}
 	var s0 stage0
+	outside := false
 	if !joinLate && entry.V2Dir != nil {
 		s0, err = p.spawn(env(false), extra, len(cgFds), entry.V2Dir)
 		joinLate = errors.Is(err, unix.EAGAIN)
+		// An unprivileged caller may be refused the cgroup of its own container: the one a
+		// user's systemd made in its delegated subtree, when the caller runs outside it (a move
+		// needs write access to the common ancestor's cgroup.procs, cgroup-v2.rst). As runc's
+		// rootless exec, the process then stays in the caller's cgroup.
+		outside = (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && (os.Geteuid() != 0 || userns.RunningInUserNS())
 	}
-	if joinLate || entry.V2Dir == nil {
+	if joinLate || outside || entry.V2Dir == nil {
 		s0, err = p.spawn(env(joinLate), extra, len(cgFds), nil)
 	}
 	child.Close()

@@ -303,14 +303,3 @@ func describeRanges(ranges []idRange) string {
 	}
 	return strings.Join(s, ", ")
 }
-
-// inUserNamespace reports whether the runtime runs in a user namespace other than the initial
-// one, whose uid_map maps every id to itself.
-func inUserNamespace() bool {
-	data, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(data))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
-}

@@ -27,7 +27,14 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 				return err
 			}
 			defer t.Close()
-			if err := unix.Mount("cgroup2", procFd(t), "cgroup2", opts.Flags, ""); err != nil {
+			err = unix.Mount("cgroup2", procFd(t), "cgroup2", opts.Flags, "")
+			// In a user namespace the kernel may refuse a cgroup2 mount (EBUSY: the hierarchy's
+			// superblock belongs to another user namespace; EPERM): the container's cgroup is
+			// bound instead, as runc does (runc#2158).
+			if r.cfg.UserNS && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM)) && r.cfg.CgroupPaths[""] != "" {
+				return r.bindCgroupDir(r.cfg.CgroupPaths[""], dest, opts.Flags)
+			}
+			if err != nil {
 				return &os.PathError{Op: "mount cgroup2", Path: dest, Err: err}
 			}
 			return nil

@@ -49,7 +49,7 @@ func (c *Client) connect() error {
 	go func() {
 		var d dialed
 		if c.user {
-			d.conn, d.err = sd.NewUserConnectionContext(ctx)
+			d.conn, d.err = sd.NewConnection(func() (*godbus.Conn, error) { return dialUserBus(ctx) })
 		} else {
 			d.conn, d.err = sd.NewWithContext(ctx)
 		}
@@ -76,9 +76,9 @@ func (c *Client) bus() string {
 	return "the system bus"
 }
 
-// Close closes the connection.
+// Close closes the connection; a nil Client has none.
 func (c *Client) Close() {
-	if c.conn != nil {
+	if c != nil && c.conn != nil {
 		c.conn.Close()
 		c.cancel()
 		c.conn = nil
@@ -248,8 +248,17 @@ func (c *Client) Set(u Unit, props []sd.Property) error {
 // Version is systemd's version number (the 252 of "252.22-1~deb12u1"), which says which
 // properties it knows.
 func (c *Client) Version() (int, error) {
+	v, err := c.managerProperty("Version")
+	if err != nil {
+		return 0, err
+	}
+	return parseVersion(v)
+}
+
+// managerProperty reads a property of systemd's manager, as D-Bus's text form of its value.
+func (c *Client) managerProperty(name string) (string, error) {
 	var v string
-	err := c.call("read systemd's version", func(ctx context.Context) error {
+	err := c.call("read systemd's "+name, func(ctx context.Context) error {
 		// GetManagerProperty takes no context: its wait is bounded here.
 		type answer struct {
 			v   string
@@ -258,7 +267,7 @@ func (c *Client) Version() (int, error) {
 		done := make(chan answer, 1)
 		conn := c.conn
 		go func() {
-			v, err := conn.GetManagerProperty("Version")
+			v, err := conn.GetManagerProperty(name)
 			done <- answer{v, err}
 		}()
 		select {
@@ -269,10 +278,7 @@ func (c *Client) Version() (int, error) {
 			return ctx.Err()
 		}
 	})
-	if err != nil {
-		return 0, err
-	}
-	return parseVersion(v)
+	return v, err
 }
 
 // parseVersion reads systemd's Version property: a quoted D-Bus string such as "\"252.22-1\""

@@ -28,20 +28,41 @@ type Manager struct {
 	// fresh: made by New for a create that has not asked systemd for the unit yet (Attach), so
 	// there is no unit to clean up.
 	fresh bool
+	// delegated: the controllers the user's systemd was delegated, which limit its units.
+	delegated []string
 }
 
-// New returns the manager of the unit a cgroupsPath names ("slice:prefix:name", or "" for
-// nebulon-ID.scope in the default slice). Nothing is asked of systemd yet.
-func New(cgroupsPath, id string, rootless bool) (*Manager, error) {
-	u, err := ParsePath(cgroupsPath, id, rootless)
+// New returns the manager of unit u (ParsePath). Nothing is asked of the system's systemd yet;
+// the user's is asked where its cgroup is (user@UID.service), below which u's is, as runc asks
+// it: only the controllers delegated there can limit u, and only on cgroup v2, where a
+// user's systemd has a subtree of its own.
+func New(u Unit, user bool) (*Manager, error) {
+	var client *Client
+	if user {
+		if cgroups.DetectMode() != cgroups.Unified {
+			return nil, errors.New("systemd cgroup driver: a user's systemd manages cgroups only on cgroup v2 (this host has v1): run nebulon without --systemd-cgroup, rootless without a cgroup")
+		}
+		var err error
+		if client, err = Dial(true); err != nil {
+			return nil, err
+		}
+		if u.Root, err = client.ControlGroup(); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
+	m, err := load(u, user)
 	if err != nil {
+		client.Close()
 		return nil, err
 	}
-	m, err := load(u, rootless)
-	if err != nil {
-		return nil, err
+	m.client, m.fresh = client, true
+	if user {
+		if m.delegated, err = Delegated(u.Root); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
-	m.fresh = true
 	return m, nil
 }
 
@@ -120,6 +141,16 @@ func (m *Manager) Entry() (*cgroups.Entry, error) { return &cgroups.Entry{}, nil
 // Set works out the unit's properties for r, which Attach applies with the cgroup files; the
 // errors name the field.
 func (m *Manager) Set(r *specs.LinuxResources) error {
+	if m.user && r != nil {
+		if err := cgroups.CheckDelegated(r, m.delegated, m.unit.Root); err != nil {
+			return err
+		}
+		// A user's systemd cannot install device programs, nor can the user: device
+		// rules are left out, as runc's rootless managers ignore them.
+		nr := *r
+		nr.Devices = nil
+		r = &nr
+	}
 	props, err := m.properties(r, true)
 	if err != nil {
 		return err
@@ -195,6 +226,17 @@ func (m *Manager) LeaveMemory(pid int) (*cgroups.Entry, error) {
 // and the unit is left as it was; systemd writes the files from new properties later, not
 // within the call that sets them, and would undo that roll-back.
 func (m *Manager) Update(r *specs.LinuxResources) error {
+	if m.user {
+		if m.delegated == nil { // loaded from the state
+			var err error
+			if m.delegated, err = Delegated(m.unit.Root); err != nil {
+				return err
+			}
+		}
+		if err := cgroups.CheckDelegated(r, m.delegated, m.unit.Root); err != nil {
+			return err
+		}
+	}
 	props, err := m.properties(r, false)
 	if err != nil {
 		return err

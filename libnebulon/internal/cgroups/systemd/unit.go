@@ -17,6 +17,9 @@ import (
 type Unit struct {
 	Slice string `json:"slice"` // the parent slice, e.g. system.slice
 	Name  string `json:"name"`  // the unit, e.g. cri-containerd-1234.scope
+	// Root is the cgroup of the systemd instance that owns the unit, below which its slices
+	// are: empty for the system's, /user.slice/user-UID.slice/user@UID.service for a user's.
+	Root string `json:"root,omitempty"`
 }
 
 // DefaultPrefix is the scope prefix of a container whose cgroupsPath is empty (runc's is "runc").
@@ -87,13 +90,14 @@ func (u Unit) IsSlice() bool { return strings.HasSuffix(u.Name, ".slice") }
 // a.slice), so it is expanded whole.
 func (u Unit) CgroupDir() (string, error) {
 	if u.IsSlice() {
-		return ExpandSlice(u.Name)
+		dir, err := ExpandSlice(u.Name)
+		return path.Join("/", u.Root, dir), err
 	}
 	dir, err := ExpandSlice(u.Slice)
 	if err != nil {
 		return "", err
 	}
-	return path.Join(dir, u.Name), nil
+	return path.Join("/", u.Root, dir, u.Name), nil
 }
 
 // ExpandSlice is the cgroup directory systemd gives a slice: test-a-b.slice is

@@ -16,16 +16,16 @@ func TestParsePathIsRuncs(t *testing.T) {
 		want     Unit
 		dir      string
 	}{
-		{"system.slice:docker:abc", false, Unit{"system.slice", "docker-abc.scope"}, "/system.slice/docker-abc.scope"},
+		{"system.slice:docker:abc", false, Unit{Slice: "system.slice", Name: "docker-abc.scope"}, "/system.slice/docker-abc.scope"},
 		{"kubepods-besteffort-pod12.slice:cri-containerd:c1", false,
-			Unit{"kubepods-besteffort-pod12.slice", "cri-containerd-c1.scope"},
+			Unit{Slice: "kubepods-besteffort-pod12.slice", Name: "cri-containerd-c1.scope"},
 			"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-c1.scope"},
-		{"", false, Unit{"system.slice", "nebulon-ID.scope"}, "/system.slice/nebulon-ID.scope"},
-		{"", true, Unit{"user.slice", "nebulon-ID.scope"}, "/user.slice/nebulon-ID.scope"},
-		{":libpod:c2", false, Unit{"system.slice", "libpod-c2.scope"}, "/system.slice/libpod-c2.scope"},
-		{"machine.slice::c3", false, Unit{"machine.slice", "-c3.scope"}, "/machine.slice/-c3.scope"},
-		{"system.slice:x:my-pod.slice", false, Unit{"system.slice", "my-pod.slice"}, "/my.slice/my-pod.slice"},
-		{"-.slice:p:n", false, Unit{"-.slice", "p-n.scope"}, "/p-n.scope"},
+		{"", false, Unit{Slice: "system.slice", Name: "nebulon-ID.scope"}, "/system.slice/nebulon-ID.scope"},
+		{"", true, Unit{Slice: "user.slice", Name: "nebulon-ID.scope"}, "/user.slice/nebulon-ID.scope"},
+		{":libpod:c2", false, Unit{Slice: "system.slice", Name: "libpod-c2.scope"}, "/system.slice/libpod-c2.scope"},
+		{"machine.slice::c3", false, Unit{Slice: "machine.slice", Name: "-c3.scope"}, "/machine.slice/-c3.scope"},
+		{"system.slice:x:my-pod.slice", false, Unit{Slice: "system.slice", Name: "my-pod.slice"}, "/my.slice/my-pod.slice"},
+		{"-.slice:p:n", false, Unit{Slice: "-.slice", Name: "p-n.scope"}, "/p-n.scope"},
 	} {
 		got, err := ParsePath(tc.path, "ID", tc.rootless)
 		if err != nil || got != tc.want {
@@ -35,6 +35,11 @@ func TestParsePathIsRuncs(t *testing.T) {
 		if dir, err := got.CgroupDir(); err != nil || dir != tc.dir {
 			t.Errorf("%q: CgroupDir = %q, %v; want %q", tc.path, dir, err, tc.dir)
 		}
+	}
+	// A user's systemd has its slices below its own cgroup.
+	u := Unit{Slice: "user.slice", Name: "nebulon-ID.scope", Root: "/user.slice/user-1000.slice/user@1000.service"}
+	if dir, err := u.CgroupDir(); err != nil || dir != "/user.slice/user-1000.slice/user@1000.service/user.slice/nebulon-ID.scope" {
+		t.Errorf("the user's unit: CgroupDir = %q, %v", dir, err)
 	}
 }
 

@@ -1,0 +1,98 @@
+package systemd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	godbus "github.com/godbus/dbus/v5"
+)
+
+// UserManager reports whether the driver talks to the user's systemd rather than the system's:
+// nebulon runs as a user of the host other than root, also as root of a user namespace that
+// maps a user (rootless podman runs its runtime so). runc decides the same with rootlesskit's
+// DetectUID (the OwnerUID busctl --user reports).
+func UserManager() bool { return hostUID() != 0 }
+
+// hostUID is the caller's effective uid as the user namespace's parent sees it: the id the
+// uid_map maps it to, itself in the initial namespace. The user's bus daemon checks that id
+// (SO_PEERCRED gives it the id in its own namespace), not the one the namespace shows.
+func hostUID() int {
+	euid := os.Geteuid()
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return euid
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var inside, outside, size int64
+		if n, _ := fmt.Sscan(line, &inside, &outside, &size); n != 3 {
+			continue
+		}
+		if int64(euid) >= inside && int64(euid) < inside+size {
+			return int(outside + int64(euid) - inside)
+		}
+	}
+	return euid
+}
+
+// userBusAddress is the user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, where
+// dbus-user-session and systemd's user instance put it.
+func userBusAddress() (string, error) {
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
+		return a, nil
+	}
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		return "", fmt.Errorf("neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set, so the user's bus cannot be found")
+	}
+	bus := filepath.Join(dir, "bus")
+	if _, err := os.Stat(bus); err != nil {
+		return "", fmt.Errorf("no user bus at %s (is the user's systemd running? loginctl enable-linger starts it without a login): %w", bus, err)
+	}
+	return "unix:path=" + bus, nil
+}
+
+// dialUserBus connects to the user's bus and authenticates as the user of the host: go-systemd's
+// own user connection sends the namespace's uid, which the daemon refuses from inside one.
+func dialUserBus(ctx context.Context) (*godbus.Conn, error) {
+	addr, err := userBusAddress()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := godbus.Dial(addr, godbus.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Auth([]godbus.Auth{godbus.AuthExternal(strconv.Itoa(hostUID()))}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("authenticate as uid %d on %s: %w", hostUID(), addr, err)
+	}
+	if err := conn.Hello(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// ControlGroup is the cgroup of the systemd instance (the user's: its user@UID.service), below
+// which its slices and units are.
+func (c *Client) ControlGroup() (string, error) {
+	v, err := c.managerProperty("ControlGroup")
+	if err != nil {
+		return "", err
+	}
+	return strings.Trim(v, "\""), nil
+}
+
+// Delegated is the cgroup v2 controllers the user's systemd may give its units: the
+// cgroup.controllers of its own cgroup.
+func Delegated(root string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", root, "cgroup.controllers"))
+	if err != nil {
+		return nil, fmt.Errorf("systemd cgroup driver: the controllers delegated to the user's systemd: %w", err)
+	}
+	return strings.Fields(string(data)), nil
+}
