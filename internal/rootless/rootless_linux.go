@@ -22,13 +22,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
 const (
-	// envPid names the pause process the constructor joins (join_linux.go).
-	envPid = "_NB_USERNS_PID"
+	// envFds names the fds of the pause process' user and mount namespaces that Enter opened
+	// and the constructor joins (join_linux.go): "USERFD,MOUNTFD".
+	envFds = "_NB_USERNS_FDS"
 	// envUID marks an nb inside the namespaces, and gives the user's uid there (its own is 0).
+	// Only an nb in a user namespace trusts it: the host's root may have a user's environment.
 	envUID = "_NB_ROOTLESS_UID"
 	// PauseCommand is the pause process' argument: nb runs only Pause then.
 	PauseCommand = "__nb_pause"
@@ -36,11 +39,16 @@ const (
 
 // Is reports whether nb runs for an unprivileged user: outside nb's user namespace (about to
 // enter it) or inside it.
-func Is() bool { return os.Geteuid() != 0 || os.Getenv(envUID) != "" }
+func Is() bool { return os.Geteuid() != 0 || inside() }
+
+// inside says whether this nb runs in nb's user namespace, uid 0 there.
+func inside() bool {
+	return os.Geteuid() == 0 && os.Getenv(envUID) != "" && userns.RunningInUserNS()
+}
 
 // UID is the user's uid on the host, inside nb's user namespace too.
 func UID() int {
-	if uid, err := strconv.Atoi(os.Getenv(envUID)); err == nil && os.Geteuid() == 0 {
+	if uid, err := strconv.Atoi(os.Getenv(envUID)); err == nil && inside() {
 		return uid
 	}
 	return os.Geteuid()
@@ -81,6 +89,11 @@ func PidFile(runDir string) string { return filepath.Join(runDir, "pause.pid") }
 // or with what stopped it; nothing it made is left then.
 func Enter() error {
 	if os.Geteuid() == 0 {
+		if !inside() {
+			// The host's root: a user's marker, kept by su or sudo -E, is not for the
+			// monitor and runtime this nb starts either.
+			os.Unsetenv(envUID)
+		}
 		return nil
 	}
 	runDir, err := RuntimeDir()
@@ -91,9 +104,15 @@ func Enter() error {
 	if err != nil {
 		return err
 	}
-	env := []string{envPid + "=" + strconv.Itoa(pid), envUID + "=" + strconv.Itoa(os.Geteuid())}
+	// The constructor joins the namespaces by fds opened here, after the pause process was
+	// found: a pid could name another process by the time it looked.
+	ufd, mfd, err := openNamespaces(pid)
+	if err != nil {
+		return err
+	}
+	env := []string{fmt.Sprintf("%s=%d,%d", envFds, ufd, mfd), envUID + "=" + strconv.Itoa(os.Geteuid())}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envPid+"=") && !strings.HasPrefix(kv, envUID+"=") {
+		if !strings.HasPrefix(kv, envFds+"=") && !strings.HasPrefix(kv, envUID+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -101,6 +120,20 @@ func Enter() error {
 		return fmt.Errorf("re-execute nb in its user namespace: %w", err)
 	}
 	return nil
+}
+
+// openNamespaces opens the pause process' user and mount namespaces, fds the exec keeps.
+func openNamespaces(pid int) (ufd, mfd int, err error) {
+	ufd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("nb's pause process %d: its user namespace: %w", pid, err)
+	}
+	mfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY, 0)
+	if err != nil {
+		unix.Close(ufd)
+		return 0, 0, fmt.Errorf("nb's pause process %d: its mount namespace: %w", pid, err)
+	}
+	return ufd, mfd, nil
 }
 
 // lockWait bounds the wait for another nb starting the pause process.

@@ -174,6 +174,31 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[ "$(pgrep -c -u "$RLNB_USER" -x -f "/proc/self/exe __nb_pause")" = 1 ]
 }
 
+@test "rootless nb: the host's root ignores a user's _NB_USERNS_FDS, _NB_USERNS_PID and _NB_ROOTLESS_UID" {
+	local pid
+	nbu ps -q >/dev/null || fail "nb ps as the user"
+	pid="$(pause_pid)"
+	# In its pause process' mount namespace, the user puts a script of its own at the path of an
+	# nb root runs: joining there, root's nb would execute it as the host's root.
+	install -m 0755 -o root -g root "$TEST_DIR/nb" "$TEST_DIR/nb-root"
+	printf '#!/bin/sh\nid -u >%s/evil.out\n' "$TEST_DIR" >"$TEST_DIR/evil.sh"
+	chmod 0755 "$TEST_DIR/evil.sh"
+	runuser -u "$RLNB_USER" -- nsenter -t "$pid" -U -m mount --bind "$TEST_DIR/evil.sh" "$TEST_DIR/nb-root" ||
+		fail "the user's bind mount"
+	# Root, with the user's variables (su without -, sudo -E) and fds of the user's namespaces.
+	run env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root XDG_RUNTIME_DIR="$RLNB_XDG" _NB_USERNS_PID="$pid" \
+		_NB_USERNS_FDS=3,4 _NB_ROOTLESS_UID="$RLNB_UID" "$TEST_DIR/nb-root" --root "$TEST_DIR/root-store" ps 3<"/proc/$pid/ns/user" 4<"/proc/$pid/ns/mnt"
+	[ ! -e "$TEST_DIR/evil.out" ] || fail "root's nb ran the user's script: uid $(cat "$TEST_DIR/evil.out")"
+	[ "$status" -eq 0 ] && [[ "$output" == "CONTAINER ID"* ]] && [ "$(wc -l <<<"$output")" = 1 ] || fail "root's ps: $status $output"
+	# Root's nb is root's: its store's default is root's, a bridge network its to make.
+	run env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root _NB_ROOTLESS_UID="$RLNB_UID" "$TEST_DIR/nb-root" --help
+	[[ "$output" == *'(default: "/var/lib/nebulon")'* ]] || fail "root's --help: $output"
+	run env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root _NB_ROOTLESS_UID="$RLNB_UID" "$TEST_DIR/nb-root" --root "$TEST_DIR/root-store" network create --subnet 10.231.77.0/24 rlnbroot
+	[ "$status" -eq 0 ] || fail "root's network create: $output"
+	"$NB" --root "$TEST_DIR/root-store" network rm rlnbroot >/dev/null || fail "network rm"
+	runuser -u "$RLNB_USER" -- nsenter -t "$pid" -U -m umount "$TEST_DIR/nb-root" || fail "the user's umount"
+}
+
 @test "rootless nb: --network none has only lo, host the host's interfaces; a bridge is refused" {
 	nbu init >/dev/null
 	nbu image import "$TEST_DIR/rootfs.tar" bb >/dev/null
