@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -158,15 +159,7 @@ func ensurePause(runDir string) (int, error) {
 	if pid, ok := RunningPause(pidFile); ok {
 		return pid, nil
 	}
-	pid, err := startPause()
-	if err != nil {
-		return 0, err
-	}
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		return 0, fmt.Errorf("nb's pause pid file: %w", err)
-	}
-	return pid, nil
+	return startPause(pidFile)
 }
 
 // RunningPause reads the pid file and says whether it names a pause process of this user's
@@ -192,8 +185,11 @@ func RunningPause(pidFile string) (int, bool) {
 	return pid, len(args) == 2 && string(args[1]) == PauseCommand
 }
 
-// startPause starts the pause process in a new user and mount namespace and maps its ids.
-func startPause() (int, error) {
+// startPause starts the pause process in a new user and mount namespace, maps its ids and
+// writes its pid file. The pause process waits for "mapped" on a pipe (Pause): an nb killed
+// before it wrote the pid file closes the pipe, and the pause process, which nothing would
+// find, exits.
+func startPause(pidFile string) (int, error) {
 	uidMap, gidMap, err := idMaps()
 	if err != nil {
 		return 0, err
@@ -203,22 +199,43 @@ func startPause() (int, error) {
 		return 0, err
 	}
 	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
 	cmd := exec.Command("/proc/self/exe", PauseCommand)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir = null, null, null, "/"
+	cmd.ExtraFiles = []*os.File{r}
 	// Its own session: a terminal's hangup or ^C is not for it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
 		return 0, fmt.Errorf("start nb's pause process in a new user namespace: %w", err)
 	}
 	pid := cmd.Process.Pid
-	if err := errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap)); err != nil {
+	err = errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap))
+	if err == nil {
+		if err = os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+			err = fmt.Errorf("nb's pause pid file: %w", err)
+		}
+	}
+	if err == nil {
+		_, err = w.Write([]byte(pauseMapped))
+	}
+	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
+		os.Remove(pidFile)
 		return 0, err
 	}
 	cmd.Process.Release()
 	return pid, nil
 }
+
+// pauseMapped is what startPause tells the pause process once its maps and pid file are written.
+const pauseMapped = "mapped"
 
 // idMaps are the user namespace's maps, newuidmap's and newgidmap's arguments: 0 is the user,
 // 1 and up its subordinate ids, as podman maps them.
@@ -309,7 +326,17 @@ func runIDMapper(tool, file string, pid int, m []string) error {
 }
 
 // Pause is the pause process: it holds the namespaces, and does nothing else until it is killed.
+// Started by startPause (nb __nb_pause, no more arguments), it first waits for startPause's
+// word on fd 3, and exits without it.
 func Pause() {
+	if len(os.Args) == 2 {
+		sync := os.NewFile(3, "sync")
+		word, _ := io.ReadAll(io.LimitReader(sync, 64))
+		sync.Close()
+		if string(word) != pauseMapped {
+			os.Exit(1)
+		}
+	}
 	for {
 		unix.Pause()
 	}

@@ -148,6 +148,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	run curl -s --max-time 5 "http://127.0.0.1:$port/index.html"
 	[ "$output" = "served rootless" ] || fail "curl 127.0.0.1:$port: $status $output"
 	[ "$(ss -Htln "sport = :$port" | awk '{print $4}')" = "127.0.0.1:$port" ]
+	grep -q "$id" "/proc/$pid/mountinfo" || fail "the container's mounts are not in the pause process' mount namespace"
 	slirp="$(cat "$store/networks/slirp/$id.pid")"
 	[ "$(cat "/proc/$slirp/comm")" = slirp4netns ]
 	# Outbound, through slirp4netns: tap0 with its address, its gateway the default route.
@@ -169,9 +170,13 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[ -z "$(nbu ps -aq)" ]
 	[ ! -e "$store/containers/$id" ]
 	[ -z "$(ls "$store/networks/slirp")" ]
-	# One pause process served every nb of the test.
+	# One pause process served every nb of the test, and is the user's only process left (no
+	# slirp4netns, monitor or network namespace helper); its mount namespace, where the
+	# container's overlay and network namespace were mounted, has none of the container's left.
 	[ "$(pause_pid)" = "$pid" ]
 	[ "$(pgrep -c -u "$RLNB_USER" -x -f "/proc/self/exe __nb_pause")" = 1 ]
+	[ "$(ps -o pid= -u "$RLNB_USER" | tr -d ' ')" = "$pid" ] || fail "left: $(ps -f -u "$RLNB_USER")"
+	! grep -q "$id" "/proc/$pid/mountinfo" || fail "mounts left: $(grep "$id" "/proc/$pid/mountinfo")"
 }
 
 @test "rootless nb: the host's root ignores a user's _NB_USERNS_FDS, _NB_USERNS_PID and _NB_ROOTLESS_UID" {
@@ -219,10 +224,21 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[[ "$output" == *"network create: a bridge network needs root"* ]] || fail "$output"
 	[ "$(nbu ps -aq | wc -l)" = 2 ]
 	for c in $(nbu ps -aq); do nbu rm "$c" >/dev/null; done
+	# A layer with an owner beyond the user's subordinate ids: refused, naming it, no layer left.
+	local layers
+	layers="$(ls "$RLNB_HOME/.local/share/nebulon/images/layers")"
+	mkdir -p "$TEST_DIR/unmapped/x"
+	tar -C "$TEST_DIR/unmapped" --owner=70000 --group=70000 -cf "$TEST_DIR/unmapped.tar" ./x
+	run nbu image import "$TEST_DIR/unmapped.tar" unmapped
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'tar entry "./x/": owner 70000:70000 is not mapped in nb'"'"'s user namespace'* ]] || fail "$output"
+	[ "$(ls "$RLNB_HOME/.local/share/nebulon/images/layers")" = "$layers" ] || fail "a layer was left"
+	run nbu image ls
+	[[ "$output" != *unmapped* ]] || fail "$output"
 }
 
-@test "rootless nb: no subordinate ids, no or an unwritable XDG_RUNTIME_DIR or XDG_DATA_HOME: errors naming them, nothing left" {
-	local pid before
+@test "rootless nb: no subordinate ids, no or an unwritable XDG_RUNTIME_DIR or XDG_DATA_HOME, nb killed while mapping: errors naming them, nothing left" {
+	local pid before nbpid mapper
 	nbu init >/dev/null
 	pid="$(pause_pid)"
 	before="$(ps -o pid= -u "$RLNB_USER" | sort)"
@@ -237,6 +253,26 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 		fail "$output"
 	[ ! -e "$TEST_DIR/xdg2/nb/pause.pid" ]
 	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
+	# nb killed while newuidmap maps its new pause process: the pause process exits too.
+	mkdir "$TEST_DIR/slowbin"
+	# shellcheck disable=SC2016 # expanded by the script
+	printf '#!/bin/sh\necho $PPID $$ >%s/slowbin/mapping\nexec sleep 10\n' "$TEST_DIR" >"$TEST_DIR/slowbin/newuidmap"
+	chmod 0755 "$TEST_DIR/slowbin/newuidmap"
+	chmod 0777 "$TEST_DIR/slowbin"
+	nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" PATH="$TEST_DIR/slowbin:/usr/sbin:/usr/bin:/sbin:/bin" -- ps >/dev/null 2>&1 &
+	for _ in $(seq 100); do
+		[ -s "$TEST_DIR/slowbin/mapping" ] && break
+		sleep 0.05
+	done
+	read -r nbpid mapper <"$TEST_DIR/slowbin/mapping" || fail "newuidmap did not run"
+	kill -KILL "$nbpid" "$mapper"
+	wait
+	for _ in $(seq 50); do
+		[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
+	[ ! -e "$TEST_DIR/xdg2/nb/pause.pid" ]
 	# A stale pid file (the pause process killed, its pid reused: here by init) is replaced.
 	runuser -u "$RLNB_USER" -- sh -c "echo 1 >'$TEST_DIR/xdg2/nb/pause.pid'"
 	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" -- ps -q
