@@ -151,6 +151,9 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	grep -q "$id" "/proc/$pid/mountinfo" || fail "the container's mounts are not in the pause process' mount namespace"
 	slirp="$(cat "$store/networks/slirp/$id.pid")"
 	[ "$(cat "/proc/$slirp/comm")" = slirp4netns ]
+	# Sandboxed in a mount namespace of its own, with a seccomp filter, as podman runs it.
+	[ "$(awk '/^Seccomp:/ {print $2}' "/proc/$slirp/status")" = 2 ] || fail "slirp4netns without seccomp"
+	[ "$(readlink "/proc/$slirp/ns/mnt")" != "$(readlink "/proc/$pid/ns/mnt")" ] || fail "slirp4netns not sandboxed"
 	# Outbound, through slirp4netns: tap0 with its address, its gateway the default route.
 	run nbu exec web sh -c 'ip -4 -o addr show tap0 | tr -s " " | cut -d" " -f4; ip route | grep default'
 	[[ "$output" == "10.0.2.100/24"*"default via 10.0.2.2 dev tap0"* ]] || fail "tap0: $output"
