@@ -69,17 +69,48 @@ func DataHome() (string, error) {
 }
 
 // RuntimeDir is where a rootless nb keeps what goes with a reboot (the runtime's state, the
-// pause process' pid, slirp4netns' sockets): $XDG_RUNTIME_DIR/nb, made 0700.
+// pause process' pid, slirp4netns' sockets): $XDG_RUNTIME_DIR/nb, or without XDG_RUNTIME_DIR
+// /run/user/UID/nb when the user owns /run/user/UID, as podman falls back. nb makes it 0700
+// with the sticky bit (the XDG base directory spec lets the system prune files there that lack
+// it), and refuses one that is a symlink, someone else's, or open to others: what another user
+// put there (a pid file, a socket) would steer this user's nb.
 func RuntimeDir() (string, error) {
 	d := os.Getenv("XDG_RUNTIME_DIR")
 	if d == "" {
-		return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its runtime state in $XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set (a login session sets it: /run/user/%d)", UID(), UID())
+		run := fmt.Sprintf("/run/user/%d", UID())
+		if ownDir(run) != nil {
+			return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its runtime state in $XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set, and %s is not a directory of this user's (a login session makes it, and sets XDG_RUNTIME_DIR)", UID(), run)
+		}
+		d = run
 	}
 	dir := filepath.Join(d, "nb")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w; XDG_RUNTIME_DIR must name a directory this user (uid %d) can write", dir, err, UID())
 	}
+	if err := ownDir(dir); err != nil {
+		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700|os.ModeSticky); err != nil {
+		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w", dir, err)
+	}
 	return dir, nil
+}
+
+// ownDir says why dir is not a directory of this user's closed to others, if it is not.
+func ownDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return errors.New("not a directory (a symlink is refused too)")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, UID())
+	case st.Mode&0o077 != 0:
+		return fmt.Errorf("mode %04o: others may write or read it, where it must be 0700", st.Mode&0o7777)
+	}
+	return nil
 }
 
 // PidFile is the pause process' pid file under RuntimeDir.
@@ -101,8 +132,16 @@ func Enter() error {
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Stat(PidFile(runDir))
 	pid, err := ensurePause(runDir)
 	if err != nil {
+		if errors.Is(statErr, os.ErrNotExist) {
+			// No pause process was there, and none is: a first nb that failed (no
+			// subordinate ids) leaves nothing, its lock and runtime directory neither, unless
+			// something else is in it.
+			os.Remove(filepath.Join(runDir, pauseLock))
+			os.Remove(runDir)
+		}
 		return err
 	}
 	// The constructor joins the namespaces by fds opened here, after the pause process was
@@ -137,13 +176,16 @@ func openNamespaces(pid int) (ufd, mfd int, err error) {
 	return ufd, mfd, nil
 }
 
+// pauseLock is the lock nbs starting the pause process take, in RuntimeDir.
+const pauseLock = "pause.lock"
+
 // lockWait bounds the wait for another nb starting the pause process.
 const lockWait = 30 * time.Second
 
 // ensurePause returns the pid of the pause process, starting one when the pid file names
 // none (none yet, or a stale file after it was killed or the host rebooted).
 func ensurePause(runDir string) (int, error) {
-	lock, err := os.OpenFile(filepath.Join(runDir, "pause.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	lock, err := os.OpenFile(filepath.Join(runDir, pauseLock), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("nb's pause lock: %w", err)
 	}

@@ -254,7 +254,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[ "$status" -eq 1 ]
 	[ "$output" = "nb: nb runs rootless as user $RLNB_USER (uid $RLNB_UID): /etc/subgid gives it no subordinate ids (a line $RLNB_USER:START:COUNT, as usermod --add-subuids and --add-subgids make), which nb maps to the images' users" ] ||
 		fail "$output"
-	[ ! -e "$TEST_DIR/xdg2/nb/pause.pid" ]
+	[ ! -e "$TEST_DIR/xdg2/nb" ] || fail "left: $(ls -A "$TEST_DIR/xdg2/nb")"
 	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
 	# nb killed while newuidmap maps its new pause process: the pause process exits too.
 	mkdir "$TEST_DIR/slowbin"
@@ -276,19 +276,39 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	done
 	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
 	[ ! -e "$TEST_DIR/xdg2/nb/pause.pid" ]
-	# A stale pid file (the pause process killed, its pid reused: here by init) is replaced.
-	runuser -u "$RLNB_USER" -- sh -c "echo 1 >'$TEST_DIR/xdg2/nb/pause.pid'"
+	# A stale pid file (the pause process killed, its pid reused: here by another process of
+	# the user's) is replaced.
+	local pid2 other
+	other="$(runuser -u "$RLNB_USER" -- sh -c 'sleep 30 >/dev/null 2>&1 & echo $!')"
+	runuser -u "$RLNB_USER" -- sh -c "echo $other >'$TEST_DIR/xdg2/nb/pause.pid'"
 	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" -- ps -q
+	kill -KILL "$other"
 	[ "$status" -eq 0 ] || fail "with a stale pid file: $output"
-	local pid2
 	pid2="$(cat "$TEST_DIR/xdg2/nb/pause.pid")"
-	[ "$pid2" != 1 ] && [ "$(tr '\0' ' ' <"/proc/$pid2/cmdline")" = "/proc/self/exe __nb_pause " ] || fail "pause $pid2"
+	[ "$pid2" != "$other" ] && [ "$(tr '\0' ' ' <"/proc/$pid2/cmdline")" = "/proc/self/exe __nb_pause " ] || fail "pause $pid2"
 	kill -KILL "$pid2"
-	for _ in $(seq 50); do kill -0 "$pid2" 2>/dev/null || break; sleep 0.1; done
-
-	run nbu_with XDG_RUNTIME_DIR= -- ps
+	for _ in $(seq 50); do kill -0 "$pid2" 2>/dev/null || kill -0 "$other" 2>/dev/null || break; sleep 0.1; done
+	# Its runtime directory: 0700 and sticky; a symlink, or one open to others, is refused.
+	[ "$(stat -c %a "$TEST_DIR/xdg2/nb")" = 1700 ]
+	runuser -u "$RLNB_USER" -- sh -c "mkdir -m 0700 '$TEST_DIR/xdg2/real' '$TEST_DIR/xdg2/link' && ln -s ../real '$TEST_DIR/xdg2/link/nb'"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2/link" -- ps
 	[ "$status" -eq 1 ]
-	[[ "$output" == "nb: nb runs rootless (uid $RLNB_UID) and keeps its runtime state in \$XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set"* ]] || fail "$output"
+	[ "$output" = "nb: nb's runtime state $TEST_DIR/xdg2/link/nb (from \$XDG_RUNTIME_DIR): not a directory (a symlink is refused too)" ] ||
+		fail "$output"
+	chmod 0777 "$TEST_DIR/xdg2/nb"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg2" -- ps
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: nb's runtime state $TEST_DIR/xdg2/nb (from \$XDG_RUNTIME_DIR): mode 0777: others may write or read it, where it must be 0700" ] ||
+		fail "$output"
+
+	# Without XDG_RUNTIME_DIR, /run/user/UID when the user owns it, as podman falls back.
+	run nbu_with XDG_RUNTIME_DIR= -- ps -q
+	[ "$status" -eq 0 ] || fail "without XDG_RUNTIME_DIR: $output"
+	chown root "$RLNB_XDG"
+	run nbu_with XDG_RUNTIME_DIR= -- ps
+	chown "$RLNB_USER" "$RLNB_XDG"
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: nb runs rootless (uid $RLNB_UID) and keeps its runtime state in \$XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set, and $RLNB_XDG is not a directory of this user's (a login session makes it, and sets XDG_RUNTIME_DIR)" ] || fail "$output"
 	run nbu_with XDG_RUNTIME_DIR=/root -- ps
 	[ "$status" -eq 1 ]
 	[[ "$output" == "nb: nb's runtime state /root/nb (from \$XDG_RUNTIME_DIR): "*"permission denied; XDG_RUNTIME_DIR must name a directory this user (uid $RLNB_UID) can write" ]] || fail "$output"
