@@ -309,6 +309,16 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	chown "$RLNB_USER" "$RLNB_XDG"
 	[ "$status" -eq 1 ]
 	[ "$output" = "nb: nb runs rootless (uid $RLNB_UID) and keeps its runtime state in \$XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set, and $RLNB_XDG is not a directory of this user's (a login session makes it, and sets XDG_RUNTIME_DIR)" ] || fail "$output"
+	# A typo, a bad flag or help starts no pause process and makes no runtime directory.
+	mkdir -m 0700 "$TEST_DIR/xdg3"
+	chown "$RLNB_USER:" "$TEST_DIR/xdg3"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg3" -- bogus
+	[[ "$output" == *"No help topic for 'bogus'"* ]] || fail "bogus: $output"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg3" -- ps --bogus
+	[ "$status" -ne 0 ] && [[ "$output" == *"flag provided but not defined: -bogus"* ]] || fail "ps --bogus: $status $output"
+	run nbu_with XDG_RUNTIME_DIR="$TEST_DIR/xdg3" -- image ls --help
+	[ "$status" -eq 0 ] || fail "image ls --help: $output"
+	[ -z "$(ls -A "$TEST_DIR/xdg3")" ] || fail "made: $(ls -A "$TEST_DIR/xdg3")"
 	run nbu_with XDG_RUNTIME_DIR=/root -- ps
 	[ "$status" -eq 1 ]
 	[[ "$output" == "nb: nb's runtime state /root/nb (from \$XDG_RUNTIME_DIR): "*"permission denied; XDG_RUNTIME_DIR must name a directory this user (uid $RLNB_UID) can write" ]] || fail "$output"
