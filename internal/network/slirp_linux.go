@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Slirp is the network of a rootless nb's containers unless --network says otherwise, as
@@ -53,7 +55,17 @@ func setSlirpExit(id string, f *os.File) {
 	}
 }
 
-func (ns *Networks) slirpDir() string { return filepath.Join(ns.dir, "slirp") }
+// slirpDir holds each slirp4netns' pid file, API socket and log: under a rootless user's runtime
+// directory, which goes with a reboot as they do (a pid file in the store would outlive its
+// process and name another's).
+func (ns *Networks) slirpDir() string {
+	if rootless.Is() {
+		if d, err := rootless.RuntimeDir(); err == nil {
+			return filepath.Join(d, "slirp")
+		}
+	}
+	return filepath.Join(ns.dir, "slirp")
+}
 
 // attachSlirp starts slirp4netns for container id's namespace netns and publishes ports on the
 // host's loopback (or the address -p names) through its API.

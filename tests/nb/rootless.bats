@@ -149,7 +149,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[ "$output" = "served rootless" ] || fail "curl 127.0.0.1:$port: $status $output"
 	[ "$(ss -Htln "sport = :$port" | awk '{print $4}')" = "127.0.0.1:$port" ]
 	grep -q "$id" "/proc/$pid/mountinfo" || fail "the container's mounts are not in the pause process' mount namespace"
-	slirp="$(cat "$store/networks/slirp/$id.pid")"
+	slirp="$(cat "$RLNB_XDG/nb/slirp/$id.pid")"
 	[ "$(cat "/proc/$slirp/comm")" = slirp4netns ]
 	# Sandboxed in a mount namespace of its own, with a seccomp filter, as podman runs it.
 	[ "$(awk '/^Seccomp:/ {print $2}' "/proc/$slirp/status")" = 2 ] || fail "slirp4netns without seccomp"
@@ -172,7 +172,9 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	[ "$status" -eq 0 ] || fail "rm: $output"
 	[ -z "$(nbu ps -aq)" ]
 	[ ! -e "$store/containers/$id" ]
-	[ -z "$(ls "$store/networks/slirp")" ]
+	# slirp4netns' files were in the user's runtime directory, which goes with a reboot.
+	[ -z "$(ls "$RLNB_XDG/nb/slirp")" ]
+	[ ! -e "$store/networks/slirp" ]
 	# One pause process served every nb of the test, and is the user's only process left (no
 	# slirp4netns, monitor or network namespace helper); its mount namespace, where the
 	# container's overlay and network namespace were mounted, has none of the container's left.
@@ -204,6 +206,11 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	run env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root _NB_ROOTLESS_UID="$RLNB_UID" "$TEST_DIR/nb-root" --root "$TEST_DIR/root-store" network create --subnet 10.231.77.0/24 rlnbroot
 	[ "$status" -eq 0 ] || fail "root's network create: $output"
 	"$NB" --root "$TEST_DIR/root-store" network rm rlnbroot >/dev/null || fail "network rm"
+	# slirp4netns is for rootless nb: root's containers are on bridges.
+	run "$NB" --root "$TEST_DIR/root-store" create --network slirp4netns bb true
+	[ "$status" -eq 1 ]
+	[ "$output" = "nb: --network slirp4netns: for nb run by an unprivileged user; the host's root's containers use a bridge network (--network bridge, the default, or one of nb network create): no such network: slirp4netns" ] || fail "$output"
+	[ -z "$("$NB" --root "$TEST_DIR/root-store" ps -aq)" ] || fail "a container was made"
 	runuser -u "$RLNB_USER" -- nsenter -t "$pid" -U -m umount "$TEST_DIR/nb-root" || fail "the user's umount"
 }
 
