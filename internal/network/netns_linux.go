@@ -78,6 +78,7 @@ func bindChildNamespace(path string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cmd := exec.Command("/proc/self/exe", rootless.PauseCommand, namespaceChildArg)
+	cmd.Args[0] = "nb" // ps shows nb __nb_pause netns
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: unix.SIGKILL}
 	cmd.ExtraFiles = []*os.File{w}
 	err = cmd.Start()

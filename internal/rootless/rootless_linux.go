@@ -247,6 +247,7 @@ func startPause(pidFile string) (int, error) {
 	}
 	defer w.Close()
 	cmd := exec.Command("/proc/self/exe", PauseCommand)
+	cmd.Args[0] = "nb" // ps shows nb __nb_pause
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir = null, null, null, "/"
 	cmd.ExtraFiles = []*os.File{r}
 	// Its own session: a terminal's hangup or ^C is not for it.

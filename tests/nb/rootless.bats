@@ -179,7 +179,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	# slirp4netns, monitor or network namespace helper); its mount namespace, where the
 	# container's overlay and network namespace were mounted, has none of the container's left.
 	[ "$(pause_pid)" = "$pid" ]
-	[ "$(pgrep -c -u "$RLNB_USER" -x -f "/proc/self/exe __nb_pause")" = 1 ]
+	[ "$(pgrep -c -u "$RLNB_USER" -x -f "nb __nb_pause")" = 1 ]
 	[ "$(ps -o pid= -u "$RLNB_USER" | tr -d ' ')" = "$pid" ] || fail "left: $(ps -f -u "$RLNB_USER")"
 	! grep -q "$id" "/proc/$pid/mountinfo" || fail "mounts left: $(grep "$id" "/proc/$pid/mountinfo")"
 }
@@ -292,7 +292,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	kill -KILL "$other"
 	[ "$status" -eq 0 ] || fail "with a stale pid file: $output"
 	pid2="$(cat "$TEST_DIR/xdg2/nb/pause.pid")"
-	[ "$pid2" != "$other" ] && [ "$(tr '\0' ' ' <"/proc/$pid2/cmdline")" = "/proc/self/exe __nb_pause " ] || fail "pause $pid2"
+	[ "$pid2" != "$other" ] && [ "$(tr '\0' ' ' <"/proc/$pid2/cmdline")" = "nb __nb_pause " ] || fail "pause $pid2"
 	kill -KILL "$pid2"
 	for _ in $(seq 50); do kill -0 "$pid2" 2>/dev/null || kill -0 "$other" 2>/dev/null || break; sleep 0.1; done
 	# Its runtime directory: 0700 and sticky; a symlink, or one open to others, is refused.
