@@ -8,7 +8,6 @@
 package rootless
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/subid"
 )
 
 const (
@@ -296,9 +297,15 @@ func idMaps() (uidMap, gidMap []string, err error) {
 }
 
 func idMap(file, name string, own int) ([]string, error) {
-	ranges, err := subIDRanges(file, name, os.Geteuid())
+	all, _, err := subid.Read(file, name, os.Geteuid())
 	if err != nil {
 		return nil, fmt.Errorf("nb runs rootless: %w", err)
+	}
+	var ranges []subid.Range
+	for _, r := range all {
+		if r.Count > 0 {
+			ranges = append(ranges, r)
+		}
 	}
 	if len(ranges) == 0 {
 		return nil, fmt.Errorf("nb runs rootless as user %s (uid %d): %s gives it no subordinate ids (a line %s:START:COUNT, as usermod --add-subuids and --add-subgids make), which nb maps to the images' users", name, os.Geteuid(), file, name)
@@ -306,43 +313,10 @@ func idMap(file, name string, own int) ([]string, error) {
 	m := []string{"0", strconv.Itoa(own), "1"}
 	next := uint64(1)
 	for _, r := range ranges {
-		m = append(m, strconv.FormatUint(next, 10), strconv.FormatUint(r.start, 10), strconv.FormatUint(r.count, 10))
-		next += r.count
+		m = append(m, strconv.FormatUint(next, 10), strconv.FormatUint(r.Start, 10), strconv.FormatUint(r.Count, 10))
+		next += r.Count
 	}
 	return m, nil
-}
-
-// idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
-type idRange struct{ start, count uint64 }
-
-// subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
-// "name-or-uid:start:count". A missing file gives none.
-func subIDRanges(file, name string, uid int) ([]idRange, error) {
-	f, err := os.Open(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []idRange
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
-			continue
-		}
-		start, err1 := strconv.ParseUint(parts[1], 10, 32)
-		count, err2 := strconv.ParseUint(parts[2], 10, 32)
-		if err1 == nil && err2 == nil && count > 0 {
-			out = append(out, idRange{start, count})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	return out, nil
 }
 
 // idMapperWait bounds newuidmap and newgidmap, which read a few files and write one.

@@ -3,40 +3,21 @@
 # and /etc/subgid ranges and an XDG_RUNTIME_DIR) and runs nb as that user, with its default
 # store ($HOME/.local/share/nebulon) and its default network (slirp4netns). This host has
 # cgroup v1 and delegates no cgroup to the user: its containers run without one. The user's nb
-# keeps a pause process that holds its user and mount namespaces; teardown_file kills it by the
-# pid in its pid file, and with it go the mounts made there.
+# keeps a pause process that holds its user and mount namespaces; teardown_file kills it with the
+# user's other processes, and with it go the mounts made there.
 
 load helpers
 load registry
+load ../lib/testuser
 
 RLNB_USER=nbrlnb
 # The user's subordinate ids: host ids 400000-465535, apart from tests/rootless' user's.
 RLNB_SUB_START=400000
 RLNB_SUB_COUNT=65536
 
-# rlnb_remove_user: the user, its processes (the pause process, slirp4netns, containers: all
-# the tests'), its home (the store) and XDG_RUNTIME_DIR, its subuid and subgid lines, whatever a
-# run (this one, or one killed before its teardown) left.
-rlnb_remove_user() {
-	local uid pid
-	uid="$(id -u "$RLNB_USER" 2>/dev/null)" || uid=""
-	if [ -n "$uid" ]; then
-		pid="$(cat "/run/user/$uid/nb/pause.pid" 2>/dev/null)" || pid=""
-		[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null
-		for pid in $(ps -e -o pid=,uid= | awk -v u="$uid" -v lo="$RLNB_SUB_START" -v n="$RLNB_SUB_COUNT" \
-			'$2 == u || ($2 >= lo && $2 < lo + n) {print $1}'); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		for _ in $(seq 50); do
-			[ -z "$(ps -o pid= -u "$uid")" ] && break
-			sleep 0.1
-		done
-		userdel -r "$RLNB_USER" >/dev/null 2>&1
-		rm -rf "/run/user/$uid"
-	fi
-	sed -i "/^$RLNB_USER:/d" /etc/subuid /etc/subgid 2>/dev/null
-	return 0
-}
+# rlnb_remove_user: the user and all it left, the pause process, slirp4netns and containers too
+# (remove_test_user).
+rlnb_remove_user() { remove_test_user "$RLNB_USER" "$RLNB_SUB_START" "$RLNB_SUB_COUNT"; }
 
 setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root: makes the unprivileged user the tests run as"
