@@ -37,6 +37,8 @@ const (
 	envUID = "_NB_ROOTLESS_UID"
 	// PauseCommand is the pause process' argument: nb runs only Pause then.
 	PauseCommand = "__nb_pause"
+	// envRepause asks the nb that joined a monitor's namespaces to start a pause process there.
+	envRepause = "_NB_REPAUSE"
 )
 
 // Is reports whether nb runs for an unprivileged user: outside nb's user namespace (about to
@@ -126,15 +128,21 @@ func Enter() error {
 			// The host's root: a user's marker, kept by su or sudo -E, is not for the
 			// monitor and runtime this nb starts either.
 			os.Unsetenv(envUID)
+			os.Unsetenv(envRepause)
+			return nil
 		}
-		return nil
+		if os.Getenv(envRepause) == "" {
+			return nil
+		}
+		os.Unsetenv(envRepause)
+		return repause()
 	}
 	runDir, err := RuntimeDir()
 	if err != nil {
 		return err
 	}
 	_, statErr := os.Stat(PidFile(runDir))
-	pid, err := ensurePause(runDir)
+	pid, rejoin, err := ensurePause(runDir)
 	if err != nil {
 		if errors.Is(statErr, os.ErrNotExist) {
 			// No pause process was there, and none is: a first nb that failed (no
@@ -152,8 +160,11 @@ func Enter() error {
 		return err
 	}
 	env := []string{fmt.Sprintf("%s=%d,%d", envFds, ufd, mfd), envUID + "=" + strconv.Itoa(os.Geteuid())}
+	if rejoin {
+		env = append(env, envRepause+"=1")
+	}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envFds+"=") && !strings.HasPrefix(kv, envUID+"=") {
+		if !strings.HasPrefix(kv, envFds+"=") && !strings.HasPrefix(kv, envUID+"=") && !strings.HasPrefix(kv, envRepause+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -185,25 +196,89 @@ const lockWait = 30 * time.Second
 
 // ensurePause returns the pid of the pause process, starting one when the pid file names
 // none (none yet, or a stale file after it was killed or the host rebooted).
-func ensurePause(runDir string) (int, error) {
-	lock, err := os.OpenFile(filepath.Join(runDir, pauseLock), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+func ensurePause(runDir string) (pid int, rejoin bool, err error) {
+	lock, err := lockPause(runDir)
 	if err != nil {
-		return 0, fmt.Errorf("nb's pause lock: %w", err)
+		return 0, false, err
 	}
 	defer lock.Close()
+	pidFile := PidFile(runDir)
+	if pid, ok := RunningPause(pidFile); ok {
+		return pid, false, nil
+	}
+	// The pause process was killed while containers run: their monitors are still in its
+	// namespaces, where their overlays and network namespaces are mounted. A new pause process
+	// would have new ones, and nb would act blind on them; so nb joins a monitor's, as podman
+	// rejoins from a live conmon, and starts the new pause process there (repause).
+	if pid := liveMonitor(); pid > 0 {
+		return pid, true, nil
+	}
+	pid, err = startPause(pidFile, true)
+	return pid, false, err
+}
+
+// lockPause takes the lock of nbs starting the pause process.
+func lockPause(runDir string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(runDir, pauseLock), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("nb's pause lock: %w", err)
+	}
 	deadline := time.Now().Add(lockWait)
 	for unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("nb's pause lock %s: still held after %v by another nb starting the pause process", lock.Name(), lockWait)
+			lock.Close()
+			return nil, fmt.Errorf("nb's pause lock %s: still held after %v by another nb starting the pause process", lock.Name(), lockWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pidFile := PidFile(runDir)
-	if pid, ok := RunningPause(pidFile); ok {
-		return pid, nil
-	}
-	return startPause(pidFile)
+	return lock, nil
 }
+
+// repause starts a pause process in the namespaces this nb joined from a monitor's (ensurePause).
+func repause() error {
+	runDir, err := RuntimeDir()
+	if err != nil {
+		return err
+	}
+	lock, err := lockPause(runDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if _, ok := RunningPause(PidFile(runDir)); ok {
+		return nil
+	}
+	_, err = startPause(PidFile(runDir), false)
+	return err
+}
+
+// liveMonitor is the pid of a container monitor of this user's (nb --root ROOT __monitor ID,
+// started in nb's namespaces), 0 if none runs.
+func liveMonitor() int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name(), &st) != nil || int(st.Uid) != os.Geteuid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+		if len(args) == 5 && string(args[3]) == monitorCommand {
+			return pid
+		}
+	}
+	return 0
+}
+
+// monitorCommand is cmd/nb's hidden command that keeps a detached container.
+const monitorCommand = "__monitor"
 
 // RunningPause reads the pid file and says whether it names a pause process of this user's
 // that still runs: a stale file's pid may be anyone's by now.
@@ -217,7 +292,8 @@ func RunningPause(pidFile string) (int, bool) {
 		return 0, false
 	}
 	var st unix.Stat_t
-	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != UID() {
+	// The user's own uid: on the host, or 0 in nb's user namespace (repause).
+	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != os.Geteuid() {
 		return 0, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -232,10 +308,13 @@ func RunningPause(pidFile string) (int, bool) {
 // writes its pid file. The pause process waits for "mapped" on a pipe (Pause): an nb killed
 // before it wrote the pid file closes the pipe, and the pause process, which nothing would
 // find, exits.
-func startPause(pidFile string) (int, error) {
-	uidMap, gidMap, err := idMaps()
-	if err != nil {
-		return 0, err
+func startPause(pidFile string, fresh bool) (int, error) {
+	var uidMap, gidMap []string
+	var err error
+	if fresh {
+		if uidMap, gidMap, err = idMaps(); err != nil {
+			return 0, err
+		}
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -252,14 +331,19 @@ func startPause(pidFile string) (int, error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir = null, null, null, "/"
 	cmd.ExtraFiles = []*os.File{r}
 	// Its own session: a terminal's hangup or ^C is not for it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if fresh {
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+	}
 	err = cmd.Start()
 	r.Close()
 	if err != nil {
 		return 0, fmt.Errorf("start nb's pause process in a new user namespace: %w", err)
 	}
 	pid := cmd.Process.Pid
-	err = errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap))
+	if fresh {
+		err = errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap))
+	}
 	if err == nil {
 		if err = os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 			err = fmt.Errorf("nb's pause pid file: %w", err)

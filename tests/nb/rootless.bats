@@ -86,6 +86,18 @@ RLNB_ENV=()
 # pause_pid: the user's pause process, from its pid file.
 pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 
+# nb_procs PAUSE: the user's processes in the host's user namespace or in nb's (that of the pause
+# process PAUSE): nb's, not another suite's whose user had this uid before (in one of its own).
+nb_procs() {
+	local p u want host
+	want="$(readlink "/proc/$1/ns/user")"
+	host="$(readlink /proc/1/ns/user)"
+	for p in $(ps -o pid= -u "$RLNB_USER"); do
+		u="$(readlink "/proc/$p/ns/user" 2>/dev/null)" || continue
+		if [ "$u" = "$want" ] || [ "$u" = "$host" ]; then echo "$p"; fi
+	done
+}
+
 @test "rootless nb from init to rm: store owned by the user's ids, a pulled image, run -d, exec, logs, a port on 127.0.0.1, stop, rm" {
 	local store="$RLNB_HOME/.local/share/nebulon" port id slirp pid
 	run nbu init
@@ -161,7 +173,7 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	# container's overlay and network namespace were mounted, has none of the container's left.
 	[ "$(pause_pid)" = "$pid" ]
 	[ "$(pgrep -c -u "$RLNB_USER" -x -f "nb __nb_pause")" = 1 ]
-	[ "$(ps -o pid= -u "$RLNB_USER" | tr -d ' ')" = "$pid" ] || fail "left: $(ps -f -u "$RLNB_USER")"
+	[ "$(nb_procs "$pid")" = "$pid" ] || fail "left: $(ps -f -u "$RLNB_USER")"
 	! grep -q "$id" "/proc/$pid/mountinfo" || fail "mounts left: $(grep "$id" "/proc/$pid/mountinfo")"
 }
 
@@ -318,6 +330,35 @@ pause_pid() { cat "$RLNB_XDG/nb/pause.pid"; }
 	# The pause process of the user's XDG_RUNTIME_DIR is as it was.
 	[ "$(pause_pid)" = "$pid" ]
 	[ "$(ps -o pid= -u "$RLNB_USER" | sort)" = "$before" ] || fail "a process was left: $(ps -f -u "$RLNB_USER")"
+}
+
+@test "rootless nb: the pause process killed while a container runs: the next nb rejoins the container's namespaces" {
+	local id old new mon
+	nbu init >/dev/null
+	nbu image import "$TEST_DIR/rootfs.tar" bb >/dev/null
+	id="$(nbu create --network none bb sleep 60)" || fail "create: $id"
+	nbu run -d "$id" >/dev/null || fail "run -d"
+	old="$(pause_pid)"
+	mon="$(pgrep -u "$RLNB_USER" -f "__monitor $id")" || fail "no monitor"
+	kill -KILL "$old"
+	for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+	run nbu ps
+	[[ "$output" == *"$id"*Up* ]] || fail "ps: $output"
+	# A new pause process, in the namespaces the monitor (and the container's mounts) are in.
+	new="$(pause_pid)"
+	[ "$new" != "$old" ] && [ "$(tr '\0' ' ' <"/proc/$new/cmdline")" = "nb __nb_pause " ] || fail "pause $new"
+	[ "$(readlink "/proc/$new/ns/user")" = "$(readlink "/proc/$mon/ns/user")" ] || fail "another user namespace"
+	[ "$(readlink "/proc/$new/ns/mnt")" = "$(readlink "/proc/$mon/ns/mnt")" ] || fail "another mount namespace"
+	grep -q "$id" "/proc/$new/mountinfo" || fail "the container's mounts are out of sight"
+	run nbu rm -f "$id"
+	[ "$status" -eq 0 ] || fail "rm -f: $output"
+	! grep -q "$id" "/proc/$new/mountinfo" || fail "mounts left: $(grep "$id" "/proc/$new/mountinfo")"
+	# The monitor ends (and is reaped) just after rm.
+	for _ in $(seq 50); do
+		[ "$(nb_procs "$new")" = "$new" ] && break
+		sleep 0.1
+	done
+	[ "$(nb_procs "$new")" = "$new" ] || fail "left: $(ps -f -u "$RLNB_USER")"
 }
 
 # nbu_with VAR=VALUE... -- ARGS...: nbu with the user's environment changed.
