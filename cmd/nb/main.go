@@ -36,13 +36,8 @@ func main() {
 		network.NamespaceChild(os.Args)
 		rootless.Pause()
 	}
-	if needsNamespace(os.Args) {
-		if err := rootless.Enter(); err != nil {
-			fmt.Fprintln(os.Stderr, "nb:", err)
-			os.Exit(1)
-		}
-	}
 	app := newApp()
+	enterBefore(app.Commands)
 	if err := app.Run(reorderArgs(app, os.Args)); err != nil {
 		var code exitStatus
 		if errors.As(err, &code) {
@@ -81,12 +76,6 @@ Nebulon. Start with:
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
-			if rootless.Is() {
-				var err error
-				if rootlessRunDir, err = rootless.RuntimeDir(); err != nil {
-					return err
-				}
-			}
 			return nil
 		},
 		Commands: []*cli.Command{
@@ -113,17 +102,33 @@ func openStore(ctx *cli.Context) (*store.Store, error) {
 	return store.Open(root)
 }
 
-// needsNamespace says whether this nb is one that enters a rootless user's namespace
-// (rootless.Enter): all do but help, the version and shell completion, which touch nothing.
-func needsNamespace(args []string) bool {
-	if len(args) < 2 {
-		return false
+// enterBefore makes each command that does something (one with an action, but shell completion)
+// enter a rootless user's namespaces first (rootless.Enter), once urfave has found it and parsed
+// its flags: a typo or a bad flag, help and the version neither start the pause process nor
+// make $XDG_RUNTIME_DIR/nb.
+func enterBefore(cmds []*cli.Command) {
+	for _, c := range cmds {
+		enterBefore(c.Subcommands)
+		if c.Action == nil || c == completionCommand {
+			continue
+		}
+		before := c.Before
+		c.Before = func(ctx *cli.Context) error {
+			if err := rootless.Enter(); err != nil {
+				return err
+			}
+			if rootless.Is() {
+				var err error
+				if rootlessRunDir, err = rootless.RuntimeDir(); err != nil {
+					return err
+				}
+			}
+			if before != nil {
+				return before(ctx)
+			}
+			return nil
+		}
 	}
-	switch args[1] {
-	case "help", "h", "--help", "-h", "--version", "-v", "completion", "--generate-bash-completion":
-		return false
-	}
-	return true
 }
 
 // rootlessRunDir is a rootless nb's $XDG_RUNTIME_DIR/nb, "" for the host's root.

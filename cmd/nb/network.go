@@ -203,6 +203,9 @@ func setNetwork(s *store.Store, c *store.Container, o *specconv.Options, cfg *cr
 	switch {
 	case o.Network.Attached():
 		n, err := network.Open(s.Root).Get(string(o.Network))
+		if err != nil && string(o.Network) == network.Slirp.Name {
+			return fmt.Errorf("--network %s: for nb run by an unprivileged user; the host's root's containers use a bridge network (--network %s, the default, or one of nb network create): %w", o.Network, network.Default.Name, err)
+		}
 		if err != nil {
 			return fmt.Errorf("--network %s: %w", o.Network, err)
 		}

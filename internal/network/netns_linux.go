@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/moby/sys/userns"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/userns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -72,8 +72,14 @@ func bindChildNamespace(path string) error {
 		return err
 	}
 	defer r.Close()
+	// The child is killed below; should nb be killed first, Pdeathsig kills it. The kernel
+	// sends that signal when the thread that started the child ends: this one, locked until
+	// the child is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.Command("/proc/self/exe", rootless.PauseCommand, namespaceChildArg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET}
+	cmd.Args[0] = "nb" // ps shows nb __nb_pause netns
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: unix.SIGKILL}
 	cmd.ExtraFiles = []*os.File{w}
 	err = cmd.Start()
 	w.Close()

@@ -29,6 +29,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nebulon-dev/nebulon/internal/atomicfile"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Default is the network a container is on unless --network says otherwise, as docker's is its
@@ -92,7 +93,9 @@ func (ns *Networks) Get(name string) (*Network, error) {
 		n := Default
 		return &n, nil
 	}
-	if name == Slirp.Name {
+	// slirp4netns is a rootless user's network: the host's root has bridges (and may have a
+	// network of its own by that name, made before it was reserved).
+	if name == Slirp.Name && rootless.Is() {
 		n := Slirp
 		return &n, nil
 	}

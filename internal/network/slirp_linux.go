@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 )
 
 // Slirp is the network of a rootless nb's containers unless --network says otherwise, as
@@ -30,12 +33,39 @@ const slirpIP = "10.0.2.100"
 // slirpWait bounds slirp4netns' start and each call to its API socket.
 const slirpWait = 10 * time.Second
 
-// slirpExit is the write end of each slirp4netns' --exit-fd this process started: slirp4netns
-// exits once it is closed, so it ends with the nb (run, or monitor) that attached the container,
-// however that one ends. Kept reachable: a collected *os.File would close it.
-var slirpExit []*os.File
+// slirpExit is the write end of each slirp4netns' --exit-fd this process started, by container:
+// slirp4netns exits once it is closed, so it ends with the nb (run, or monitor) that attached
+// the container, however that one ends. Kept reachable: a collected *os.File would close it.
+// detachSlirp closes it, so a monitor restarting a container keeps one per container.
+var (
+	slirpExitMu sync.Mutex
+	slirpExit   = map[string]*os.File{}
+)
 
-func (ns *Networks) slirpDir() string { return filepath.Join(ns.dir, "slirp") }
+// setSlirpExit keeps (or with nil, closes and forgets) container id's --exit-fd write end.
+func setSlirpExit(id string, f *os.File) {
+	slirpExitMu.Lock()
+	defer slirpExitMu.Unlock()
+	if old := slirpExit[id]; old != nil {
+		old.Close()
+	}
+	delete(slirpExit, id)
+	if f != nil {
+		slirpExit[id] = f
+	}
+}
+
+// slirpDir holds each slirp4netns' pid file, API socket and log: under a rootless user's runtime
+// directory, which goes with a reboot as they do (a pid file in the store would outlive its
+// process and name another's).
+func (ns *Networks) slirpDir() string {
+	if rootless.Is() {
+		if d, err := rootless.RuntimeDir(); err == nil {
+			return filepath.Join(d, "slirp")
+		}
+	}
+	return filepath.Join(ns.dir, "slirp")
+}
 
 // attachSlirp starts slirp4netns for container id's namespace netns and publishes ports on the
 // host's loopback (or the address -p names) through its API.
@@ -69,7 +99,9 @@ func (ns *Networks) attachSlirp(id, netns string, ports []PortMapping) (_ *Attac
 	}
 	// The socket's path is relative to its directory (cmd.Dir): an absolute one under a home
 	// directory may pass sockaddr_un's 108 bytes.
-	cmd := exec.Command(path, "--configure", "--mtu=65520", "--disable-host-loopback",
+	// Sandboxed (its own mount namespace, pivoted to an empty root) and with a seccomp
+	// filter, as podman runs it: it parses the container's traffic.
+	cmd := exec.Command(path, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp",
 		"--ready-fd=3", "--exit-fd=4", "--api-socket", id+".sock", "--netns-type=path", netns, "tap0")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
 	cmd.ExtraFiles = []*os.File{readyW, exitR}
@@ -103,7 +135,7 @@ func (ns *Networks) attachSlirp(id, netns string, ports []PortMapping) (_ *Attac
 			return nil, err
 		}
 	}
-	slirpExit = append(slirpExit, exitW)
+	setSlirpExit(id, exitW)
 	return &Attachment{IP: slirpIP, Gateway: Slirp.Gateway}, nil
 }
 
@@ -151,12 +183,16 @@ func (ns *Networks) slirpForward(id string, p PortMapping) error {
 // detachSlirp ends container id's slirp4netns (its pid file's, if that is still slirp4netns)
 // and removes its files. Nothing there is no error.
 func (ns *Networks) detachSlirp(id string) error {
+	setSlirpExit(id, nil)
 	dir := ns.slirpDir()
 	pidFile := filepath.Join(dir, id+".pid")
 	if data, err := os.ReadFile(pidFile); err == nil {
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if pid > 0 && strings.TrimSpace(string(comm)) == "slirp4netns" {
+		// A stale file's pid may be another user's slirp4netns by now: not this one's to kill.
+		var st unix.Stat_t
+		own := unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil && int(st.Uid) == os.Geteuid()
+		if pid > 0 && own && strings.TrimSpace(string(comm)) == "slirp4netns" {
 			if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("stop slirp4netns (pid %d) of %s: %w", pid, id, err)
 			}

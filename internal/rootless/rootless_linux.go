@@ -8,11 +8,11 @@
 package rootless
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,25 +22,37 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nebulon-dev/nebulon/internal/subid"
 )
 
 const (
-	// envPid names the pause process the constructor joins (join_linux.go).
-	envPid = "_NB_USERNS_PID"
+	// envFds names the fds of the pause process' user and mount namespaces that Enter opened
+	// and the constructor joins (join_linux.go): "USERFD,MOUNTFD".
+	envFds = "_NB_USERNS_FDS"
 	// envUID marks an nb inside the namespaces, and gives the user's uid there (its own is 0).
+	// Only an nb in a user namespace trusts it: the host's root may have a user's environment.
 	envUID = "_NB_ROOTLESS_UID"
 	// PauseCommand is the pause process' argument: nb runs only Pause then.
 	PauseCommand = "__nb_pause"
+	// envRepause asks the nb that joined a monitor's namespaces to start a pause process there.
+	envRepause = "_NB_REPAUSE"
 )
 
 // Is reports whether nb runs for an unprivileged user: outside nb's user namespace (about to
 // enter it) or inside it.
-func Is() bool { return os.Geteuid() != 0 || os.Getenv(envUID) != "" }
+func Is() bool { return os.Geteuid() != 0 || inside() }
+
+// inside says whether this nb runs in nb's user namespace, uid 0 there.
+func inside() bool {
+	return os.Geteuid() == 0 && os.Getenv(envUID) != "" && userns.RunningInUserNS()
+}
 
 // UID is the user's uid on the host, inside nb's user namespace too.
 func UID() int {
-	if uid, err := strconv.Atoi(os.Getenv(envUID)); err == nil && os.Geteuid() == 0 {
+	if uid, err := strconv.Atoi(os.Getenv(envUID)); err == nil && inside() {
 		return uid
 	}
 	return os.Geteuid()
@@ -60,17 +72,48 @@ func DataHome() (string, error) {
 }
 
 // RuntimeDir is where a rootless nb keeps what goes with a reboot (the runtime's state, the
-// pause process' pid, slirp4netns' sockets): $XDG_RUNTIME_DIR/nb, made 0700.
+// pause process' pid, slirp4netns' sockets): $XDG_RUNTIME_DIR/nb, or without XDG_RUNTIME_DIR
+// /run/user/UID/nb when the user owns /run/user/UID, as podman falls back. nb makes it 0700
+// with the sticky bit (the XDG base directory spec lets the system prune files there that lack
+// it), and refuses one that is a symlink, someone else's, or open to others: what another user
+// put there (a pid file, a socket) would steer this user's nb.
 func RuntimeDir() (string, error) {
 	d := os.Getenv("XDG_RUNTIME_DIR")
 	if d == "" {
-		return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its runtime state in $XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set (a login session sets it: /run/user/%d)", UID(), UID())
+		run := fmt.Sprintf("/run/user/%d", UID())
+		if ownDir(run) != nil {
+			return "", fmt.Errorf("nb runs rootless (uid %d) and keeps its runtime state in $XDG_RUNTIME_DIR/nb: XDG_RUNTIME_DIR is not set, and %s is not a directory of this user's (a login session makes it, and sets XDG_RUNTIME_DIR)", UID(), run)
+		}
+		d = run
 	}
 	dir := filepath.Join(d, "nb")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w; XDG_RUNTIME_DIR must name a directory this user (uid %d) can write", dir, err, UID())
 	}
+	if err := ownDir(dir); err != nil {
+		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700|os.ModeSticky); err != nil {
+		return "", fmt.Errorf("nb's runtime state %s (from $XDG_RUNTIME_DIR): %w", dir, err)
+	}
 	return dir, nil
+}
+
+// ownDir says why dir is not a directory of this user's closed to others, if it is not.
+func ownDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return errors.New("not a directory (a symlink is refused too)")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, UID())
+	case st.Mode&0o077 != 0:
+		return fmt.Errorf("mode %04o: others may write or read it, where it must be 0700", st.Mode&0o7777)
+	}
+	return nil
 }
 
 // PidFile is the pause process' pid file under RuntimeDir.
@@ -81,19 +124,47 @@ func PidFile(runDir string) string { return filepath.Join(runDir, "pause.pid") }
 // or with what stopped it; nothing it made is left then.
 func Enter() error {
 	if os.Geteuid() == 0 {
-		return nil
+		if !inside() {
+			// The host's root: a user's marker, kept by su or sudo -E, is not for the
+			// monitor and runtime this nb starts either.
+			os.Unsetenv(envUID)
+			os.Unsetenv(envRepause)
+			return nil
+		}
+		if os.Getenv(envRepause) == "" {
+			return nil
+		}
+		os.Unsetenv(envRepause)
+		return repause()
 	}
 	runDir, err := RuntimeDir()
 	if err != nil {
 		return err
 	}
-	pid, err := ensurePause(runDir)
+	_, statErr := os.Stat(PidFile(runDir))
+	pid, rejoin, err := ensurePause(runDir)
+	if err != nil {
+		if errors.Is(statErr, os.ErrNotExist) {
+			// No pause process was there, and none is: a first nb that failed (no
+			// subordinate ids) leaves nothing, its lock and runtime directory neither, unless
+			// something else is in it.
+			os.Remove(filepath.Join(runDir, pauseLock))
+			os.Remove(runDir)
+		}
+		return err
+	}
+	// The constructor joins the namespaces by fds opened here, after the pause process was
+	// found: a pid could name another process by the time it looked.
+	ufd, mfd, err := openNamespaces(pid)
 	if err != nil {
 		return err
 	}
-	env := []string{envPid + "=" + strconv.Itoa(pid), envUID + "=" + strconv.Itoa(os.Geteuid())}
+	env := []string{fmt.Sprintf("%s=%d,%d", envFds, ufd, mfd), envUID + "=" + strconv.Itoa(os.Geteuid())}
+	if rejoin {
+		env = append(env, envRepause+"=1")
+	}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envPid+"=") && !strings.HasPrefix(kv, envUID+"=") {
+		if !strings.HasPrefix(kv, envFds+"=") && !strings.HasPrefix(kv, envUID+"=") && !strings.HasPrefix(kv, envRepause+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -103,38 +174,111 @@ func Enter() error {
 	return nil
 }
 
+// openNamespaces opens the pause process' user and mount namespaces, fds the exec keeps.
+func openNamespaces(pid int) (ufd, mfd int, err error) {
+	ufd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("nb's pause process %d: its user namespace: %w", pid, err)
+	}
+	mfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY, 0)
+	if err != nil {
+		unix.Close(ufd)
+		return 0, 0, fmt.Errorf("nb's pause process %d: its mount namespace: %w", pid, err)
+	}
+	return ufd, mfd, nil
+}
+
+// pauseLock is the lock nbs starting the pause process take, in RuntimeDir.
+const pauseLock = "pause.lock"
+
 // lockWait bounds the wait for another nb starting the pause process.
 const lockWait = 30 * time.Second
 
 // ensurePause returns the pid of the pause process, starting one when the pid file names
 // none (none yet, or a stale file after it was killed or the host rebooted).
-func ensurePause(runDir string) (int, error) {
-	lock, err := os.OpenFile(filepath.Join(runDir, "pause.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+func ensurePause(runDir string) (pid int, rejoin bool, err error) {
+	lock, err := lockPause(runDir)
 	if err != nil {
-		return 0, fmt.Errorf("nb's pause lock: %w", err)
+		return 0, false, err
 	}
 	defer lock.Close()
+	pidFile := PidFile(runDir)
+	if pid, ok := RunningPause(pidFile); ok {
+		return pid, false, nil
+	}
+	// The pause process was killed while containers run: their monitors are still in its
+	// namespaces, where their overlays and network namespaces are mounted. A new pause process
+	// would have new ones, and nb would act blind on them; so nb joins a monitor's, as podman
+	// rejoins from a live conmon, and starts the new pause process there (repause).
+	if pid := liveMonitor(); pid > 0 {
+		return pid, true, nil
+	}
+	pid, err = startPause(pidFile, true)
+	return pid, false, err
+}
+
+// lockPause takes the lock of nbs starting the pause process.
+func lockPause(runDir string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(runDir, pauseLock), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("nb's pause lock: %w", err)
+	}
 	deadline := time.Now().Add(lockWait)
 	for unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("nb's pause lock %s: still held after %v by another nb starting the pause process", lock.Name(), lockWait)
+			lock.Close()
+			return nil, fmt.Errorf("nb's pause lock %s: still held after %v by another nb starting the pause process", lock.Name(), lockWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pidFile := PidFile(runDir)
-	if pid, ok := RunningPause(pidFile); ok {
-		return pid, nil
-	}
-	pid, err := startPause()
-	if err != nil {
-		return 0, err
-	}
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		return 0, fmt.Errorf("nb's pause pid file: %w", err)
-	}
-	return pid, nil
+	return lock, nil
 }
+
+// repause starts a pause process in the namespaces this nb joined from a monitor's (ensurePause).
+func repause() error {
+	runDir, err := RuntimeDir()
+	if err != nil {
+		return err
+	}
+	lock, err := lockPause(runDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if _, ok := RunningPause(PidFile(runDir)); ok {
+		return nil
+	}
+	_, err = startPause(PidFile(runDir), false)
+	return err
+}
+
+// liveMonitor is the pid of a container monitor of this user's (nb --root ROOT __monitor ID,
+// started in nb's namespaces), 0 if none runs.
+func liveMonitor() int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name(), &st) != nil || int(st.Uid) != os.Geteuid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+		if len(args) == 5 && string(args[3]) == monitorCommand {
+			return pid
+		}
+	}
+	return 0
+}
+
+// monitorCommand is cmd/nb's hidden command that keeps a detached container.
+const monitorCommand = "__monitor"
 
 // RunningPause reads the pid file and says whether it names a pause process of this user's
 // that still runs: a stale file's pid may be anyone's by now.
@@ -148,7 +292,8 @@ func RunningPause(pidFile string) (int, bool) {
 		return 0, false
 	}
 	var st unix.Stat_t
-	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != UID() {
+	// The user's own uid: on the host, or 0 in nb's user namespace (repause).
+	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != os.Geteuid() {
 		return 0, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -159,33 +304,66 @@ func RunningPause(pidFile string) (int, bool) {
 	return pid, len(args) == 2 && string(args[1]) == PauseCommand
 }
 
-// startPause starts the pause process in a new user and mount namespace and maps its ids.
-func startPause() (int, error) {
-	uidMap, gidMap, err := idMaps()
-	if err != nil {
-		return 0, err
+// startPause starts the pause process in a new user and mount namespace, maps its ids and
+// writes its pid file. The pause process waits for "mapped" on a pipe (Pause): an nb killed
+// before it wrote the pid file closes the pipe, and the pause process, which nothing would
+// find, exits.
+func startPause(pidFile string, fresh bool) (int, error) {
+	var uidMap, gidMap []string
+	var err error
+	if fresh {
+		if uidMap, gidMap, err = idMaps(); err != nil {
+			return 0, err
+		}
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
 	cmd := exec.Command("/proc/self/exe", PauseCommand)
+	cmd.Args[0] = "nb" // ps shows nb __nb_pause
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir = null, null, null, "/"
+	cmd.ExtraFiles = []*os.File{r}
 	// Its own session: a terminal's hangup or ^C is not for it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Setsid: true}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if fresh {
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+	}
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
 		return 0, fmt.Errorf("start nb's pause process in a new user namespace: %w", err)
 	}
 	pid := cmd.Process.Pid
-	if err := errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap)); err != nil {
+	if fresh {
+		err = errors.Join(runIDMapper("newuidmap", "/etc/subuid", pid, uidMap), runIDMapper("newgidmap", "/etc/subgid", pid, gidMap))
+	}
+	if err == nil {
+		if err = os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+			err = fmt.Errorf("nb's pause pid file: %w", err)
+		}
+	}
+	if err == nil {
+		_, err = w.Write([]byte(pauseMapped))
+	}
+	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
+		os.Remove(pidFile)
 		return 0, err
 	}
 	cmd.Process.Release()
 	return pid, nil
 }
+
+// pauseMapped is what startPause tells the pause process once its maps and pid file are written.
+const pauseMapped = "mapped"
 
 // idMaps are the user namespace's maps, newuidmap's and newgidmap's arguments: 0 is the user,
 // 1 and up its subordinate ids, as podman maps them.
@@ -203,9 +381,15 @@ func idMaps() (uidMap, gidMap []string, err error) {
 }
 
 func idMap(file, name string, own int) ([]string, error) {
-	ranges, err := subIDRanges(file, name, os.Geteuid())
+	all, _, err := subid.Read(file, name, os.Geteuid())
 	if err != nil {
 		return nil, fmt.Errorf("nb runs rootless: %w", err)
+	}
+	var ranges []subid.Range
+	for _, r := range all {
+		if r.Count > 0 {
+			ranges = append(ranges, r)
+		}
 	}
 	if len(ranges) == 0 {
 		return nil, fmt.Errorf("nb runs rootless as user %s (uid %d): %s gives it no subordinate ids (a line %s:START:COUNT, as usermod --add-subuids and --add-subgids make), which nb maps to the images' users", name, os.Geteuid(), file, name)
@@ -213,43 +397,10 @@ func idMap(file, name string, own int) ([]string, error) {
 	m := []string{"0", strconv.Itoa(own), "1"}
 	next := uint64(1)
 	for _, r := range ranges {
-		m = append(m, strconv.FormatUint(next, 10), strconv.FormatUint(r.start, 10), strconv.FormatUint(r.count, 10))
-		next += r.count
+		m = append(m, strconv.FormatUint(next, 10), strconv.FormatUint(r.Start, 10), strconv.FormatUint(r.Count, 10))
+		next += r.Count
 	}
 	return m, nil
-}
-
-// idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
-type idRange struct{ start, count uint64 }
-
-// subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
-// "name-or-uid:start:count". A missing file gives none.
-func subIDRanges(file, name string, uid int) ([]idRange, error) {
-	f, err := os.Open(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []idRange
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
-			continue
-		}
-		start, err1 := strconv.ParseUint(parts[1], 10, 32)
-		count, err2 := strconv.ParseUint(parts[2], 10, 32)
-		if err1 == nil && err2 == nil && count > 0 {
-			out = append(out, idRange{start, count})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	return out, nil
 }
 
 // idMapperWait bounds newuidmap and newgidmap, which read a few files and write one.
@@ -276,7 +427,17 @@ func runIDMapper(tool, file string, pid int, m []string) error {
 }
 
 // Pause is the pause process: it holds the namespaces, and does nothing else until it is killed.
+// Started by startPause (nb __nb_pause, no more arguments), it first waits for startPause's
+// word on fd 3, and exits without it.
 func Pause() {
+	if len(os.Args) == 2 {
+		sync := os.NewFile(3, "sync")
+		word, _ := io.ReadAll(io.LimitReader(sync, 64))
+		sync.Close()
+		if string(word) != pauseMapped {
+			os.Exit(1)
+		}
+	}
 	for {
 		unix.Pause()
 	}

@@ -8,6 +8,7 @@
 #   bats tests/rootless        # as root; $repo/bin/nebulon, or RUNTIME=
 
 load ../integration/helpers
+load ../lib/testuser
 
 RL_USER=nbrootless
 # The user's subordinate ids (/etc/subuid, /etc/subgid): host ids 300000-365535.
@@ -17,23 +18,8 @@ RL_SUB_COUNT=65536
 # installed nebulon, which the protection of the binary relies on (see the CVE-2019-5736 tests).
 RL_BUILD="$RUNTIME"
 
-# rl_remove_user: the user, its home, its XDG_RUNTIME_DIR, its processes and its subuid and subgid
-# lines, whatever a run (this one, or one killed before its teardown) left.
-rl_remove_user() {
-	local uid pid
-	uid="$(id -u "$RL_USER" 2>/dev/null)" || uid=""
-	if [ -n "$uid" ]; then
-		# The user's processes and those of its subordinate ids: all were started by the tests.
-		for pid in $(ps -e -o pid=,uid= | awk -v u="$uid" -v lo="$RL_SUB_START" -v n="$RL_SUB_COUNT" \
-			'$2 == u || ($2 >= lo && $2 < lo + n) {print $1}'); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		userdel -r "$RL_USER" >/dev/null 2>&1
-		rm -rf "/run/user/$uid"
-	fi
-	sed -i "/^$RL_USER:/d" /etc/subuid /etc/subgid 2>/dev/null
-	return 0
-}
+# rl_remove_user: the user and all it left (remove_test_user).
+rl_remove_user() { remove_test_user "$RL_USER" "$RL_SUB_START" "$RL_SUB_COUNT"; }
 
 setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root: makes the unprivileged user the tests run as"

@@ -1,10 +1,8 @@
 package parent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/internal/subid"
 )
 
 // writeIDMaps writes the uid and gid maps of the user namespace stage0 (pid) made (syncmsg step
@@ -192,8 +192,8 @@ func CheckMappings(l *specs.Linux) error {
 	return nil
 }
 
-// idRange is a line of /etc/subuid or /etc/subgid: count ids from start.
-type idRange struct{ start, count uint64 }
+// idRange is a line of /etc/subuid or /etc/subgid.
+type idRange = subid.Range
 
 // subordinateRanges returns the user's subordinate ranges (file, /etc/subuid or /etc/subgid)
 // and where they come from: file when it lists the user; else getsubids (shadow's, in Debian's
@@ -248,45 +248,21 @@ func parseGetsubids(out, name string) []idRange {
 		start, err1 := strconv.ParseUint(f[2], 10, 32)
 		count, err2 := strconv.ParseUint(f[3], 10, 32)
 		if err1 == nil && err2 == nil {
-			ranges = append(ranges, idRange{start, count})
+			ranges = append(ranges, idRange{Start: start, Count: count})
 		}
 	}
 	return ranges
 }
 
-// subIDRanges reads the ranges file gives the user name (or its uid), shadow's format
-// "name-or-uid:start:count"; listed says whether a line names the user. A missing file lists
-// no one.
-func subIDRanges(file, name string, uid int) (_ []idRange, listed bool, _ error) {
-	f, err := os.Open(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	var out []idRange
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
-			continue
-		}
-		listed = true
-		start, err1 := strconv.ParseUint(parts[1], 10, 32)
-		count, err2 := strconv.ParseUint(parts[2], 10, 32)
-		if err1 == nil && err2 == nil {
-			out = append(out, idRange{start, count})
-		}
-	}
-	return out, listed, sc.Err()
+// subIDRanges is subid.Read.
+func subIDRanges(file, name string, uid int) ([]idRange, bool, error) {
+	return subid.Read(file, name, uid)
 }
 
 func inRanges(ranges []idRange, m specs.LinuxIDMapping) bool {
 	lo, hi := uint64(m.HostID), uint64(m.HostID)+uint64(m.Size)
 	for _, r := range ranges {
-		if lo >= r.start && hi <= r.start+r.count {
+		if lo >= r.Start && hi <= r.Start+r.Count {
 			return true
 		}
 	}
@@ -299,7 +275,7 @@ func describeRanges(ranges []idRange) string {
 	}
 	s := make([]string, len(ranges))
 	for i, r := range ranges {
-		s[i] = fmt.Sprintf("%d-%d", r.start, r.start+r.count-1)
+		s[i] = fmt.Sprintf("%d-%d", r.Start, r.Start+r.Count-1)
 	}
 	return strings.Join(s, ", ")
 }
