@@ -237,17 +237,23 @@ no_pid_namespace() {
 	refused "*linux.uidMappings: newuidmap * 0 $RL_UID 1 1 $RL_SUB_START $RL_SUB_COUNT: exit status 1: newuidmap:*subordinate range /etc/subuid or nsswitch's subid service gives it*" run -d --bundle "$BUNDLE" "$CT"
 }
 
-# A v1 hierarchy the host's root delegated (chowned a cgroup of it to the user): the container's
+# Hierarchies the host's root delegated (chowned a cgroup of each to the user): the container's
 # cgroup is made there, limited, and removed on delete; the hierarchies the user may not write are
-# done without (runc's rootless manager, per hierarchy).
-@test "rootless: a delegated v1 hierarchy is used, the others are done without" {
-	[ -d /sys/fs/cgroup/pids ] || skip "no cgroup v1 pids hierarchy"
-	local deleg="/sys/fs/cgroup/pids/nbrl-deleg-$$"
-	mkdir "$deleg" || fail "mkdir $deleg"
-	on_teardown "rmdir $deleg/$CT $deleg"
-	chown -R "$RL_UID" "$deleg"
+# done without (runc's rootless manager, per hierarchy). The hybrid v2 hierarchy (unified, no
+# tasks file) and devices (whose rules need CAP_SYS_ADMIN in the host: skipped, as runc does)
+# are delegated too, as a systemd Delegate=yes unit passing its own cgroupsPath has them.
+@test "rootless: delegated v1 hierarchies are used, the others are done without" {
+	local h deleg="/sys/fs/cgroup/pids/nbrl-deleg-$$"
+	for h in pids devices unified; do
+		[ -d "/sys/fs/cgroup/$h" ] || skip "no cgroup $h hierarchy"
+		mkdir "/sys/fs/cgroup/$h/nbrl-deleg-$$" || fail "mkdir /sys/fs/cgroup/$h/nbrl-deleg-$$"
+		on_teardown "rmdir /sys/fs/cgroup/$h/nbrl-deleg-$$/$CT /sys/fs/cgroup/$h/nbrl-deleg-$$"
+		chown -R "$RL_UID" "/sys/fs/cgroup/$h/nbrl-deleg-$$"
+	done
 	# shellcheck disable=SC2016 # $p is jq's
-	update_config '.linux.cgroupsPath = $p | .linux.resources.pids = {"limit": 42}' --arg p "/nbrl-deleg-$$/$CT"
+	update_config '.linux.cgroupsPath = $p | .linux.resources.pids = {"limit": 42}
+		| .linux.resources.devices = [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]' \
+		--arg p "/nbrl-deleg-$$/$CT"
 	set_cmd 'exec sleep 1000'
 	run --separate-stderr runtime run -d --bundle "$BUNDLE" "$CT"
 	echo "$status $stderr"
@@ -256,6 +262,13 @@ no_pid_namespace() {
 	pid="$(state_of | jq -r .pid)"
 	grep "pids:" "/proc/$pid/cgroup" | grep -q ":/nbrl-deleg-$$/$CT\$" || fail "init not in the pids cgroup: $(cat "/proc/$pid/cgroup")"
 	[ "$(cat "$deleg/$CT/pids.max")" = 42 ] || fail "pids.max $(cat "$deleg/$CT/pids.max")"
+	grep -Eq "^[0-9]+:devices:/nbrl-deleg-$$/$CT\$" "/proc/$pid/cgroup" || fail "init not in the devices cgroup: $(cat "/proc/$pid/cgroup")"
+	# Made in unified too; the init, started in the root of unified, may not move there (a move
+	# needs write access to the common ancestor's cgroup.procs, cgroup-v2.rst) and stays out.
+	[ -d "/sys/fs/cgroup/unified/nbrl-deleg-$$/$CT" ] || fail "no cgroup made in unified"
+	# The device rules were skipped: the delegated devices cgroup allows all, as its parent.
+	[ "$(cat "/sys/fs/cgroup/devices/nbrl-deleg-$$/$CT/devices.list")" = "a *:* rwm" ] ||
+		fail "devices.list: $(cat "/sys/fs/cgroup/devices/nbrl-deleg-$$/$CT/devices.list")"
 	! grep "memory:" "/proc/$pid/cgroup" | grep -q nbrl-deleg || fail "a memory cgroup was made"
 	run runtime ps --format json "$CT"
 	[ "$(jq -c . <<<"$output")" = "[$pid]" ] || fail "ps: $output"
@@ -265,7 +278,9 @@ no_pid_namespace() {
 	runtime kill --all "$CT" KILL || fail "kill --all"
 	wait_for_status "$CT" stopped
 	runtime delete "$CT" || fail "delete"
-	[ ! -e "$deleg/$CT" ] || fail "$deleg/$CT left"
+	for h in pids devices unified; do
+		[ ! -e "/sys/fs/cgroup/$h/nbrl-deleg-$$/$CT" ] || fail "/sys/fs/cgroup/$h/nbrl-deleg-$$/$CT left"
+	done
 }
 
 @test "rootless: a state root the user cannot write is a clear error, nothing left behind" {
