@@ -98,9 +98,9 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 		Process: parent.Process{
 			ID: c.ID, Bundle: c.state.Bundle, Spec: &execSpec, Cgroup: cgroups.Load(paths), Namespaces: namespaces,
 			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, PreserveFds: opts.PreserveFds,
-			Console: tty.sock, Seccomp: filter, InitPidfd: initFd,
+			Console: tty.sock, Seccomp: filter, InitPidfd: initFd, InitPid: c.state.InitPid,
 		},
-		InitPid: c.state.InitPid, Status: status,
+		Status: status,
 	})
 	if err != nil {
 		return 0, nil, err

@@ -317,6 +317,7 @@ attack_runtime_binary() {
 	set_exe_attacker
 	run_detached
 	wait_for_file "$HOST_DIR/ready"
+	"${BEFORE_EXEC:-true}"
 	runtime exec -d "$CT" /proc/self/exe --log /tmp/block state x || fail "exec"
 	wait_for_file "$HOST_DIR/result" 20
 	echo "attacker: $(cat "$HOST_DIR/result"); victim's exe: $(cat "$HOST_DIR/exe")"
@@ -367,10 +368,11 @@ attack_own_runtime_binary() {
 # A user namespace joined by path (one the user holds open, mapping its subordinate ids) has no
 # maps in the spec: the runtime reads them from a process in it. Its root may write a binary that
 # a subordinate id owns (CAP_DAC_OVERRIDE over an inode whose uid and gid it maps).
-@test "rootless CVE-2019-5736: with a user namespace joined by path, its own maps tell who could write the binary" {
-	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+# hold_userns: a user namespace the user holds open (pid $holder) that maps its subordinate ids,
+# joined by path by the container.
+hold_userns() {
 	setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
-	local holder=$!
+	holder=$!
 	on_teardown "kill -KILL $holder; wait $holder"
 	for ((i = 0; i < 50; i++)); do
 		[ "$(readlink "/proc/$holder/ns/user")" != "$(readlink /proc/self/ns/user)" ] && break
@@ -382,5 +384,44 @@ attack_own_runtime_binary() {
 	update_config '.linux.namespaces |= map(if .type == "user" then .path = $p else . end)
 		| del(.linux.uidMappings, .linux.gidMappings)
 		| .process.capabilities |= map_values(. + ["CAP_DAC_OVERRIDE", "CAP_FOWNER"])' --arg p "/proc/$holder/ns/user"
+}
+
+# A user namespace joined by path (one the user holds open, mapping its subordinate ids) has no
+# maps in the spec: the runtime reads them from a process in it. Its root may write a binary that
+# a subordinate id owns (CAP_DAC_OVERRIDE over an inode whose uid and gid it maps).
+@test "rootless CVE-2019-5736: with a user namespace joined by path, its own maps tell who could write the binary" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	hold_userns
 	attack_own_runtime_binary 0755 "$((RL_SUB_START + 7))"
+}
+
+# reuse_holder_pid: the holder exits once the container runs, and its pid goes (ns_last_pid) to
+# a process of the user's in a user namespace that maps the user's uid alone.
+reuse_holder_pid() {
+	kill -KILL "$holder"
+	wait "$holder" || true
+	local i pid
+	for ((i = 0; i < 50; i++)); do
+		echo $((holder - 1)) >/proc/sys/kernel/ns_last_pid
+		setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user --map-root-user sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+		pid=$!
+		[ "$pid" = "$holder" ] && break
+		kill -KILL "$pid"
+		wait "$pid" || true
+	done
+	[ "$pid" = "$holder" ] || fail "pid $holder was not reused"
+	for ((i = 0; i < 50; i++)); do
+		[ -n "$(cat "/proc/$holder/uid_map")" ] && [ "$(readlink "/proc/$holder/ns/user")" != "$(readlink /proc/self/ns/user)" ] && break
+		sleep 0.1
+	done
+	grep -q "^ *0 *$RL_UID *1\$" "/proc/$holder/uid_map" || fail "the reused pid's uid_map: $(cat "/proc/$holder/uid_map")"
+}
+
+# An exec weighs the maps of the init's user namespace, not those of whatever the spec's path
+# names once its holder exited and its pid was reused (one mapping fewer ids would let a binary
+# the container could write be exec'd as it is).
+@test "rootless CVE-2019-5736: exec weighs the init's user namespace maps, not those of a reused holder pid" {
+	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
+	hold_userns
+	BEFORE_EXEC=reuse_holder_pid attack_own_runtime_binary 0755 "$((RL_SUB_START + 7))"
 }
