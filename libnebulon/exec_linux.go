@@ -74,6 +74,9 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	}
 	// Read through the init's pid before it is checked alive below: then it was the init's.
 	if err := parent.CheckExecAdditionalGids(p, c.state.InitPid); err != nil {
+		if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
+			return 0, nil, ErrNotRunning // the refusal was read from another's setgroups
+		}
 		return 0, nil, err
 	}
 	if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
