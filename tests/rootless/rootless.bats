@@ -223,7 +223,7 @@ no_pid_namespace() {
 	run_detached
 	# shellcheck disable=SC2034 # read by exec_fails (integration helpers)
 	INIT_PID="$(state_of | jq -r .pid)"
-	exec_fails "process.user.additionalGids \\[5\\]: setgroups is denied in the container's user namespace.*/etc/subgid" \
+	exec_fails "process.user.additionalGids \\[5\\]: setgroups is denied in the container's user namespace: /proc/[0-9]*/setgroups, the container init's, reads deny .*/etc/subgid" \
 		--additional-gids 5 "$CT" true
 }
 
