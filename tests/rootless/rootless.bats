@@ -231,7 +231,8 @@ no_pid_namespace() {
 	command -v newuidmap >/dev/null || skip "needs newuidmap (Debian package uidmap)"
 	map_subids
 	# As a user whose ranges come from nsswitch (sssd, through libsubid), which nebulon's check does not read:
-	# here none has any, and newuidmap says so.
+	# here none has any, and newuidmap says so. The success path needs an nsswitch subid service
+	# (sssd), which this machine has not: only the refusal is tested.
 	sed -i "/^$RL_USER:/d" /etc/subuid
 	on_teardown "echo '$RL_USER:$RL_SUB_START:$RL_SUB_COUNT' >>/etc/subuid"
 	refused "*linux.uidMappings: newuidmap * 0 $RL_UID 1 1 $RL_SUB_START $RL_SUB_COUNT: exit status 1: newuidmap:*subordinate range /etc/subuid or nsswitch's subid service gives it*" run -d --bundle "$BUNDLE" "$CT"

@@ -104,12 +104,8 @@ func newV1(rel string) (*v1Manager, error) {
 
 func (m *v1Manager) Create() ([]string, error) {
 	var made []string
-	for key, dir := range m.paths {
-		mkdir := mkdirOne
-		if key == "cpuset" {
-			mkdir = mkdirCpuset
-		}
-		isNew, err := mkdirOwned(dir, mkdir)
+	for key := range m.paths {
+		isNew, err := m.mkdir(key)
 		if isNew {
 			made = append(made, key)
 		}
@@ -118,6 +114,16 @@ func (m *v1Manager) Create() ([]string, error) {
 		}
 	}
 	return made, nil
+}
+
+// mkdir makes the cgroup of hierarchy key (mkdirOwned), a cpuset one with its parent's cpus
+// and mems; isNew reports whether it made it.
+func (m *v1Manager) mkdir(key string) (isNew bool, err error) {
+	mkdir := mkdirOne
+	if key == "cpuset" {
+		mkdir = mkdirCpuset
+	}
+	return mkdirOwned(m.paths[key], mkdir)
 }
 
 // CreateRootless is Create for a caller that may not be able to write every cgroup (rootless,
@@ -138,11 +144,7 @@ func (m *v1Manager) createRootless() (made, dropped []string, err error) {
 	var refused error
 	for _, key := range sortedKeys(m.paths) {
 		dir := m.paths[key]
-		mkdir := mkdirOne
-		if key == "cpuset" {
-			mkdir = mkdirCpuset
-		}
-		isNew, err := mkdirOwned(dir, mkdir)
+		isNew, err := m.mkdir(key)
 		if isNew {
 			made = append(made, key)
 		}
