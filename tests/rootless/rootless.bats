@@ -214,6 +214,28 @@ no_pid_namespace() {
 	wait_for_status "$CT" stopped
 }
 
+# A pid namespace joined by path (one the user holds, with its user namespace) holds others'
+# processes too: without a cgroup, ps refuses to list it, as kill --all does.
+@test "rootless: ps refuses a container with no cgroup in a pid namespace joined by path" {
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --clear-groups unshare --user --map-root-user --pid --fork sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+	local holder=$! inner i
+	on_teardown "kill -KILL $holder; wait $holder"
+	for ((i = 0; i < 50; i++)); do
+		inner="$(pgrep -P "$holder")" && break
+		sleep 0.1
+	done
+	[ -n "$inner" ] || fail "no process in the held pid namespace"
+	# shellcheck disable=SC2016 # $u and $p are jq's
+	update_config '.linux.namespaces |= map(if .type == "user" then .path = $u elif .type == "pid" then .path = $p else . end)
+		| del(.linux.uidMappings, .linux.gidMappings)' --arg u "/proc/$inner/ns/user" --arg p "/proc/$inner/ns/pid"
+	set_cmd 'exec sleep 1000'
+	run_detached
+	run --separate-stderr runtime ps --format json "$CT"
+	echo "ps: $status $output $stderr"
+	[ "$status" -ne 0 ] && [[ "$stderr" == *"no pid namespace of its own: its processes cannot be told from others"* ]] ||
+		fail "ps listed the joined pid namespace's processes"
+}
+
 @test "rootless: additionalGids with only the caller's gid mapped are refused up front, naming them and why" {
 	update_config '.process.user.additionalGids = [5, 7]'
 	refused "*process.user.additionalGids ?5 7?: setgroups is denied in the container's user namespace: linux.gidMappings maps gid $RL_GID alone*subordinate gid ranges from /etc/subgid*" run -d --bundle "$BUNDLE" "$CT"

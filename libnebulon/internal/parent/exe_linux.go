@@ -38,6 +38,12 @@ func readonlyExe() (*os.File, error) {
 	return os.NewFile(uintptr(tree), "/proc/self/exe (read-only)"), nil
 }
 
+// joinedNS is a user namespace joined by path: the path and the namespace it named.
+type joinedNS struct {
+	nsID
+	path string
+}
+
 // protectedExe opens the binary stage0 is exec'd from, one that no process of the container can
 // write (CVE-2019-5736, see readonlyExe).
 //
@@ -51,7 +57,7 @@ func readonlyExe() (*os.File, error) {
 // as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
 // own build in its home) is exec'd from a read-only mount made in a user namespace of
 // its own (rootlessReadonlyExe).
-func protectedExe(p *Process) (*os.File, *nsID, error) {
+func protectedExe(p *Process) (*os.File, *joinedNS, error) {
 	if os.Geteuid() == 0 {
 		exe, err := readonlyExe()
 		return exe, nil, err
@@ -81,9 +87,9 @@ func protectedExe(p *Process) (*os.File, *nsID, error) {
 // specs.Linux for checkExeUnwritable: for an exec, the init's, read through its pid while its
 // pidfd says it is alive (a namespace path in the spec may name a holder gone since, its pid
 // reused); for an init joining a user namespace by path, those of the namespace the path names
-// now, whose identity joined returns: launch checks the init is in that one (checkJoinedUserNS)
-// before the init runs anything the container could reach it through; else the spec's.
-func containerMaps(p *Process) (_ *specs.Linux, joined *nsID, _ error) {
+// now, whose identity joined returns: launch checks the path still names that one once the
+// init has joined it (checkJoinedUserNS); else the spec's.
+func containerMaps(p *Process) (_ *specs.Linux, joined *joinedNS, _ error) {
 	l := p.Spec.Linux
 	if p.InitPid != 0 && p.InitPidfd != nil {
 		uids, gids, err := pidMaps(strconv.Itoa(p.InitPid))
@@ -109,24 +115,26 @@ func containerMaps(p *Process) (_ *specs.Linux, joined *nsID, _ error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("the ids of the user namespace the container joins (%s): %w", ns.Path, err)
 		}
-		return &specs.Linux{UIDMappings: uids, GIDMappings: gids}, &id, nil
+		return &specs.Linux{UIDMappings: uids, GIDMappings: gids}, &joinedNS{id, ns.Path}, nil
 	}
 	return &specs.Linux{UIDMappings: l.UIDMappings, GIDMappings: l.GIDMappings}, nil, nil
 }
 
-// checkJoinedUserNS checks that pid, the init stage0 forked, is in the user namespace whose maps
-// protectedExe weighed: the namespace path is opened again by stage0, and a holder that exited
-// in between, its pid reused, would have put the init in another's. The init is not dumpable
-// and runs nothing of the container's until launch returns, so none of that namespace's
+// checkJoinedUserNS checks, once stage0 has joined the user namespace at path (opening it
+// again), that path still names the namespace whose maps protectedExe weighed (want): a holder
+// that exited in between, its pid reused, would have put the init in another's, and path then
+// names that other one. The init itself cannot be looked at: it is not dumpable, so its
+// /proc/PID/ns files are closed to an unprivileged runtime. What this leaves is a pid reused
+// twice within the start, the second time by a process back in the weighed namespace. The init
+// runs nothing of the container's until launch returns, so none of the joined namespace's
 // processes could reach the binary through it before this check.
-func checkJoinedUserNS(pid int, want nsID) error {
+func checkJoinedUserNS(path string, want nsID) error {
 	var st unix.Stat_t
-	path := fmt.Sprintf("/proc/%d/ns/user", pid)
 	if err := unix.Stat(path, &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
+		return fmt.Errorf("the user namespace the container joins: %w", &os.PathError{Op: "stat", Path: path, Err: err})
 	}
 	if st.Dev != want.dev || st.Ino != want.ino {
-		return errors.New("the user namespace the container joins by path changed while it started (the process holding it exited and its pid was reused?)")
+		return fmt.Errorf("the user namespace the container joins (%s) changed while it started (the process holding it exited and its pid was reused?)", path)
 	}
 	return nil
 }

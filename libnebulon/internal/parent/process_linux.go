@@ -44,7 +44,7 @@ type Process struct {
 	InitialCPUs *unix.CPUSet
 
 	// exeUserNS is the user namespace joined by path whose maps protectedExe weighed.
-	exeUserNS *nsID
+	exeUserNS *joinedNS
 }
 
 // launched is a process stage0 forked: its pid, the runtime's end of the sync socket, and
@@ -132,7 +132,7 @@ func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, f
 		err = fmt.Errorf("nsexec stage: %w", werr)
 	}
 	if err == nil && p.exeUserNS != nil {
-		if err = checkJoinedUserNS(l.pid, *p.exeUserNS); err != nil {
+		if err = checkJoinedUserNS(p.exeUserNS.path, p.exeUserNS.nsID); err != nil {
 			conn.Close()
 		}
 	}
