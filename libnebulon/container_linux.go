@@ -230,7 +230,9 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 		if errors.Is(err, errInitOnly) {
 			// As runc does for a rootless container whose cgroup it cannot use: warn, and
 			// signal the init, rather than nothing.
-			slog.Warn("failed to signal all processes: the container has no cgroup (created rootless) and no pid namespace of its own, so its init alone is signalled and processes it started may be left (Hint: enable cgroup v2 delegation)", "id", c.ID)
+			// runc's words, for the tools that match them; the detail after them.
+			slog.Warn("failed to kill all processes, possibly due to lack of cgroup (Hint: enable cgroup v2 delegation)", "id", c.ID,
+				"error", "the container has no cgroup (created rootless) and no pid namespace of its own, so its init alone is signalled and processes it started may be left")
 		} else if err == nil || all {
 			return err
 		}

@@ -420,15 +420,14 @@ func (c *Container) createRootlessCgroup(p *createPlan) ([]string, error) {
 	if err != nil || len(dropped) == 0 {
 		return made, err
 	}
-	log := slog.Debug
-	if p.spec.Linux.CgroupsPath != "" {
-		log = slog.Warn // a cgroup was asked for, and is only partly had
-	}
+	// Only with a cgroupsPath: without one the path is /<id> at each hierarchy's root, which no
+	// user owns, and every hierarchy is dropped (withoutCgroup). A cgroup was asked for and is
+	// only partly had; runc fails here, nebulon runs the container and says what is missing.
 	names := make([]string, len(dropped))
 	for i, key := range dropped {
 		names[i] = cmp.Or(key, "unified")
 	}
-	log("rootless: the container has no cgroup in the hierarchies this user may not write", "id", c.ID, "hierarchies", strings.Join(names, " "))
+	slog.Warn("rootless: the container has no cgroup in the hierarchies this user may not write: limits of their controllers are refused (create, update), and their stats are missing (events --stats)", "id", c.ID, "hierarchies", strings.Join(names, " "))
 	c.state.CgroupPaths = p.cgroup.Paths()
 	return made, c.store.save(c.state)
 }

@@ -74,6 +74,9 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 	}
 	// Read through the init's pid before it is checked alive below: then it was the init's.
 	if err := parent.CheckExecAdditionalGids(p, c.state.InitPid); err != nil {
+		if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
+			return 0, nil, ErrNotRunning // the refusal was read from another's setgroups
+		}
 		return 0, nil, err
 	}
 	if !proc.Alive(c.state.InitPid, c.state.InitStartTime) {
@@ -98,9 +101,9 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, *os.File, error)
 		Process: parent.Process{
 			ID: c.ID, Bundle: c.state.Bundle, Spec: &execSpec, Cgroup: cgroups.Load(paths), Namespaces: namespaces,
 			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, PreserveFds: opts.PreserveFds,
-			Console: tty.sock, Seccomp: filter, InitPidfd: initFd,
+			Console: tty.sock, Seccomp: filter, InitPidfd: initFd, InitPid: c.state.InitPid,
 		},
-		InitPid: c.state.InitPid, Status: status,
+		Status: status,
 	})
 	if err != nil {
 		return 0, nil, err

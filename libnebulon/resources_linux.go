@@ -364,7 +364,8 @@ func (c *Container) pidNamespaceMembers() ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container %s: the pid namespace of its init: %w", c.ID, err)
 	}
-	if host, _ := os.Readlink("/proc/self/ns/pid"); own == host {
+	// A pid namespace joined by path holds others' processes too (kill --all refuses it alike).
+	if host, _ := os.Readlink("/proc/self/ns/pid"); own == host || !c.ownPidNamespace() {
 		return nil, fmt.Errorf("container %s has no cgroup (created rootless, by a user who may not make cgroups) and no pid namespace of its own: its processes cannot be told from others", c.ID)
 	}
 	entries, err := os.ReadDir("/proc")

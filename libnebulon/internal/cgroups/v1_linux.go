@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -19,8 +20,6 @@ import (
 // directory in the controller-less v2 hierarchy, so tools reading 0::/ see where it is.
 type v1Manager struct {
 	paths map[string]string
-	// dropped are the hierarchies CreateRootless left out.
-	dropped []string
 }
 
 // Hierarchy is one mounted v1 hierarchy: its mount point and the subsystems bound to it.
@@ -105,12 +104,8 @@ func newV1(rel string) (*v1Manager, error) {
 
 func (m *v1Manager) Create() ([]string, error) {
 	var made []string
-	for key, dir := range m.paths {
-		mkdir := mkdirOne
-		if key == "cpuset" {
-			mkdir = mkdirCpuset
-		}
-		isNew, err := mkdirOwned(dir, mkdir)
+	for key := range m.paths {
+		isNew, err := m.mkdir(key)
 		if isNew {
 			made = append(made, key)
 		}
@@ -119,6 +114,16 @@ func (m *v1Manager) Create() ([]string, error) {
 		}
 	}
 	return made, nil
+}
+
+// mkdir makes the cgroup of hierarchy key (mkdirOwned), a cpuset one with its parent's cpus
+// and mems; isNew reports whether it made it.
+func (m *v1Manager) mkdir(key string) (isNew bool, err error) {
+	mkdir := mkdirOne
+	if key == "cpuset" {
+		mkdir = mkdirCpuset
+	}
+	return mkdirOwned(m.paths[key], mkdir)
 }
 
 // CreateRootless is Create for a caller that may not be able to write every cgroup (rootless,
@@ -139,19 +144,20 @@ func (m *v1Manager) createRootless() (made, dropped []string, err error) {
 	var refused error
 	for _, key := range sortedKeys(m.paths) {
 		dir := m.paths[key]
-		mkdir := mkdirOne
-		if key == "cpuset" {
-			mkdir = mkdirCpuset
-		}
-		isNew, err := mkdirOwned(dir, mkdir)
+		isNew, err := m.mkdir(key)
 		if isNew {
 			made = append(made, key)
 		}
 		if err == nil {
 			// An existing cgroup (a cgroupsPath) may be there but not this user's: its init
-			// could not join it through tasks.
-			if err = unix.Access(filepath.Join(dir, "tasks"), unix.W_OK); err != nil {
-				err = &os.PathError{Op: "write", Path: filepath.Join(dir, "tasks"), Err: err}
+			// could not join it. The v2 hierarchy (key "") has no tasks file: it is joined
+			// through cgroup.procs (EnterV2).
+			join := "tasks"
+			if key == "" {
+				join = "cgroup.procs"
+			}
+			if err = unix.Access(filepath.Join(dir, join), unix.W_OK); err != nil {
+				err = &os.PathError{Op: "write", Path: filepath.Join(dir, join), Err: err}
 			}
 		}
 		if err == nil {
@@ -172,7 +178,6 @@ func (m *v1Manager) createRootless() (made, dropped []string, err error) {
 		dropped = append(dropped, key)
 		delete(m.paths, key)
 	}
-	m.dropped = dropped
 	if len(m.paths) == 0 {
 		return made, dropped, refused
 	}
@@ -444,17 +449,22 @@ func (m *v1Manager) dirOf(ctrl string) (string, error) {
 	return "", fmt.Errorf("the %s controller is not mounted on this host", ctrl)
 }
 
+// rootlessCaller is a caller that is not the host's root (not root, or root in a user
+// namespace), who may not write device rules (runc's config.RootlessCgroups for cgroupfs).
+func rootlessCaller() bool {
+	return os.Geteuid() != 0 || userns.RunningInUserNS()
+}
+
 func (m *v1Manager) setDevices(rules []specs.LinuxDeviceCgroup) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	for _, key := range m.dropped {
-		if hasSubsystem(key, "devices") {
-			// As None skips them, and runc's rootless manager ignores the devices errors: a
-			// user namespace makes no device nodes, and the caller opens host devices with its
-			// own rights only.
-			return nil
-		}
+	if rootlessCaller() {
+		// As None skips them, and runc's rootless manager ignores the devices errors: writing
+		// devices.allow or devices.deny needs CAP_SYS_ADMIN in the host's user namespace even
+		// in a devices cgroup delegated to the caller, a user namespace makes no device nodes,
+		// and the caller opens host devices with its own rights only.
+		return nil
 	}
 	dir, err := m.dirOf("devices")
 	if err != nil {

@@ -726,8 +726,8 @@ static void set_user_and_caps(const struct exec_plan *p)
 		snprintf(list + used, sizeof(list) - used, "]");
 		if (setgroups_denied()) {
 			errno = 0;
-			nb_bail("process.user.additionalGids %s: setgroups is denied in the container's user namespace: its gid_map "
-				"was written by an unprivileged user alone (user_namespaces(7)); to use additional gids, map subordinate "
+			nb_bail("process.user.additionalGids %s: setgroups is denied in the container's user namespace: "
+				"/proc/self/setgroups reads deny (user_namespaces(7)); to use additional gids, map subordinate "
 				"gid ranges from /etc/subgid in linux.gidMappings (written through newgidmap), or remove them", list);
 		}
 		nb_bail("process.user.additionalGids %s: setgroups", list);

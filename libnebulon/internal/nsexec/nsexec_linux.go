@@ -11,7 +11,7 @@ package nsexec
 extern void nsexec(int argc, char **argv);
 extern int nb_helper_fd;
 #include <stdlib.h>
-extern int nb_readonly_exe(const char *path, int *err, const char **step);
+extern int nb_readonly_exe(const char *path, int *err, const char **step, int *sig);
 // glibc passes main's arguments to constructors.
 void __attribute__((constructor)) init(int argc, char **argv, char **envp) {
 	nsexec(argc, argv);
@@ -36,10 +36,18 @@ func HelperFd() int { return int(C.nb_helper_fd) }
 func ReadonlyExe(path string) (*os.File, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	var cerr C.int
+	var cerr, sig C.int
 	var step *C.char
-	fd := C.nb_readonly_exe(cpath, &cerr, &step)
-	if fd < 0 {
+	fd := C.nb_readonly_exe(cpath, &cerr, &step, &sig)
+	switch {
+	case fd >= 0:
+	case sig != 0:
+		return nil, fmt.Errorf("read-only mount of %s: the child cloned to make it was killed by signal %d (%s) in %s", path, sig, syscall.Signal(sig), C.GoString(step))
+	case syscall.Errno(cerr) == syscall.ENOSPC && C.GoString(step) == "clone":
+		return nil, fmt.Errorf("read-only mount of %s: clone of a user namespace: %w (this user's or the host's user namespace limit is reached: /proc/sys/user/max_user_namespaces)", path, syscall.Errno(cerr))
+	case syscall.Errno(cerr) == syscall.ETIMEDOUT:
+		return nil, fmt.Errorf("read-only mount of %s: %s did not end within 10s (a hung filesystem?)", path, C.GoString(step))
+	default:
 		return nil, fmt.Errorf("read-only mount of %s: %s: %w", path, C.GoString(step), syscall.Errno(cerr))
 	}
 	return os.NewFile(uintptr(fd), path+" (read-only)"), nil

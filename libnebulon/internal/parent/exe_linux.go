@@ -38,6 +38,12 @@ func readonlyExe() (*os.File, error) {
 	return os.NewFile(uintptr(tree), "/proc/self/exe (read-only)"), nil
 }
 
+// joinedNS is a user namespace joined by path: the path and the namespace it named.
+type joinedNS struct {
+	nsID
+	path string
+}
+
 // protectedExe opens the binary stage0 is exec'd from, one that no process of the container can
 // write (CVE-2019-5736, see readonlyExe).
 //
@@ -51,24 +57,86 @@ func readonlyExe() (*os.File, error) {
 // as it is, at the cost of one fstat and one getxattr. One the container could write (a user's
 // own build in its home) is exec'd from a read-only mount made in a user namespace of
 // its own (rootlessReadonlyExe).
-func protectedExe(l *specs.Linux) (*os.File, error) {
+func protectedExe(p *Process) (*os.File, *joinedNS, error) {
 	if os.Geteuid() == 0 {
-		return readonlyExe()
+		exe, err := readonlyExe()
+		return exe, nil, err
 	}
 	f, err := os.OpenFile("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
+		return nil, nil, fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
 	}
-	err = checkExeUnwritable(f, l)
+	maps, joined, err := containerMaps(p)
 	if err == nil {
-		return f, nil
+		err = checkExeUnwritable(f, maps)
+	} else {
+		err = fmt.Errorf("protect the runtime binary (CVE-2019-5736): %w", err)
+	}
+	if err == nil {
+		return f, joined, nil
 	}
 	f.Close()
 	ro, herr := rootlessReadonlyExe()
 	if herr != nil {
-		return nil, fmt.Errorf("%w; and the read-only mount of it in a user namespace of its own failed: %v", err, herr)
+		return nil, nil, fmt.Errorf("%w; and the read-only mount of it in a user namespace of its own failed: %v", err, herr)
 	}
-	return ro, nil
+	return ro, nil, nil
+}
+
+// containerMaps returns the uid and gid maps of the user namespace the process will be in, as a
+// specs.Linux for checkExeUnwritable: for an exec, the init's, read through its pid while its
+// pidfd says it is alive (a namespace path in the spec may name a holder gone since, its pid
+// reused); for an init joining a user namespace by path, those of the namespace the path names
+// now, whose identity joined returns: launch checks the path still names that one once the
+// init has joined it (checkJoinedUserNS); else the spec's.
+func containerMaps(p *Process) (_ *specs.Linux, joined *joinedNS, _ error) {
+	l := p.Spec.Linux
+	if p.InitPid != 0 && p.InitPidfd != nil {
+		uids, gids, err := pidMaps(strconv.Itoa(p.InitPid))
+		if err == nil && (len(uids) == 0 || len(gids) == 0) {
+			err = errors.New("its user namespace maps no ids yet")
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("the ids of the container's user namespace, from its init (pid %d): %w", p.InitPid, err)
+		}
+		if err := unix.PidfdSendSignal(int(p.InitPidfd.Fd()), 0, nil, 0); err != nil {
+			return nil, nil, fmt.Errorf("container init %d: %w", p.InitPid, os.NewSyscallError("pidfd_send_signal", err))
+		}
+		return &specs.Linux{UIDMappings: uids, GIDMappings: gids}, nil, nil
+	}
+	if l == nil {
+		return nil, nil, nil
+	}
+	for _, ns := range l.Namespaces {
+		if ns.Type != specs.UserNamespace || ns.Path == "" {
+			continue
+		}
+		uids, gids, id, err := userNamespaceMaps(ns.Path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the ids of the user namespace the container joins (%s): %w", ns.Path, err)
+		}
+		return &specs.Linux{UIDMappings: uids, GIDMappings: gids}, &joinedNS{id, ns.Path}, nil
+	}
+	return &specs.Linux{UIDMappings: l.UIDMappings, GIDMappings: l.GIDMappings}, nil, nil
+}
+
+// checkJoinedUserNS checks, once stage0 has joined the user namespace at path (opening it
+// again), that path still names the namespace whose maps protectedExe weighed (want): a holder
+// that exited in between, its pid reused, would have put the init in another's, and path then
+// names that other one. The init itself cannot be looked at: it is not dumpable, so its
+// /proc/PID/ns files are closed to an unprivileged runtime. What this leaves is a pid reused
+// twice within the start, the second time by a process back in the weighed namespace. The init
+// runs nothing of the container's until launch returns, so none of the joined namespace's
+// processes could reach the binary through it before this check.
+func checkJoinedUserNS(path string, want nsID) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Errorf("the user namespace the container joins: %w", &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	if st.Dev != want.dev || st.Ino != want.ino {
+		return fmt.Errorf("the user namespace the container joins (%s) changed while it started (the process holding it exited and its pid was reused?)", path)
+	}
+	return nil
 }
 
 // rootlessReadonlyExe makes, for an unprivileged runtime whose binary the container could write,
@@ -132,22 +200,12 @@ func checkExeUnwritable(f *os.File, l *specs.Linux) error {
 }
 
 // containerIDs returns whether a host uid, and a host gid, is one a process of the container
-// may act as: in the maps of its user namespace (the spec's for a new one, those of the one it
-// joins by path), or (the container's processes keep them) the caller's own ids and groups.
-// Without a user namespace they are the caller's only.
+// may act as: in the maps of its user namespace (l's, from containerMaps), or (the container's
+// processes keep them) the caller's own ids and groups. Without maps they are the caller's only.
 func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool, _ error) {
 	var um, gm []specs.LinuxIDMapping
 	if l != nil {
 		um, gm = l.UIDMappings, l.GIDMappings
-		for _, ns := range l.Namespaces {
-			if ns.Type != specs.UserNamespace || ns.Path == "" {
-				continue
-			}
-			var err error
-			if um, gm, err = userNamespaceMaps(ns.Path); err != nil {
-				return nil, nil, fmt.Errorf("the ids of the user namespace the container joins (%s): %w", ns.Path, err)
-			}
-		}
 	}
 	groups, _ := unix.Getgroups()
 	inMaps := func(maps []specs.LinuxIDMapping, id uint32) bool {
@@ -174,51 +232,81 @@ func containerIDs(l *specs.Linux) (uid, gid func(uint32) bool, _ error) {
 }
 
 // userNamespaceMaps reads the uid and gid maps of the user namespace at path (a namespace file:
-// /proc/PID/ns/user, or a bind mount of one) from a process in it, whose /proc/PID/uid_map and
-// gid_map anyone may read: the process the path names first, else the first found in /proc. A
-// namespace file says nothing of its maps, and one nobody is in has no process to read them
-// from: that is an error, and the caller takes the binary for writable.
-func userNamespaceMaps(path string) (uids, gids []specs.LinuxIDMapping, _ error) {
-	var want unix.Stat_t
-	if err := unix.Stat(path, &want); err != nil {
-		return nil, nil, &os.PathError{Op: "stat", Path: path, Err: err}
+// /proc/PID/ns/user, or a bind mount of one), and returns its identity, from a process in it,
+// whose /proc/PID/uid_map and gid_map anyone may read: the process the path names, else (only
+// then: a scan of /proc costs) the first found in /proc. A namespace file says nothing of its
+// maps, and one nobody is in has no process to read them from, nor does one not mapped yet
+// (empty maps): that is an error, and the caller takes the binary for writable.
+func userNamespaceMaps(path string) (uids, gids []specs.LinuxIDMapping, id nsID, _ error) {
+	// Opened once: the identity is of the file opened, not of what the path names later.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, id, &os.PathError{Op: "open", Path: path, Err: err}
 	}
+	var want unix.Stat_t
+	err = unix.Fstat(fd, &want)
+	unix.Close(fd)
+	if err != nil {
+		return nil, nil, id, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	id = nsID{want.Dev, want.Ino}
 	in := func(pid string) bool {
 		var st unix.Stat_t
 		return unix.Stat("/proc/"+pid+"/ns/user", &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
 	}
+	unmapped := false
 	read := func(pid string) bool {
-		var err error
-		if uids, err = readIDMap("/proc/" + pid + "/uid_map"); err != nil {
+		if !in(pid) {
 			return false
 		}
-		if gids, err = readIDMap("/proc/" + pid + "/gid_map"); err != nil {
+		var err error
+		if uids, gids, err = pidMaps(pid); err != nil {
 			return false
 		}
 		// Still in it: a pid reused between the reads would have given another's maps.
-		return in(pid)
+		if !in(pid) {
+			return false
+		}
+		if len(uids) == 0 || len(gids) == 0 {
+			unmapped = true
+			return false
+		}
+		return true
 	}
-	var pids []string
 	if rest, ok := strings.CutPrefix(path, "/proc/"); ok {
-		if pid, _, ok := strings.Cut(rest, "/"); ok {
-			pids = append(pids, pid)
+		if pid, _, ok := strings.Cut(rest, "/"); ok && read(pid) {
+			return uids, gids, id, nil
 		}
 	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+	if !unmapped {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return nil, nil, id, err
+		}
+		for _, e := range entries {
+			if e.Name()[0] >= '0' && e.Name()[0] <= '9' && read(e.Name()) {
+				return uids, gids, id, nil
+			}
+			if unmapped {
+				break
+			}
+		}
+	}
+	if unmapped {
+		return nil, nil, id, errors.New("its uid_map or gid_map is empty: it maps no ids yet")
+	}
+	return nil, nil, id, errors.New("no process is in it to read its uid_map and gid_map from")
+}
+
+// pidMaps reads /proc/PID/uid_map and gid_map.
+func pidMaps(pid string) (uids, gids []specs.LinuxIDMapping, err error) {
+	if uids, err = readIDMap("/proc/" + pid + "/uid_map"); err != nil {
 		return nil, nil, err
 	}
-	for _, e := range entries {
-		if e.Name()[0] >= '0' && e.Name()[0] <= '9' {
-			pids = append(pids, e.Name())
-		}
+	if gids, err = readIDMap("/proc/" + pid + "/gid_map"); err != nil {
+		return nil, nil, err
 	}
-	for _, pid := range pids {
-		if in(pid) && read(pid) {
-			return uids, gids, nil
-		}
-	}
-	return nil, nil, errors.New("no process is in it to read its uid_map and gid_map from")
+	return uids, gids, nil
 }
 
 // readIDMap reads a /proc/PID/uid_map or gid_map: lines "inside outside count".

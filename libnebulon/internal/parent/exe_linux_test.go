@@ -136,7 +136,7 @@ func TestUserNamespaceMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/proc/self/ns/user", link} {
-		uids, gids, err := userNamespaceMaps(path)
+		uids, gids, _, err := userNamespaceMaps(path)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -144,7 +144,7 @@ func TestUserNamespaceMaps(t *testing.T) {
 			t.Fatalf("%s: uids %v gids %v, want uids %v", path, uids, gids, want)
 		}
 	}
-	if _, _, err := userNamespaceMaps(filepath.Join(t.TempDir(), "none")); err == nil {
+	if _, _, _, err := userNamespaceMaps(filepath.Join(t.TempDir(), "none")); err == nil {
 		t.Fatal("a missing namespace file gave maps")
 	}
 }

@@ -16,10 +16,9 @@ import (
 // Exec is a process to start in a running container.
 type Exec struct {
 	Process
-	// InitPid and Status are the container's init and status, for the state a seccomp agent
-	// gets with the process's listener.
-	InitPid int
-	Status  specs.ContainerState
+	// Status is the container's status, for the state a seccomp agent gets with the process's
+	// listener (with the init's pid, Process.InitPid).
+	Status specs.ContainerState
 }
 
 // StartExec starts the process through syncmsg's exec flow: a bootstrap that only joins, the

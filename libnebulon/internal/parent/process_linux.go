@@ -29,8 +29,10 @@ type Process struct {
 	Cgroup cgroups.Manager
 	// Namespaces is what stage0 joins and creates (NamespacePlan, ExecNamespacePlan).
 	Namespaces *syncmsg.Bootstrap
-	// InitPidfd is the pidfd Namespaces.Pidfd joins through, if it does.
+	// InitPidfd is the pidfd Namespaces.Pidfd joins through, if it does; with InitPid, for an
+	// exec, the running container's init.
 	InitPidfd *os.File
+	InitPid   int
 	// Stdin, Stdout and Stderr become the process's stdio; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
 	PreserveFds           int // fds 3 to 3+PreserveFds-1 are passed on (--preserve-fds)
@@ -40,6 +42,9 @@ type Process struct {
 	// InitialCPUs is the CPU affinity stage0 is born with (process.execCPUAffinity.initial, an
 	// exec's only), or nil for the runtime's.
 	InitialCPUs *unix.CPUSet
+
+	// exeUserNS is the user namespace joined by path whose maps protectedExe weighed.
+	exeUserNS *joinedNS
 }
 
 // launched is a process stage0 forked: its pid, the runtime's end of the sync socket, and
@@ -125,6 +130,11 @@ func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, f
 	if werr := s0.wait(); err == nil && werr != nil {
 		conn.Close()
 		err = fmt.Errorf("nsexec stage: %w", werr)
+	}
+	if err == nil && p.exeUserNS != nil {
+		if err = checkJoinedUserNS(p.exeUserNS.path, p.exeUserNS.nsID); err != nil {
+			conn.Close()
+		}
 	}
 	if err != nil {
 		if l != nil {

@@ -46,10 +46,11 @@ func (s stage0) wait() error {
 // Kernels before 5.7 lack it: then stage0 starts outside and is migrated, before it does
 // anything, the slower way.
 func (p *Process) spawn(env []string, extra []*os.File, ncg int, v2dir *os.File) (stage0, error) {
-	exe, err := protectedExe(p.Spec.Linux)
+	exe, joined, err := protectedExe(p)
 	if err != nil {
 		return stage0{}, err
 	}
+	p.exeUserNS = joined
 	defer exe.Close()
 	s, err := p.startStage0(exe, env, extra, ncg, v2dir)
 	if !errors.Is(err, unix.ENOSYS) || v2dir == nil {

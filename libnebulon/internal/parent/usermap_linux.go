@@ -123,7 +123,7 @@ func CheckExecAdditionalGids(p *specs.Process, pid int) error {
 	if err != nil || strings.TrimSpace(string(data)) != "deny" {
 		return nil // the init's setgroups says why, if it fails
 	}
-	return additionalGidsError(p.User.AdditionalGids, "its gid_map was written by an unprivileged user alone, which the kernel allows only with setgroups denied")
+	return additionalGidsError(p.User.AdditionalGids, fmt.Sprintf("/proc/%d/setgroups, the container init's, reads deny", pid))
 }
 
 func additionalGidsError(gids []uint32, why string) error {
