@@ -11,11 +11,25 @@ import (
 	godbus "github.com/godbus/dbus/v5"
 )
 
-// UserManager reports whether the driver talks to the user's systemd rather than the system's:
-// nebulon runs as a user of the host other than root, also as root of a user namespace that
-// maps a user (rootless podman runs its runtime so). runc decides the same with rootlesskit's
-// DetectUID (the OwnerUID busctl --user reports).
-func UserManager() bool { return hostUID() != 0 }
+// UserBusOwner is the uid of the systemd that answers on the user's bus, as its bus daemon
+// sees it (runc's DetectUID, the OwnerUID busctl --user reports). It tells root of a user
+// namespace run by a user (rootless podman runs its runtime so), whose runtime talks to that
+// user's systemd, from root of a namespace with a systemd of its own on the system bus (LXD,
+// Incus, rootless kind, sysbox), where there is no user bus or its owner is 0.
+func UserBusOwner() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	conn, err := dialUserBus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var uid uint32
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetConnectionUnixUser", 0, "org.freedesktop.systemd1").Store(&uid); err != nil {
+		return 0, fmt.Errorf("the owner of systemd on the user's bus: %w", err)
+	}
+	return int(uid), nil
+}
 
 // hostUID is the caller's effective uid as the user namespace's parent sees it: the id the
 // uid_map maps it to, itself in the initial namespace. The user's bus daemon checks that id
