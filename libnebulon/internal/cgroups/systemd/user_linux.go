@@ -101,6 +101,16 @@ func (c *Client) ControlGroup() (string, error) {
 	return strings.Trim(v, "\""), nil
 }
 
+// checkUserRoot refuses a ControlGroup of the user's systemd that is empty, relative or the
+// root: the scope, the delegated controllers and the limits would be looked for at the root of
+// the hierarchy rather than below user@UID.service.
+func checkUserRoot(root string) error {
+	if !filepath.IsAbs(root) || filepath.Clean(root) == "/" {
+		return fmt.Errorf("systemd cgroup driver: the user's systemd reports the ControlGroup %q, not the absolute path of its own cgroup (user@UID.service)", root)
+	}
+	return nil
+}
+
 // Delegated is the cgroup v2 controllers the user's systemd may give its units: the
 // cgroup.controllers of its own cgroup.
 func Delegated(root string) ([]string, error) {
