@@ -35,21 +35,26 @@ func UserBusOwner() (int, error) {
 // uid_map maps it to, itself in the initial namespace. The user's bus daemon checks that id
 // (SO_PEERCRED gives it the id in its own namespace), not the one the namespace shows.
 func hostUID() int {
-	euid := os.Geteuid()
 	data, err := os.ReadFile("/proc/self/uid_map")
 	if err != nil {
-		return euid
+		return os.Geteuid()
 	}
-	for _, line := range strings.Split(string(data), "\n") {
+	return mapUID(string(data), os.Geteuid())
+}
+
+// mapUID is the id a uid_map ("inside outside count" lines) maps uid to; uid itself where no
+// line maps it.
+func mapUID(uidMap string, uid int) int {
+	for _, line := range strings.Split(uidMap, "\n") {
 		var inside, outside, size int64
 		if n, _ := fmt.Sscan(line, &inside, &outside, &size); n != 3 {
 			continue
 		}
-		if int64(euid) >= inside && int64(euid) < inside+size {
-			return int(outside + int64(euid) - inside)
+		if int64(uid) >= inside && int64(uid) < inside+size {
+			return int(outside + int64(uid) - inside)
 		}
 	}
-	return euid
+	return uid
 }
 
 // userBusAddress is the user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, where
