@@ -49,6 +49,10 @@ type CreateOpts struct {
 	// SystemdCgroup selects the systemd cgroup driver (runc's --systemd-cgroup): the container's
 	// cgroup is a transient unit named by a "slice:prefix:name" cgroupsPath.
 	SystemdCgroup bool
+	// SystemdUser makes the systemd driver use the user's systemd (on the user's bus) rather
+	// than the system's: runc's rootless cgroup manager with --systemd-cgroup. cmd/nebulon
+	// decides it as runc does (systemdUser).
+	SystemdUser bool
 	// RootlessCgroups is runc's rootless cgroup manager (--rootless, by default true for a
 	// caller that is not root): a container with no cgroupsPath whose cgroup the caller may not
 	// make runs without one (cgroups.None).
@@ -195,7 +199,7 @@ func planCreate(id string, opts CreateOpts) (*createPlan, error) {
 	if p.seccomp, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
-	if p.cgroup, err = newCgroup(spec, id, opts.SystemdCgroup); err != nil {
+	if p.cgroup, err = newCgroup(spec, id, opts.SystemdCgroup, opts.SystemdUser); err != nil {
 		return nil, err
 	}
 	if rdt := spec.Linux.IntelRdt; rdt != nil {

@@ -42,8 +42,8 @@ func Features() *features.Features {
 		Linux: &features.Linux{
 			Namespaces:   ns,
 			Capabilities: caps,
-			// SystemdUser (the driver on a user's systemd, for a rootless runtime) is claimed once
-			// the rootless suite runs it.
+			// SystemdUser: the driver on a user's systemd, for a rootless runtime
+			// (tests/cgroupv2/systemd_rootless_linux_test.go runs it in the systemd guest).
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &yes, Rdma: &yes},
 			Seccomp:      seccompFeature(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},

@@ -47,9 +47,9 @@ func loadCgroup(s *State) cgroups.Manager {
 }
 
 // newCgroup returns the manager of a new container's cgroups: the systemd driver's with
-// --systemd-cgroup (cgroupsPath "slice:prefix:name", and the unit properties annotations set),
-// the cgroupfs driver's otherwise. The errors name the field.
-func newCgroup(spec *specs.Spec, id string, systemdDriver bool) (cgroups.Manager, error) {
+// --systemd-cgroup (cgroupsPath "slice:prefix:name", and the unit properties annotations set;
+// the user's systemd with user), the cgroupfs driver's otherwise. The errors name the field.
+func newCgroup(spec *specs.Spec, id string, systemdDriver, user bool) (cgroups.Manager, error) {
 	if !systemdDriver {
 		m, err := cgroups.New(spec.Linux.CgroupsPath, id)
 		if err != nil {
@@ -57,7 +57,6 @@ func newCgroup(spec *specs.Spec, id string, systemdDriver bool) (cgroups.Manager
 		}
 		return m, nil
 	}
-	user := systemd.UserManager()
 	u, err := systemd.ParsePath(spec.Linux.CgroupsPath, id, user)
 	if err != nil {
 		return nil, linuxspec.Errorf("linux.cgroupsPath", "%v", err)
@@ -67,6 +66,7 @@ func newCgroup(spec *specs.Spec, id string, systemdDriver bool) (cgroups.Manager
 		return nil, err
 	}
 	if err := m.SetAnnotations(spec.Annotations); err != nil {
+		closeCgroup(m)
 		return nil, linuxspec.Errorf("annotations", "%v", err)
 	}
 	return m, nil

@@ -62,6 +62,7 @@ func create(ctx *cli.Context, foreground bool) (*libnebulon.Container, error) {
 		ConsoleSocket:   ctx.String("console-socket"),
 		Foreground:      foreground,
 		SystemdCgroup:   ctx.Bool("systemd-cgroup"),
+		SystemdUser:     ctx.Bool("systemd-cgroup") && systemdUser(ctx),
 		RootlessCgroups: rootlessCgroups(ctx),
 	})
 	if err != nil || pidfdConn == nil {

@@ -62,6 +62,7 @@ Examples:
 				ConsoleSocket: ctx.String("console-socket"),
 				Foreground:    !detach,
 				SystemdCgroup: ctx.Bool("systemd-cgroup"),
+				SystemdUser:   ctx.Bool("systemd-cgroup") && systemdUser(ctx),
 			},
 			Criu: *criuOpts,
 		})

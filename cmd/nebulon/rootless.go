@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/moby/sys/userns"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/userns"
 	"github.com/urfave/cli/v2"
+
+	"github.com/nebulon-dev/nebulon/libnebulon"
 )
 
 // defaultRoot is --root's default, as runc's: /run/nebulon for the host's root, and
@@ -54,4 +57,34 @@ func rootlessCgroups(ctx *cli.Context) bool {
 		return *b
 	}
 	return os.Geteuid() != 0 || userns.RunningInUserNS()
+}
+
+// systemdUser is runc's shouldUseRootlessCgroupManager for the systemd driver: whether
+// --systemd-cgroup talks to the user's systemd rather than the system's. Only asked with
+// --systemd-cgroup, as it may dial the user's bus.
+func systemdUser(ctx *cli.Context) bool {
+	b, _ := parseBoolOrAuto(ctx.String("rootless")) // checked in Before
+	return decideSystemdUser(b, os.Geteuid(), userns.RunningInUserNS(), libnebulon.SystemdUserBusOwner)
+}
+
+// decideSystemdUser: --rootless as given; a caller that is not root is a user; the host's root
+// uses the system's systemd. Root of a user namespace uses the user's only when a user bus
+// answers with a systemd that a user (not uid 0) owns: that is rootless podman's runtime, where
+// root of LXD, Incus, rootless kind or sysbox has a systemd of its own on the system bus and
+// often no user bus at all.
+func decideSystemdUser(flag *bool, euid int, inUserNS bool, busOwner func() (int, error)) bool {
+	switch {
+	case flag != nil:
+		return *flag
+	case euid != 0:
+		return true
+	case !inUserNS:
+		return false
+	}
+	uid, err := busOwner()
+	if err != nil {
+		slog.Debug("no user's systemd to use: the system's", "err", err)
+		return false
+	}
+	return uid != 0
 }

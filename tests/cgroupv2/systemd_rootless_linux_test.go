@@ -90,7 +90,7 @@ func removeRootlessUser(t *testing.T) {
 		command(t, "loginctl", "disable-linger", rlUser)
 		command(t, "systemctl", "stop", "user@"+uid+".service", "user-runtime-dir@"+uid+".service")
 		if n, err := strconv.Atoi(uid); err == nil && n > 0 {
-			killIDs(n)
+			killIDs(t, n)
 		}
 		if out, err := command(t, "userdel", "-r", rlUser); err != nil && !strings.Contains(out, "not found") {
 			t.Errorf("userdel -r %s: %v\n%s", rlUser, err, out)
@@ -102,24 +102,56 @@ func removeRootlessUser(t *testing.T) {
 	}
 }
 
-// killIDs kills every process of uid or of the user's subordinate range: all were started by
-// the test.
-func killIDs(uid int) {
+// killIDs kills every process of uid or of the user's subordinate range (all were started by
+// the test) and waits, bounded, until none is left: userdel refuses a user with a process. The
+// ids are /proc/PID/status's, which a non-dumpable process's /proc directory (root's) hides.
+func killIDs(t *testing.T, uid int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := idProcesses(uid)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("processes of uid %d or its subordinate ids left 5 s after SIGKILL: %v", uid, left)
+			return
+		}
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// idProcesses lists the processes whose real, effective, saved or fs uid is uid or in the
+// user's subordinate range.
+func idProcesses(uid int) []int {
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		st, err := os.Stat("/proc/" + e.Name())
+		status, err := os.ReadFile("/proc/" + e.Name() + "/status")
 		if err != nil {
 			continue
 		}
-		owner := int(st.Sys().(*syscall.Stat_t).Uid)
-		if owner == uid || owner >= rlSubStart && owner < rlSubStart+rlSubCount {
-			syscall.Kill(pid, syscall.SIGKILL)
+		for _, line := range strings.Split(string(status), "\n") {
+			ids, ok := strings.CutPrefix(line, "Uid:")
+			if !ok {
+				continue
+			}
+			for _, f := range strings.Fields(ids) {
+				if id, err := strconv.Atoi(f); err == nil && (id == uid || id >= rlSubStart && id < rlSubStart+rlSubCount) {
+					pids = append(pids, pid)
+					break
+				}
+			}
+			break
 		}
 	}
+	return pids
 }
 
 // run runs args as the user, with the environment a login gives it (its XDG_RUNTIME_DIR and
@@ -282,6 +314,18 @@ func (u *rootlessUser) testNebulon(t *testing.T) {
 			t.Errorf("exec cat /sys/fs/cgroup/%s: %q, %v; want %q", file, got, err, w)
 		}
 	}
+	// Where an exec lands. The test's caller runs in root's cgroup, which the user may not move
+	// a process out of: the exec stays there, outside the container's cgroup namespace ("0::/"
+	// would be its root). Run from inside user@UID.service (a service of the user's systemd),
+	// it joins the container's scope.
+	if got, err := u.nebulon("exec", id, "cat", "/proc/self/cgroup"); err != nil || strings.TrimSpace(got) == "0::/" {
+		t.Errorf("exec from root's cgroup: /proc/self/cgroup %q, %v; want a cgroup outside the container's", got, err)
+	}
+	if got, err := u.run("", "systemd-run", "--user", "--pipe", "--wait", "--quiet",
+		"-E", "XDG_RUNTIME_DIR="+u.xdg, "-E", "DBUS_SESSION_BUS_ADDRESS=unix:path="+u.xdg+"/bus",
+		nebulonBin, "--systemd-cgroup", "exec", id, "cat", "/proc/self/cgroup"); err != nil || strings.TrimSpace(got) != "0::/" {
+		t.Errorf("exec from a service of the user's systemd: /proc/self/cgroup %q, %v; want 0::/ (the container's scope)", got, err)
+	}
 	if got, err := u.run("", "systemctl", "--user", "show", "-p", "ActiveState,MemoryMax,TasksMax", unit); err != nil ||
 		!strings.Contains(got, "ActiveState=active") || !strings.Contains(got, "MemoryMax="+files["memory.max"]) || !strings.Contains(got, "TasksMax=20") {
 		t.Errorf("systemctl --user show %s: %v\n%s", unit, err, got)
@@ -385,6 +429,11 @@ func (u *rootlessUser) testPodman(t *testing.T) {
 	}
 	if got := strings.TrimSpace(u.must(podman("exec", name, "cat", "/sys/fs/cgroup/memory.max")...)); got != strconv.Itoa(32<<20) {
 		t.Errorf("podman exec: memory.max = %q, want %d", got, 32<<20)
+	}
+	// The container's /sys/fs/cgroup is its own cgroup, not the host's tree.
+	if got := u.must(podman("exec", name, "ls", "/sys/fs/cgroup")...); !strings.Contains(got, "memory.max") ||
+		strings.Contains(got, "user.slice") || strings.Contains(got, "init.scope") || strings.Contains(got, "system.slice") {
+		t.Errorf("podman exec ls /sys/fs/cgroup: want the container's cgroup only:\n%s", got)
 	}
 	if got := strings.TrimSpace(u.must(podman("exec", name, "id", "-u")...)); got != "0" {
 		t.Errorf("podman exec id -u = %q, want 0", got)

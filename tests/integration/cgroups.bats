@@ -957,3 +957,28 @@ start_three() {
 	fi
 	assert_nothing_left
 }
+
+@test "--systemd-cgroup as root of a user namespace with no user bus asks the system's systemd, as runc" {
+	# Root of an LXD, Incus, rootless kind or sysbox container (a user namespace mapping 0 to a
+	# user of the host) runs its engines with the systemd driver against its own systemd on the
+	# system bus, and has no user bus. Here a pid namespace whose PID 1 is called systemd stands
+	# for that container; there is no systemd on its system bus, so create fails, naming it.
+	[ "$(cat /proc/1/comm)" != systemd ] || skip "systemd is PID 1 on this host"
+	command -v setpriv >/dev/null || skip "no setpriv"
+	update_config '.linux.cgroupsPath = "system.slice:nebulon:test"'
+	local nsroot="$TEST_DIR/nsroot"
+	mkdir "$nsroot" && chown 65534:65534 "$nsroot"
+	printf '#!/bin/sh\n"$@"\n' >"$TEST_DIR/systemd" && chmod 0755 "$TEST_DIR/systemd"
+	snapshot_host
+	run --separate-stderr env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR \
+		timeout -k 5 "$RUNTIME_TIMEOUT" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		unshare -Urpf --mount-proc "$TEST_DIR/systemd" \
+		"$RUNTIME" --root "$nsroot" --systemd-cgroup create --bundle "$BUNDLE" "$CT"
+	[ "$status" -ne 0 ] || fail "create succeeded"
+	[[ "$stderr" != *"user's"* && "$stderr" != *DBUS_SESSION_BUS_ADDRESS* ]] || fail "the user's systemd was asked for: $stderr"
+	if ! is_runc; then
+		[[ "$stderr" == *"the system bus"* ]] || fail "stderr does not name the system bus: $stderr"
+	fi
+	[ -z "$(ls -A "$nsroot")" ] || fail "state left: $(ls -A "$nsroot")"
+	assert_nothing_left
+}

@@ -37,7 +37,7 @@ func StartExec(e *Exec) (int, error) {
 	// joins the container's mount namespace.
 	e.Namespaces.OpenProc = plan.AppArmor != "" || plan.SELinux != ""
 	slog.Debug("starting exec", "id", e.ID)
-	l, err := e.launch(false, func(bool) []string { return []string{syncmsg.EnvExec + "=1"} })
+	l, err := e.launch(true, false, func(bool) []string { return []string{syncmsg.EnvExec + "=1"} })
 	if err != nil {
 		return 0, err
 	}

@@ -44,7 +44,7 @@ func StartInit(in *Init) error {
 		return append([]string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}, in.cInitEnv(joinLate)...)
 	}
 	_, attached := in.Cgroup.(cgroups.Attacher) // the systemd driver's unit, made around the init
-	l, err := in.launch(!attached && lateV2Join(in.Spec), env, in.Fifo)
+	l, err := in.launch(false, !attached && lateV2Join(in.Spec), env, in.Fifo)
 	if err != nil {
 		return err
 	}

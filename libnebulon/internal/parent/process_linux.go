@@ -64,8 +64,9 @@ type launched struct {
 // whose pids limit is reached refuses a birth in it (EAGAIN) but not a move: then the init joins
 // late too, as an exec'd process joins a container that uses all of its pids.max under runc.
 // The process stage0 forked (a container's init, or an exec'd process's) is killed if anything
-// failed.
-func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, files ...*os.File) (*launched, error) {
+// failed. exec says the process is an exec'd one, which a rootless caller may start outside
+// the container's cgroup.
+func (p *Process) launch(exec, joinLate bool, stageEnv func(joinLate bool) []string, files ...*os.File) (*launched, error) {
 	entry, err := p.Cgroup.Entry()
 	if err != nil {
 		return nil, err
@@ -110,8 +111,9 @@ func (p *Process) launch(joinLate bool, stageEnv func(joinLate bool) []string, f
 		// An unprivileged caller may be refused the cgroup of its own container: the one a
 		// user's systemd made in its delegated subtree, when the caller runs outside it (a move
 		// needs write access to the common ancestor's cgroup.procs, cgroup-v2.rst). As runc's
-		// rootless exec, the process then stays in the caller's cgroup.
-		outside = (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && (os.Geteuid() != 0 || userns.RunningInUserNS())
+		// rootless exec, an exec'd process then stays in the caller's cgroup. Not the init: as
+		// runc's, create fails rather than run a container whose limits bind an empty cgroup.
+		outside = exec && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && (os.Geteuid() != 0 || userns.RunningInUserNS())
 	}
 	if joinLate || outside || entry.V2Dir == nil {
 		s0, err = p.spawn(env(joinLate), extra, len(cgFds), nil)

@@ -31,7 +31,12 @@ func (r *Root) mountCgroup(dest string, opts mountopt.Options) error {
 			// In a user namespace the kernel may refuse a cgroup2 mount (EBUSY: the hierarchy's
 			// superblock belongs to another user namespace; EPERM): the container's cgroup is
 			// bound instead, as runc does (runc#2158).
-			if r.cfg.UserNS && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM)) && r.cfg.CgroupPaths[""] != "" {
+			// A rootless container without a cgroup of its own (none delegated) gets an empty
+			// read-only tmpfs there, so /sys/fs/cgroup shows nothing of the host's.
+			if r.cfg.UserNS && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM)) {
+				if r.cfg.CgroupPaths[""] == "" {
+					return r.maskCgroup(t, dest, opts.Flags)
+				}
 				return r.bindCgroupDir(r.cfg.CgroupPaths[""], dest, opts.Flags)
 			}
 			if err != nil {
@@ -113,6 +118,15 @@ func (r *Root) linkComounted(dest string) error {
 				return &os.LinkError{Op: "symlink", Old: base, New: filepath.Join(dest, name), Err: err}
 			}
 		}
+	}
+	return nil
+}
+
+// maskCgroup mounts an empty read-only tmpfs on t (dest), for a container with no cgroup to
+// show there.
+func (r *Root) maskCgroup(t *os.File, dest string, flags uintptr) error {
+	if err := unix.Mount("tmpfs", procFd(t), "tmpfs", flags|unix.MS_RDONLY, "mode=555,size=0"); err != nil {
+		return &os.PathError{Op: "mount a read-only tmpfs on the cgroup mount (no cgroup)", Path: dest, Err: err}
 	}
 	return nil
 }

@@ -50,6 +50,10 @@ func New(u Unit, user bool) (*Manager, error) {
 			client.Close()
 			return nil, err
 		}
+		if err := checkUserRoot(u.Root); err != nil {
+			client.Close()
+			return nil, err
+		}
 	}
 	m, err := load(u, user)
 	if err != nil {

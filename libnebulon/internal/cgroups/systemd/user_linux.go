@@ -11,31 +11,50 @@ import (
 	godbus "github.com/godbus/dbus/v5"
 )
 
-// UserManager reports whether the driver talks to the user's systemd rather than the system's:
-// nebulon runs as a user of the host other than root, also as root of a user namespace that
-// maps a user (rootless podman runs its runtime so). runc decides the same with rootlesskit's
-// DetectUID (the OwnerUID busctl --user reports).
-func UserManager() bool { return hostUID() != 0 }
+// UserBusOwner is the uid of the systemd that answers on the user's bus, as its bus daemon
+// sees it (runc's DetectUID, the OwnerUID busctl --user reports). It tells root of a user
+// namespace run by a user (rootless podman runs its runtime so), whose runtime talks to that
+// user's systemd, from root of a namespace with a systemd of its own on the system bus (LXD,
+// Incus, rootless kind, sysbox), where there is no user bus or its owner is 0.
+func UserBusOwner() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	conn, err := dialUserBus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var uid uint32
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetConnectionUnixUser", 0, "org.freedesktop.systemd1").Store(&uid); err != nil {
+		return 0, fmt.Errorf("the owner of systemd on the user's bus: %w", err)
+	}
+	return int(uid), nil
+}
 
 // hostUID is the caller's effective uid as the user namespace's parent sees it: the id the
 // uid_map maps it to, itself in the initial namespace. The user's bus daemon checks that id
 // (SO_PEERCRED gives it the id in its own namespace), not the one the namespace shows.
 func hostUID() int {
-	euid := os.Geteuid()
 	data, err := os.ReadFile("/proc/self/uid_map")
 	if err != nil {
-		return euid
+		return os.Geteuid()
 	}
-	for _, line := range strings.Split(string(data), "\n") {
+	return mapUID(string(data), os.Geteuid())
+}
+
+// mapUID is the id a uid_map ("inside outside count" lines) maps uid to; uid itself where no
+// line maps it.
+func mapUID(uidMap string, uid int) int {
+	for _, line := range strings.Split(uidMap, "\n") {
 		var inside, outside, size int64
 		if n, _ := fmt.Sscan(line, &inside, &outside, &size); n != 3 {
 			continue
 		}
-		if int64(euid) >= inside && int64(euid) < inside+size {
-			return int(outside + int64(euid) - inside)
+		if int64(uid) >= inside && int64(uid) < inside+size {
+			return int(outside + int64(uid) - inside)
 		}
 	}
-	return euid
+	return uid
 }
 
 // userBusAddress is the user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, where
@@ -85,6 +104,16 @@ func (c *Client) ControlGroup() (string, error) {
 		return "", err
 	}
 	return strings.Trim(v, "\""), nil
+}
+
+// checkUserRoot refuses a ControlGroup of the user's systemd that is empty, relative or the
+// root: the scope, the delegated controllers and the limits would be looked for at the root of
+// the hierarchy rather than below user@UID.service.
+func checkUserRoot(root string) error {
+	if !filepath.IsAbs(root) || filepath.Clean(root) == "/" {
+		return fmt.Errorf("systemd cgroup driver: the user's systemd reports the ControlGroup %q, not the absolute path of its own cgroup (user@UID.service)", root)
+	}
+	return nil
 }
 
 // Delegated is the cgroup v2 controllers the user's systemd may give its units: the
