@@ -22,3 +22,21 @@ remove_test_user() {
 	sed -i "/^$user:/d" /etc/subuid /etc/subgid 2>/dev/null
 	return 0
 }
+
+# add_test_user USER SUB_START SUB_COUNT: makes the suite's unprivileged user afresh (whatever an
+# earlier run left is removed first), with the subuid and subgid range given (not useradd's own,
+# SUB_UID_MIN in login.defs) and its XDG_RUNTIME_DIR, /run/user/UID (0700, the user's), as a
+# login session has it. Prints the uid.
+add_test_user() {
+	local user="$1" lo="$2" n="$3" uid
+	remove_test_user "$user" "$lo" "$n"
+	useradd --create-home --shell /bin/sh "$user" >&2 || return 1
+	sed -i "/^$user:/d" /etc/subuid /etc/subgid
+	echo "$user:$lo:$n" >>/etc/subuid
+	echo "$user:$lo:$n" >>/etc/subgid
+	uid="$(id -u "$user")"
+	mkdir -p "/run/user/$uid"
+	chown "$uid:$(id -g "$user")" "/run/user/$uid"
+	chmod 0700 "/run/user/$uid"
+	echo "$uid"
+}

@@ -26,18 +26,9 @@ setup_file() {
 	command -v newuidmap >/dev/null || skip "needs newuidmap (tests/install-deps.sh test: uidmap)"
 	command -v slirp4netns >/dev/null || skip "needs slirp4netns (tests/install-deps.sh test)"
 	need_registry
-	rlnb_remove_user
-	useradd --create-home --shell /bin/sh "$RLNB_USER" || fail "useradd $RLNB_USER"
-	# useradd may have given ranges of its own (SUB_UID_MIN in login.defs): the suite's instead.
-	sed -i "/^$RLNB_USER:/d" /etc/subuid /etc/subgid
-	echo "$RLNB_USER:$RLNB_SUB_START:$RLNB_SUB_COUNT" >>/etc/subuid
-	echo "$RLNB_USER:$RLNB_SUB_START:$RLNB_SUB_COUNT" >>/etc/subgid
-	RLNB_UID="$(id -u "$RLNB_USER")"
+	RLNB_UID="$(add_test_user "$RLNB_USER" "$RLNB_SUB_START" "$RLNB_SUB_COUNT")" || fail "useradd $RLNB_USER"
 	RLNB_HOME="$(getent passwd "$RLNB_USER" | cut -d: -f6)"
 	RLNB_XDG="/run/user/$RLNB_UID"
-	mkdir -p "$RLNB_XDG"
-	chown "$RLNB_USER:" "$RLNB_XDG"
-	chmod 0700 "$RLNB_XDG"
 	# slirp4netns opens /dev/net/tun as the user: udev makes it 0666, this host's may be 0600.
 	TUN_MODE="$(stat -c %a /dev/net/tun)"
 	chmod 0666 /dev/net/tun

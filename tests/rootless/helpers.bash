@@ -25,18 +25,9 @@ setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root: makes the unprivileged user the tests run as"
 	[ -x "$RL_BUILD" ] || skip "runtime $RL_BUILD not built (set RUNTIME=)"
 	command -v runuser >/dev/null || skip "needs runuser (util-linux)"
-	rl_remove_user
-	useradd --create-home --shell /bin/sh "$RL_USER" || fail "useradd $RL_USER"
-	# useradd may have given ranges of its own (SUB_UID_MIN in login.defs): the suite's instead.
-	sed -i "/^$RL_USER:/d" /etc/subuid /etc/subgid
-	echo "$RL_USER:$RL_SUB_START:$RL_SUB_COUNT" >>/etc/subuid
-	echo "$RL_USER:$RL_SUB_START:$RL_SUB_COUNT" >>/etc/subgid
-	RL_UID="$(id -u "$RL_USER")"
+	RL_UID="$(add_test_user "$RL_USER" "$RL_SUB_START" "$RL_SUB_COUNT")" || fail "useradd $RL_USER"
 	RL_GID="$(id -g "$RL_USER")"
 	RL_XDG="/run/user/$RL_UID"
-	mkdir -p "$RL_XDG"
-	chown "$RL_UID:$RL_GID" "$RL_XDG"
-	chmod 0700 "$RL_XDG"
 	RL_BIN_DIR="$(mktemp -d /tmp/nebulon-rlbin.XXXXXX)"
 	chmod 0755 "$RL_BIN_DIR"
 	install -m 0755 -o root -g root "$RL_BUILD" "$RL_BIN_DIR/nebulon"
