@@ -111,9 +111,14 @@ func (p *Process) launch(exec, joinLate bool, stageEnv func(joinLate bool) []str
 		// An unprivileged caller may be refused the cgroup of its own container: the one a
 		// user's systemd made in its delegated subtree, when the caller runs outside it (a move
 		// needs write access to the common ancestor's cgroup.procs, cgroup-v2.rst). As runc's
-		// rootless exec, an exec'd process then stays in the caller's cgroup. Not the init: as
-		// runc's, create fails rather than run a container whose limits bind an empty cgroup.
-		outside = exec && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && (os.Geteuid() != 0 || userns.RunningInUserNS())
+		// rootless exec, an exec'd process then stays in the caller's cgroup. Not the init on
+		// cgroup v2: as runc's, create fails rather than run a container whose limits bind an
+		// empty cgroup. On a hybrid host the cgroup2 hierarchy is one of the v1 manager's, which
+		// a rootless container goes without where the user may not use it, as it goes without
+		// the others (cgroups' CreateRootless): there the init stays out of it too.
+		refused := errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
+		rootless := os.Geteuid() != 0 || userns.RunningInUserNS()
+		outside = refused && rootless && (exec || cgroups.DetectMode() == cgroups.Hybrid)
 	}
 	if joinLate || outside || entry.V2Dir == nil {
 		s0, err = p.spawn(env(joinLate), extra, len(cgFds), nil)
