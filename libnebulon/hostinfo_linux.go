@@ -71,6 +71,10 @@ func hostControllers() []string {
 // SystemdBooted reports whether systemd is PID 1 on this host.
 func SystemdBooted() bool { return cgroups.SystemdBooted() }
 
+// UnifiedCgroups reports whether the host has cgroup v2 alone (Host's CgroupVersion "v2",
+// without the rest of Host's probing).
+func UnifiedCgroups() bool { return cgroups.DetectMode() == cgroups.Unified }
+
 // ResctrlRoot is where the resctrl filesystem (Intel RDT) is mounted, "" where it is not.
 func ResctrlRoot() string {
 	root, _ := resctrl.Root()

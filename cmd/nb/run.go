@@ -15,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nebulon-dev/nebulon/internal/foreground"
-	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
@@ -70,7 +69,7 @@ func runAttached(s *store.Store, c *store.Container) error {
 	}
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
-	lc, err := libnebulon.Create(runtimeRoot(s), c.ID, libnebulon.CreateOpts{Bundle: bundleDir(s, c.ID), Foreground: true, RootlessCgroups: rootless.Is()})
+	lc, err := libnebulon.Create(runtimeRoot(s), c.ID, createOpts(s, c.ID))
 	if err != nil {
 		abandonRun(s, c.ID)
 		return err
@@ -265,10 +264,9 @@ func startOnce(s *store.Store, id string) (pid int, drained chan struct{}, err e
 		return 0, nil, err
 	}
 	defer null.Close()
-	lc, err := libnebulon.Create(runtimeRoot(s), id, libnebulon.CreateOpts{
-		Bundle: bundleDir(s, id), Stdin: null, Stdout: logf, Stderr: logf, Foreground: true,
-		RootlessCgroups: rootless.Is(),
-	})
+	opts := createOpts(s, id)
+	opts.Stdin, opts.Stdout, opts.Stderr = null, logf, logf
+	lc, err := libnebulon.Create(runtimeRoot(s), id, opts)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nebulon-dev/nebulon/internal/network"
 	"github.com/nebulon-dev/nebulon/internal/overlay"
+	"github.com/nebulon-dev/nebulon/internal/rootless"
 	"github.com/nebulon-dev/nebulon/internal/store"
 	"github.com/nebulon-dev/nebulon/libnebulon"
 )
@@ -27,6 +28,31 @@ func runtimeRoot(s *store.Store) string {
 		return filepath.Join(rootlessRunDir, "runtime")
 	}
 	return filepath.Join(s.Root, "runtime")
+}
+
+// createOpts are libnebulon.Create's options for a container of nb's; bundle and stdio are the
+// caller's. A rootless nb's containers get their cgroups as rootless podman's do: from the
+// user's systemd (cgroup_manager "systemd") where rootlessSystemd says it can, else none
+// (RootlessCgroups: a limit is then refused, naming its field).
+func createOpts(s *store.Store, id string) libnebulon.CreateOpts {
+	o := libnebulon.CreateOpts{Bundle: bundleDir(s, id), Foreground: true, RootlessCgroups: rootless.Is()}
+	if rootlessSystemd() {
+		o.SystemdCgroup, o.SystemdUser = true, true
+	}
+	return o
+}
+
+// rootlessSystemd says whether a rootless nb's containers take their cgroups from the user's
+// systemd (user@UID.service, which systemd delegates a subtree to): on a cgroup v2 host booted
+// with systemd, when a systemd owned by a user answers on the user's bus ($DBUS_SESSION_BUS_ADDRESS,
+// else $XDG_RUNTIME_DIR/bus). The scope is then nebulon-ID.scope in the user's user.slice, and
+// limits apply for the controllers the user was delegated (others are refused, naming the field).
+func rootlessSystemd() bool {
+	if !rootless.Is() || !libnebulon.UnifiedCgroups() || !libnebulon.SystemdBooted() {
+		return false
+	}
+	uid, err := libnebulon.SystemdUserBusOwner()
+	return err == nil && uid != 0
 }
 
 func bundleDir(s *store.Store, id string) string { return filepath.Join(s.ContainerDir(id), "bundle") }

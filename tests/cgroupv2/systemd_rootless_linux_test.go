@@ -265,6 +265,7 @@ func TestSystemdRootless(t *testing.T) {
 	t.Run("nebulon", u.testNebulon)
 	t.Run("undelegated", u.testUndelegated)
 	t.Run("podman", u.testPodman)
+	t.Run("nb", u.testNb)
 }
 
 func (u *rootlessUser) testNebulon(t *testing.T) {
@@ -451,5 +452,75 @@ func (u *rootlessUser) testPodman(t *testing.T) {
 	}
 	if got := strings.TrimSpace(u.must(podman("run", "--rm", "--network", "none", "--userns=keep-id", image, "id", "-u")...)); got != strconv.Itoa(u.uid) {
 		t.Errorf("podman run --userns=keep-id: id -u = %q, want the user's uid %d", got, u.uid)
+	}
+}
+
+// nb run by the user, from nb init to nb rm: its store under ~/.local/share/nebulon, owned by
+// the user's ids; its containers' cgroups from the user's systemd as rootless podman's (a scope
+// in user.slice below user@UID.service), with -m in the scope's memory.max; exec, logs, stop
+// and rm, which leaves no unit and no cgroup.
+func (u *rootlessUser) testNb(t *testing.T) {
+	u.t = t
+	nbBin := os.Getenv("NB")
+	if nbBin == "" {
+		t.Skip("NB (nb's binary) is not set: tests/systemd/guest-run.sh sets it")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarPath := filepath.Join(dir, "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", rootfsTemplate, "-cf", tarPath, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar of the rootfs: %v\n%s", err, out)
+	}
+	nb := func(args ...string) []string { return append([]string{nbBin}, args...) }
+	const name = "nbrl-nb"
+	t.Cleanup(func() { u.run("", nb("rm", "-f", name)...) })
+	u.must(nb("init")...)
+	store := filepath.Join("/home", rlUser, ".local", "share", "nebulon")
+	if st, err := os.Stat(store); err != nil || int(st.Sys().(*syscall.Stat_t).Uid) != u.uid {
+		t.Errorf("nb init: the store %s is not the user's (%v)", store, err)
+	}
+	u.must(nb("image", "import", tarPath, "nbtest-busybox")...)
+	id := strings.TrimSpace(u.must(nb("run", "-d", "--name", name, "--network", "none", "-m", "32m",
+		"nbtest-busybox", "sh", "-c", "echo hello from nb; exec sleep 600")...))
+	if id == "" {
+		t.Fatal("nb run -d printed no container id")
+	}
+	// The scope the user's systemd made for it: nebulon-ID.scope in its user.slice.
+	scopes, _ := filepath.Glob(filepath.Join(cgroupRoot, u.service, "user.slice", "nebulon-*.scope"))
+	var scope string
+	for _, s := range scopes {
+		if strings.Contains(filepath.Base(s), id) {
+			scope = s
+		}
+	}
+	if scope == "" {
+		t.Fatalf("no scope nebulon-%s*.scope below %s/user.slice (have %v)", id, u.service, scopes)
+	}
+	if got := strings.TrimSpace(readCgroupFile(t, scope, "memory.max")); got != strconv.Itoa(32<<20) {
+		t.Errorf("nb run -m 32m: %s/memory.max = %q, want %d", scope, got, 32<<20)
+	}
+	if procs := strings.Fields(readCgroupFile(t, scope, "cgroup.procs")); len(procs) == 0 {
+		t.Errorf("the scope %s holds no process: the container runs outside its limits", scope)
+	}
+	// The container is in nb's user namespace: its root is the user, 1 and up its range.
+	if got, want := strings.Join(strings.Fields(u.must(nb("exec", name, "cat", "/proc/self/uid_map")...)), " "),
+		fmt.Sprintf("0 %d 1 1 %d %d", u.uid, rlSubStart, rlSubCount); got != want {
+		t.Errorf("nb exec: the container's uid_map is %q, want %q", got, want)
+	}
+	if got := u.must(nb("logs", name)...); !strings.Contains(got, "hello from nb") {
+		t.Errorf("nb logs: %q", got)
+	}
+	u.must(nb("stop", "-t", "2", name)...)
+	u.must(nb("rm", name)...)
+	if got := strings.TrimSpace(u.must(nb("ps", "-aq")...)); got != "" {
+		t.Errorf("containers left after nb rm: %s", got)
+	}
+	u.userUnitGone(filepath.Base(scope))
+	if exists(scope) {
+		t.Errorf("nb rm left the cgroup %s", scope)
 	}
 }

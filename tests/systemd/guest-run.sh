@@ -18,7 +18,7 @@ while IFS= read -r a; do set -- "$@" "$a"; done </payload/test-args
 cd /tmp || exit 1
 v1=0
 case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
-NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NEBULON_ROOTFS=/payload/rootfs \
+NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NB=/payload/nb NEBULON_ROOTFS=/payload/rootfs \
 	/payload/cgroupv2.test "$@"
 status=$?
 # The CRI suite's pods with the systemd driver (tests/cri): the pod lifecycle, resources with

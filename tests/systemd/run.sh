@@ -22,8 +22,8 @@
 #      configuration of setup-rootfs.sh, packed into an ext4 image by mkfs.ext4 -d. The image is
 #      named by a hash of what makes it, so a change to the package list or setup-rootfs.sh
 #      builds a new one;
-#   4. builds bin/nebulon (`make build`) unless NEBULON_BIN names a static binary, the suite as a
-#      static test binary, and packs them with a busybox root filesystem for the containers and
+#   4. builds bin/nebulon and bin/nb (`make build`) unless NEBULON_BIN names a static binary
+#      (with nb beside it, or NB_BIN), the suite as a static test binary, and packs them with a busybox root filesystem for the containers and
 #      guest-run.sh into a second ext4 image;
 #   5. boots the kernel with a small initramfs (init.sh: loads the virtio modules, mounts the
 #      root image and hands over to systemd). The root image is attached with snapshot=on: the
@@ -117,11 +117,15 @@ if [ -z "$nebulon" ]; then
 	nebulon=$repo/bin/nebulon
 fi
 [ -x "$nebulon" ] || die "$nebulon is not an executable"
+# nb, for the rootless nb test: the one beside the runtime (make build makes both).
+nb=${NB_BIN:-$(dirname "$nebulon")/nb}
+[ -x "$nb" ] || die "$nb is not an executable (make build, or set NB_BIN)"
 
 # The payload disk: the runtime, the suite, a busybox rootfs and the guest's script.
 payload=$work/payload
 mkdir -p "$payload"
 cp "$nebulon" "$payload/nebulon"
+cp "$nb" "$payload/nb"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$payload/cgroupv2.test" ./tests/cgroupv2/) || die "building the test binary failed"
 install -m 0755 "$here/guest-run.sh" "$payload/guest-run.sh"
 # The integration suite's cgroup tests, which the hybrid boot runs with the driver: $RUNTIME is a
