@@ -484,11 +484,12 @@ func (u *rootlessUser) testNb(t *testing.T) {
 		t.Errorf("nb init: the store %s is not the user's (%v)", store, err)
 	}
 	u.must(nb("image", "import", tarPath, "nbtest-busybox")...)
-	id := strings.TrimSpace(u.must(nb("run", "-d", "--name", name, "--network", "none", "-m", "32m",
+	id := strings.TrimSpace(u.must(nb("create", "--name", name, "--network", "none", "-m", "32m",
 		"nbtest-busybox", "sh", "-c", "echo hello from nb; exec sleep 600")...))
 	if id == "" {
-		t.Fatal("nb run -d printed no container id")
+		t.Fatal("nb create printed no container id")
 	}
+	u.must(nb("run", "-d", name)...)
 	// The scope the user's systemd made for it: nebulon-ID.scope in its user.slice.
 	scopes, _ := filepath.Glob(filepath.Join(cgroupRoot, u.service, "user.slice", "nebulon-*.scope"))
 	var scope string
