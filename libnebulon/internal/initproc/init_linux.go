@@ -57,6 +57,11 @@ func Init() error {
 	if err != nil {
 		return err
 	}
+	if f.sayUp {
+		if err := f.conn.Send(&syncmsg.Up{}); err != nil {
+			return err
+		}
+	}
 	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn, debug: f.debug}))
 	slog.Debug("Go runtime up")
 	return containerInit(f)
@@ -73,12 +78,14 @@ type files struct {
 	// (syncmsg.EnvCInit), which makes the root only; nil when this process is the init.
 	helper *os.File
 	debug  bool // send debug records (syncmsg.EnvDebug)
+	sayUp  bool // say Up before anything else (syncmsg.EnvSayUp)
 }
 
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the
 // environment of the runtime's variables.
 func inheritedFiles() (*files, error) {
-	f := &files{joinLate: os.Getenv(syncmsg.EnvJoinLate) != "", debug: os.Getenv(syncmsg.EnvDebug) != ""}
+	f := &files{joinLate: os.Getenv(syncmsg.EnvJoinLate) != "", debug: os.Getenv(syncmsg.EnvDebug) != "",
+		sayUp: os.Getenv(syncmsg.EnvSayUp) != ""}
 	names := []string{syncmsg.EnvInitPipe, syncmsg.EnvFifoFd}
 	if os.Getenv(syncmsg.EnvConsoleFd) != "" {
 		names = append(names, syncmsg.EnvConsoleFd)

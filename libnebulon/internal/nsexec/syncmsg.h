@@ -26,6 +26,7 @@ enum {
 	MSG_LEAVE_CGROUP = 21,
 	MSG_CGROUP_MOVED = 22,
 	MSG_MEMORY_FDS = 23,
+	MSG_UP = 24,
 };
 
 /* Bootstrap record types: syncmsg's bootstrap.go. */

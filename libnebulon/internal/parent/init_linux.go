@@ -41,7 +41,11 @@ func StartInit(in *Init) error {
 	slog.Debug("starting init", "id", in.ID)
 	base := 3 + in.PreserveFds // the sync socket; the fifo follows it
 	env := func(joinLate bool) []string {
-		return append([]string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}, in.cInitEnv(joinLate)...)
+		e := append([]string{syncmsg.EnvFifoFd + "=" + strconv.Itoa(base+1)}, in.cInitEnv(joinLate)...)
+		if in.sayUp(joinLate) {
+			e = append(e, syncmsg.EnvSayUp+"=1")
+		}
+		return e
 	}
 	_, attached := in.Cgroup.(cgroups.Attacher) // the systemd driver's unit, made around the init
 	l, err := in.launch(false, !attached && lateV2Join(in.Spec), env, in.Fifo)
@@ -50,6 +54,12 @@ func StartInit(in *Init) error {
 	}
 	defer l.conn.Close()
 	slog.Debug("namespaces ready", "id", in.ID, "pid", l.pid)
+	if in.sayUp(l.joinLate) {
+		if err := awaitUp(l); err != nil {
+			unix.Kill(l.pid, unix.SIGKILL)
+			return err
+		}
+	}
 	if err := in.Started(l.pid, l.startTime); err != nil {
 		return err
 	}
@@ -78,6 +88,51 @@ func (in *Init) cInit(joinLate bool) bool {
 		return false
 	}
 	return true
+}
+
+// sayUp reports whether the runtime waits for the Go init's runtime to be up (syncmsg.Up) before
+// the systemd driver's unit is made around the init (Started), on cgroup v1.
+//
+// v1 charges a page to the memory cgroup its process is in when the page is first touched, and
+// the charge stays there. systemd moves the init into every hierarchy of the unit, memory too;
+// the runtime moves it back out of memory at once (LeaveMemory), for it to join last. A Go init
+// that started its runtime meanwhile had part of it charged to the container, more the busier
+// the machine: 4 KiB idle, 64 KiB with two guests on two CPUs, 2 MiB once, against a limit of
+// a few MiB (the systemd driver's init is in Go for small limits, cInit). The threads it
+// started in the pids cgroup meanwhile counted against a pids limit of a few. Once its runtime
+// is up the Go init waits for its config and touches nothing: the unit is made around a process
+// whose runtime is the runtime's, as the cgroupfs driver's init is. On v2 the init stays in the
+// unit's cgroup and its setup is charged there either way.
+func (in *Init) sayUp(joinLate bool) bool {
+	_, attached := in.Cgroup.(cgroups.Attacher)
+	return attached && !in.cInit(joinLate) && cgroups.DetectMode() != cgroups.Unified
+}
+
+// awaitUp waits for the Go init's Up (step 5'), passing on its log records, bounded by the
+// socket's timeout (answerWait).
+func awaitUp(l *launched) error {
+	for {
+		m, err := l.conn.Recv()
+		if errors.Is(err, syncmsg.ErrClosed) {
+			return fmt.Errorf("the init exited before its Go runtime was up")
+		}
+		if errors.Is(err, syncmsg.ErrTimeout) {
+			return fmt.Errorf("the init's Go runtime was not up within %v: %w", answerWait, err)
+		}
+		if err != nil {
+			return err
+		}
+		switch m := m.(type) {
+		case *syncmsg.Up:
+			return nil
+		case *syncmsg.Log:
+			logFromInit(m)
+		case *syncmsg.Error:
+			return m
+		default:
+			return fmt.Errorf("sync: unexpected %s from init before it was up", m)
+		}
+	}
 }
 
 // cInitEnv is what the C stage of the init needs to stay the init (cInit), or nothing.

@@ -56,6 +56,11 @@ const (
 	EnvKeyLabel = "_NEBULON_KEYLABEL"
 )
 
+// EnvSayUp: the Go init says Up once its Go runtime is up, before it reads its config, and
+// the runtime waits for it before the systemd driver's unit is made around the init (parent's
+// Init.sayUp says why).
+const EnvSayUp = "_NEBULON_SAYUP"
+
 // ExecComm is the command name an exec'd process's init gives itself. execve gives a process the
 // base name of the file it runs, which cannot hold a '/': a process that still has this name
 // never exec'd.
@@ -63,7 +68,7 @@ const ExecComm = "nebulon/exec"
 
 // Env lists every variable above, for the init to clear before the container's process sees them.
 var Env = []string{EnvInitPipe, EnvFifoFd, EnvConsoleFd, EnvCgroupFds, EnvJoinLate, EnvExec, EnvDebug,
-	EnvCInit, EnvCgroupNS, EnvCgroupMemory, EnvCgroupPids, EnvKeyring, EnvKeyLabel}
+	EnvCInit, EnvCgroupNS, EnvCgroupMemory, EnvCgroupPids, EnvKeyring, EnvKeyLabel, EnvSayUp}
 
 // InitConfig (runtime -> init) is what a container's init sets up: the spec with every path
 // made absolute on the host (the part the init reads: initSpec), and what the runtime learnt

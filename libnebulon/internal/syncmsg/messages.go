@@ -36,6 +36,7 @@ const (
 	typeLeaveCgroup  Type = 21
 	typeCgroupMoved  Type = 22
 	typeMemoryFds    Type = 23
+	typeUp           Type = 24
 )
 
 // messages is every message: its number, its name (errors and the C stage use it) and a new
@@ -67,6 +68,7 @@ var messages = []struct {
 	{typeLeaveCgroup, "leave-cgroup", func() Message { return &LeaveCgroup{} }},
 	{typeCgroupMoved, "cgroup-moved", func() Message { return &CgroupMoved{} }},
 	{typeMemoryFds, "memory-fds", func() Message { return &MemoryFds{} }},
+	{typeUp, "up", func() Message { return &Up{} }},
 }
 
 func (t Type) String() string {
@@ -130,6 +132,9 @@ type LeaveCgroup struct{ signal }
 // CgroupMoved (runtime -> init): the init is in the cgroup it asked for.
 type CgroupMoved struct{ signal }
 
+// Up (init -> runtime): the Go init's runtime is up, and it waits for its config (EnvSayUp).
+type Up struct{ signal }
+
 // Hooks (init -> runtime): run prestart and createRuntime hooks now.
 type Hooks struct{ signal }
 
@@ -154,6 +159,7 @@ func (*PidAck) msgType() Type        { return typePidAck }
 func (*JoinCgroup) msgType() Type    { return typeJoinCgroup }
 func (*LeaveCgroup) msgType() Type   { return typeLeaveCgroup }
 func (*CgroupMoved) msgType() Type   { return typeCgroupMoved }
+func (*Up) msgType() Type            { return typeUp }
 func (*Hooks) msgType() Type         { return typeHooks }
 func (*HooksDone) msgType() Type     { return typeHooksDone }
 func (*Ready) msgType() Type         { return typeReady }

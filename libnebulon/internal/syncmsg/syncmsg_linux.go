@@ -14,6 +14,9 @@
 //	4     stage0 -> runtime  Pid            uint32               the init's pid
 //	5     runtime -> stage0  PidAck         -                    the runtime checked the init is stage0's
 //	                                                             child; stage0 exits
+//	5'    init -> runtime    Up             -                    only with EnvSayUp: the Go init's
+//	                                                             runtime is up (before the systemd
+//	                                                             driver's unit is made around it)
 //	6-    runtime -> init    ExecPlan       records              a C init only (EnvCInit): the process,
 //	                                                             which it sets up as an exec's once its
 //	                                                             Go helper has made the root (after 8)

@@ -29,7 +29,7 @@ func pair(t *testing.T) (runtime, child *Conn) {
 func TestEveryMessageRoundTrips(t *testing.T) {
 	runtime, child := pair(t)
 	for _, m := range []Message{
-		&UserMap{}, &UserMapDone{}, NewPid(4242), &PidAck{}, &JoinCgroup{}, &LeaveCgroup{}, &CgroupMoved{},
+		&UserMap{}, &UserMapDone{}, NewPid(4242), &PidAck{}, &Up{}, &JoinCgroup{}, &LeaveCgroup{}, &CgroupMoved{},
 		&InitConfig{ID: "c1", Spec: &specs.Spec{Version: "1.2.0"}, CgroupPaths: map[string]string{"": "/c1"}, MountNS: true},
 		&Hooks{}, &HooksDone{}, NewSeccompFd(7), &SeccompFdDone{}, &Ready{},
 		NewError(errors.New("mount /proc: permission denied")), NewHookError(errors.New("createContainer hook #0")),
