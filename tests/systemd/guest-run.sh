@@ -18,9 +18,25 @@ while IFS= read -r a; do set -- "$@" "$a"; done </payload/test-args
 cd /tmp || exit 1
 v1=0
 case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
+# A watchdog: a minute before run.sh kills this boot (its timeout, counted from the boot, is in
+# /payload/timeout), print what every process is doing and waiting on, the kernel's blocked
+# tasks (sysrq w), and the Go suite's goroutines (SIGQUIT), so that a hang says where it is.
+budget=$(cat /payload/timeout)
+up=$(cut -d. -f1 /proc/uptime)
+(
+	sleep $((budget - up - 60))
+	echo "nebulon-systemd: watchdog: the boot ends in a minute; every process and its wait channel:"
+	ps -eo pid,ppid,stat,wchan:32,etime,args
+	echo w >/proc/sysrq-trigger
+	[ ! -e /tmp/suite.pid ] || kill -QUIT "$(cat /tmp/suite.pid)"
+) &
+watchdog=$!
 NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NB=/payload/nb NEBULON_ROOTFS=/payload/rootfs \
-	/payload/cgroupv2.test "$@"
+	/payload/cgroupv2.test "$@" &
+echo $! >/tmp/suite.pid
+wait $!
 status=$?
+rm -f /tmp/suite.pid
 # The CRI suite's pods with the systemd driver (tests/cri): the pod lifecycle, resources with
 # v2's unified (memory QoS and swap) and an OOM kill, as a v2 Kubernetes node runs them.
 if [ "$v1" = 0 ] && [ -d /payload/tests/cri ]; then
@@ -39,6 +55,7 @@ if [ "$v1" = 1 ] && [ -d /payload/integration ]; then
 	echo "nebulon-systemd: bats exited with status $bats_status"
 	[ "$status" -ne 0 ] || status=$bats_status
 fi
+kill "$watchdog" 2>/dev/null
 echo "nebulon-systemd: tests exited with status $status"
 sync
 systemctl poweroff --force --force

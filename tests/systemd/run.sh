@@ -29,10 +29,12 @@
 #      root image and hands over to systemd). The root image is attached with snapshot=on: the
 #      guest's writes go to a temporary file, and the cached image stays as built. systemd runs
 #      nebulon-tests.service, which runs guest-run.sh and powers off; the console is streamed
-#      here. Twice: cgroup v2, then hybrid. The run fails if either boot's tests do.
+#      here. Twice, at once: cgroup v2 and hybrid, each console printed whole when its boot
+#      ends. The run fails if either boot's tests do.
 #
 # Each boot that does not report within NEBULON_SYSTEMD_TIMEOUT seconds (default 900) is killed
-# and the run fails. NEBULON_SYSTEMD_ACCEL=tcg forces software emulation.
+# and the run fails; a minute before, the guest prints what every process is waiting on
+# (guest-run.sh). NEBULON_SYSTEMD_ACCEL=tcg forces software emulation.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,11 +78,18 @@ kdir=$cache/kernel/x
 log "kernel: $(cat "$cache/kernel/package") (cached in $cache/kernel)"
 
 work=$(mktemp -d /tmp/nebulon-systemd.XXXXXX)
-qemu_pid=
 build=
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	# The boots' subshells end their guests (their EXIT traps); wait for them before their
+	# files go. Each guest is bounded by timeout -k 5.
+	local pids
+	pids=$(jobs -p)
+	if [ -n "$pids" ]; then
+		# shellcheck disable=SC2086 # one pid a word
+		kill $pids 2>/dev/null || true
+		wait
+	fi
 	rm -rf "$work"
 	[ -z "$build" ] || rm -rf "$build"
 }
@@ -151,6 +160,7 @@ guest_rootfs "$payload/rootfs"
 margin=120
 [ "$timeout_s" -ge 240 ] || margin=$((timeout_s / 2))
 guest_test_args "$payload/test-args" "$timeout_s" "$margin" "$@"
+echo "$timeout_s" >"$payload/timeout"
 mkfs.ext4 -q -F -L nebulon-payload -d "$payload" "$work/payload.img" 512M || die "mkfs.ext4 -d of the payload failed"
 
 # The initramfs: busybox, the virtio modules and init.sh.
@@ -179,60 +189,81 @@ bats_summary() {
 	printf '%s passed, %s failed, %s skipped' "$((ok - skipped))" "$failed" "$skipped"
 }
 
-# boot NAME ARGS boots the guest with kernel command line ARGS added, streams its console and
-# leaves its result in boot_status (the guest suite's exit status, or empty) and boot_summary.
+# boot NAME ARGS boots the guest with kernel command line ARGS added, keeps its console in
+# $work/console-NAME.log and writes its result to $work/result-NAME: the guest suite's exit
+# status, its summary, cgroups.bats's and the CRI suite's (empty when not run), one a line. It
+# fails, saying why, when the guest never reported. run.sh runs the boots at once, each in a
+# subshell of its own: the guests mostly keep one emulated CPU busy, and the host has two.
 boot() {
-	local name=$1 append=$2 rc=0 start elapsed console=$work/console-$1.log
-	boot_status='' boot_summary='' boot_bats='' boot_cri=''
+	local name=$1 append=$2 rc=0 start elapsed console=$work/console-$1.log fifo=$work/console-$1.fifo
+	local qemu='' status summary bats='' cri=''
+	trap '[ -z "${qemu:-}" ] || kill "$qemu" 2>/dev/null || true' EXIT
+	trap 'exit 143' TERM
 	log "booting ($name): qemu-system-x86_64 ${accel_args[*]}, timeout ${timeout_s}s"
 	start=$(date +%s)
-	rm -f "$work/console.fifo"
-	mkfifo "$work/console.fifo"
+	mkfifo "$fifo"
 	timeout -k 5 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" -m 2048 -smp 2 \
 		-nographic -no-reboot -nodefaults -serial stdio \
 		-kernel "$kdir/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
 		-drive "file=$image,if=virtio,format=raw,snapshot=on" \
 		-drive "file=$work/payload.img,if=virtio,format=raw,readonly=on" \
 		-append "console=ttyS0 quiet panic=-1 oops=panic systemd.show_status=false $append" \
-		</dev/null >"$work/console.fifo" 2>&1 &
-	qemu_pid=$!
-	tr -d '\r' <"$work/console.fifo" | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console" &
-	wait "$qemu_pid" || rc=$?
-	qemu_pid=
+		</dev/null >"$fifo" 2>&1 &
+	qemu=$!
+	tr -d '\r' <"$fifo" | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' >"$console" &
+	wait "$qemu" || rc=$?
+	qemu=''
 	wait
 	elapsed=$(($(date +%s) - start))
-	boot_status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
-	if [ -n "$boot_status" ]; then
-		boot_summary=$(guest_summary "$console")
+	status=$(sed -n "s/^$marker \([0-9][0-9]*\)$/\1/p" "$console" | tail -n 1)
+	if [ -n "$status" ]; then
+		summary=$(guest_summary "$console")
 		if grep -q '^nebulon-systemd: bats exited' "$console"; then
-			boot_bats=$(bats_summary "$console")
-			boot_summary="$boot_summary; cgroups.bats: $boot_bats"
+			bats=$(bats_summary "$console")
+			summary="$summary; cgroups.bats: $bats"
 		fi
 		if grep -q '^nebulon-systemd: cri exited' "$console"; then
-			boot_cri=$(bats_summary "$console")
-			boot_summary="$boot_summary; CRI suite: $boot_cri"
+			cri=$(bats_summary "$console")
+			summary="$summary; CRI suite: $cri"
 		fi
-		log "$name: guest tests exited with status $boot_status after ${elapsed}s (boot and suite): $boot_summary"
+		printf '%s\n' "$status" "$summary after ${elapsed}s (boot and suite)" "$bats" "$cri" >"$work/result-$name"
 		return 0
 	fi
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		die "$name: timeout: the guest did not finish within ${timeout_s}s (NEBULON_SYSTEMD_TIMEOUT)"
+		die "$name: timeout: the guest did not finish within ${timeout_s}s (NEBULON_SYSTEMD_TIMEOUT; its console is below)"
 	fi
 	if grep -q '^nebulon-systemd: kernel' "$console"; then
-		die "$name: the guest stopped before the tests reported (qemu exit status $rc): see the console above"
+		die "$name: the guest stopped before the tests reported (qemu exit status $rc): see its console below"
 	fi
-	die "$name: boot failure: the guest never reached its tests (qemu exit status $rc): see the console above"
+	die "$name: boot failure: the guest never reached its tests (qemu exit status $rc): see its console below"
 }
 
-# The cgroup v2 host Kubernetes nodes run, then a v1 host (hybrid: systemd's own hierarchy is
-# cgroup2 at /sys/fs/cgroup/unified), where guest-run.sh runs the driver's v1 tests.
-boot v2 "systemd.unified_cgroup_hierarchy=1"
-v2_status=$boot_status v2_summary=$boot_summary v2_cri=$boot_cri
-boot hybrid "systemd.unified_cgroup_hierarchy=0 nebulon.cgroups=hybrid"
-echo "systemd: cgroup v2: $v2_summary"
-echo "systemd: hybrid: $boot_summary"
+# The cgroup v2 host Kubernetes nodes run, and a v1 host (hybrid: systemd's own hierarchy is
+# cgroup2 at /sys/fs/cgroup/unified), where guest-run.sh runs the driver's v1 tests. Both boot at
+# once; each console is printed whole when its boot ends, so that the two do not interleave.
+declare -A boots=()
+(boot v2 "systemd.unified_cgroup_hierarchy=1") &
+boots[$!]=v2
+(boot hybrid "systemd.unified_cgroup_hierarchy=0 nebulon.cgroups=hybrid") &
+boots[$!]=hybrid
+failed=''
+while [ "${#boots[@]}" -gt 0 ]; do
+	rc=0
+	wait -n -p done_pid "${!boots[@]}" || rc=$?
+	name=${boots[$done_pid]}
+	unset "boots[$done_pid]"
+	echo "systemd: ---- the $name boot's console ----"
+	cat "$work/console-$name.log"
+	echo "systemd: ---- the end of the $name boot's console ----"
+	[ "$rc" -eq 0 ] || failed="$failed $name"
+done
+[ -z "$failed" ] || die "the guest did not report on:$failed (see above)"
+{ read -r v2_status; read -r v2_summary; read -r _; read -r v2_cri; } <"$work/result-v2"
+{ read -r hybrid_status; read -r hybrid_summary; read -r hybrid_bats; read -r _; } <"$work/result-hybrid"
+echo "systemd: cgroup v2: guest tests exited with status $v2_status: $v2_summary"
+echo "systemd: hybrid: guest tests exited with status $hybrid_status: $hybrid_summary"
 [ "$v2_status" -eq 0 ] || exit "$v2_status"
-[ "$boot_status" -eq 0 ] || exit "$boot_status"
+[ "$hybrid_status" -eq 0 ] || exit "$hybrid_status"
 # A boot where nothing passed (every test skipped, or -run matched none) tested nothing; the
 # hybrid boot runs only the v1 tests, which -run may leave out.
 [[ "$v2_summary" =~ ^([0-9]+)\ passed ]] || die "cannot parse the summary '$v2_summary'"
@@ -242,6 +273,6 @@ if [ "${NEBULON_SYSTEMD_CRI:-1}" != 0 ]; then
 	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of the CRI suite passed on the v2 boot ($v2_cri)"
 fi
 if [ "${NEBULON_SYSTEMD_BATS:-1}" != 0 ]; then
-	[[ "$boot_bats" =~ ^([0-9]+)\ passed ]] || die "the hybrid boot did not run cgroups.bats (see the console above)"
-	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of cgroups.bats passed on the hybrid boot ($boot_bats)"
+	[[ "$hybrid_bats" =~ ^([0-9]+)\ passed ]] || die "the hybrid boot did not run cgroups.bats (see the console above)"
+	[ "${BASH_REMATCH[1]}" -gt 0 ] || die "no test of cgroups.bats passed on the hybrid boot ($hybrid_bats)"
 fi
