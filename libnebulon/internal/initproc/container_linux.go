@@ -93,6 +93,13 @@ type setup struct {
 // what it got.
 func setupContainer(f *files) (*setup, error) {
 	conn := f.conn
+	if f.sayUp {
+		// Last before the wait for the config: from here on nothing is touched until the
+		// config comes (syncmsg.EnvSayUp).
+		if err := conn.Send(&syncmsg.Up{}); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := syncmsg.Expect[*syncmsg.InitConfig](conn)
 	if err != nil {
 		return nil, err

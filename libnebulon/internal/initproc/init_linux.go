@@ -57,11 +57,6 @@ func Init() error {
 	if err != nil {
 		return err
 	}
-	if f.sayUp {
-		if err := f.conn.Send(&syncmsg.Up{}); err != nil {
-			return err
-		}
-	}
 	slog.SetDefault(slog.New(&syncLogHandler{conn: f.conn, debug: f.debug}))
 	slog.Debug("Go runtime up")
 	return containerInit(f)
@@ -78,7 +73,7 @@ type files struct {
 	// (syncmsg.EnvCInit), which makes the root only; nil when this process is the init.
 	helper *os.File
 	debug  bool // send debug records (syncmsg.EnvDebug)
-	sayUp  bool // say Up before anything else (syncmsg.EnvSayUp)
+	sayUp  bool // say Up before waiting for the config (syncmsg.EnvSayUp)
 }
 
 // inheritedFiles takes the fds the environment names, marks them close-on-exec, and clears the

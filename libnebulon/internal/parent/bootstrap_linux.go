@@ -43,7 +43,7 @@ func (p *Process) bootstrap(stage0 int, conn *syncmsg.Conn) (*launched, error) {
 		case *syncmsg.Error:
 			return nil, m
 		default:
-			return nil, fmt.Errorf("sync: unexpected %s from nsexec stage", m)
+			return nil, fmt.Errorf("sync: unexpected %s from nsexec stage", syncmsg.Name(m))
 		}
 	}
 }

@@ -131,7 +131,7 @@ func (e *Exec) wait(l *launched) error {
 		case *syncmsg.Error:
 			return m
 		default:
-			return fmt.Errorf("sync: unexpected %s from exec", m)
+			return fmt.Errorf("sync: unexpected %s from exec", syncmsg.Name(m))
 		}
 	}
 }

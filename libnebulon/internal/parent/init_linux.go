@@ -3,13 +3,13 @@ package parent
 import (
 	"errors"
 	"fmt"
-	"github.com/moby/sys/userns"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
@@ -17,6 +17,7 @@ import (
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/cgroups"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/hooks"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/linuxspec"
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/proc"
 	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
@@ -29,8 +30,8 @@ type Init struct {
 	// Fifo is exec.fifo, open read-write: the init keeps it (syncmsg's start.go).
 	Fifo *os.File
 	// Started is called once the init exists, with its pid and start time, before it gets its
-	// config: the caller saves them, so that a create that fails or is killed from then on can
-	// still be cleaned up, init included.
+	// config (and, when sayUp, once its Go runtime is up): the caller saves them, so that a
+	// create that fails or is killed from then on can still be cleaned up, init included.
 	Started func(pid int, startTime uint64) error
 }
 
@@ -56,7 +57,11 @@ func StartInit(in *Init) error {
 	slog.Debug("namespaces ready", "id", in.ID, "pid", l.pid)
 	if in.sayUp(l.joinLate) {
 		if err := awaitUp(l); err != nil {
-			unix.Kill(l.pid, unix.SIGKILL)
+			// stage0 is gone: the pid is the init's only while it lives, with its start time.
+			if fd, perr := proc.PidfdFor(l.pid, l.startTime); perr == nil {
+				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+				unix.Close(fd)
+			}
 			return err
 		}
 	}
@@ -114,10 +119,10 @@ func awaitUp(l *launched) error {
 	for {
 		m, err := l.conn.Recv()
 		if errors.Is(err, syncmsg.ErrClosed) {
-			return fmt.Errorf("the init exited before its Go runtime was up")
+			return fmt.Errorf("the init (pid %d) exited before its Go runtime was up", l.pid)
 		}
 		if errors.Is(err, syncmsg.ErrTimeout) {
-			return fmt.Errorf("the init's Go runtime was not up within %v: %w", answerWait, err)
+			return fmt.Errorf("the init (pid %d): its Go runtime was not up: %w", l.pid, err)
 		}
 		if err != nil {
 			return err
@@ -130,7 +135,7 @@ func awaitUp(l *launched) error {
 		case *syncmsg.Error:
 			return m
 		default:
-			return fmt.Errorf("sync: unexpected %s from init before it was up", m)
+			return fmt.Errorf("sync: unexpected %s from init before it was up", syncmsg.Name(m))
 		}
 	}
 }
@@ -259,7 +264,7 @@ func (in *Init) configure(l *launched) error {
 		case *syncmsg.HookError:
 			return &hooks.Error{Err: m}
 		default:
-			return fmt.Errorf("sync: unexpected %s from init", m)
+			return fmt.Errorf("sync: unexpected %s from init", syncmsg.Name(m))
 		}
 		if err != nil {
 			return err

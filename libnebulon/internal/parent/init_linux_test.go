@@ -1,10 +1,14 @@
 package parent
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nebulon-dev/nebulon/libnebulon/internal/syncmsg"
 )
 
 // The wait for each message of an init is answerWait plus the createContainer hooks' timeouts,
@@ -62,5 +66,49 @@ func TestCInit(t *testing.T) {
 		if got := in.cInit(tc.joinLate); got != tc.want {
 			t.Errorf("%s: cInit(joinLate %v) = %v, want %v", tc.name, tc.joinLate, got, tc.want)
 		}
+	}
+}
+
+// awaitUp takes the Go init's log records until its Up, and fails, naming the init, on its
+// error, an unexpected message, its end, or silence past the socket's timeout.
+func TestAwaitUp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send []syncmsg.Message
+		want string // "" for success
+	}{
+		{"log records, then up", []syncmsg.Message{&syncmsg.Log{Msg: "Go runtime up"}, &syncmsg.Up{}}, ""},
+		{"an error", []syncmsg.Message{syncmsg.NewError(errors.New("init: bad _NEBULON_INITPIPE"))}, "bad _NEBULON_INITPIPE"},
+		{"another message", []syncmsg.Message{&syncmsg.Ready{}}, "unexpected ready from init before it was up"},
+		{"the end", nil, "the init (pid 4242) exited before its Go runtime was up"},
+		{"silence", []syncmsg.Message{&syncmsg.Log{Msg: "and then nothing"}}, "the init (pid 4242): its Go runtime was not up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, child, err := syncmsg.Pair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := syncmsg.NewConn(rt)
+			defer conn.Close()
+			conn.SetTimeout(100 * time.Millisecond)
+			init := syncmsg.NewConn(child)
+			for _, m := range tc.send {
+				if err := init.Send(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.send == nil {
+				init.Close()
+			} else {
+				defer init.Close()
+			}
+			err = awaitUp(&launched{pid: 4242, conn: conn})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("awaitUp: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("awaitUp: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

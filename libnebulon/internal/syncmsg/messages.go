@@ -87,6 +87,9 @@ type Message interface {
 	decode(payload []byte) error
 }
 
+// Name is m's name on the wire ("ready", "pid"), for errors.
+func Name(m Message) string { return m.msgType().String() }
+
 func decode(t Type, payload []byte) (Message, error) {
 	for _, m := range messages {
 		if m.t == t {
