@@ -14,10 +14,11 @@
 set -euo pipefail
 GO="${GO:-go}"
 time=
-if [[ "${1:-}" != *:* ]]; then
+if [ $# -gt 0 ] && [[ "$1" != *:* ]]; then
 	time="${1:-}"
 	shift
 fi
+[ $# -gt 0 ] || { echo "fuzz: no targets (PKG:NAME:EXECS...)" >&2; exit 1; }
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 for t in "$@"; do

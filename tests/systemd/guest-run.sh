@@ -23,14 +23,19 @@ case " $(cat /proc/cmdline) " in *" nebulon.cgroups=hybrid "*) v1=1 ;; esac
 # tasks (sysrq w), and the Go suite's goroutines (SIGQUIT), so that a hang says where it is.
 budget=$(cat /payload/timeout)
 up=$(cut -d. -f1 /proc/uptime)
-(
-	sleep $((budget - up - 60))
-	echo "nebulon-systemd: watchdog: the boot ends in a minute; every process and its wait channel:"
-	ps -eo pid,ppid,stat,wchan:32,etime,args
-	echo w >/proc/sysrq-trigger
-	[ ! -e /tmp/suite.pid ] || kill -QUIT "$(cat /tmp/suite.pid)"
-) &
-watchdog=$!
+watchdog=
+if [ $((budget - up - 60)) -gt 0 ]; then
+	(
+		sleep $((budget - up - 60))
+		echo "nebulon-systemd: watchdog: the boot ends in a minute; every process and its wait channel:"
+		ps -eo pid,ppid,stat,wchan:32,etime,args
+		# The blocked tasks print at KERN_INFO, which the console's level (quiet) leaves out.
+		dmesg -n 7
+		echo w >/proc/sysrq-trigger
+		[ ! -e /tmp/suite.pid ] || kill -QUIT "$(cat /tmp/suite.pid)"
+	) &
+	watchdog=$!
+fi
 NEBULON_CGROUPV2_SYSTEMD_V1=$v1 NEBULON_CGROUPV2_TEST=1 NEBULON_CGROUPV2_SYSTEMD=1 NEBULON=/payload/nebulon NB=/payload/nb NEBULON_ROOTFS=/payload/rootfs \
 	/payload/cgroupv2.test "$@" &
 echo $! >/tmp/suite.pid
@@ -55,7 +60,7 @@ if [ "$v1" = 1 ] && [ -d /payload/integration ]; then
 	echo "nebulon-systemd: bats exited with status $bats_status"
 	[ "$status" -ne 0 ] || status=$bats_status
 fi
-kill "$watchdog" 2>/dev/null
+[ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
 echo "nebulon-systemd: tests exited with status $status"
 sync
 systemctl poweroff --force --force

@@ -32,7 +32,8 @@
 #      here. Twice, at once: cgroup v2 and hybrid, each console printed whole when its boot
 #      ends. The run fails if either boot's tests do.
 #
-# Each boot that does not report within NEBULON_SYSTEMD_TIMEOUT seconds (default 900) is killed
+# Each boot that does not report within NEBULON_SYSTEMD_TIMEOUT seconds (default 1200; the boots
+# took about 670 s side by side on the 2-CPU development VM) is killed
 # and the run fails; a minute before, the guest prints what every process is waiting on
 # (guest-run.sh). NEBULON_SYSTEMD_ACCEL=tcg forces software emulation.
 set -euo pipefail
@@ -40,7 +41,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${NEBULON_SYSTEMD_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nebulon-systemd}
-timeout_s=${NEBULON_SYSTEMD_TIMEOUT:-900}
+timeout_s=${NEBULON_SYSTEMD_TIMEOUT:-1200}
 accel=${NEBULON_SYSTEMD_ACCEL:-}
 mirror=${NEBULON_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
@@ -78,18 +79,25 @@ kdir=$cache/kernel/x
 log "kernel: $(cat "$cache/kernel/package") (cached in $cache/kernel)"
 
 work=$(mktemp -d /tmp/nebulon-systemd.XXXXXX)
+declare -A boots=() # the boots running: their subshells' pids to their names
 build=
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	# The boots' subshells end their guests (their EXIT traps); wait for them before their
 	# files go. Each guest is bounded by timeout -k 5.
-	local pids
+	local pids name
 	pids=$(jobs -p)
 	if [ -n "$pids" ]; then
 		# shellcheck disable=SC2086 # one pid a word
 		kill $pids 2>/dev/null || true
 		wait
 	fi
+	# A run ended early (a signal, a failure) still shows the end of each console not printed.
+	for name in "${boots[@]}"; do
+		[ -f "$work/console-$name.log" ] || continue
+		echo "systemd: ---- the end of the $name boot's console, unfinished ----"
+		tail -n 300 "$work/console-$name.log"
+	done
 	rm -rf "$work"
 	[ -z "$build" ] || rm -rf "$build"
 }
@@ -241,7 +249,6 @@ boot() {
 # The cgroup v2 host Kubernetes nodes run, and a v1 host (hybrid: systemd's own hierarchy is
 # cgroup2 at /sys/fs/cgroup/unified), where guest-run.sh runs the driver's v1 tests. Both boot at
 # once; each console is printed whole when its boot ends, so that the two do not interleave.
-declare -A boots=()
 (boot v2 "systemd.unified_cgroup_hierarchy=1") &
 boots[$!]=v2
 (boot hybrid "systemd.unified_cgroup_hierarchy=0 nebulon.cgroups=hybrid") &
@@ -253,7 +260,7 @@ while [ "${#boots[@]}" -gt 0 ]; do
 	name=${boots[$done_pid]}
 	unset "boots[$done_pid]"
 	echo "systemd: ---- the $name boot's console ----"
-	cat "$work/console-$name.log"
+	cat "$work/console-$name.log" 2>/dev/null || echo "(none: the guest never started)"
 	echo "systemd: ---- the end of the $name boot's console ----"
 	[ "$rc" -eq 0 ] || failed="$failed $name"
 done
