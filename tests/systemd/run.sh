@@ -33,7 +33,7 @@
 #      ends. The run fails if either boot's tests do.
 #
 # Each boot that does not report within NEBULON_SYSTEMD_TIMEOUT seconds (default 1200; the boots
-# took about 670 s side by side on the 2-CPU development VM) is killed
+# took 670 to 800 s side by side on the 2-CPU development VM) is killed
 # and the run fails; a minute before, the guest prints what every process is waiting on
 # (guest-run.sh). NEBULON_SYSTEMD_ACCEL=tcg forces software emulation.
 set -euo pipefail
