@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,8 +31,10 @@ var execCommand = &cli.Command{
 		if err := libnebulon.BecomeSubreaper(); err != nil {
 			return err
 		}
-		sigs := make(chan os.Signal, 64)
-		signal.Notify(sigs)
+		sigs, err := foreground.Catch()
+		if err != nil {
+			return err
+		}
 		lc, err := libnebulon.Load(runtimeRoot(s), c.ID)
 		if err != nil {
 			return err

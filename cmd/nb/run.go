@@ -67,8 +67,11 @@ func runAttached(s *store.Store, c *store.Container) error {
 	if err := beginRun(s, c.ID); err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
+	sigs, err := foreground.Catch()
+	if err != nil {
+		abandonRun(s, c.ID)
+		return err
+	}
 	lc, err := libnebulon.Create(runtimeRoot(s), c.ID, createOpts(s, c.ID))
 	if err != nil {
 		abandonRun(s, c.ID)

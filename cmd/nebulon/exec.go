@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -136,9 +135,7 @@ func becomeReaper(ctx *cli.Context, detach bool) (chan os.Signal, error) {
 	if detach {
 		return nil, nil
 	}
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	return sigs, nil
+	return foreground.Catch()
 }
 
 // announce hands the exec'd process's pid to whoever asked for it: a pidfd to --pidfd-socket,

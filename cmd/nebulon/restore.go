@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"os"
-	"os/signal"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,8 +50,10 @@ Examples:
 					return err
 				}
 			}
-			sigs = make(chan os.Signal, 64)
-			signal.Notify(sigs)
+			var err error
+			if sigs, err = foreground.Catch(); err != nil {
+				return err
+			}
 		}
 		c, err := libnebulon.Restore(ctx.String("root"), ctx.Args().First(), libnebulon.RestoreOpts{
 			CreateOpts: libnebulon.CreateOpts{

@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"os"
-	"os/signal"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -39,8 +38,10 @@ exits and exits with its status (128+N when signal N killed it). Examples:
 				return err
 			}
 			// Catch signals before the container exists, so none is lost to the default action.
-			sigs = make(chan os.Signal, 64)
-			signal.Notify(sigs)
+			var err error
+			if sigs, err = foreground.Catch(); err != nil {
+				return err
+			}
 		}
 		c, err := create(ctx, !detach)
 		if err != nil {

@@ -215,18 +215,24 @@ ensure_cgroupns() {
 	done
 }
 
-@test "exec forwards SIGHUP and SIGUSR1 to a process that traps them" {
+@test "exec forwards SIGHUP, a real-time signal, SIGSEGV and SIGUSR1 to a process that traps them" {
+	# The runtime catches most signals in C and the faults through os/signal
+	# (foreground.Catch): one of each kind, and a real-time one (37, SIGRTMIN+3).
 	start_ct
-	exec_bg sig "$CT" sh -c 'trap "echo got-HUP" HUP; trap "echo got-USR1; exit 42" USR1
+	exec_bg sig "$CT" sh -c 'trap "echo got-HUP" HUP; trap "echo got-RT" 37; trap "echo got-SEGV" SEGV
+		trap "echo got-USR1; exit 42" USR1
 		touch /host/exec-ready; while :; do sleep 0.1; done'
 	wait_for_file "$HOST_DIR/exec-ready"
-	kill -HUP "$EXEC_PID"
-	sleep 0.3
+	local s
+	for s in HUP 37 SEGV; do
+		kill -"$s" "$EXEC_PID"
+		sleep 0.3
+	done
 	kill -USR1 "$EXEC_PID"
 	wait_rc "$EXEC_PID"
 	cat "$TEST_DIR/sig.out" "$TEST_DIR/sig.err"
 	[ "$RC" -eq 42 ]
-	[ "$(tr '\n' ' ' <"$TEST_DIR/sig.out")" = "got-HUP got-USR1 " ]
+	[ "$(tr '\n' ' ' <"$TEST_DIR/sig.out")" = "got-HUP got-RT got-SEGV got-USR1 " ]
 }
 
 @test "a foreground exec ends with 137 when the container's init is killed (its pid namespace goes)" {
