@@ -235,6 +235,33 @@ ensure_cgroupns() {
 	[ "$(tr '\n' ' ' <"$TEST_DIR/sig.out")" = "got-HUP got-RT got-SEGV got-USR1 " ]
 }
 
+@test "exec forwards signals its caller left blocked (USR1, USR2, 37)" {
+	# A supervisor that reads its own signals through signalfd may exec the
+	# runtime with them blocked: the runtime still takes them and forwards them.
+	local block=(perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR1, SIGUSR2, 37)) or die "sigprocmask: $!"; exec @ARGV or die "exec: $!"')
+	# What a program exec'd that way starts with: SIGUSR1 (bit 9) blocked.
+	local blk pid
+	# shellcheck disable=SC2016 # awk's $2
+	blk=$("${block[@]}" awk '/^SigBlk:/ {print $2}' /proc/self/status)
+	[ $((0x$blk & 0x200)) -ne 0 ] || fail "perl did not block SIGUSR1 (SigBlk $blk): the test sets nothing up"
+	start_ct
+	"${block[@]}" "$RUNTIME" --root "$ROOT" exec "$CT" sh -c 'trap "echo got-USR2" USR2; trap "echo got-RT" 37
+			trap "echo got-USR1; exit 42" USR1; touch /host/exec-ready; while :; do sleep 0.1; done' \
+		>"$TEST_DIR/blk.out" 2>"$TEST_DIR/blk.err" </dev/null 3>&- &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_for_file "$HOST_DIR/exec-ready"
+	kill -USR2 "$pid"
+	sleep 0.3
+	kill -37 "$pid"
+	sleep 0.3
+	kill -USR1 "$pid"
+	wait_rc "$pid"
+	cat "$TEST_DIR/blk.out" "$TEST_DIR/blk.err"
+	[ "$RC" -eq 42 ]
+	[ "$(tr '\n' ' ' <"$TEST_DIR/blk.out")" = "got-USR2 got-RT got-USR1 " ]
+}
+
 @test "a foreground exec ends with 137 when the container's init is killed (its pid namespace goes)" {
 	start_ct
 	exec_bg fg "$CT" sleep 100
